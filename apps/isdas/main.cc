@@ -1,0 +1,296 @@
+// isdas: one binary, subcommands. `isdas help` lists them; docs/cli.md describes each.
+
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <cstdio>
+#include <cstring>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "capture/file_reader.h"
+#include "classify/classifier.h"
+#include "decode/decoder.h"
+#include "file_pipeline.h"
+#include "output/event_format.h"
+#include "storage/sqlite_store.h"
+
+namespace isdas::app {
+namespace {
+
+// Exit codes (docs/cli.md).
+constexpr int kExitOk = 0;
+constexpr int kExitError = 1;     // nothing (more) could be done: bad usage, unreadable file
+constexpr int kExitDamaged = 2;   // a capture was damaged; the events before the damage stand
+constexpr int kExitUsage = 64;
+
+constexpr const char* kUsage = R"(usage: isdas <command> [options]
+
+commands:
+  import FILE... [--data-dir DIR]     decode captures into the SQLite store (default ./isdas-data)
+  decode FILE [--format csv|json|summary]
+                                      print the events of one capture (default csv)
+  version                             print the version and the classifier rules version
+  help                                this text
+
+FILE is a pcap (µs or ns) or pcapng file; "-" reads standard input.
+Exit status: 0 ok, 1 error, 2 a capture was damaged (events before the damage were kept),
+64 usage error. See docs/cli.md.
+)";
+
+int64_t NowUs() {
+  return std::chrono::duration_cast<std::chrono::microseconds>(
+             std::chrono::system_clock::now().time_since_epoch())
+      .count();
+}
+
+int UsageError(const std::string& msg) {
+  std::fprintf(stderr, "isdas: %s\n(see 'isdas help')\n", msg.c_str());
+  return kExitUsage;
+}
+
+// Non-zero named counters of one file, outcomes first, in a stable order.
+std::vector<std::pair<std::string, uint64_t>> NamedCounters(const FileResult& r) {
+  std::vector<std::pair<std::string, uint64_t>> out;
+  for (size_t i = 1; i < decode::kOutcomeCount; ++i) {
+    const auto o = static_cast<decode::Outcome>(i);
+    if (r.outcomes[o]) out.emplace_back(std::string(decode::OutcomeName(o)), r.outcomes[o]);
+  }
+  if (r.reader.caplen_exceeds_len) {
+    out.emplace_back("caplen_exceeds_len", r.reader.caplen_exceeds_len);
+  }
+  if (r.reader.simple_packet_no_timestamp) {
+    out.emplace_back("simple_packet_no_timestamp", r.reader.simple_packet_no_timestamp);
+  }
+  return out;
+}
+
+void PrintSummary(const std::string& path, const FileResult& r, FILE* f) {
+  std::fprintf(f, "file: %s\n", path.c_str());
+  std::fprintf(f, "format: %s\n", std::string(capture::FileFormatName(r.format)).c_str());
+  std::fprintf(f, "linktype: %u\n", r.linktype);
+  std::fprintf(f, "records: %llu\n", static_cast<unsigned long long>(r.reader.records));
+  std::fprintf(f, "packets: %llu\n", static_cast<unsigned long long>(r.outcomes.packets()));
+  std::fprintf(f, "events: %llu\n",
+               static_cast<unsigned long long>(r.outcomes[decode::Outcome::kEvent]));
+  std::fprintf(f, "anomalies: %llu\n", static_cast<unsigned long long>(r.outcomes.anomalies()));
+  for (int k = 0; k < 3; ++k) {
+    std::fprintf(f, "kind.%s: %llu\n",
+                 std::string(model::TrafficKindName(static_cast<model::TrafficKind>(k))).c_str(),
+                 static_cast<unsigned long long>(r.kinds[k]));
+  }
+  for (int t = 0; t < 5; ++t) {
+    if (!r.tools[t]) continue;
+    std::fprintf(f, "tool.%s: %llu\n",
+                 std::string(model::ToolName(static_cast<model::Tool>(t))).c_str(),
+                 static_cast<unsigned long long>(r.tools[t]));
+  }
+  for (const auto& [name, n] : NamedCounters(r)) {
+    std::fprintf(f, "count.%s: %llu\n", name.c_str(), static_cast<unsigned long long>(n));
+  }
+  if (!r.damage.ok()) std::fprintf(f, "damage: %s\n", r.damage.message().c_str());
+}
+
+void ReportDamage(const FileResult& r, uint64_t events) {
+  std::fprintf(stderr, "isdas: %s (the %llu events before it were kept)\n",
+               r.damage.message().c_str(), static_cast<unsigned long long>(events));
+}
+
+class StdoutWriter {
+ public:
+  ~StdoutWriter() { Flush(); }
+  std::string* buf() { return &buf_; }
+  void MaybeFlush() {
+    if (buf_.size() >= (1u << 20)) Flush();
+  }
+  void Flush() {
+    if (!buf_.empty()) std::fwrite(buf_.data(), 1, buf_.size(), stdout);
+    buf_.clear();
+  }
+
+ private:
+  std::string buf_;
+};
+
+int CmdDecode(const std::vector<std::string>& args) {
+  std::string format = "csv";
+  std::string path;
+  for (size_t i = 0; i < args.size(); ++i) {
+    if (args[i] == "--format") {
+      if (++i == args.size()) return UsageError("--format needs a value: csv, json or summary");
+      format = args[i];
+    } else if (args[i].rfind("--format=", 0) == 0) {
+      format = args[i].substr(9);
+    } else if (args[i].size() > 1 && args[i][0] == '-') {
+      return UsageError("decode: unknown option '" + args[i] + "'");
+    } else if (path.empty()) {
+      path = args[i];
+    } else {
+      return UsageError("decode takes one FILE (use 'isdas import' for several)");
+    }
+  }
+  if (path.empty()) return UsageError("decode: no FILE given");
+  if (format != "csv" && format != "json" && format != "summary") {
+    return UsageError("--format '" + format + "' is not one of csv, json, summary");
+  }
+  auto reader = capture::FileReader::Open(path);
+  if (!reader.ok()) {
+    std::fprintf(stderr, "isdas: %s\n", reader.status().message().c_str());
+    return kExitError;
+  }
+  StdoutWriter out;
+  if (format == "csv") {
+    out.buf()->append(output::CsvHeader());
+    out.buf()->push_back('\n');
+  }
+  EventSink sink;
+  if (format == "csv") {
+    sink = [&out](std::span<const model::Event> evs) {
+      for (const auto& e : evs) output::AppendCsv(e, out.buf());
+      out.MaybeFlush();
+      return Status::Ok();
+    };
+  } else if (format == "json") {
+    sink = [&out](std::span<const model::Event> evs) {
+      for (const auto& e : evs) output::AppendJson(e, out.buf());
+      out.MaybeFlush();
+      return Status::Ok();
+    };
+  } else {
+    sink = [](std::span<const model::Event>) { return Status::Ok(); };
+  }
+  FileResult r;
+  Status s = ProcessFile(reader->get(), sink, &r);
+  out.Flush();
+  if (format == "summary") PrintSummary(path, r, stdout);
+  std::fflush(stdout);
+  if (!s.ok()) {
+    std::fprintf(stderr, "isdas: %s\n", s.ToString().c_str());
+    return kExitError;
+  }
+  if (!r.damage.ok()) {
+    ReportDamage(r, r.outcomes[decode::Outcome::kEvent]);
+    return kExitDamaged;
+  }
+  return kExitOk;
+}
+
+int CmdImport(const std::vector<std::string>& args) {
+  std::string data_dir = "isdas-data";
+  std::vector<std::string> files;
+  for (size_t i = 0; i < args.size(); ++i) {
+    if (args[i] == "--data-dir") {
+      if (++i == args.size()) return UsageError("--data-dir needs a directory");
+      data_dir = args[i];
+    } else if (args[i].rfind("--data-dir=", 0) == 0) {
+      data_dir = args[i].substr(11);
+    } else if (args[i].size() > 1 && args[i][0] == '-') {
+      return UsageError("import: unknown option '" + args[i] + "'");
+    } else {
+      files.push_back(args[i]);
+    }
+  }
+  if (files.empty()) return UsageError("import: no FILE given");
+  auto store = storage::SqliteStore::Open(data_dir);
+  if (!store.ok()) {
+    std::fprintf(stderr, "isdas: %s\n", store.status().message().c_str());
+    return kExitError;
+  }
+  int rc = kExitOk;
+  for (const std::string& path : files) {
+    auto reader = capture::FileReader::Open(path);
+    if (!reader.ok()) {
+      std::fprintf(stderr, "isdas: %s\n", reader.status().message().c_str());
+      rc = kExitError;
+      continue;
+    }
+    storage::ImportSummary sum;
+    sum.path = path;
+    sum.started_us = NowUs();
+    sum.rules_version = classify::kRulesVersion;
+    storage::EventStore* st = store->get();
+    Status s = st->BeginImport();
+    FileResult r;
+    if (s.ok()) {
+      s = ProcessFile(reader->get(), [st](std::span<const model::Event> evs) {
+        return st->Append(evs);
+      }, &r);
+    }
+    auto sha = (*reader)->FinishSha256();
+    if (s.ok() && !sha.ok()) s = sha.status();
+    if (s.ok()) {
+      auto prior = st->FindImport(sha.value());
+      if (!prior.ok()) {
+        s = prior.status();
+      } else if (prior.value() != 0) {
+        st->Abandon();
+        std::printf("%s: already imported (import #%lld, same SHA-256); skipped\n",
+                    path.c_str(), static_cast<long long>(prior.value()));
+        continue;
+      }
+    }
+    if (!s.ok()) {
+      st->Abandon();
+      std::fprintf(stderr, "isdas: %s: %s (nothing of this file was stored)\n", path.c_str(),
+                   s.ToString().c_str());
+      rc = kExitError;
+      continue;
+    }
+    sum.sha256 = sha.value();
+    sum.format = std::string(capture::FileFormatName(r.format));
+    struct stat sb;
+    sum.size_bytes = (path != "-" && stat(path.c_str(), &sb) == 0) ? static_cast<uint64_t>(sb.st_size)
+                                                                  : reader->get()->offset();
+    sum.records = r.reader.records;
+    sum.packets = r.outcomes.packets();
+    sum.events = r.outcomes[decode::Outcome::kEvent];
+    sum.anomalies = r.outcomes.anomalies();
+    sum.counters = NamedCounters(r);
+    if (!r.damage.ok()) {
+      sum.error = r.damage.message();
+      sum.error_offset = r.damage_offset;
+    }
+    sum.finished_us = NowUs();
+    auto id = st->Commit(sum);
+    if (!id.ok()) {
+      std::fprintf(stderr, "isdas: %s: %s (nothing of this file was stored)\n", path.c_str(),
+                   id.status().ToString().c_str());
+      rc = kExitError;
+      continue;
+    }
+    std::printf("import #%lld\n", static_cast<long long>(id.value()));
+    PrintSummary(path, r, stdout);
+    if (!r.damage.ok()) {
+      ReportDamage(r, sum.events);
+      if (rc == kExitOk) rc = kExitDamaged;
+    }
+  }
+  return rc;
+}
+
+int Main(int argc, char** argv) {
+  if (argc < 2) {
+    std::fputs(kUsage, stderr);
+    return kExitUsage;
+  }
+  const std::string_view cmd = argv[1];
+  std::vector<std::string> args(argv + 2, argv + argc);
+  if (cmd == "decode") return CmdDecode(args);
+  if (cmd == "import") return CmdImport(args);
+  if (cmd == "version" || cmd == "--version") {
+    std::printf("isdas 0.1.0 (classifier rules v%u)\n", classify::kRulesVersion);
+    return kExitOk;
+  }
+  if (cmd == "help" || cmd == "--help" || cmd == "-h") {
+    std::fputs(kUsage, stdout);
+    return kExitOk;
+  }
+  return UsageError("unknown command '" + std::string(cmd) + "'");
+}
+
+}  // namespace
+}  // namespace isdas::app
+
+int main(int argc, char** argv) { return isdas::app::Main(argc, argv); }

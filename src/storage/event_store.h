@@ -1,0 +1,54 @@
+#pragma once
+
+// The storage interface the rest of isdas writes events through. Engines: SQLite (embedded
+// default, sqlite_store.h); ClickHouse follows the same contract.
+//
+// An import is one unit: BeginImport, any number of Append calls, then Commit (events and
+// summary become visible together) or Abandon (nothing of it remains). Not thread-safe: one
+// writer per store object.
+
+#include <cstdint>
+#include <memory>
+#include <span>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "common/status.h"
+#include "model/event.h"
+
+namespace isdas::storage {
+
+// What an import of one capture file saw; stored beside its events.
+struct ImportSummary {
+  std::string path;
+  std::string sha256;
+  std::string format;
+  uint64_t size_bytes = 0;
+  int64_t started_us = 0;
+  int64_t finished_us = 0;
+  uint64_t records = 0;  // packet records in the file
+  uint64_t packets = 0;  // records handed to the decoder
+  uint64_t events = 0;
+  uint64_t anomalies = 0;
+  uint32_t rules_version = 0;
+  std::string error;       // empty when the whole file was read
+  uint64_t error_offset = 0;
+  // Every non-zero named counter: decoder outcomes and reader counts.
+  std::vector<std::pair<std::string, uint64_t>> counters;
+};
+
+class EventStore {
+ public:
+  virtual ~EventStore() = default;
+  // Returns the id of an earlier import of a file with this SHA-256, or 0.
+  virtual Result<int64_t> FindImport(const std::string& sha256) = 0;
+  virtual Status BeginImport() = 0;
+  virtual Status Append(std::span<const model::Event> events) = 0;
+  // Stores the summary with the events appended since BeginImport; returns the import id.
+  virtual Result<int64_t> Commit(const ImportSummary& summary) = 0;
+  virtual void Abandon() = 0;
+  virtual Result<uint64_t> CountEvents() = 0;
+};
+
+}  // namespace isdas::storage

@@ -1,0 +1,44 @@
+#pragma once
+
+// SQLite engine of EventStore: one file, `<data_dir>/isdas.sqlite`, WAL journal.
+// Schema and column meanings: docs/storage-sqlite.md.
+
+#include <memory>
+#include <string>
+
+#include "storage/event_store.h"
+
+struct sqlite3;
+struct sqlite3_stmt;
+
+namespace isdas::storage {
+
+class SqliteStore final : public EventStore {
+ public:
+  // Creates the directory and database if missing and brings the schema up to date.
+  // Errors: kIo (cannot create/open), kCorruption (not an isdas database or newer schema).
+  static Result<std::unique_ptr<SqliteStore>> Open(const std::string& data_dir);
+  ~SqliteStore() override;
+
+  Result<int64_t> FindImport(const std::string& sha256) override;
+  Status BeginImport() override;
+  Status Append(std::span<const model::Event> events) override;
+  Result<int64_t> Commit(const ImportSummary& summary) override;
+  void Abandon() override;
+  Result<uint64_t> CountEvents() override;
+
+  const std::string& path() const { return path_; }
+
+ private:
+  SqliteStore() = default;
+  Status Exec(const char* sql);
+  Status Error(const char* what);
+
+  std::string path_;
+  sqlite3* db_ = nullptr;
+  sqlite3_stmt* insert_ = nullptr;
+  bool in_import_ = false;
+  int64_t import_id_ = 0;
+};
+
+}  // namespace isdas::storage
