@@ -6,12 +6,12 @@
 #include <cstdio>
 #include <random>
 
-#include "packet_builder.h"
+#include "synth/packet_builder.h"
 
 namespace isdas::capture {
 namespace {
 
-using namespace testutil;  // NOLINT
+using namespace synth;  // NOLINT
 
 std::vector<Record> RandomRecords(int n, uint32_t seed) {
   std::mt19937 rng(seed);
@@ -146,7 +146,9 @@ TEST(FileReader, LargeFileCrossesBufferRefillsAndHashes) {
   size_t n = 0;
   while ((*r)->Next(&p)) {
     ASSERT_EQ(p.caplen, recs[n].data.size());
-    ASSERT_EQ(0, memcmp(p.data, recs[n].data.data(), p.caplen));
+    if (p.caplen) {
+      ASSERT_EQ(0, memcmp(p.data, recs[n].data.data(), p.caplen));
+    }
     ++n;
   }
   EXPECT_EQ(n, recs.size());

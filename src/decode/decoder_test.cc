@@ -2,13 +2,13 @@
 
 #include <gtest/gtest.h>
 
-#include "packet_builder.h"
+#include "synth/packet_builder.h"
 
 namespace isdas::decode {
 namespace {
 
 using model::Event;
-using namespace testutil;  // NOLINT
+using namespace synth;  // NOLINT
 
 const uint32_t kSrc = Ip4(203, 0, 113, 7);
 const uint32_t kDst = Ip4(198, 19, 4, 20);
@@ -292,18 +292,18 @@ namespace isdas::decode {
 namespace {
 
 TEST(UdpDecode, FirstFragmentMayAnnounceTheWholeDatagramLength) {
-  testutil::Ip4Spec ip;
+  synth::Ip4Spec ip;
   ip.src = kSrc;
   ip.dst = kDst;
   ip.proto = 17;
   ip.frag = 0x2000;  // MF, offset 0
   Event ev;
-  const testutil::Bytes b = testutil::Ipv4(ip, testutil::Udp(1900, 1900, testutil::Bytes(16, 0), 1208));
+  const synth::Bytes b = synth::Ipv4(ip, synth::Udp(1900, 1900, synth::Bytes(16, 0), 1208));
   ASSERT_EQ(DecodeBytes(kLinkRaw, b, &ev), Outcome::kEvent);
   EXPECT_EQ(ev.dport, 1900);
   EXPECT_EQ(ev.flags & model::kFlagNonFirstFragment, 0);
   ip.frag = 0;  // the same length in an unfragmented datagram is a lie
-  EXPECT_EQ(DecodeBytes(kLinkRaw, testutil::Ipv4(ip, testutil::Udp(1900, 1900, testutil::Bytes(16, 0), 1208)), &ev),
+  EXPECT_EQ(DecodeBytes(kLinkRaw, synth::Ipv4(ip, synth::Udp(1900, 1900, synth::Bytes(16, 0), 1208)), &ev),
             Outcome::kBadUdpLength);
 }
 

@@ -9,9 +9,9 @@
 #include <string>
 #include <vector>
 
-#include "packet_builder.h"
+#include "synth/packet_builder.h"
 
-using namespace isdas::testutil;  // NOLINT: a test tool
+using namespace isdas::synth;  // NOLINT: a test tool
 
 namespace {
 

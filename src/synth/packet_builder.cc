@@ -1,11 +1,11 @@
-#include "packet_builder.h"
+#include "synth/packet_builder.h"
 
 #include <arpa/inet.h>
 
 #include <cstdio>
 #include <cstdlib>
 
-namespace isdas::testutil {
+namespace isdas::synth {
 
 void PutBe16(Bytes* b, uint16_t v) {
   b->push_back(static_cast<uint8_t>(v >> 8));
@@ -324,4 +324,4 @@ bool WriteFile(const std::string& path, const Bytes& bytes) {
   return std::fclose(f) == 0 && ok;
 }
 
-}  // namespace isdas::testutil
+}  // namespace isdas::synth

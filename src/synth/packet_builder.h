@@ -1,6 +1,7 @@
 #pragma once
 
-// Builds packets and capture files byte by byte for tests, golden captures and benchmarks.
+// Builds packets and capture files byte by byte for tests, golden captures, `isdas simulate`
+// and benchmarks.
 // Deliberately independent of the decoder: it writes headers from the RFC layouts, with
 // knobs to break each field. Checksums are computed (RFC 1071) so tcpdump/tshark agree.
 
@@ -8,7 +9,7 @@
 #include <string>
 #include <vector>
 
-namespace isdas::testutil {
+namespace isdas::synth {
 
 using Bytes = std::vector<uint8_t>;
 
@@ -82,4 +83,4 @@ Bytes PcapngFile(const std::vector<uint32_t>& linktypes, const std::vector<Recor
 
 bool WriteFile(const std::string& path, const Bytes& bytes);
 
-}  // namespace isdas::testutil
+}  // namespace isdas::synth

@@ -1,0 +1,36 @@
+#!/usr/bin/env bash
+# Installs the Debian packages isdas needs, when they are missing. Idempotent.
+#   scripts/setup.sh            build + test dependencies
+#   scripts/setup.sh bench      also the tools the benchmarks compare against
+#   scripts/setup.sh fuzz       also clang/libFuzzer
+set -euo pipefail
+
+pkgs=(
+  cmake ninja-build g++ pkg-config make  # build
+  libpcap-dev        # packet capture (live interfaces; tests compare our file reader with it)
+  libsqlite3-dev sqlite3  # the embedded event store (and its shell, used by the demo and tests)
+  libssl-dev         # SHA-256 of imported files; TLS for sensor/collector
+  libgtest-dev libgmock-dev  # unit tests
+  python3            # fuzz seed script
+)
+case "${1:-}" in
+  bench) pkgs+=(libbenchmark-dev tcpdump tshark nfdump time) ;;
+  fuzz) pkgs+=(clang libclang-rt-dev) ;;
+  "") ;;
+  *) echo "usage: scripts/setup.sh [bench|fuzz]" >&2; exit 64 ;;
+esac
+
+missing=()
+for p in "${pkgs[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if [ ${#missing[@]} -eq 0 ]; then
+  exit 0
+fi
+echo "setup: installing ${missing[*]}" >&2
+SUDO=""
+[ "$(id -u)" = 0 ] || SUDO=sudo
+export DEBIAN_FRONTEND=noninteractive
+# tshark asks whether non-root users may capture; the default (no) is what we want.
+$SUDO apt-get update -q >/dev/null
+$SUDO apt-get install -y -q --no-install-recommends "${missing[@]}" >/dev/null

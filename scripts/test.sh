@@ -1,0 +1,9 @@
+#!/usr/bin/env bash
+# Builds isdas with AddressSanitizer/UBSan (the `dev` preset) and runs every test:
+# unit tests, golden captures, fuzz-corpus replays, integration tests.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+scripts/setup.sh
+cmake --preset dev >/dev/null
+cmake --build --preset dev
+ctest --preset dev -j"$(nproc)"
