@@ -9,7 +9,7 @@
 #include "decode/decoder.h"
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
-  auto r = isdas::capture::FileReader::FromMemory(std::span<const uint8_t>(data, size));
+  auto r = isdas::capture::FileReader::FromMemory(std::span<const uint8_t>(data, size), true);
   if (!r.ok()) return 0;
   isdas::capture::Packet p;
   uint64_t last_offset = 0;

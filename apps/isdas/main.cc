@@ -204,7 +204,7 @@ int CmdImport(const std::vector<std::string>& args) {
   }
   int rc = kExitOk;
   for (const std::string& path : files) {
-    auto reader = capture::FileReader::Open(path);
+    auto reader = capture::FileReader::Open(path, /*sha256=*/true);
     if (!reader.ok()) {
       std::fprintf(stderr, "isdas: %s\n", reader.status().message().c_str());
       rc = kExitError;

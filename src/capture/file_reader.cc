@@ -1,6 +1,8 @@
 #include "capture/file_reader.h"
 
 #include <fcntl.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <cerrno>
@@ -14,6 +16,8 @@ namespace isdas::capture {
 namespace {
 
 constexpr size_t kBufferSize = 4u << 20;
+// How far the cursor moves in a mapped file before the pages behind it are released.
+constexpr size_t kReleaseStep = 8u << 20;
 // libpcap's MAXIMUM_SNAPLEN: no record of a supported link type is larger.
 constexpr uint32_t kMaxRecord = 262144;
 
@@ -53,11 +57,13 @@ struct FileReader::HashState {
 };
 
 FileReader::~FileReader() {
+  if (map_) munmap(map_, map_len_);
   if (fd_ > 0) close(fd_);
 }
 
 Result<std::string> FileReader::FinishSha256() {
-  if (fd_ >= 0) {
+  if (!hash_) return Internal("FinishSha256 on a reader opened without hashing");
+  if (fd_ >= 0 && !storage_.empty()) {
     // Hash the part of the file after a damaged record too: the digest names the file.
     while (!eof_) {
       pos_ = len_;
@@ -77,7 +83,7 @@ Result<std::string> FileReader::FinishSha256() {
   return hex;
 }
 
-Result<std::unique_ptr<FileReader>> FileReader::Open(const std::string& path) {
+Result<std::unique_ptr<FileReader>> FileReader::Open(const std::string& path, bool sha256) {
   std::unique_ptr<FileReader> r(new FileReader());
   r->name_ = path;
   if (path == "-") {
@@ -87,28 +93,56 @@ Result<std::unique_ptr<FileReader>> FileReader::Open(const std::string& path) {
     if (r->fd_ < 0) return ErrnoError("open " + path, errno);
     posix_fadvise(r->fd_, 0, 0, POSIX_FADV_SEQUENTIAL);
   }
-  r->hash_ = std::make_unique<HashState>();
-  r->storage_.resize(kBufferSize);
-  r->buf_ = r->storage_.data();
+  if (sha256) r->hash_ = std::make_unique<HashState>();
+  struct stat st;
+  if (!sha256 && fstat(r->fd_, &st) == 0 && S_ISREG(st.st_mode) && st.st_size > 0) {
+    // A regular file is mapped rather than read: no copy through a buffer. Pages behind the
+    // cursor are released as it moves (ReleaseBehind), so resident memory stays bounded.
+    void* m = mmap(nullptr, static_cast<size_t>(st.st_size), PROT_READ, MAP_PRIVATE, r->fd_, 0);
+    if (m != MAP_FAILED) {
+      madvise(m, static_cast<size_t>(st.st_size), MADV_SEQUENTIAL);
+      r->map_ = static_cast<uint8_t*>(m);
+      r->map_len_ = static_cast<size_t>(st.st_size);
+      r->buf_ = r->map_;
+      r->len_ = r->map_len_;
+      r->eof_ = true;
+    }
+  }
+  if (!r->map_) {
+    r->storage_.resize(kBufferSize);
+    r->buf_ = r->storage_.data();
+  }
   Status s = r->ReadHeader();
   if (!s.ok()) return s;
   return r;
 }
 
-Result<std::unique_ptr<FileReader>> FileReader::FromMemory(std::span<const uint8_t> bytes) {
+Result<std::unique_ptr<FileReader>> FileReader::FromMemory(std::span<const uint8_t> bytes,
+                                                           bool sha256) {
   std::unique_ptr<FileReader> r(new FileReader());
   r->name_ = "<memory>";
   r->buf_ = bytes.data();
   r->len_ = bytes.size();
   r->eof_ = true;
-  r->hash_ = std::make_unique<HashState>();
-  r->hash_->Update(bytes.data(), bytes.size());
+  if (sha256) {
+    r->hash_ = std::make_unique<HashState>();
+    r->hash_->Update(bytes.data(), bytes.size());
+  }
   Status s = r->ReadHeader();
   if (!s.ok()) return s;
   return r;
 }
 
+void FileReader::ReleaseBehind() {
+  const size_t upto = pos_ & ~(size_t{4095});
+  if (upto >= released_ + kReleaseStep) {
+    madvise(map_ + released_, upto - released_, MADV_DONTNEED);
+    released_ = upto;
+  }
+}
+
 bool FileReader::Ensure(size_t n) {
+  if (map_ && pos_ >= released_ + kReleaseStep) ReleaseBehind();
   while (len_ - pos_ < n) {
     if (eof_) return false;
     // Move the unread tail to the front, then fill the rest.
@@ -130,7 +164,7 @@ bool FileReader::Ensure(size_t n) {
       eof_ = true;
       return false;
     }
-    hash_->Update(storage_.data() + len_, static_cast<size_t>(got));
+    if (hash_) hash_->Update(storage_.data() + len_, static_cast<size_t>(got));
     len_ += static_cast<size_t>(got);
   }
   return true;

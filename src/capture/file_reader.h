@@ -3,7 +3,9 @@
 // Reads packet records from pcap (µs and ns, either byte order) and pcapng files, from a
 // file, standard input ("-") or memory. Formats: docs/capture-files.md.
 //
-// The reader reads through a bounded buffer, so memory does not grow with file size.
+// The reader maps regular files (releasing pages behind the cursor) and reads pipes through a
+// bounded buffer, so memory does not grow with file size. A mapped file must not shrink while
+// it is read (the kernel would raise SIGBUS); live rotation writes new files, never truncates.
 // Next() returns false at the end of the file or at the first damage; status() then tells
 // which (ok = clean end) with the byte offset of the damaged record. Packets returned before
 // the damage are valid. A Packet's data points into the reader's buffer and is valid until the
@@ -46,9 +48,12 @@ class FileReader {
   // Opens a file ("-" = standard input) and reads its header. Errors: kIo (cannot open or
   // read), kCorruption (not a capture file, or a damaged header), kInvalidArgument
   // (unsupported variant such as the "modified" pcap format).
-  static Result<std::unique_ptr<FileReader>> Open(const std::string& path);
+  // With `sha256`, the reader also hashes every byte it reads (see FinishSha256); it costs
+  // about as much as decoding, so only importers ask for it.
+  static Result<std::unique_ptr<FileReader>> Open(const std::string& path, bool sha256 = false);
   // Reads from memory the caller keeps alive for the reader's lifetime.
-  static Result<std::unique_ptr<FileReader>> FromMemory(std::span<const uint8_t> bytes);
+  static Result<std::unique_ptr<FileReader>> FromMemory(std::span<const uint8_t> bytes,
+                                                        bool sha256 = false);
 
   bool Next(Packet* out);
   const Status& status() const { return status_; }
@@ -60,7 +65,8 @@ class FileReader {
   const ReaderCounts& counts() const { return counts_; }
   const std::string& name() const { return name_; }
   // Reads whatever Next() has not, and returns the SHA-256 of the whole input as 64 hex
-  // digits. Call once, after the last Next().
+  // digits. Call once, after the last Next(), on a reader opened with sha256 = true
+  // (otherwise: kInternal).
   Result<std::string> FinishSha256();
 
  private:
@@ -90,7 +96,12 @@ class FileReader {
   std::unique_ptr<HashState> hash_;
   int fd_ = -1;
   bool eof_ = false;
-  std::vector<uint8_t> storage_;  // file/stdin mode only
+  void ReleaseBehind();
+
+  std::vector<uint8_t> storage_;  // read() mode (pipes, stdin, hashing) only
+  uint8_t* map_ = nullptr;        // mmap() mode (regular files) only
+  size_t map_len_ = 0;
+  size_t released_ = 0;           // map_ bytes before this were given back with MADV_DONTNEED
   const uint8_t* buf_ = nullptr;
   size_t len_ = 0;        // valid bytes at buf_
   size_t pos_ = 0;        // next unread byte at buf_

@@ -140,7 +140,7 @@ TEST(FileReader, LargeFileCrossesBufferRefillsAndHashes) {
   const Bytes f = PcapFile(1, recs);
   ASSERT_GT(f.size(), 5u << 20);
   const std::string path = TempFile(f);
-  auto r = FileReader::Open(path);
+  auto r = FileReader::Open(path, /*sha256=*/true);
   ASSERT_TRUE(r.ok());
   Packet p;
   size_t n = 0;
@@ -155,7 +155,7 @@ TEST(FileReader, LargeFileCrossesBufferRefillsAndHashes) {
   EXPECT_EQ((*r)->offset(), f.size());
   auto sha = (*r)->FinishSha256();
   ASSERT_TRUE(sha.ok());
-  auto m = FileReader::FromMemory(f);
+  auto m = FileReader::FromMemory(f, true);
   ASSERT_TRUE(m.ok());
   EXPECT_EQ(sha.value(), (*m)->FinishSha256().value());
   EXPECT_EQ(sha.value().size(), 64u);
@@ -164,8 +164,10 @@ TEST(FileReader, LargeFileCrossesBufferRefillsAndHashes) {
 
 TEST(FileReader, KnownSha256OfEmptyPcapHeader) {
   // sha256 of the 24-byte header written by PcapFile(1, {}) computed with sha256sum.
-  auto r = FileReader::FromMemory(PcapFile(1, {}));
+  auto r = FileReader::FromMemory(PcapFile(1, {}), true);
   ASSERT_TRUE(r.ok());
+  EXPECT_EQ(FileReader::FromMemory(PcapFile(1, {}))->get()->FinishSha256().status().kind(),
+            ErrorKind::kInternal);
   const std::string path = TempFile(PcapFile(1, {}));
   std::string cmd = "sha256sum " + path;
   FILE* p = popen(cmd.c_str(), "r");

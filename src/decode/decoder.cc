@@ -106,8 +106,8 @@ Outcome DecodeIpv4(ByteReader r, size_t wire_avail, Event* ev) {
   ev->ip_id = LoadBe16(h + 4);
   ev->ttl = h[8];
   ev->proto = h[9];
-  ev->src = model::IpAddr::V4(LoadBe32(h + 12));
-  ev->dst = model::IpAddr::V4(LoadBe32(h + 16));
+  ev->src.SetV4(h + 12);
+  ev->dst.SetV4(h + 16);
   if (ihl > 20) ev->flags |= model::kFlagIpOptions;
   const uint16_t frag = LoadBe16(h + 6);
   const bool more_fragments = frag & 0x2000;
@@ -138,8 +138,8 @@ Outcome DecodeIpv6(ByteReader r, size_t wire_avail, Event* ev) {
   }
   ev->ip_len = static_cast<uint32_t>(40 + wire_payload);
   ev->ttl = h[7];
-  ev->src = model::IpAddr::V6(h + 8);
-  ev->dst = model::IpAddr::V6(h + 24);
+  ev->src.SetV6(h + 8);
+  ev->dst.SetV6(h + 24);
   r.Truncate(40 + wire_payload);
   r.Skip(40);
 
