@@ -15,7 +15,10 @@ constexpr uint16_t kEtherVlan = 0x8100;   // IEEE 802.1Q
 constexpr uint16_t kEtherQinQ = 0x88a8;   // IEEE 802.1ad
 constexpr uint16_t kEtherQinQOld = 0x9100;
 constexpr uint16_t kEtherPppoeSession = 0x8864;
+constexpr uint16_t kEtherMplsUnicast = 0x8847;
+constexpr uint16_t kEtherMplsMulticast = 0x8848;
 constexpr int kMaxVlanTags = 4;
+constexpr int kMaxMplsLabels = 8;
 constexpr int kMaxIpv6ExtHeaders = 8;
 
 // The IP payload as captured, and how long it was on the wire.
@@ -215,7 +218,19 @@ Outcome DecodeEthernet(ByteReader r, size_t wire_len, Event* ev) {
     // 2 bytes TCI, then the inner type.
     if (!r.Skip(2) || !r.ReadU16(&type)) return Outcome::kTruncatedVlanTag;
   }
-  if (type == kEtherPppoeSession) {
+  if (type == kEtherMplsUnicast || type == kEtherMplsMulticast) {
+    // RFC 3032 §2.1: 4-byte label stack entries until the bottom-of-stack bit; the payload's
+    // type is not named, so take it from the IP version nibble (RFC 4928 §2).
+    for (int labels = 0;; ++labels) {
+      if (labels == kMaxMplsLabels) return Outcome::kTooManyMplsLabels;
+      uint32_t entry;
+      if (!r.ReadU32(&entry)) return Outcome::kTruncatedMplsLabel;
+      if (entry & 0x100) break;
+    }
+    uint8_t v;
+    if (!r.PeekU8(0, &v)) return Outcome::kNonIp;
+    type = (v >> 4) == 4 ? kEtherIpv4 : (v >> 4) == 6 ? kEtherIpv6 : 0;
+  } else if (type == kEtherPppoeSession) {
     // RFC 2516 §4: 6-byte PPPoE header, then the 2-byte PPP protocol (RFC 1661).
     uint16_t ppp;
     if (!r.Skip(6) || !r.ReadU16(&ppp)) return Outcome::kNonIp;

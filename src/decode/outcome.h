@@ -20,6 +20,8 @@ namespace isdas::decode {
   X(kTruncatedEthernetHeader, "truncated_ethernet_header", true)            \
   X(kTruncatedVlanTag, "truncated_vlan_tag", true)                          \
   X(kTooManyVlanTags, "too_many_vlan_tags", true)                           \
+  X(kTruncatedMplsLabel, "truncated_mpls_label", true)                      \
+  X(kTooManyMplsLabels, "too_many_mpls_labels", true)                       \
   X(kTruncatedSllHeader, "truncated_sll_header", true)                      \
   X(kTruncatedSll2Header, "truncated_sll2_header", true)                    \
   X(kTruncatedNullHeader, "truncated_null_header", true)                    \

@@ -218,6 +218,16 @@ std::vector<Case> Cases() {
     s.version = 5;
     return PcapFile(101, Recs({Syn(22), Ipv4(s, Tcp(TcpSpec{})), Bytes{}, Syn(23)}));
   }});
+  c.push_back({"m26_truncated_mpls_label", [] {
+    return Around(Ether(0x8847, Bytes{0x00, 0x01, 0x40}));  // 3 of 4 label bytes
+  }});
+  c.push_back({"m27_too_many_mpls_labels", [] {
+    Bytes stack;
+    for (int i = 0; i < 9; ++i) PutBe32(&stack, (static_cast<uint32_t>(16 + i) << 12) | 64);
+    Bytes ip = Syn();
+    stack.insert(stack.end(), ip.begin(), ip.end());
+    return Around(Ether(0x8847, stack));
+  }});
   // ---- Damaged files: events before the damage are kept, the error names the offset ----
   c.push_back({"f01_truncated_record", [] {
     Bytes f = PcapFile(1, Recs({EthV4(Syn(22)), EthV4(Syn(23)), EthV4(Syn(24))}));
@@ -310,6 +320,21 @@ std::vector<Case> Cases() {
     PutBe16(&pppoe, 0x0021);
     pppoe.insert(pppoe.end(), ip.begin(), ip.end());
     return PcapFile(1, Recs({Ether(0x8864, pppoe)}));
+  }});
+  c.push_back({"l12_mpls", [] {
+    Bytes two;  // two labels, bottom of stack on the second, then IPv4
+    PutBe32(&two, (100u << 12) | 64);
+    PutBe32(&two, (200u << 12) | 0x100 | 64);
+    Bytes ip = Syn(8443);
+    two.insert(two.end(), ip.begin(), ip.end());
+    Bytes one;
+    PutBe32(&one, (300u << 12) | 0x100 | 64);
+    Bytes ip6 = V6Tcp(TcpSpec{});
+    one.insert(one.end(), ip6.begin(), ip6.end());
+    Bytes pw;  // an Ethernet pseudowire (first nibble 0): not IP
+    PutBe32(&pw, (400u << 12) | 0x100 | 64);
+    pw.insert(pw.end(), 4, 0);
+    return PcapFile(1, Recs({Ether(0x8847, two), Ether(0x8847, one), Ether(0x8847, pw)}));
   }});
   // ---- Protocols ----
   c.push_back({"p01_tcp_flags", [] {
