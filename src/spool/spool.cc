@@ -1,0 +1,523 @@
+#include "spool/spool.h"
+
+#include <dirent.h>
+#include <fcntl.h>
+#include <sys/random.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <chrono>
+#include <cstring>
+
+#include "common/byte_reader.h"
+#include "common/crc32c.h"
+
+namespace isdas::spool {
+namespace {
+
+// docs/spool-format.md
+constexpr char kSegmentMagic[8] = {'I', 'S', 'D', 'S', 'P', 'O', 'O', 'L'};
+constexpr char kStateMagic[8] = {'I', 'S', 'D', 'S', 'T', 'A', 'T', 'E'};
+constexpr uint32_t kVersion = 1;
+constexpr size_t kSegmentHeader = 48;
+constexpr size_t kRecordHeader = 24;
+constexpr size_t kStateSize = 32;
+constexpr uint32_t kMaxPayload = 16u << 20;
+constexpr const char* kSegmentSuffix = ".seg";
+
+int64_t NowUs() {
+  return std::chrono::duration_cast<std::chrono::microseconds>(
+             std::chrono::system_clock::now().time_since_epoch())
+      .count();
+}
+
+void PutLe32(uint8_t* p, uint32_t v) {
+  for (int i = 0; i < 4; ++i) p[i] = static_cast<uint8_t>(v >> (8 * i));
+}
+void PutLe64(uint8_t* p, uint64_t v) {
+  for (int i = 0; i < 8; ++i) p[i] = static_cast<uint8_t>(v >> (8 * i));
+}
+uint64_t LoadLe64(const uint8_t* p) { return LoadLe32(p) | (uint64_t{LoadLe32(p + 4)} << 32); }
+
+std::string SegmentName(uint64_t first_seq) {
+  char buf[32];
+  std::snprintf(buf, sizeof buf, "%020llu%s", static_cast<unsigned long long>(first_seq),
+                kSegmentSuffix);
+  return buf;
+}
+
+// Parses "<20 digits>.seg"; false for any other name.
+bool ParseSegmentName(const std::string& name, uint64_t* first_seq) {
+  if (name.size() != 24 || name.compare(20, 4, kSegmentSuffix) != 0) return false;
+  uint64_t v = 0;
+  for (int i = 0; i < 20; ++i) {
+    if (name[static_cast<size_t>(i)] < '0' || name[static_cast<size_t>(i)] > '9') return false;
+    v = v * 10 + static_cast<uint64_t>(name[static_cast<size_t>(i)] - '0');
+  }
+  *first_seq = v;
+  return true;
+}
+
+Status WriteAll(int fd, const uint8_t* p, size_t n, uint64_t off, const std::string& what) {
+  while (n > 0) {
+    const ssize_t w = pwrite(fd, p, n, static_cast<off_t>(off));
+    if (w < 0) {
+      if (errno == EINTR) continue;
+      return ErrnoError("write " + what, errno);
+    }
+    p += w;
+    n -= static_cast<size_t>(w);
+    off += static_cast<uint64_t>(w);
+  }
+  return Status::Ok();
+}
+
+// Reads exactly n bytes at off; returns how many were read (less at end of file).
+Result<size_t> ReadAt(int fd, uint8_t* p, size_t n, uint64_t off, const std::string& what) {
+  size_t got = 0;
+  while (got < n) {
+    const ssize_t r = pread(fd, p + got, n - got, static_cast<off_t>(off + got));
+    if (r < 0) {
+      if (errno == EINTR) continue;
+      return ErrnoError("read " + what, errno);
+    }
+    if (r == 0) break;
+    got += static_cast<size_t>(r);
+  }
+  return got;
+}
+
+Status SyncDir(const std::string& dir) {
+  const int fd = open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (fd < 0) return ErrnoError("open " + dir, errno);
+  const int rc = fsync(fd);
+  close(fd);
+  return rc == 0 ? Status::Ok() : ErrnoError("fsync " + dir, errno);
+}
+
+uint32_t RecordCrc(const uint8_t* header, const uint8_t* payload, size_t n) {
+  // Covers seq, events, reserved (header bytes 8..23) and the payload.
+  return Crc32c(payload, n, Crc32c(header + 8, 16));
+}
+
+}  // namespace
+
+struct Spool::Segment {
+  struct Entry {
+    uint64_t seq;
+    uint64_t offset;
+    uint32_t events;
+    uint32_t length;
+    bool bad;  // failed its checksum when read for shipping; counted once
+  };
+  std::string path;
+  int fd = -1;
+  uint64_t first_seq = 0;
+  uint64_t size = 0;
+  std::vector<Entry> entries;
+
+  uint64_t last_seq() const { return entries.empty() ? 0 : entries.back().seq; }
+  ~Segment() {
+    if (fd >= 0) close(fd);
+  }
+};
+
+std::string FsyncPolicyName(FsyncPolicy p) {
+  switch (p) {
+    case FsyncPolicy::kAlways: return "always";
+    case FsyncPolicy::kInterval: return "interval";
+    case FsyncPolicy::kNever: return "never";
+  }
+  return "?";
+}
+
+Spool::~Spool() = default;
+
+Result<std::unique_ptr<Spool>> Spool::Open(const std::string& dir, const Options& options) {
+  if (options.segment_bytes < 64 * 1024) {
+    return InvalidArgument("spool segment_bytes must be at least 65536");
+  }
+  if (options.max_bytes < 2 * options.segment_bytes) {
+    return InvalidArgument("spool max_bytes must be at least twice segment_bytes");
+  }
+  if (mkdir(dir.c_str(), 0700) != 0 && errno != EEXIST) {
+    return ErrnoError("create spool directory " + dir, errno);
+  }
+  std::unique_ptr<Spool> s(new Spool());
+  s->dir_ = dir;
+  s->opt_ = options;
+  ISDAS_RETURN_IF_ERROR(s->Recover());
+  return s;
+}
+
+Status Spool::Recover() {
+  DIR* d = opendir(dir_.c_str());
+  if (!d) return ErrnoError("open spool directory " + dir_, errno);
+  std::vector<uint64_t> firsts;
+  bool have_state = false;
+  while (dirent* e = readdir(d)) {
+    const std::string name = e->d_name;
+    uint64_t first;
+    if (name == "." || name == "..") continue;
+    if (ParseSegmentName(name, &first)) {
+      firsts.push_back(first);
+    } else if (name == "state") {
+      have_state = true;
+    } else if (name == "state.tmp") {
+      unlink((dir_ + "/" + name).c_str());  // an interrupted state update: the old one stands
+    } else {
+      closedir(d);
+      return InvalidArgument("spool directory " + dir_ + " holds a file that is not the spool's: " +
+                             name);
+    }
+  }
+  closedir(d);
+  std::sort(firsts.begin(), firsts.end());
+
+  bool state_ok = false;
+  if (have_state) {
+    const std::string path = dir_ + "/state";
+    const int fd = open(path.c_str(), O_RDONLY | O_CLOEXEC);
+    if (fd < 0) return ErrnoError("open " + path, errno);
+    uint8_t b[kStateSize];
+    auto got = ReadAt(fd, b, kStateSize, 0, path);
+    close(fd);
+    if (!got.ok()) return got.status();
+    if (got.value() == kStateSize && std::memcmp(b, kStateMagic, 8) == 0 &&
+        LoadLe32(b + 8) == kVersion && Crc32c(b, 28) == LoadLe32(b + 28)) {
+      epoch_ = LoadLe64(b + 12);
+      acked_ = LoadLe64(b + 20);
+      state_ok = true;
+    }
+  }
+
+  for (size_t i = 0; i < firsts.size(); ++i) {
+    auto seg = std::make_unique<Segment>();
+    seg->path = dir_ + "/" + SegmentName(firsts[i]);
+    seg->first_seq = firsts[i];
+    seg->fd = open(seg->path.c_str(), O_RDWR | O_CLOEXEC);
+    if (seg->fd < 0) return ErrnoError("open " + seg->path, errno);
+    Status st = RecoverSegment(seg.get());
+    if (!st.ok()) return st;
+    if (seg->size == 0) {  // header itself was torn or foreign: nothing of it is usable
+      unlink(seg->path.c_str());
+      continue;
+    }
+    segments_.push_back(std::move(seg));
+  }
+
+  if (!state_ok) {
+    // No (valid) state: the segments are the truth. Without any, start a new epoch — a new
+    // epoch can never be mistaken by the collector for batches it has already stored.
+    if (!segments_.empty()) {
+      acked_ = segments_.front()->first_seq - 1;
+    } else {
+      acked_ = 0;
+      if (getrandom(&epoch_, sizeof epoch_, 0) != sizeof epoch_) {
+        return ErrnoError("getrandom", errno);
+      }
+    }
+  }
+  uint64_t last = acked_;
+  for (const auto& seg : segments_) last = std::max(last, seg->last_seq());
+  next_seq_ = last + 1;
+  // Drop segments that are wholly delivered.
+  for (size_t i = 0; i < segments_.size();) {
+    if (segments_[i]->last_seq() <= acked_) {
+      DeleteSegment(i);
+    } else {
+      ++i;
+    }
+  }
+  for (const auto& seg : segments_) {
+    c_.bytes += seg->size;
+    for (const auto& e : seg->entries) {
+      if (e.seq > acked_) {
+        ++c_.unacked_records;
+        c_.unacked_events += e.events;
+      }
+    }
+  }
+  ISDAS_RETURN_IF_ERROR(WriteState());
+  return SyncDir(dir_);
+}
+
+Status Spool::RecoverSegment(Segment* seg) {
+  struct stat st;
+  if (fstat(seg->fd, &st) != 0) return ErrnoError("stat " + seg->path, errno);
+  const auto file_size = static_cast<uint64_t>(st.st_size);
+  uint8_t h[kSegmentHeader];
+  auto got = ReadAt(seg->fd, h, kSegmentHeader, 0, seg->path);
+  if (!got.ok()) return got.status();
+  const bool header_ok = got.value() == kSegmentHeader && std::memcmp(h, kSegmentMagic, 8) == 0 &&
+                         LoadLe32(h + 8) == kVersion && Crc32c(h, 40) == LoadLe32(h + 40) &&
+                         LoadLe64(h + 24) == seg->first_seq;
+  if (!header_ok) {
+    c_.recovered_cut_bytes += file_size;
+    seg->size = 0;
+    return Status::Ok();
+  }
+  const uint64_t seg_epoch = LoadLe64(h + 16);
+  if (epoch_ == 0) epoch_ = seg_epoch;
+  // Records, buffered: read in 1 MiB chunks.
+  uint64_t off = kSegmentHeader;
+  uint64_t expect = seg->first_seq;
+  std::vector<uint8_t> buf;
+  while (off < file_size) {
+    uint8_t rh[kRecordHeader];
+    auto n = ReadAt(seg->fd, rh, kRecordHeader, off, seg->path);
+    if (!n.ok()) return n.status();
+    bool ok = n.value() == kRecordHeader;
+    uint32_t len = 0;
+    bool complete = false;
+    if (ok) {
+      len = LoadLe32(rh);
+      ok = len <= kMaxPayload && off + kRecordHeader + len <= file_size;
+      complete = ok;
+    }
+    if (ok) {
+      buf.resize(len);
+      auto m = ReadAt(seg->fd, buf.data(), len, off + kRecordHeader, seg->path);
+      if (!m.ok()) return m.status();
+      ok = m.value() == len && RecordCrc(rh, buf.data(), len) == LoadLe32(rh + 4) &&
+           LoadLe64(rh + 8) == expect && seg_epoch == epoch_;
+    }
+    if (!ok) {
+      // Torn (crash mid-write) or corrupt: everything from here on in this segment is cut.
+      c_.recovered_cut_bytes += file_size - off;
+      if (complete) ++c_.recovered_cut_records;
+      if (ftruncate(seg->fd, static_cast<off_t>(off)) != 0) {
+        return ErrnoError("truncate " + seg->path, errno);
+      }
+      if (fdatasync(seg->fd) != 0) return ErrnoError("fsync " + seg->path, errno);
+      break;
+    }
+    seg->entries.push_back(Segment::Entry{expect, off, LoadLe32(rh + 16), len, false});
+    off += kRecordHeader + len;
+    ++expect;
+  }
+  seg->size = std::min(off, file_size);
+  if (seg->size < kSegmentHeader) seg->size = kSegmentHeader;
+  return Status::Ok();
+}
+
+Status Spool::NewSegment() {
+  auto seg = std::make_unique<Segment>();
+  seg->first_seq = next_seq_;
+  seg->path = dir_ + "/" + SegmentName(next_seq_);
+  seg->fd = open(seg->path.c_str(), O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+  if (seg->fd < 0) return ErrnoError("create " + seg->path, errno);
+  uint8_t h[kSegmentHeader] = {};
+  std::memcpy(h, kSegmentMagic, 8);
+  PutLe32(h + 8, kVersion);
+  PutLe64(h + 16, epoch_);
+  PutLe64(h + 24, seg->first_seq);
+  PutLe64(h + 32, static_cast<uint64_t>(NowUs()));
+  PutLe32(h + 40, Crc32c(h, 40));
+  ISDAS_RETURN_IF_ERROR(WriteAll(seg->fd, h, kSegmentHeader, 0, seg->path));
+  if (opt_.fsync != FsyncPolicy::kNever) {
+    if (fdatasync(seg->fd) != 0) return ErrnoError("fsync " + seg->path, errno);
+    ISDAS_RETURN_IF_ERROR(SyncDir(dir_));
+  }
+  seg->size = kSegmentHeader;
+  c_.bytes += kSegmentHeader;
+  segments_.push_back(std::move(seg));
+  appending_ = true;
+  return Status::Ok();
+}
+
+Status Spool::WriteState() {
+  uint8_t b[kStateSize] = {};
+  std::memcpy(b, kStateMagic, 8);
+  PutLe32(b + 8, kVersion);
+  PutLe64(b + 12, epoch_);
+  PutLe64(b + 20, acked_);
+  PutLe32(b + 28, Crc32c(b, 28));
+  const std::string tmp = dir_ + "/state.tmp";
+  const int fd = open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+  if (fd < 0) return ErrnoError("create " + tmp, errno);
+  Status s = WriteAll(fd, b, kStateSize, 0, tmp);
+  if (s.ok() && opt_.fsync != FsyncPolicy::kNever && fdatasync(fd) != 0) {
+    s = ErrnoError("fsync " + tmp, errno);
+  }
+  close(fd);
+  ISDAS_RETURN_IF_ERROR(s);
+  // rename() is atomic: a crash leaves the old state or the new, never a mix.
+  if (rename(tmp.c_str(), (dir_ + "/state").c_str()) != 0) {
+    return ErrnoError("rename " + tmp, errno);
+  }
+  return Status::Ok();
+}
+
+void Spool::DeleteSegment(size_t i) {
+  Segment& seg = *segments_[i];
+  unlink(seg.path.c_str());
+  if (c_.bytes >= seg.size) c_.bytes -= seg.size;
+  segments_.erase(segments_.begin() + static_cast<long>(i));
+}
+
+Status Spool::MakeRoom(uint64_t need) {
+  while (c_.bytes + need > opt_.max_bytes) {
+    if (opt_.when_full == FullPolicy::kDropNewest) {
+      return {ErrorKind::kResourceExhausted, "spool full (" + std::to_string(c_.bytes) +
+                                                 " of " + std::to_string(opt_.max_bytes) +
+                                                 " bytes)"};
+    }
+    if (segments_.size() == 1 && appending_) ISDAS_RETURN_IF_ERROR(NewSegment());
+    // The oldest segment goes, delivered or not; what was not delivered is counted.
+    for (const auto& e : segments_.front()->entries) {
+      if (e.seq > acked_ && !e.bad) {
+        ++c_.dropped_records;
+        c_.dropped_events += e.events;
+        --c_.unacked_records;
+        c_.unacked_events -= e.events;
+      }
+    }
+    const uint64_t last = segments_.front()->last_seq();
+    DeleteSegment(0);
+    if (last > acked_) {
+      acked_ = last;  // the shipper must not wait for records that are gone
+      ISDAS_RETURN_IF_ERROR(WriteState());
+    }
+  }
+  return Status::Ok();
+}
+
+Result<uint64_t> Spool::Append(std::span<const uint8_t> payload, uint32_t events) {
+  std::lock_guard<std::mutex> lock(mu_);
+  const uint64_t need = kRecordHeader + payload.size();
+  if (payload.size() > kMaxPayload || need > opt_.segment_bytes) {
+    return InvalidArgument("spool record of " + std::to_string(payload.size()) +
+                           " bytes exceeds the limit");
+  }
+  // Recovered segments are never appended to (their tail may have been cut, so their next
+  // sequence number need not be ours): the first append after Open starts a segment.
+  if (!appending_ || segments_.back()->size + need > opt_.segment_bytes) {
+    ISDAS_RETURN_IF_ERROR(NewSegment());
+  }
+  Status room = MakeRoom(need);
+  if (!room.ok()) {
+    if (room.kind() == ErrorKind::kResourceExhausted) {
+      ++c_.dropped_records;
+      c_.dropped_events += events;
+    }
+    return room;
+  }
+  Segment& seg = *segments_.back();
+  std::vector<uint8_t> rec(need);
+  PutLe32(rec.data(), static_cast<uint32_t>(payload.size()));
+  PutLe64(rec.data() + 8, next_seq_);
+  PutLe32(rec.data() + 16, events);
+  if (!payload.empty()) std::memcpy(rec.data() + kRecordHeader, payload.data(), payload.size());
+  PutLe32(rec.data() + 4, RecordCrc(rec.data(), rec.data() + kRecordHeader, payload.size()));
+  Status w = WriteAll(seg.fd, rec.data(), rec.size(), seg.size, seg.path);
+  if (!w.ok()) {
+    // Leave no partial record behind for the next append to follow.
+    (void)!ftruncate(seg.fd, static_cast<off_t>(seg.size));
+    return w;
+  }
+  seg.entries.push_back(
+      Segment::Entry{next_seq_, seg.size, events, static_cast<uint32_t>(payload.size()), false});
+  seg.size += need;
+  c_.bytes += need;
+  ++c_.appended_records;
+  c_.appended_events += events;
+  ++c_.unacked_records;
+  c_.unacked_events += events;
+  dirty_ = true;
+  const uint64_t seq = next_seq_++;
+  if (opt_.fsync == FsyncPolicy::kAlways ||
+      (opt_.fsync == FsyncPolicy::kInterval &&
+       NowUs() - last_sync_us_ >= int64_t{opt_.fsync_interval_ms} * 1000)) {
+    if (fdatasync(seg.fd) != 0) return ErrnoError("fsync " + seg.path, errno);
+    last_sync_us_ = NowUs();
+    dirty_ = false;
+  }
+  return seq;
+}
+
+Status Spool::Sync() {
+  std::lock_guard<std::mutex> lock(mu_);
+  if (!dirty_ || segments_.empty()) return Status::Ok();
+  if (fdatasync(segments_.back()->fd) != 0) return ErrnoError("fsync " + segments_.back()->path, errno);
+  last_sync_us_ = NowUs();
+  dirty_ = false;
+  return Status::Ok();
+}
+
+Result<std::vector<Record>> Spool::Read(uint64_t first_seq, size_t max_records, size_t max_bytes) {
+  std::lock_guard<std::mutex> lock(mu_);
+  std::vector<Record> out;
+  size_t bytes = 0;
+  for (auto& seg : segments_) {
+    if (seg->last_seq() < first_seq) continue;
+    for (auto& e : seg->entries) {
+      if (e.seq < first_seq || e.bad) continue;
+      if (out.size() >= max_records || (!out.empty() && bytes + e.length > max_bytes)) return out;
+      std::vector<uint8_t> buf(kRecordHeader + e.length);
+      auto n = ReadAt(seg->fd, buf.data(), buf.size(), e.offset, seg->path);
+      if (!n.ok()) return n.status();
+      if (n.value() != buf.size() ||
+          RecordCrc(buf.data(), buf.data() + kRecordHeader, e.length) != LoadLe32(buf.data() + 4)) {
+        // Damaged on disk since it was written: skip it, once, and say so in the counters.
+        e.bad = true;
+        ++c_.corrupt_records_skipped;
+        c_.corrupt_events_skipped += e.events;
+        if (e.seq > acked_) {
+          --c_.unacked_records;
+          c_.unacked_events -= e.events;
+        }
+        continue;
+      }
+      Record r;
+      r.seq = e.seq;
+      r.events = e.events;
+      r.payload.assign(buf.begin() + kRecordHeader, buf.end());
+      bytes += e.length;
+      out.push_back(std::move(r));
+    }
+  }
+  return out;
+}
+
+Status Spool::Ack(uint64_t seq) {
+  std::lock_guard<std::mutex> lock(mu_);
+  if (seq >= next_seq_) {
+    return InvalidArgument("ack of sequence " + std::to_string(seq) + ", never appended (next " +
+                           std::to_string(next_seq_) + ")");
+  }
+  if (seq <= acked_) return Status::Ok();
+  for (const auto& seg : segments_) {
+    for (const auto& e : seg->entries) {
+      if (e.seq > acked_ && e.seq <= seq && !e.bad) {
+        --c_.unacked_records;
+        c_.unacked_events -= e.events;
+      }
+    }
+  }
+  acked_ = seq;
+  ISDAS_RETURN_IF_ERROR(WriteState());
+  // Delivered segments go, but not the one being appended to.
+  while (!segments_.empty() && segments_.front()->last_seq() <= acked_ &&
+         !(appending_ && segments_.size() == 1)) {
+    DeleteSegment(0);
+  }
+  return Status::Ok();
+}
+
+uint64_t Spool::acked() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  return acked_;
+}
+uint64_t Spool::next_seq() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  return next_seq_;
+}
+Counters Spool::counters() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  return c_;
+}
+
+}  // namespace isdas::spool

@@ -1,0 +1,111 @@
+#pragma once
+
+// The sensor's durable spool: append-only segment files of checksummed records, each record
+// one batch (an opaque payload — the compressed wire batch — with a sequence number and an
+// event count). The shipper reads unacknowledged records in order and acknowledges them once
+// the collector has committed them; whole segments behind the acknowledged point are deleted.
+//
+// Format: docs/spool-format.md (every field and its size).
+// Guarantees:
+// - A record is either wholly readable after a crash or cut: Open() checks every record's
+//   CRC-32C and cuts a torn or corrupt tail, counting the bytes and records cut.
+// - Sequence numbers only grow, across restarts and even after every segment is deleted;
+//   `epoch` (random, fixed when the spool is created) tells a re-created spool apart.
+// - The total size stays under max_bytes; when full, the configured policy drops the oldest
+//   segment or refuses the new record, and counts the events dropped.
+// Thread-safe: one appender and one shipper may call concurrently.
+
+#include <cstdint>
+#include <memory>
+#include <mutex>
+#include <span>
+#include <string>
+#include <vector>
+
+#include "common/status.h"
+
+namespace isdas::spool {
+
+enum class FsyncPolicy { kAlways, kInterval, kNever };
+enum class FullPolicy { kDropOldest, kDropNewest };
+
+struct Options {
+  uint64_t max_bytes = 1ull << 30;
+  uint64_t segment_bytes = 64ull << 20;
+  FsyncPolicy fsync = FsyncPolicy::kInterval;
+  uint32_t fsync_interval_ms = 1000;
+  FullPolicy when_full = FullPolicy::kDropOldest;
+};
+
+struct Record {
+  uint64_t seq = 0;
+  uint32_t events = 0;
+  std::vector<uint8_t> payload;
+};
+
+struct Counters {
+  uint64_t appended_records = 0;
+  uint64_t appended_events = 0;
+  uint64_t bytes = 0;               // on disk now, headers included
+  uint64_t unacked_records = 0;
+  uint64_t unacked_events = 0;
+  uint64_t dropped_records = 0;     // by the full policy
+  uint64_t dropped_events = 0;
+  uint64_t recovered_cut_bytes = 0;    // torn/corrupt tails cut by Open()
+  uint64_t recovered_cut_records = 0;  // complete-looking records among them (bad checksum)
+  uint64_t corrupt_records_skipped = 0;  // found bad when read for shipping
+  uint64_t corrupt_events_skipped = 0;
+};
+
+class Spool {
+ public:
+  // Opens (creating if needed) the spool in `dir`, recovering from any crash.
+  // Errors: kInvalidArgument (bad options), kIo, kCorruption (a file in dir that is not a
+  // spool segment, or a damaged state file with no segment to recover from).
+  static Result<std::unique_ptr<Spool>> Open(const std::string& dir, const Options& options);
+  ~Spool();
+
+  // Appends a record with the next sequence number and returns that number.
+  // Errors: kResourceExhausted (full, policy kDropNewest: the events are counted as dropped),
+  // kInvalidArgument (payload over 16 MiB), kIo.
+  Result<uint64_t> Append(std::span<const uint8_t> payload, uint32_t events);
+  // Forces appended records to stable storage.
+  Status Sync();
+  // Up to max_records records with seq >= first_seq, in order, at most about max_bytes of
+  // payload (always at least one record if any is there).
+  Result<std::vector<Record>> Read(uint64_t first_seq, size_t max_records, size_t max_bytes);
+  // Everything up to and including `seq` is delivered. Errors: kInvalidArgument if seq was
+  // never appended.
+  Status Ack(uint64_t seq);
+
+  uint64_t epoch() const { return epoch_; }
+  uint64_t acked() const;
+  uint64_t next_seq() const;
+  Counters counters() const;
+
+ private:
+  struct Segment;
+  Spool() = default;
+  Status Recover();
+  Status RecoverSegment(Segment* seg);
+  Status NewSegment();
+  Status WriteState();
+  Status MakeRoom(uint64_t need);
+  void DeleteSegment(size_t i);
+
+  std::string dir_;
+  Options opt_;
+  uint64_t epoch_ = 0;
+  mutable std::mutex mu_;
+  std::vector<std::unique_ptr<Segment>> segments_;  // oldest first; the last is active
+  uint64_t next_seq_ = 1;
+  uint64_t acked_ = 0;
+  int64_t last_sync_us_ = 0;
+  bool dirty_ = false;
+  bool appending_ = false;  // segments_.back() was made by this process and takes appends
+  Counters c_;
+};
+
+std::string FsyncPolicyName(FsyncPolicy p);
+
+}  // namespace isdas::spool
