@@ -10,6 +10,9 @@ pkgs=(
   libpcap-dev        # packet capture (live interfaces; tests compare our file reader with it)
   libsqlite3-dev sqlite3  # the embedded event store (and its shell, used by the demo and tests)
   libssl-dev         # SHA-256 of imported files; TLS for sensor/collector
+  libprotobuf-dev protobuf-compiler  # the wire batch schema
+  libzstd-dev        # batch compression
+  libtomlplusplus-dev  # TOML config files
   libgtest-dev libgmock-dev  # unit tests
   python3 tshark      # tshark cross-checks the decoder in tests; python3 runs that check
 )

@@ -1,0 +1,150 @@
+#include "common/config.h"
+
+#include <toml++/toml.h>
+
+#include <fstream>
+#include <functional>
+#include <sstream>
+
+namespace isdas {
+
+struct Config::Impl {
+  std::string name;
+  toml::table root;
+  std::set<std::string> used;
+
+  const toml::node* Find(const std::string& key) const {
+    return root.at_path(key).node();
+  }
+  std::string Where(const std::string& key) const {
+    const toml::node* n = Find(key);
+    std::string w = name;
+    if (n && n->source().begin.line) w += ":" + std::to_string(n->source().begin.line);
+    return w + ": " + key;
+  }
+};
+
+Config::Config(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
+Config::~Config() = default;
+Config::Config(Config&&) noexcept = default;
+
+Result<Config> Config::Load(const std::string& path) {
+  std::ifstream in(path);
+  if (!in) return ErrnoError("open config " + path, errno);
+  std::stringstream ss;
+  ss << in.rdbuf();
+  return Parse(ss.str(), path);
+}
+
+Result<Config> Config::Parse(const std::string& text, const std::string& name) {
+  auto impl = std::make_unique<Impl>();
+  impl->name = name;
+  try {
+    impl->root = toml::parse(text, name);
+  } catch (const toml::parse_error& e) {
+    const auto& b = e.source().begin;
+    return InvalidArgument(name + ":" + std::to_string(b.line) + ":" + std::to_string(b.column) +
+                           ": " + std::string(e.description()));
+  }
+  return Config(std::move(impl));
+}
+
+bool Config::Has(const std::string& key) const { return impl_->Find(key) != nullptr; }
+
+Status Config::Require(const std::string& key) const {
+  if (Has(key)) return Status::Ok();
+  return InvalidArgument(impl_->name + ": " + key + ": required setting is missing");
+}
+
+Status Config::Invalid(const std::string& key, const std::string& message) const {
+  return InvalidArgument(impl_->Where(key) + ": " + message);
+}
+
+Status Config::GetString(const std::string& key, std::string* out) {
+  const toml::node* n = impl_->Find(key);
+  if (!n) return Status::Ok();
+  impl_->used.insert(key);
+  if (!n->is_string()) return Invalid(key, "must be a string");
+  *out = n->as_string()->get();
+  return Status::Ok();
+}
+
+Status Config::GetBool(const std::string& key, bool* out) {
+  const toml::node* n = impl_->Find(key);
+  if (!n) return Status::Ok();
+  impl_->used.insert(key);
+  if (!n->is_boolean()) return Invalid(key, "must be true or false");
+  *out = n->as_boolean()->get();
+  return Status::Ok();
+}
+
+Status Config::GetUint(const std::string& key, uint64_t min, uint64_t max, uint64_t* out) {
+  const toml::node* n = impl_->Find(key);
+  if (!n) return Status::Ok();
+  impl_->used.insert(key);
+  if (!n->is_integer()) return Invalid(key, "must be a whole number");
+  const int64_t v = n->as_integer()->get();
+  if (v < 0 || static_cast<uint64_t>(v) < min || static_cast<uint64_t>(v) > max) {
+    return Invalid(key, std::to_string(v) + " is outside " + std::to_string(min) + ".." +
+                            std::to_string(max));
+  }
+  *out = static_cast<uint64_t>(v);
+  return Status::Ok();
+}
+
+Status Config::GetStringList(const std::string& key, std::vector<std::string>* out) {
+  const toml::node* n = impl_->Find(key);
+  if (!n) return Status::Ok();
+  impl_->used.insert(key);
+  const toml::array* a = n->as_array();
+  if (!a) return Invalid(key, "must be a list of strings");
+  std::vector<std::string> v;
+  for (const toml::node& e : *a) {
+    if (!e.is_string()) return Invalid(key, "must be a list of strings");
+    v.push_back(e.as_string()->get());
+  }
+  *out = std::move(v);
+  return Status::Ok();
+}
+
+Status Config::GetEnum(const std::string& key, const std::vector<std::string>& choices,
+                       std::string* out) {
+  std::string v = *out;
+  ISDAS_RETURN_IF_ERROR(GetString(key, &v));
+  for (const auto& c : choices) {
+    if (c == v) {
+      *out = v;
+      return Status::Ok();
+    }
+  }
+  std::string list;
+  for (const auto& c : choices) list += (list.empty() ? "" : ", ") + c;
+  return Invalid(key, "'" + v + "' is not one of " + list);
+}
+
+Status Config::CheckAllKeysUsed() const {
+  // Walk every leaf; the first one in file order that nobody asked for is a mistake.
+  const toml::node* first = nullptr;
+  std::string first_key;
+  std::function<void(const toml::table&, const std::string&)> walk =
+      [&](const toml::table& t, const std::string& prefix) {
+        for (const auto& [k, v] : t) {
+          const std::string path = prefix.empty() ? std::string(k.str())
+                                                  : prefix + "." + std::string(k.str());
+          if (const toml::table* sub = v.as_table()) {
+            walk(*sub, path);
+            continue;
+          }
+          if (impl_->used.count(path)) continue;
+          if (!first || v.source().begin.line < first->source().begin.line) {
+            first = &v;
+            first_key = path;
+          }
+        }
+      };
+  walk(impl_->root, "");
+  if (!first) return Status::Ok();
+  return InvalidArgument(impl_->Where(first_key) + ": unknown setting");
+}
+
+}  // namespace isdas
