@@ -15,6 +15,7 @@ pkgs=(
   libtomlplusplus-dev  # TOML config files
   libgtest-dev libgmock-dev  # unit tests
   python3 tshark      # tshark cross-checks the decoder in tests; python3 runs that check
+  openssl            # the CLI verifies, in tests, the certificates `isdas keys` issues
 )
 case "${1:-}" in
   bench) pkgs+=(libbenchmark-dev tcpdump nfdump time) ;;

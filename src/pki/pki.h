@@ -1,0 +1,54 @@
+#pragma once
+
+// The collector's own certificate authority (`isdas keys`): creates the CA, issues sensor
+// client certificates and the collector's server certificate, revokes sensors through a CRL.
+// Keys are ECDSA P-256; files are PEM. Layout of the directory: docs/keys.md.
+// A sensor certificate's subject CN is the sensor id, and the same id is in a SAN URI
+// "urn:isdas:sensor:<id>"; the collector reads it back with SensorIdOf().
+// Not thread-safe (one `isdas keys` at a time per directory).
+
+#include <openssl/types.h>
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "common/status.h"
+
+namespace isdas::pki {
+
+struct Issued {
+  std::string cert_path;
+  std::string key_path;
+  std::string serial_hex;
+};
+
+// Creates ca.key (mode 0600), ca.crt, an empty crl.pem and index.tsv in `dir`.
+// Errors: kInvalidArgument if a CA already exists there (it is never overwritten), kIo.
+Status CreateCa(const std::string& dir, const std::string& name, uint32_t days);
+// Issues <dir>/sensors/<id>.crt and .key for a sensor (clientAuth).
+// Errors: kInvalidArgument (bad id, or an unrevoked certificate for it exists), kNotFound (no CA).
+Result<Issued> IssueSensor(const std::string& dir, const std::string& sensor_id, uint32_t days);
+// Issues <dir>/server.crt and server.key for the collector (serverAuth) with the given DNS
+// names and IP addresses as subjectAltNames.
+Result<Issued> IssueServer(const std::string& dir, const std::vector<std::string>& names,
+                           uint32_t days);
+// Revokes every certificate issued to the sensor and rewrites crl.pem.
+// Errors: kNotFound (no such sensor).
+Status RevokeSensor(const std::string& dir, const std::string& sensor_id);
+
+struct IndexEntry {
+  std::string serial_hex;
+  std::string kind;  // "sensor" or "server"
+  std::string name;
+  int64_t not_after = 0;   // seconds since the epoch
+  int64_t revoked_at = 0;  // 0 = valid
+};
+Result<std::vector<IndexEntry>> ReadIndex(const std::string& dir);
+
+// The sensor id a client certificate was issued for ("" if it carries none).
+std::string SensorIdOf(X509* cert);
+// Sensor ids: 1-64 characters of [A-Za-z0-9._-], not starting with '.' or '-'.
+bool ValidSensorId(const std::string& id);
+
+}  // namespace isdas::pki
