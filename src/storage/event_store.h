@@ -38,6 +38,27 @@ struct ImportSummary {
   std::vector<std::pair<std::string, uint64_t>> counters;
 };
 
+// One batch from a sensor, as the collector received it.
+struct SensorBatch {
+  std::string sensor_id;
+  uint64_t epoch = 0;
+  uint64_t seq = 0;
+  uint32_t rules_version = 0;
+  std::vector<model::Event> events;
+};
+
+enum class BatchOutcome { kStored, kDuplicate };
+
+struct SensorInfo {
+  std::string name;
+  int64_t first_seen_us = 0;
+  int64_t last_seen_us = 0;
+  int64_t last_heartbeat_us = 0;
+  uint64_t batches = 0;
+  uint64_t events = 0;
+  std::vector<std::pair<std::string, uint64_t>> counters;  // from the last heartbeat
+};
+
 class EventStore {
  public:
   virtual ~EventStore() = default;
@@ -49,6 +70,16 @@ class EventStore {
   virtual Result<int64_t> Commit(const ImportSummary& summary) = 0;
   virtual void Abandon() = 0;
   virtual Result<uint64_t> CountEvents() = 0;
+
+  // Stores every batch whose (sensor_id, epoch, seq) is new, all in one transaction that is
+  // durable when this returns; batches already stored are reported kDuplicate and not stored
+  // again. Registers unknown sensors. The result has one outcome per batch, in order.
+  virtual Result<std::vector<BatchOutcome>> CommitBatches(std::span<SensorBatch* const> batches,
+                                                          int64_t now_us) = 0;
+  // Records a sensor's heartbeat counters (replacing the previous ones) and last-seen time.
+  virtual Status RecordHeartbeat(const std::string& sensor_id, int64_t now_us,
+                                 const std::vector<std::pair<std::string, uint64_t>>& counters) = 0;
+  virtual Result<std::vector<SensorInfo>> Sensors() = 0;
 };
 
 }  // namespace isdas::storage

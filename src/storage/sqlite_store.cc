@@ -59,7 +59,34 @@ CREATE TABLE IF NOT EXISTS events(
   spoof INTEGER NOT NULL,
   import_id INTEGER NOT NULL);
 CREATE INDEX IF NOT EXISTS events_ts ON events(ts);
+CREATE TABLE IF NOT EXISTS sensors(
+  id INTEGER PRIMARY KEY,
+  name TEXT NOT NULL UNIQUE,
+  first_seen_us INTEGER NOT NULL,
+  last_seen_us INTEGER NOT NULL,
+  last_heartbeat_us INTEGER NOT NULL DEFAULT 0,
+  batches INTEGER NOT NULL DEFAULT 0,
+  events INTEGER NOT NULL DEFAULT 0);
+CREATE TABLE IF NOT EXISTS sensor_counters(
+  sensor INTEGER NOT NULL REFERENCES sensors(id),
+  name TEXT NOT NULL,
+  value INTEGER NOT NULL,
+  PRIMARY KEY(sensor, name)) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS batches(
+  sensor INTEGER NOT NULL REFERENCES sensors(id),
+  epoch INTEGER NOT NULL,
+  seq INTEGER NOT NULL,
+  events INTEGER NOT NULL,
+  rules_version INTEGER NOT NULL,
+  received_us INTEGER NOT NULL,
+  PRIMARY KEY(sensor, epoch, seq)) WITHOUT ROWID;
 )sql";
+
+// RAII for prepared statements used once.
+struct Stmt {
+  sqlite3_stmt* s = nullptr;
+  ~Stmt() { sqlite3_finalize(s); }
+};
 
 }  // namespace
 
@@ -83,7 +110,8 @@ Status SqliteStore::Exec(const char* sql) {
   return Status::Ok();
 }
 
-Result<std::unique_ptr<SqliteStore>> SqliteStore::Open(const std::string& data_dir) {
+Result<std::unique_ptr<SqliteStore>> SqliteStore::Open(const std::string& data_dir,
+                                                       bool durable) {
   if (mkdir(data_dir.c_str(), 0755) != 0 && errno != EEXIST) {
     return ErrnoError("create data directory " + data_dir, errno);
   }
@@ -94,7 +122,8 @@ Result<std::unique_ptr<SqliteStore>> SqliteStore::Open(const std::string& data_d
     return s->Error("open");
   }
   sqlite3_busy_timeout(s->db_, 10000);
-  ISDAS_RETURN_IF_ERROR(s->Exec("PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;"));
+  ISDAS_RETURN_IF_ERROR(s->Exec(durable ? "PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL;"
+                                        : "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;"));
   // A file that is not a database fails here, at the first read.
   sqlite3_stmt* st = nullptr;
   int user_version = 0;
@@ -149,10 +178,16 @@ Status SqliteStore::BeginImport() {
 
 Status SqliteStore::Append(std::span<const model::Event> events) {
   if (!in_import_) return Internal("Append outside an import");
+  return InsertEvents(events, -1, import_id_);
+}
+
+// sensor < 0: take each event's own sensor_id.
+Status SqliteStore::InsertEvents(std::span<const model::Event> events, int64_t sensor,
+                                 int64_t import_id) {
   for (const model::Event& e : events) {
     sqlite3_stmt* s = insert_;
     sqlite3_bind_int64(s, 1, e.ts_us);
-    sqlite3_bind_int64(s, 2, e.sensor_id);
+    sqlite3_bind_int64(s, 2, sensor < 0 ? int64_t{e.sensor_id} : sensor);
     sqlite3_bind_int(s, 3, e.proto);
     sqlite3_bind_blob(s, 4, e.src.bytes, static_cast<int>(e.src.size()), SQLITE_STATIC);
     sqlite3_bind_blob(s, 5, e.dst.bytes, static_cast<int>(e.dst.size()), SQLITE_STATIC);
@@ -172,7 +207,7 @@ Status SqliteStore::Append(std::span<const model::Event> events) {
     sqlite3_bind_int(s, 19, static_cast<int>(e.labels.kind));
     sqlite3_bind_int(s, 20, static_cast<int>(e.labels.tool));
     sqlite3_bind_int(s, 21, e.labels.spoof);
-    sqlite3_bind_int64(s, 22, import_id_);
+    sqlite3_bind_int64(s, 22, import_id);
     const int rc = sqlite3_step(s);
     sqlite3_reset(s);
     if (rc != SQLITE_DONE) return Error("insert event into");
@@ -259,6 +294,157 @@ Result<uint64_t> SqliteStore::CountEvents() {
   if (sqlite3_step(st) == SQLITE_ROW) n = static_cast<uint64_t>(sqlite3_column_int64(st, 0));
   sqlite3_finalize(st);
   return n;
+}
+
+Result<int64_t> SqliteStore::SensorId(const std::string& name, int64_t now_us) {
+  Stmt st;
+  if (sqlite3_prepare_v2(db_,
+                         "INSERT INTO sensors(name, first_seen_us, last_seen_us) VALUES(?, ?, ?) "
+                         "ON CONFLICT(name) DO UPDATE SET last_seen_us = excluded.last_seen_us "
+                         "RETURNING id",
+                         -1, &st.s, nullptr) != SQLITE_OK) {
+    return Error("prepare");
+  }
+  sqlite3_bind_text(st.s, 1, name.c_str(), -1, SQLITE_TRANSIENT);
+  sqlite3_bind_int64(st.s, 2, now_us);
+  sqlite3_bind_int64(st.s, 3, now_us);
+  if (sqlite3_step(st.s) != SQLITE_ROW) return Error("register sensor in");
+  return sqlite3_column_int64(st.s, 0);
+}
+
+Result<std::vector<BatchOutcome>> SqliteStore::CommitBatches(
+    std::span<SensorBatch* const> batches, int64_t now_us) {
+  if (in_import_) return Internal("CommitBatches during an import");
+  ISDAS_RETURN_IF_ERROR(Exec("BEGIN IMMEDIATE"));
+  std::vector<BatchOutcome> out;
+  Status failed;
+  Stmt mark, count;
+  if (sqlite3_prepare_v2(db_,
+                         "INSERT INTO batches VALUES(?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING",
+                         -1, &mark.s, nullptr) != SQLITE_OK ||
+      sqlite3_prepare_v2(db_,
+                         "UPDATE sensors SET batches = batches + 1, events = events + ? "
+                         "WHERE id = ?",
+                         -1, &count.s, nullptr) != SQLITE_OK) {
+    failed = Error("prepare");
+  }
+  for (SensorBatch* b : batches) {
+    if (!failed.ok()) break;
+    auto id = SensorId(b->sensor_id, now_us);
+    if (!id.ok()) {
+      failed = id.status();
+      break;
+    }
+    // The batches row is the de-duplication: it is inserted only if new, in the same
+    // transaction as the events, so "stored" and "marked stored" cannot disagree.
+    sqlite3_bind_int64(mark.s, 1, id.value());
+    sqlite3_bind_int64(mark.s, 2, static_cast<int64_t>(b->epoch));
+    sqlite3_bind_int64(mark.s, 3, static_cast<int64_t>(b->seq));
+    sqlite3_bind_int64(mark.s, 4, static_cast<int64_t>(b->events.size()));
+    sqlite3_bind_int64(mark.s, 5, b->rules_version);
+    sqlite3_bind_int64(mark.s, 6, now_us);
+    const int rc = sqlite3_step(mark.s);
+    sqlite3_reset(mark.s);
+    if (rc != SQLITE_DONE) {
+      failed = Error("insert batch into");
+      break;
+    }
+    if (sqlite3_changes(db_) == 0) {
+      out.push_back(BatchOutcome::kDuplicate);
+      continue;
+    }
+    failed = InsertEvents(b->events, id.value(), 0);
+    if (!failed.ok()) break;
+    sqlite3_bind_int64(count.s, 1, static_cast<int64_t>(b->events.size()));
+    sqlite3_bind_int64(count.s, 2, id.value());
+    const int rc2 = sqlite3_step(count.s);
+    sqlite3_reset(count.s);
+    if (rc2 != SQLITE_DONE) {
+      failed = Error("update sensor in");
+      break;
+    }
+    out.push_back(BatchOutcome::kStored);
+  }
+  if (!failed.ok()) {
+    (void)Exec("ROLLBACK");
+    return failed;
+  }
+  Status c = Exec("COMMIT");
+  if (!c.ok()) {
+    (void)Exec("ROLLBACK");
+    return c;
+  }
+  return out;
+}
+
+Status SqliteStore::RecordHeartbeat(
+    const std::string& sensor_id, int64_t now_us,
+    const std::vector<std::pair<std::string, uint64_t>>& counters) {
+  ISDAS_RETURN_IF_ERROR(Exec("BEGIN IMMEDIATE"));
+  auto id = SensorId(sensor_id, now_us);
+  Status st = id.status();
+  Stmt del, ins, upd;
+  if (st.ok() &&
+      (sqlite3_prepare_v2(db_, "DELETE FROM sensor_counters WHERE sensor = ?", -1, &del.s,
+                          nullptr) != SQLITE_OK ||
+       sqlite3_prepare_v2(db_, "INSERT INTO sensor_counters VALUES(?, ?, ?)", -1, &ins.s,
+                          nullptr) != SQLITE_OK ||
+       sqlite3_prepare_v2(db_, "UPDATE sensors SET last_heartbeat_us = ? WHERE id = ?", -1,
+                          &upd.s, nullptr) != SQLITE_OK)) {
+    st = Error("prepare");
+  }
+  if (st.ok()) {
+    sqlite3_bind_int64(del.s, 1, id.value());
+    if (sqlite3_step(del.s) != SQLITE_DONE) st = Error("clear counters in");
+  }
+  for (const auto& [name, value] : counters) {
+    if (!st.ok()) break;
+    sqlite3_bind_int64(ins.s, 1, id.value());
+    sqlite3_bind_text(ins.s, 2, name.c_str(), -1, SQLITE_TRANSIENT);
+    sqlite3_bind_int64(ins.s, 3, static_cast<int64_t>(value));
+    if (sqlite3_step(ins.s) != SQLITE_DONE) st = Error("insert counter into");
+    sqlite3_reset(ins.s);
+  }
+  if (st.ok()) {
+    sqlite3_bind_int64(upd.s, 1, now_us);
+    sqlite3_bind_int64(upd.s, 2, id.value());
+    if (sqlite3_step(upd.s) != SQLITE_DONE) st = Error("update sensor in");
+  }
+  if (!st.ok()) {
+    (void)Exec("ROLLBACK");
+    return st;
+  }
+  return Exec("COMMIT");
+}
+
+Result<std::vector<SensorInfo>> SqliteStore::Sensors() {
+  Stmt st, cs;
+  if (sqlite3_prepare_v2(db_,
+                         "SELECT id, name, first_seen_us, last_seen_us, last_heartbeat_us, "
+                         "batches, events FROM sensors ORDER BY name",
+                         -1, &st.s, nullptr) != SQLITE_OK ||
+      sqlite3_prepare_v2(db_, "SELECT name, value FROM sensor_counters WHERE sensor = ? "
+                              "ORDER BY name", -1, &cs.s, nullptr) != SQLITE_OK) {
+    return Error("prepare");
+  }
+  std::vector<SensorInfo> out;
+  while (sqlite3_step(st.s) == SQLITE_ROW) {
+    SensorInfo si;
+    si.name = reinterpret_cast<const char*>(sqlite3_column_text(st.s, 1));
+    si.first_seen_us = sqlite3_column_int64(st.s, 2);
+    si.last_seen_us = sqlite3_column_int64(st.s, 3);
+    si.last_heartbeat_us = sqlite3_column_int64(st.s, 4);
+    si.batches = static_cast<uint64_t>(sqlite3_column_int64(st.s, 5));
+    si.events = static_cast<uint64_t>(sqlite3_column_int64(st.s, 6));
+    sqlite3_bind_int64(cs.s, 1, sqlite3_column_int64(st.s, 0));
+    while (sqlite3_step(cs.s) == SQLITE_ROW) {
+      si.counters.emplace_back(reinterpret_cast<const char*>(sqlite3_column_text(cs.s, 0)),
+                               static_cast<uint64_t>(sqlite3_column_int64(cs.s, 1)));
+    }
+    sqlite3_reset(cs.s);
+    out.push_back(std::move(si));
+  }
+  return out;
 }
 
 }  // namespace isdas::storage

@@ -17,7 +17,10 @@ class SqliteStore final : public EventStore {
  public:
   // Creates the directory and database if missing and brings the schema up to date.
   // Errors: kIo (cannot create/open), kCorruption (not an isdas database or newer schema).
-  static Result<std::unique_ptr<SqliteStore>> Open(const std::string& data_dir);
+  // With `durable`, every commit is fsynced before it returns (synchronous=FULL): what the
+  // collector acknowledges survives a power cut. Imports use NORMAL (a re-import redoes them).
+  static Result<std::unique_ptr<SqliteStore>> Open(const std::string& data_dir,
+                                                   bool durable = false);
   ~SqliteStore() override;
 
   Result<int64_t> FindImport(const std::string& sha256) override;
@@ -26,6 +29,11 @@ class SqliteStore final : public EventStore {
   Result<int64_t> Commit(const ImportSummary& summary) override;
   void Abandon() override;
   Result<uint64_t> CountEvents() override;
+  Result<std::vector<BatchOutcome>> CommitBatches(std::span<SensorBatch* const> batches,
+                                                  int64_t now_us) override;
+  Status RecordHeartbeat(const std::string& sensor_id, int64_t now_us,
+                         const std::vector<std::pair<std::string, uint64_t>>& counters) override;
+  Result<std::vector<SensorInfo>> Sensors() override;
 
   const std::string& path() const { return path_; }
 
@@ -33,6 +41,8 @@ class SqliteStore final : public EventStore {
   SqliteStore() = default;
   Status Exec(const char* sql);
   Status Error(const char* what);
+  Status InsertEvents(std::span<const model::Event> events, int64_t sensor, int64_t import_id);
+  Result<int64_t> SensorId(const std::string& name, int64_t now_us);
 
   std::string path_;
   sqlite3* db_ = nullptr;
