@@ -1,0 +1,195 @@
+#include "ship/shipper.h"
+
+#include <httplib.h>
+#include <sys/stat.h>
+
+#include <chrono>
+#include <random>
+
+namespace isdas::ship {
+
+struct Shipper::Client {
+  std::unique_ptr<httplib::SSLClient> http;
+};
+
+Result<Endpoint> ParseUrl(const std::string& url) {
+  const std::string scheme = "https://";
+  if (url.rfind(scheme, 0) != 0) {
+    return InvalidArgument("collector URL '" + url + "' must start with https://");
+  }
+  std::string rest = url.substr(scheme.size());
+  if (!rest.empty() && rest.back() == '/') rest.pop_back();
+  if (rest.empty() || rest.find('/') != std::string::npos) {
+    return InvalidArgument("collector URL '" + url + "' must be https://host[:port]");
+  }
+  Endpoint e;
+  size_t colon = rest.rfind(':');
+  if (rest[0] == '[') {  // [IPv6]:port
+    const size_t close = rest.find(']');
+    if (close == std::string::npos) return InvalidArgument("collector URL '" + url + "': bad IPv6");
+    e.host = rest.substr(1, close - 1);
+    colon = rest.size() > close + 1 && rest[close + 1] == ':' ? close + 1 : std::string::npos;
+  } else {
+    e.host = rest.substr(0, colon);
+  }
+  if (colon != std::string::npos) {
+    const std::string p = rest.substr(colon + 1);
+    if (p.empty() || p.size() > 5 || p.find_first_not_of("0123456789") != std::string::npos ||
+        std::stoi(p) < 1 || std::stoi(p) > 65535) {
+      return InvalidArgument("collector URL '" + url + "': bad port");
+    }
+    e.port = std::stoi(p);
+  }
+  if (e.host.empty()) return InvalidArgument("collector URL '" + url + "': no host");
+  return e;
+}
+
+Result<std::unique_ptr<Shipper>> Shipper::Create(const Options& o, spool::Spool* spool) {
+  if (o.urls.empty()) return InvalidArgument("no collector URL configured");
+  for (const auto* f : {&o.ca_file, &o.cert_file, &o.key_file}) {
+    struct stat st;
+    if (f->empty() || stat(f->c_str(), &st) != 0) {
+      return InvalidArgument("collector TLS file '" + *f + "' is missing");
+    }
+  }
+  std::unique_ptr<Shipper> s(new Shipper(o, spool));
+  for (const auto& u : o.urls) {
+    auto e = ParseUrl(u);
+    if (!e.ok()) return e.status();
+    s->endpoints_.push_back(e.value());
+    s->clients_.push_back(std::make_unique<Client>());
+  }
+  return s;
+}
+
+Shipper::Shipper(const Options& o, spool::Spool* spool) : opt_(o), spool_(spool) {}
+
+Shipper::~Shipper() { Stop(); }
+
+std::pair<int, std::string> Shipper::Post(size_t i, const std::string& path,
+                                          const std::string& body, const char* type) {
+  std::lock_guard<std::mutex> lock(client_mu_);
+  Client& c = *clients_[i];
+  if (!c.http) {
+    c.http = std::make_unique<httplib::SSLClient>(endpoints_[i].host, endpoints_[i].port,
+                                                  opt_.cert_file, opt_.key_file);
+    c.http->set_ca_cert_path(opt_.ca_file.c_str());
+    c.http->enable_server_certificate_verification(true);
+    c.http->set_keep_alive(true);
+    c.http->set_connection_timeout(static_cast<time_t>(opt_.timeout_s), 0);
+    c.http->set_read_timeout(static_cast<time_t>(opt_.timeout_s), 0);
+    c.http->set_write_timeout(static_cast<time_t>(opt_.timeout_s), 0);
+  }
+  auto r = c.http->Post(path.c_str(), body, type);
+  if (!r) {
+    c.http.reset();  // a fresh connection next time
+    return {0, httplib::to_string(r.error())};
+  }
+  return {r->status, r->body};
+}
+
+void Shipper::SleepBackoff(uint32_t attempt) {
+  // Exponential backoff with "full jitter": a random wait up to the doubled ceiling, so that
+  // a thousand sensors coming back together do not retry in lockstep.
+  static thread_local std::mt19937 rng{std::random_device{}()};
+  uint64_t ceiling = opt_.initial_backoff_ms;
+  for (uint32_t i = 0; i < attempt && ceiling < opt_.max_backoff_ms; ++i) ceiling *= 2;
+  if (ceiling > opt_.max_backoff_ms) ceiling = opt_.max_backoff_ms;
+  const uint64_t wait = ceiling / 2 + rng() % (ceiling / 2 + 1);
+  std::unique_lock<std::mutex> lock(mu_);
+  cv_.wait_for(lock, std::chrono::milliseconds(wait), [this] { return stop_; });
+}
+
+void Shipper::Run() {
+  uint64_t next = spool_->acked() + 1;
+  uint32_t attempt = 0;
+  for (;;) {
+    {
+      std::unique_lock<std::mutex> lock(mu_);
+      if (stop_) return;
+    }
+    // The spool may have dropped records behind our back (full): never wait for those.
+    next = std::max(next, spool_->acked() + 1);
+    auto recs = spool_->Read(next, 1, 16u << 20);
+    if (!recs.ok() || recs->empty()) {
+      std::unique_lock<std::mutex> lock(mu_);
+      cv_.wait_for(lock, std::chrono::milliseconds(200), [this] { return stop_ || notified_; });
+      notified_ = false;
+      continue;
+    }
+    const spool::Record& rec = recs->front();
+    const auto [status, body] =
+        Post(current_, "/v1/batch", std::string(rec.payload.begin(), rec.payload.end()),
+             "application/x-isdas-batch");
+    if (status == 200) {
+      const bool dup = body.find("\"duplicate\"") != std::string::npos;
+      if (!spool_->Ack(rec.seq).ok()) continue;
+      c_.shipped_batches++;
+      c_.shipped_events += rec.events;
+      if (dup) c_.duplicate_batches++;
+      next = rec.seq + 1;
+      attempt = 0;
+      continue;
+    }
+    if (status == 400 || status == 413) {
+      // The collector will never take this batch: skip it, counted, and go on.
+      if (!spool_->Ack(rec.seq).ok()) continue;
+      c_.refused_batches++;
+      c_.refused_events += rec.events;
+      {
+        std::lock_guard<std::mutex> lock(mu_);
+        last_error_ = "batch " + std::to_string(rec.seq) + " refused: " + body;
+      }
+      next = rec.seq + 1;
+      continue;
+    }
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      last_error_ = endpoints_[current_].host + ":" + std::to_string(endpoints_[current_].port) +
+                    ": " + (status ? "HTTP " + std::to_string(status) + " " + body : body);
+    }
+    c_.retries++;
+    if (endpoints_.size() > 1) {
+      current_ = (current_ + 1) % endpoints_.size();
+      c_.failovers++;
+    }
+    SleepBackoff(attempt++);
+  }
+}
+
+Status Shipper::SendHeartbeat(const std::vector<uint8_t>& body) {
+  std::string last;
+  for (size_t k = 0; k < endpoints_.size(); ++k) {
+    const size_t i = (current_ + k) % endpoints_.size();
+    const auto [status, resp] =
+        Post(i, "/v1/heartbeat", std::string(body.begin(), body.end()), "application/x-protobuf");
+    if (status == 200) return Status::Ok();
+    last = status ? "HTTP " + std::to_string(status) + " " + resp : resp;
+  }
+  return {ErrorKind::kUnavailable, "heartbeat not delivered: " + last};
+}
+
+void Shipper::Notify() {
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    notified_ = true;
+  }
+  cv_.notify_all();
+}
+
+void Shipper::Stop() {
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    stop_ = true;
+  }
+  cv_.notify_all();
+}
+
+bool Shipper::Drained() const { return spool_->acked() + 1 >= spool_->next_seq(); }
+
+std::string Shipper::last_error() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  return last_error_;
+}
+
+}  // namespace isdas::ship
