@@ -13,6 +13,7 @@
 #include "capture/file_reader.h"
 #include "classify/classifier.h"
 #include "decode/decoder.h"
+#include "commands.h"
 #include "file_pipeline.h"
 #include "output/event_format.h"
 #include "storage/sqlite_store.h"
@@ -30,6 +31,10 @@ constexpr int kExitUsage = 64;
 constexpr const char* kUsage = R"(usage: isdas <command> [options]
 
 commands:
+  sensor --config sensor.toml         capture (live or replay), spool, ship to the collector
+  collector --config collector.toml   HTTPS ingest of sensor batches into the store
+  keys init|sensor|server|revoke|list --dir DIR
+                                      the collector's certificate authority
   import FILE... [--data-dir DIR]     decode captures into the SQLite store (default ./isdas-data)
   decode FILE [--format csv|json|summary]
                                       print the events of one capture (default csv)
@@ -354,6 +359,9 @@ int Main(int argc, char** argv) {
   if (cmd == "decode") return CmdDecode(args);
   if (cmd == "import") return CmdImport(args);
   if (cmd == "simulate") return CmdSimulate(args);
+  if (cmd == "keys") return CmdKeys(args);
+  if (cmd == "collector") return CmdCollector(args);
+  if (cmd == "sensor") return CmdSensor(args);
   if (cmd == "version" || cmd == "--version") {
     std::printf("isdas 0.1.0 (classifier rules v%u)\n", classify::kRulesVersion);
     return kExitOk;

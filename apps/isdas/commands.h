@@ -1,0 +1,18 @@
+#pragma once
+
+// Subcommands that live in their own files; each returns the process exit status
+// (docs/cli.md).
+
+#include <string>
+#include <vector>
+
+namespace isdas::app {
+
+int CmdKeys(const std::vector<std::string>& args);
+int CmdCollector(const std::vector<std::string>& args);
+int CmdSensor(const std::vector<std::string>& args);
+
+// Installs SIGINT/SIGTERM handlers that set the returned flag.
+volatile int* InstallStopSignals();
+
+}  // namespace isdas::app
