@@ -80,6 +80,6 @@ for k in ['isdas', 'bare', 'nfpcapd', 'isdas_csv', 'tcpdump_slice', 'tshark_slic
           'isdas_csv_slice', 'isdas_small']:
     if k not in by: continue
     pps = n[k] / med(k)
-    print(f'| {names[k]} | {n[k]:,} | {len(by[k])} | {med(k):.2f} | {pps/1e6:.2f} M | '
-          f'{pps/base:.2f}x | {rss(k)/1024:.1f} MB |')
+    print(f'| {names[k]} | {n[k]:,} | {len(by[k])} | {med(k):.2f} | {pps:,.0f} | '
+          f'{pps/base:.3g}x | {rss(k)/1024:.1f} MB |')
 PY
