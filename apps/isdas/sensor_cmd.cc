@@ -213,6 +213,7 @@ class Sensor {
     c.emplace_back("spool_unshipped", sc.unacked_events);
     c.emplace_back("spool_drops", sc.dropped_events);
     c.emplace_back("spool_cut_bytes", sc.recovered_cut_bytes);
+    c.emplace_back("spool_cut_events", sc.recovered_cut_events);
     c.emplace_back("spool_corrupt_events", sc.corrupt_events_skipped);
     c.emplace_back("spool_write_failed", spool_write_failed_.load());
     c.emplace_back("shipped", sh.shipped_events.load());

@@ -288,6 +288,18 @@ Status Spool::RecoverSegment(Segment* seg) {
       // Torn (crash mid-write) or corrupt: everything from here on in this segment is cut.
       c_.recovered_cut_bytes += file_size - off;
       if (complete) ++c_.recovered_cut_records;
+      // Count the events of the records cut, as far as their headers can still be read and
+      // look like ours (right sequence number, sane count): nothing goes uncounted that can
+      // be counted.
+      for (uint64_t o = off, e = expect; o + kRecordHeader <= file_size; ++e) {
+        auto hn = ReadAt(seg->fd, rh, kRecordHeader, o, seg->path);
+        if (!hn.ok() || hn.value() != kRecordHeader || LoadLe64(rh + 8) != e ||
+            LoadLe32(rh + 16) > (1u << 20) || LoadLe32(rh) > kMaxPayload) {
+          break;
+        }
+        c_.recovered_cut_events += LoadLe32(rh + 16);
+        o += kRecordHeader + LoadLe32(rh);
+      }
       if (ftruncate(seg->fd, static_cast<off_t>(off)) != 0) {
         return ErrnoError("truncate " + seg->path, errno);
       }

@@ -94,6 +94,8 @@ TEST(Spool, TornTailAtEveryByteIsCutAndEarlierRecordsSurvive) {
     auto s = Spool::Open(dir, Small());
     ASSERT_TRUE(s.ok()) << s.status().ToString();
     EXPECT_EQ((*s)->counters().recovered_cut_bytes, static_cast<uint64_t>(cut - third)) << cut;
+    // With the record header (24 bytes) still there, its 10 events are counted as cut.
+    EXPECT_EQ((*s)->counters().recovered_cut_events, cut - third >= 24 ? 10u : 0u) << cut;
     EXPECT_EQ((*s)->counters().unacked_records, 2u);
     EXPECT_EQ((*s)->counters().unacked_events, 20u);
     EXPECT_EQ((*s)->next_seq(), 3u);
@@ -130,6 +132,7 @@ TEST(Spool, FlippedByteInARecordCutsItAndWhatFollows) {
   ASSERT_TRUE(s.ok());
   EXPECT_EQ((*s)->counters().recovered_cut_records, 1u);
   EXPECT_EQ((*s)->counters().recovered_cut_bytes, 2u * 124);
+  EXPECT_EQ((*s)->counters().recovered_cut_events, 2u);  // records 4 and 5, one event each
   EXPECT_EQ((*s)->Read(1, 10, 1 << 20)->size(), 3u);
 }
 
