@@ -1,26 +1,73 @@
 #!/usr/bin/env bash
-# The main job, for now: builds isdas (release), makes a sample darknet capture, imports it
-# into the embedded SQLite store under ./isdas-data and prints what it found.
+# The main job, for now: builds isdas (release) and runs the whole path on this machine —
+# a collector on localhost with its own CA, and a sensor replaying a sample darknet capture
+# into it over mutual TLS — then prints what the collector stored. Everything lives under
+# ./isdas-data (ISDAS_DATA_DIR to change).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/setup.sh
 cmake --preset release >/dev/null
 cmake --build --preset release --target isdas
-bin=build/release/apps/isdas/isdas
+bin=$PWD/build/release/apps/isdas/isdas
 data=${ISDAS_DATA_DIR:-isdas-data}
 mkdir -p "$data"
-sample="$data/sample-darknet.pcap"
-if [ ! -f "$sample" ]; then
+cd "$data"
+if [ ! -f sample-darknet.pcap ]; then
   echo "== making a sample capture: 200,000 packets of synthetic /16 darknet traffic"
-  "$bin" simulate --out "$sample" --packets 200000 --seed 7
+  "$bin" simulate --out sample-darknet.pcap --packets 200000 --seed 7
 fi
-echo "== importing $sample into $data/isdas.sqlite"
-"$bin" import "$sample" --data-dir "$data"
-echo "== top destination ports in the store"
-if command -v sqlite3 >/dev/null; then
-  sqlite3 -header -column "$data/isdas.sqlite" \
-    "SELECT dport, COUNT(*) AS packets, COUNT(DISTINCT src) AS sources FROM events
-     WHERE proto = 6 GROUP BY dport ORDER BY packets DESC LIMIT 10;"
-else
-  echo "(install the sqlite3 command to see them: apt-get install sqlite3)"
+if [ ! -f ca/ca.crt ]; then
+  echo "== creating the collector CA, its server certificate and sensor demo-1's certificate"
+  "$bin" keys init --dir ca >/dev/null
+  "$bin" keys server --dir ca 127.0.0.1 localhost >/dev/null
+  "$bin" keys sensor --dir ca demo-1 >/dev/null
 fi
+rm -rf collector spool  # each demo run starts from an empty store and spool
+cat >collector.toml <<EOC
+[collector]
+data_dir = "collector"
+listen = "127.0.0.1:0"
+port_file = "collector.port"
+[tls]
+cert = "ca/server.crt"
+key = "ca/server.key"
+ca = "ca/ca.crt"
+crl = "ca/crl.pem"
+EOC
+rm -f collector.port
+"$bin" collector --config collector.toml >collector.log 2>&1 &
+collector=$!
+trap 'kill $collector 2>/dev/null || true' EXIT
+for _ in $(seq 100); do [ -f collector.port ] && break; sleep 0.05; done
+[ -f collector.port ] || { cat collector.log; exit 1; }
+port=$(cat collector.port)
+echo "== collector listening on https://127.0.0.1:$port (log: $data/collector.log)"
+cat >sensor.toml <<EOS
+[sensor]
+id = "demo-1"
+replay = ["sample-darknet.pcap"]
+heartbeat_s = 1
+[spool]
+dir = "spool"
+[collector]
+urls = ["https://127.0.0.1:$port"]
+ca = "ca/ca.crt"
+cert = "ca/sensors/demo-1.crt"
+key = "ca/sensors/demo-1.key"
+EOS
+echo "== sensor demo-1 replays the capture, spools and ships it"
+"$bin" sensor --config sensor.toml | grep -E '^(captured|decoded|spooled|shipped|spool_drops|refused):'
+kill $collector
+wait $collector 2>/dev/null || true
+db=collector/isdas.sqlite
+echo "== the collector's sensor registry"
+sqlite3 -header -column "$db" "SELECT name, batches, events FROM sensors"
+echo "== top destination ports (TCP) in the collector's store"
+sqlite3 -header -column "$db" \
+  "SELECT dport, COUNT(*) AS packets, COUNT(DISTINCT src) AS sources FROM events
+   WHERE proto = 6 GROUP BY dport ORDER BY packets DESC LIMIT 10;"
+echo "== by tool fingerprint"
+sqlite3 -header -column "$db" \
+  "SELECT CASE tool WHEN 0 THEN 'unknown' WHEN 1 THEN 'mirai' WHEN 2 THEN 'zmap'
+     WHEN 3 THEN 'masscan' WHEN 4 THEN 'nmap_syn' END AS tool, COUNT(*) AS packets
+   FROM events GROUP BY tool ORDER BY packets DESC;"
