@@ -17,6 +17,7 @@ pkgs=(
   libgtest-dev libgmock-dev  # unit tests
   python3 tshark      # tshark cross-checks the decoder in tests; python3 runs that check
   openssl            # the CLI verifies, in tests, the certificates `isdas keys` issues
+  iproute2 tcpdump masscan zmap nmap hping3  # live tests: real scanners in network namespaces
 )
 case "${1:-}" in
   bench) pkgs+=(libbenchmark-dev tcpdump nfdump time) ;;

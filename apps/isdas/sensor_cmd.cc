@@ -43,6 +43,7 @@ struct SensorConfig {
   uint64_t buffer_mb = 64;
   uint64_t heartbeat_s = 30;
   uint64_t replay_wait_s = 600;
+  uint64_t drain_on_exit_s = 10;
   uint64_t batch_max_events = 8192;
   uint64_t batch_max_delay_ms = 1000;
   std::string spool_dir = "spool";
@@ -74,6 +75,7 @@ Result<SensorConfig> LoadConfig(const std::string& path) {
   ISDAS_RETURN_IF_ERROR(c->GetUint("sensor.buffer_mb", 1, 4096, &s.buffer_mb));
   ISDAS_RETURN_IF_ERROR(c->GetUint("sensor.heartbeat_s", 1, 86400, &s.heartbeat_s));
   ISDAS_RETURN_IF_ERROR(c->GetUint("sensor.replay_wait_s", 0, 86400 * 7, &s.replay_wait_s));
+  ISDAS_RETURN_IF_ERROR(c->GetUint("sensor.drain_on_exit_s", 0, 3600, &s.drain_on_exit_s));
   ISDAS_RETURN_IF_ERROR(c->GetUint("batch.max_events", 1, 1000000, &s.batch_max_events));
   ISDAS_RETURN_IF_ERROR(c->GetUint("batch.max_delay_ms", 1, 3600000, &s.batch_max_delay_ms));
   ISDAS_RETURN_IF_ERROR(c->GetString("spool.dir", &s.spool_dir));
@@ -352,6 +354,12 @@ int CmdSensor(const std::vector<std::string>& args) {
   }
   sensor.Flush();
   (void)(*sp)->Sync();
+  if (live) {
+    // Stopping: give the shipper a moment to deliver what was just flushed. Whatever is not
+    // delivered stays spooled for the next start.
+    const int64_t deadline = NowUs() + static_cast<int64_t>(cfg->drain_on_exit_s) * 1000000;
+    while (!shipper->Drained() && NowUs() < deadline) usleep(50000);
+  }
   shipper->Stop();
   ship_thread.join();
   hb_stop = true;

@@ -2,6 +2,10 @@
 
 #include <arpa/inet.h>
 #include <pcap/pcap.h>
+#include <poll.h>
+
+#include <cerrno>
+#include <cstring>
 
 namespace isdas::capture {
 
@@ -55,6 +59,13 @@ Result<std::unique_ptr<LiveCapture>> LiveCapture::Open(const LiveOptions& o) {
     if (rc == PCAP_ERROR_NO_SUCH_DEVICE) return InvalidArgument(m);
     return IoError(m);
   }
+  // Non-blocking, with our own poll() in Dispatch: a stop request (signal) then ends the wait
+  // within timeout_ms whatever libpcap's ring does when no packet comes.
+  if (pcap_setnonblock(c->pcap_, 1, err) != 0) {
+    return IoError("capture on " + o.interface + ": " + err);
+  }
+  c->fd_ = pcap_get_selectable_fd(c->pcap_);
+  c->timeout_ms_ = o.timeout_ms;
   // Only what arrives: the sensor's own packets (it should send none to the dark space, but
   // management traffic and answers of a misconfigured host would pollute the data).
   if (pcap_setdirection(c->pcap_, PCAP_D_IN) != 0) {
@@ -82,6 +93,12 @@ Result<int> LiveCapture::Dispatch(int max_packets, const std::function<void(cons
     const std::function<void(const Packet&)>* fn;
     uint32_t linktype;
   } ctx{&fn, linktype_};
+  if (fd_ >= 0) {
+    pollfd pfd{fd_, POLLIN, 0};
+    const int pr = poll(&pfd, 1, timeout_ms_);
+    if (pr < 0 && errno != EINTR) return IoError(std::string("capture: poll: ") + strerror(errno));
+    if (pr <= 0) return 0;
+  }
   const int n = pcap_dispatch(
       pcap_, max_packets <= 0 ? -1 : max_packets,
       [](u_char* user, const pcap_pkthdr* h, const u_char* bytes) {

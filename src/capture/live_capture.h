@@ -57,6 +57,8 @@ class LiveCapture {
   pcap_t* pcap_ = nullptr;
   uint32_t linktype_ = 0;
   uint64_t received_ = 0;
+  int fd_ = -1;
+  int timeout_ms_ = 100;
 };
 
 }  // namespace isdas::capture
