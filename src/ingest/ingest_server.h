@@ -45,7 +45,7 @@ struct Options {
   std::string ca_file;    // the CA that issues sensor certificates
   std::string crl_file;   // its revocation list; re-read when it changes
   model::BatchLimits limits;
-  int threads = 64;                   // connection-handling threads
+  int threads = 1024;  // connection threads: a keep-alive connection holds one while open
   size_t max_pending_batches = 4096;  // beyond this: 503 + Retry-After
   size_t max_group = 512;             // batches per commit
 };
