@@ -114,6 +114,9 @@ Result<SensorConfig> LoadConfig(const std::string& path) {
   v = s.ship.max_backoff_ms;
   ISDAS_RETURN_IF_ERROR(c->GetUint("collector.max_backoff_ms", 1, 3600000, &v));
   s.ship.max_backoff_ms = static_cast<uint32_t>(v);
+  v = s.ship.window;
+  ISDAS_RETURN_IF_ERROR(c->GetUint("collector.window", 1, 64, &v));
+  s.ship.window = static_cast<uint32_t>(v);
   ISDAS_RETURN_IF_ERROR(c->CheckAllKeysUsed());
   return s;
 }

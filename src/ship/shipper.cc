@@ -4,6 +4,7 @@
 #include <sys/stat.h>
 
 #include <chrono>
+#include <future>
 #include <random>
 
 namespace isdas::ship {
@@ -46,6 +47,7 @@ Result<Endpoint> ParseUrl(const std::string& url) {
 
 Result<std::unique_ptr<Shipper>> Shipper::Create(const Options& o, spool::Spool* spool) {
   if (o.urls.empty()) return InvalidArgument("no collector URL configured");
+  if (o.window < 1 || o.window > 64) return InvalidArgument("shipping window must be 1-64");
   for (const auto* f : {&o.ca_file, &o.cert_file, &o.key_file}) {
     struct stat st;
     if (f->empty() || stat(f->c_str(), &st) != 0) {
@@ -57,7 +59,10 @@ Result<std::unique_ptr<Shipper>> Shipper::Create(const Options& o, spool::Spool*
     auto e = ParseUrl(u);
     if (!e.ok()) return e.status();
     s->endpoints_.push_back(e.value());
-    s->clients_.push_back(std::make_unique<Client>());
+    s->clients_.emplace_back();
+    for (uint32_t k = 0; k <= s->opt_.window; ++k) {
+      s->clients_.back().push_back(std::make_unique<Client>());
+    }
   }
   return s;
 }
@@ -66,10 +71,9 @@ Shipper::Shipper(const Options& o, spool::Spool* spool) : opt_(o), spool_(spool)
 
 Shipper::~Shipper() { Stop(); }
 
-std::pair<int, std::string> Shipper::Post(size_t i, const std::string& path,
+std::pair<int, std::string> Shipper::Post(size_t i, size_t slot, const std::string& path,
                                           const std::string& body, const char* type) {
-  std::lock_guard<std::mutex> lock(client_mu_);
-  Client& c = *clients_[i];
+  Client& c = *clients_[i][slot];
   if (!c.http) {
     c.http = std::make_unique<httplib::SSLClient>(endpoints_[i].host, endpoints_[i].port,
                                                   opt_.cert_file, opt_.key_file);
@@ -101,52 +105,64 @@ void Shipper::SleepBackoff(uint32_t attempt) {
 }
 
 void Shipper::Run() {
-  uint64_t next = spool_->acked() + 1;
   uint32_t attempt = 0;
   for (;;) {
     {
       std::unique_lock<std::mutex> lock(mu_);
       if (stop_) return;
     }
-    // The spool may have dropped records behind our back (full): never wait for those.
-    next = std::max(next, spool_->acked() + 1);
-    auto recs = spool_->Read(next, 1, 16u << 20);
+    // Always from the first undelivered record: the spool may also have dropped records
+    // behind our back (full), which are never waited for.
+    auto recs = spool_->Read(spool_->acked() + 1, opt_.window, 64u << 20);
     if (!recs.ok() || recs->empty()) {
       std::unique_lock<std::mutex> lock(mu_);
       cv_.wait_for(lock, std::chrono::milliseconds(200), [this] { return stop_ || notified_; });
       notified_ = false;
       continue;
     }
-    const spool::Record& rec = recs->front();
-    const auto [status, body] =
-        Post(current_, "/v1/batch", std::string(rec.payload.begin(), rec.payload.end()),
-             "application/x-isdas-batch");
-    if (status == 200) {
-      const bool dup = body.find("\"duplicate\"") != std::string::npos;
-      if (!spool_->Ack(rec.seq).ok()) continue;
-      c_.shipped_batches++;
-      c_.shipped_events += rec.events;
-      if (dup) c_.duplicate_batches++;
-      next = rec.seq + 1;
-      attempt = 0;
-      continue;
+    // Send the window in parallel, one connection each; the collector commits them together.
+    const size_t endpoint = current_;
+    std::vector<std::future<std::pair<int, std::string>>> answers;
+    for (size_t k = 0; k < recs->size(); ++k) {
+      const spool::Record* rec = &(*recs)[k];
+      answers.push_back(std::async(std::launch::async, [this, endpoint, k, rec] {
+        return Post(endpoint, k, "/v1/batch", std::string(rec->payload.begin(), rec->payload.end()),
+                    "application/x-isdas-batch");
+      }));
     }
-    if (status == 400 || status == 413) {
-      // The collector will never take this batch: skip it, counted, and go on.
-      if (!spool_->Ack(rec.seq).ok()) continue;
-      c_.refused_batches++;
-      c_.refused_events += rec.events;
-      {
+    bool failed = false;
+    for (size_t k = 0; k < recs->size(); ++k) {
+      const auto [status, body] = answers[k].get();
+      const spool::Record& rec = (*recs)[k];
+      if (failed) continue;  // resent next round (a copy that did arrive is a duplicate)
+      if (status == 200) {
+        if (!spool_->Ack(rec.seq).ok()) {
+          failed = true;
+          continue;
+        }
+        c_.shipped_batches++;
+        c_.shipped_events += rec.events;
+        if (body.find("\"duplicate\"") != std::string::npos) c_.duplicate_batches++;
+      } else if (status == 400 || status == 413) {
+        // The collector will never take this batch: skip it, counted, and go on.
+        if (!spool_->Ack(rec.seq).ok()) {
+          failed = true;
+          continue;
+        }
+        c_.refused_batches++;
+        c_.refused_events += rec.events;
         std::lock_guard<std::mutex> lock(mu_);
         last_error_ = "batch " + std::to_string(rec.seq) + " refused: " + body;
+      } else {
+        failed = true;
+        std::lock_guard<std::mutex> lock(mu_);
+        last_error_ = endpoints_[endpoint].host + ":" + std::to_string(endpoints_[endpoint].port) +
+                      ": " + (status ? "HTTP " + std::to_string(status) + " " + body : body);
       }
-      next = rec.seq + 1;
-      continue;
     }
-    {
-      std::lock_guard<std::mutex> lock(mu_);
-      last_error_ = endpoints_[current_].host + ":" + std::to_string(endpoints_[current_].port) +
-                    ": " + (status ? "HTTP " + std::to_string(status) + " " + body : body);
+    if (!failed) {
+      attempt = 0;
+      continue;
     }
     c_.retries++;
     if (endpoints_.size() > 1) {
@@ -158,11 +174,12 @@ void Shipper::Run() {
 }
 
 Status Shipper::SendHeartbeat(const std::vector<uint8_t>& body) {
+  std::lock_guard<std::mutex> lock(heartbeat_mu_);
   std::string last;
   for (size_t k = 0; k < endpoints_.size(); ++k) {
     const size_t i = (current_ + k) % endpoints_.size();
-    const auto [status, resp] =
-        Post(i, "/v1/heartbeat", std::string(body.begin(), body.end()), "application/x-protobuf");
+    const auto [status, resp] = Post(i, opt_.window, "/v1/heartbeat",
+                                     std::string(body.begin(), body.end()), "application/x-protobuf");
     if (status == 200) return Status::Ok();
     last = status ? "HTTP " + std::to_string(status) + " " + resp : resp;
   }

@@ -1,7 +1,8 @@
 #pragma once
 
 // Ships spooled batches to the collector over HTTPS with the sensor's client certificate,
-// in sequence order, and acknowledges them in the spool once the collector answers
+// `window` at a time on parallel connections, and acknowledges them in the spool — in
+// sequence order, only up to the first one not yet delivered — once the collector answers
 // "stored" or "duplicate" (docs/ingest-protocol.md). Failures are retried with exponential
 // backoff and jitter, moving to the next collector URL each time (fail-over).
 // A batch the collector refuses as malformed (400/413) can never be stored: it is skipped and
@@ -30,6 +31,7 @@ struct Options {
   uint32_t initial_backoff_ms = 200;
   uint32_t max_backoff_ms = 30000;
   uint32_t timeout_s = 30;
+  uint32_t window = 8;  // batches in flight at once, each on its own connection
 };
 
 struct Counters {
@@ -69,17 +71,19 @@ class Shipper {
  private:
   struct Client;
   Shipper(const Options& o, spool::Spool* spool);
-  // Posts one batch; returns the HTTP status (0 when no answer) and the body.
-  std::pair<int, std::string> Post(size_t endpoint, const std::string& path,
+  // Posts on connection `slot` to `endpoint`; returns the HTTP status (0 when no answer) and
+  // the body. A slot is used by one thread at a time.
+  std::pair<int, std::string> Post(size_t endpoint, size_t slot, const std::string& path,
                                    const std::string& body, const char* type);
   void SleepBackoff(uint32_t attempt);
 
   Options opt_;
   spool::Spool* spool_;
   std::vector<Endpoint> endpoints_;
-  std::vector<std::unique_ptr<Client>> clients_;
-  std::mutex client_mu_;
-  size_t current_ = 0;
+  // clients_[endpoint][slot]; slots 0..window-1 ship batches, slot `window` heartbeats.
+  std::vector<std::vector<std::unique_ptr<Client>>> clients_;
+  std::mutex heartbeat_mu_;
+  std::atomic<size_t> current_{0};  // the endpoint in use; read by heartbeats too
   Counters c_;
   mutable std::mutex mu_;
   std::condition_variable cv_;

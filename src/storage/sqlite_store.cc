@@ -9,6 +9,8 @@ namespace isdas::storage {
 namespace {
 
 constexpr int kSchemaVersion = 1;
+constexpr int kColumns = 22;            // of the events table
+constexpr size_t kRowsPerInsert = 64;   // 1,408 parameters, well under SQLite's 32,766
 
 // Column meanings: docs/storage-sqlite.md. Addresses are 4- or 16-byte BLOBs in network
 // order, so they compare and index as numbers do.
@@ -93,6 +95,7 @@ struct Stmt {
 SqliteStore::~SqliteStore() {
   if (in_import_) Abandon();
   sqlite3_finalize(insert_);
+  sqlite3_finalize(insert_many_);
   sqlite3_close(db_);
 }
 
@@ -117,7 +120,10 @@ Result<std::unique_ptr<SqliteStore>> SqliteStore::Open(const std::string& data_d
   }
   std::unique_ptr<SqliteStore> s(new SqliteStore());
   s->path_ = data_dir + "/isdas.sqlite";
-  if (sqlite3_open_v2(s->path_.c_str(), &s->db_, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE,
+  // NOMUTEX: a SqliteStore is used by one thread at a time (its contract), so SQLite's own
+  // per-call mutex would only cost (it was a fifth of the collector's CPU time).
+  if (sqlite3_open_v2(s->path_.c_str(), &s->db_,
+                      SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX,
                       nullptr) != SQLITE_OK) {
     return s->Error("open");
   }
@@ -138,9 +144,14 @@ Result<std::unique_ptr<SqliteStore>> SqliteStore::Open(const std::string& data_d
   }
   ISDAS_RETURN_IF_ERROR(s->Exec(kSchema));
   ISDAS_RETURN_IF_ERROR(s->Exec("PRAGMA user_version=1"));
-  if (sqlite3_prepare_v2(s->db_,
-                         "INSERT INTO events VALUES(?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
-                         -1, &s->insert_, nullptr) != SQLITE_OK) {
+  std::string one = "(?";
+  for (int c = 1; c < kColumns; ++c) one += ",?";
+  one += ")";
+  std::string many = "INSERT INTO events VALUES" + one;
+  for (size_t r = 1; r < kRowsPerInsert; ++r) many += "," + one;
+  if (sqlite3_prepare_v2(s->db_, ("INSERT INTO events VALUES" + one).c_str(), -1, &s->insert_,
+                         nullptr) != SQLITE_OK ||
+      sqlite3_prepare_v2(s->db_, many.c_str(), -1, &s->insert_many_, nullptr) != SQLITE_OK) {
     return s->Error("prepare insert");
   }
   return s;
@@ -184,33 +195,43 @@ Status SqliteStore::Append(std::span<const model::Event> events) {
 // sensor < 0: take each event's own sensor_id.
 Status SqliteStore::InsertEvents(std::span<const model::Event> events, int64_t sensor,
                                  int64_t import_id) {
-  for (const model::Event& e : events) {
-    sqlite3_stmt* s = insert_;
-    sqlite3_bind_int64(s, 1, e.ts_us);
-    sqlite3_bind_int64(s, 2, sensor < 0 ? int64_t{e.sensor_id} : sensor);
-    sqlite3_bind_int(s, 3, e.proto);
-    sqlite3_bind_blob(s, 4, e.src.bytes, static_cast<int>(e.src.size()), SQLITE_STATIC);
-    sqlite3_bind_blob(s, 5, e.dst.bytes, static_cast<int>(e.dst.size()), SQLITE_STATIC);
-    sqlite3_bind_int(s, 6, e.sport);
-    sqlite3_bind_int(s, 7, e.dport);
-    sqlite3_bind_int(s, 8, e.icmp_type);
-    sqlite3_bind_int(s, 9, e.icmp_code);
-    sqlite3_bind_int(s, 10, e.tcp_flags);
-    sqlite3_bind_int(s, 11, e.ttl);
-    sqlite3_bind_int64(s, 12, e.ip_id);
-    sqlite3_bind_int64(s, 13, e.ip_len);
-    sqlite3_bind_int64(s, 14, e.tcp_seq);
-    sqlite3_bind_int(s, 15, e.tcp_win);
-    sqlite3_bind_int(s, 16, e.tcp_optlen);
-    sqlite3_bind_int(s, 17, e.tcp_mss);
-    sqlite3_bind_int(s, 18, e.flags);
-    sqlite3_bind_int(s, 19, static_cast<int>(e.labels.kind));
-    sqlite3_bind_int(s, 20, static_cast<int>(e.labels.tool));
-    sqlite3_bind_int(s, 21, e.labels.spoof);
-    sqlite3_bind_int64(s, 22, import_id);
+  // Rows go in kRowsPerInsert at a time through one multi-row INSERT: per-statement work
+  // (VDBE setup, halt, reset) is paid once per group instead of once per event.
+  size_t i = 0;
+  while (i < events.size()) {
+    const bool group = events.size() - i >= kRowsPerInsert;
+    sqlite3_stmt* s = group ? insert_many_ : insert_;
+    const size_t n = group ? kRowsPerInsert : 1;
+    for (size_t r = 0; r < n; ++r) {
+      const model::Event& e = events[i + r];
+      const int b = static_cast<int>(r) * kColumns;
+      sqlite3_bind_int64(s, b + 1, e.ts_us);
+      sqlite3_bind_int64(s, b + 2, sensor < 0 ? int64_t{e.sensor_id} : sensor);
+      sqlite3_bind_int(s, b + 3, e.proto);
+      sqlite3_bind_blob(s, b + 4, e.src.bytes, static_cast<int>(e.src.size()), SQLITE_STATIC);
+      sqlite3_bind_blob(s, b + 5, e.dst.bytes, static_cast<int>(e.dst.size()), SQLITE_STATIC);
+      sqlite3_bind_int(s, b + 6, e.sport);
+      sqlite3_bind_int(s, b + 7, e.dport);
+      sqlite3_bind_int(s, b + 8, e.icmp_type);
+      sqlite3_bind_int(s, b + 9, e.icmp_code);
+      sqlite3_bind_int(s, b + 10, e.tcp_flags);
+      sqlite3_bind_int(s, b + 11, e.ttl);
+      sqlite3_bind_int64(s, b + 12, e.ip_id);
+      sqlite3_bind_int64(s, b + 13, e.ip_len);
+      sqlite3_bind_int64(s, b + 14, e.tcp_seq);
+      sqlite3_bind_int(s, b + 15, e.tcp_win);
+      sqlite3_bind_int(s, b + 16, e.tcp_optlen);
+      sqlite3_bind_int(s, b + 17, e.tcp_mss);
+      sqlite3_bind_int(s, b + 18, e.flags);
+      sqlite3_bind_int(s, b + 19, static_cast<int>(e.labels.kind));
+      sqlite3_bind_int(s, b + 20, static_cast<int>(e.labels.tool));
+      sqlite3_bind_int(s, b + 21, e.labels.spoof);
+      sqlite3_bind_int64(s, b + 22, import_id);
+    }
     const int rc = sqlite3_step(s);
     sqlite3_reset(s);
     if (rc != SQLITE_DONE) return Error("insert event into");
+    i += n;
   }
   return Status::Ok();
 }

@@ -46,7 +46,8 @@ class SqliteStore final : public EventStore {
 
   std::string path_;
   sqlite3* db_ = nullptr;
-  sqlite3_stmt* insert_ = nullptr;
+  sqlite3_stmt* insert_ = nullptr;       // one event
+  sqlite3_stmt* insert_many_ = nullptr;  // kRowsPerInsert events
   bool in_import_ = false;
   int64_t import_id_ = 0;
 };
