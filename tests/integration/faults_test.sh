@@ -86,6 +86,29 @@ check() {  # check LABEL DATA_DIR DROPS
   echo "$1: stored $s + dropped $3 == sent $N, no duplicates"
 }
 
+# 0. Bad configuration stops start-up with file, line and key, and touches nothing.
+collector_conf data0
+echo 'max_batch = 5' >>collector.toml
+set +e
+"$isdas" collector --config collector.toml >bad.out 2>&1
+rc=$?
+set -e
+[ "$rc" = 1 ] || fail "0: collector with an unknown key: exit $rc"
+line=$(grep -n '^max_batch' collector.toml | cut -d: -f1)
+grep -q "collector.toml:$line: tls.max_batch: unknown setting" bad.out || fail "0: message: $(cat bad.out)"
+sensor_conf spool0 sim.pcap 1
+sed -i 's/^fsync = "always"/fsync = "sometimes"/' sensor.toml
+set +e
+"$isdas" sensor --config sensor.toml >bad.out 2>&1
+rc=$?
+set -e
+[ "$rc" = 1 ] || fail "0: sensor with a bad value: exit $rc"
+line=$(grep -n '^fsync' sensor.toml | cut -d: -f1)
+grep -q "sensor.toml:$line: spool.fsync: 'sometimes' is not one of always, interval, never" bad.out ||
+  fail "0: message: $(cat bad.out)"
+[ ! -e spool0 ] && [ ! -e data0 ] || fail "0: a refused start created files"
+echo "0: bad configurations refused with file, line and key"
+
 # A. Collector killed three times during ingest.
 collector_conf dataA
 collector_up
@@ -161,6 +184,17 @@ collector_up
 sensor_conf spoolE empty.pcap 120 262144
 "$isdas" sensor --config sensor.toml >sensorE2.out 2>&1 || fail "E: sensor exit $?"
 check E dataE "$drops"
+collector_kill
+
+# F. Fail-over: the first collector URL is dead, the second is up.
+collector_conf dataF
+collector_up
+sensor_conf spoolF sim.pcap 120
+dead=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+sed -i "s|^urls = .*|urls = [\"https://127.0.0.1:$dead\", \"https://127.0.0.1:$port\"]|" sensor.toml
+"$isdas" sensor --config sensor.toml >sensorF.out 2>&1 || fail "F: sensor exit $?"
+[ "$(counter retries sensorF.out)" -gt 0 ] || fail "F: the dead collector was never tried"
+check F dataF 0
 collector_kill
 
 # The registry saw the heartbeats.

@@ -2,9 +2,11 @@
 # Real scanners against a live sensor, in network namespaces this test creates:
 #   scanner ns (198.18.0.1/15) ──veth── sensor ns (198.18.0.2/15; collector on its loopback)
 # with 198.19.0.0/16 routed from the scanner to the sensor's veth. masscan, zmap, nmap -sS and
-# hping3 each scan their own slice of 198.19.0.0/16 (bounded counts and rates). For each tool:
-# events stored by the collector == packets tcpdump captured on the same veth, and every
-# stored event of the tool carries its fingerprint label. Needs root.
+# hping3 each scan their own slice of 198.19.0.0/16 (bounded counts and rates). The collector
+# is killed (-9) after the first scan and stays down for ISDAS_OUTAGE_S seconds (default 120)
+# while the sensor keeps capturing. For each tool: events stored by the collector == packets
+# tcpdump captured on the same veth, and every stored event of the tool carries its
+# fingerprint label. Needs root.
 #   scanners_test.sh ISDAS
 set -euo pipefail
 isdas=$1
@@ -51,10 +53,12 @@ cd "$tmp"
 "$isdas" keys init --dir ca >/dev/null
 "$isdas" keys server --dir ca 127.0.0.1 >/dev/null
 "$isdas" keys sensor --dir ca live-1 >/dev/null
+outage=${ISDAS_OUTAGE_S:-120}
+port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
 cat >collector.toml <<EOC
 [collector]
 data_dir = "data"
-listen = "127.0.0.1:0"
+listen = "127.0.0.1:$port"
 port_file = "collector.port"
 [tls]
 cert = "ca/server.crt"
@@ -65,7 +69,8 @@ EOC
 # Background processes are started with `ip netns exec` itself (it execs the program), so that
 # $! is the program's pid and signals reach it.
 ip netns exec "$dns" "$isdas" collector --config collector.toml >collector.log 2>&1 &
-pids+=($!)
+cpid=$!
+pids+=($cpid)
 for _ in $(seq 100); do [ -f collector.port ] && break; sleep 0.05; done
 [ -f collector.port ] || fail "collector did not start: $(cat collector.log)"
 cat >sensor.toml <<EOS
@@ -83,6 +88,7 @@ urls = ["https://127.0.0.1:$(cat collector.port)"]
 ca = "ca/ca.crt"
 cert = "ca/sensors/live-1.crt"
 key = "ca/sensors/live-1.key"
+max_backoff_ms = 2000
 EOS
 ip netns exec "$dns" tcpdump -i vd$tag -nn -w truth.pcap -Q in 'dst net 198.19.0.0/16' 2>tcpdump.log &
 tpid=$!
@@ -96,6 +102,11 @@ sleep 1.5  # both captures are open
 echo "== masscan: 198.19.1.0/24 port 80"
 S masscan </dev/null --adapter vs$tag --adapter-ip 198.18.0.1 --router-mac "$mac" --rate 2000 --wait 0 \
   -p80 198.19.1.0/24 >masscan.log 2>&1 || fail "masscan: $(tail -3 masscan.log)"
+sleep 1
+echo "== collector killed; it stays down ${outage}s while the sensor keeps capturing"
+kill -9 "$cpid"
+wait "$cpid" 2>/dev/null || true
+down_since=$(date +%s)
 echo "== zmap: 198.19.2.0/24 port 443"
 S zmap -q -i vs$tag -S 198.18.0.1 -G "$mac" -b empty.blocklist -r 2000 -c 0 -p 443 \
   --max-targets 256 198.19.2.0/24 >zmap.log 2>&1 || fail "zmap: $(tail -3 zmap.log)"
@@ -105,6 +116,18 @@ S nmap -sS -Pn -n -e vs$tag --max-retries 1 -T4 -p22,23 198.19.3.1-2 >nmap.log 2
 echo "== hping3: 300 SYNs to 198.19.4.1 port 8080"
 S hping3 -q -S -p 8080 -c 300 -i u2000 198.19.4.1 >hping.log 2>&1 || true
 sleep 1.5  # let the last packets reach both captures
+left=$((outage - ($(date +%s) - down_since)))
+[ "$left" -gt 0 ] && sleep "$left"
+echo "== collector back"
+ip netns exec "$dns" "$isdas" collector --config collector.toml >>collector.log 2>&1 &
+cpid=$!
+pids+=($cpid)
+# Everything spooled during the outage must now arrive.
+for _ in $(seq 300); do
+  n=$(sqlite3 data/isdas.sqlite "SELECT COUNT(*) FROM events" 2>/dev/null || echo 0)
+  [ "$n" -ge "$(tcpdump -nn -r truth.pcap 2>/dev/null | wc -l)" ] && break
+  sleep 0.1
+done
 
 kill -TERM "$spid"
 wait "$spid" || fail "sensor exit $?: $(tail -5 sensor.out)"
@@ -130,6 +153,8 @@ for row in "masscan 1 3" "zmap 2 2" "nmap 3 4" "hping3 4 0"; do
   [ "$s" = "$t" ] || { echo "FAIL: $1 stored $s != captured $t"; status=1; }
   [ "$l" = "$s" ] || { echo "FAIL: $1 $l of $s events carry the expected label"; status=1; }
 done
+retries=$(grep '^retries: ' sensor.out | cut -d' ' -f2)
+[ "$retries" -gt 0 ] || { echo "FAIL: the outage was never noticed (no retries)"; status=1; }
 drops=$(grep '^kernel_drops: ' sensor.out | cut -d' ' -f2)
 [ "$drops" = 0 ] || { echo "FAIL: kernel drops $drops"; status=1; }
 dups=$(q "SELECT COUNT(*) - COUNT(DISTINCT ts || hex(src) || hex(dst) || sport || dport || tcp_seq) FROM events")
