@@ -3,7 +3,7 @@
 #   A. the collector is killed (-9) three times while batches arrive
 #   B. the collector is down while the sensor works, then comes back
 #   C. the sensor is killed (-9) while shipping, then restarted
-#   D. the spool's tail is cut (a torn last record), then shipped
+#   D. the spool's tail is cut (a torn last record), then shipped; D2. it is corrupted
 #   E. the spool fills up (drop_oldest) while the collector is down
 # After each: stored events + counted drops == packets sent, and no event is stored twice.
 #   faults_test.sh ISDAS
@@ -172,6 +172,21 @@ sensor_conf spoolD empty.pcap 120
 cut=$(counter spool_cut_events sensorD2.out)
 [ "$cut" -gt 0 ] || fail "D: nothing reported cut"
 check D dataD "$cut"
+collector_kill
+
+# D2. Corrupt spool tail: flip a byte inside the last record's payload.
+collector_conf dataD2
+sensor_conf spoolD2 sim.pcap 1
+"$isdas" sensor --config sensor.toml >sensorD2a.out 2>&1 || true
+last=$(ls spoolD2/*.seg | sort | tail -1)
+size=$(stat -c %s "$last")
+printf '\xff' | dd of="$last" bs=1 seek=$((size - 10)) conv=notrunc status=none
+collector_up
+sensor_conf spoolD2 empty.pcap 120
+"$isdas" sensor --config sensor.toml >sensorD2b.out 2>&1 || fail "D2: sensor exit $?"
+cut=$(counter spool_cut_events sensorD2b.out)
+[ "$cut" -gt 0 ] || fail "D2: nothing reported cut"
+check D2 dataD2 "$cut"
 collector_kill
 
 # E. Spool full (256 KiB, drop_oldest) while the collector is down.
