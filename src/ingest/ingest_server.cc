@@ -66,16 +66,20 @@ std::string SerialHex(const ASN1_INTEGER* serial) {
   return s;
 }
 
+}  // namespace
+
 // What the client certificate says, or why it is refused.
-struct Peer {
+struct IngestServer::Peer {
   int status = 200;  // 401 / 403 when refused
   std::string error;
   std::string sensor_id;
   std::string serial;
 };
 
-Peer CheckPeer(const httplib::Request& req) {
-  Peer p;
+namespace {
+
+IngestServer::Peer CheckPeer(const httplib::Request& req) {
+  IngestServer::Peer p;
   if (!req.ssl) {
     p.status = 401;
     p.error = "HTTPS with a client certificate is required";
@@ -191,6 +195,43 @@ Result<std::unique_ptr<IngestServer>> IngestServer::Create(const Options& o,
   return s;
 }
 
+bool IngestServer::Admit(const httplib::Request& req, httplib::Response& res,
+                         const httplib::ContentReader& reader, size_t max_body, Peer* peer,
+                         std::string* body) {
+  *peer = CheckPeer(req);
+  if (peer->status != 200) {
+    (peer->status == 401 ? counters_.refused_no_certificate : counters_.refused_bad_certificate)++;
+    Reply(res, peer->status, peer->error);
+    return false;
+  }
+  if (IsRevoked(peer->serial)) {
+    counters_.refused_revoked++;
+    Reply(res, 403, "client certificate revoked");
+    return false;
+  }
+  // Read the body ourselves, so a body that grows past the limit — including one that HTTP
+  // content-encoding inflates — is cut off as it arrives. Past the limit it is read and
+  // discarded (up to 4x), so that a client still sending receives the 413, not a reset.
+  bool too_large = false;
+  size_t seen = 0;
+  reader([&](const char* d, size_t n) {
+    seen += n;
+    if (too_large || body->size() + n > max_body) {
+      too_large = true;
+      body->clear();
+      return seen <= 4 * max_body;
+    }
+    body->append(d, n);
+    return true;
+  });
+  if (too_large) {
+    counters_.refused_too_large++;
+    Reply(res, 413, "body larger than " + std::to_string(max_body) + " bytes");
+    return false;
+  }
+  return true;
+}
+
 Status IngestServer::Start() {
   httplib::SSLServer& h = *http_;
   const int threads = opt_.threads;
@@ -207,37 +248,9 @@ Status IngestServer::Start() {
 
   h.Post("/v1/batch", [this](const httplib::Request& req, httplib::Response& res,
                              const httplib::ContentReader& reader) {
-    const Peer peer = CheckPeer(req);
-    if (peer.status != 200) {
-      (peer.status == 401 ? counters_.refused_no_certificate : counters_.refused_bad_certificate)++;
-      return Reply(res, peer.status, peer.error);
-    }
-    if (IsRevoked(peer.serial)) {
-      counters_.refused_revoked++;
-      return Reply(res, 403, "client certificate revoked");
-    }
-    // Read the body ourselves, so a body that grows past the limit — including one that
-    // HTTP content-encoding inflates — is cut off as it arrives.
+    Peer peer;
     std::string body;
-    bool too_large = false;
-    const size_t max = opt_.limits.max_compressed_bytes;
-    // Past the limit the body is read and discarded (up to 4x the limit), so that the client,
-    // still sending, receives the 413 rather than a reset connection.
-    size_t seen = 0;
-    reader([&](const char* d, size_t n) {
-      seen += n;
-      if (too_large || body.size() + n > max) {
-        too_large = true;
-        body.clear();
-        return seen <= 4 * max;
-      }
-      body.append(d, n);
-      return true;
-    });
-    if (too_large) {
-      counters_.refused_too_large++;
-      return Reply(res, 413, "body larger than " + std::to_string(max) + " bytes");
-    }
+    if (!Admit(req, res, reader, opt_.limits.max_compressed_bytes, &peer, &body)) return;
     auto decoded = model::DecodeBatch(
         std::span<const uint8_t>(reinterpret_cast<const uint8_t*>(body.data()), body.size()),
         opt_.limits);
@@ -285,29 +298,9 @@ Status IngestServer::Start() {
 
   h.Post("/v1/heartbeat", [this](const httplib::Request& req, httplib::Response& res,
                                  const httplib::ContentReader& reader) {
-    const Peer peer = CheckPeer(req);
-    if (peer.status != 200) {
-      (peer.status == 401 ? counters_.refused_no_certificate : counters_.refused_bad_certificate)++;
-      return Reply(res, peer.status, peer.error);
-    }
-    if (IsRevoked(peer.serial)) {
-      counters_.refused_revoked++;
-      return Reply(res, 403, "client certificate revoked");
-    }
+    Peer peer;
     std::string body;
-    bool too_large = false;
-    reader([&](const char* d, size_t n) {
-      if (body.size() + n > 64 * 1024) {
-        too_large = true;
-        return false;
-      }
-      body.append(d, n);
-      return true;
-    });
-    if (too_large) {
-      counters_.refused_too_large++;
-      return Reply(res, 413, "heartbeat larger than 64 KiB");
-    }
+    if (!Admit(req, res, reader, 64 * 1024, &peer, &body)) return;
     auto hb = model::DecodeHeartbeat(
         std::span<const uint8_t>(reinterpret_cast<const uint8_t*>(body.data()), body.size()));
     if (!hb.ok()) {

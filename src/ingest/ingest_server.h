@@ -33,6 +33,9 @@
 
 namespace httplib {
 class SSLServer;
+class ContentReader;
+struct Request;
+struct Response;
 }
 
 namespace isdas::ingest {
@@ -79,6 +82,8 @@ class IngestServer {
   int port() const { return port_; }
   const Counters& counters() const { return counters_; }
 
+  struct Peer;
+
  private:
   struct Pending {
     storage::SensorBatch batch;
@@ -87,6 +92,10 @@ class IngestServer {
 
   explicit IngestServer(const Options& o, storage::EventStore* store);
   void WriterLoop();
+  // Checks the client certificate and reads the body (at most max_body bytes). On refusal it
+  // has answered (401/403/413) and counted, and returns false.
+  bool Admit(const httplib::Request& req, httplib::Response& res,
+             const httplib::ContentReader& reader, size_t max_body, Peer* peer, std::string* body);
   bool IsRevoked(const std::string& serial_hex);
   Status LoadCrl();
 
