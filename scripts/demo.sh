@@ -6,6 +6,8 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/setup.sh
+scripts/fetch-geo.sh  # country/AS data for enrichment at the collector
+geo=$PWD/third_party/geo
 cmake --preset release >/dev/null
 cmake --build --preset release --target isdas
 bin=$PWD/build/release/apps/isdas/isdas
@@ -28,6 +30,8 @@ cat >collector.toml <<EOC
 data_dir = "collector"
 listen = "127.0.0.1:0"
 port_file = "collector.port"
+[geo]
+dir = "$geo"
 [tls]
 cert = "ca/server.crt"
 key = "ca/server.key"
@@ -66,6 +70,14 @@ echo "== top destination ports (TCP) in the collector's store"
 sqlite3 -header -column "$db" \
   "SELECT dport, COUNT(*) AS packets, COUNT(DISTINCT src) AS sources FROM events
    WHERE proto = 6 GROUP BY dport ORDER BY packets DESC LIMIT 10;"
+echo "== top source countries and ASes (enriched at the collector)"
+sqlite3 -header -column "$db" \
+  "SELECT src_country AS country, COUNT(*) AS packets, COUNT(DISTINCT src) AS sources FROM events
+   GROUP BY src_country ORDER BY packets DESC LIMIT 8;"
+sqlite3 -header -column "$db" \
+  "SELECT src_asn AS asn, substr(COALESCE(n.name, ''), 1, 40) AS name, COUNT(*) AS packets
+   FROM events LEFT JOIN as_names n ON n.asn = src_asn
+   GROUP BY src_asn ORDER BY packets DESC LIMIT 8;"
 echo "== by tool fingerprint"
 sqlite3 -header -column "$db" \
   "SELECT CASE tool WHEN 0 THEN 'unknown' WHEN 1 THEN 'mirai' WHEN 2 THEN 'zmap'

@@ -4,12 +4,14 @@
 #include <unistd.h>
 
 #include <csignal>
+#include <cstring>
 #include <cstdio>
 #include <string>
 #include <vector>
 
 #include "commands.h"
 #include "common/config.h"
+#include "geo/geo.h"
 #include "ingest/ingest_server.h"
 #include "storage/sqlite_store.h"
 
@@ -22,6 +24,7 @@ struct CollectorConfig {
   std::string data_dir = "isdas-data";
   std::string listen = "127.0.0.1:8443";
   std::string port_file;
+  std::string geo_dir;
   ingest::Options ingest;
 };
 
@@ -50,6 +53,7 @@ Result<CollectorConfig> LoadConfig(const std::string& path) {
   ISDAS_RETURN_IF_ERROR(c->GetString("collector.data_dir", &cc.data_dir));
   ISDAS_RETURN_IF_ERROR(c->GetString("collector.listen", &cc.listen));
   ISDAS_RETURN_IF_ERROR(c->GetString("collector.port_file", &cc.port_file));
+  ISDAS_RETURN_IF_ERROR(c->GetString("geo.dir", &cc.geo_dir));
   ISDAS_RETURN_IF_ERROR(ParseListen(*c, cc.listen, &cc.ingest.host, &cc.ingest.port));
   for (const char* k : {"tls.cert", "tls.key", "tls.ca", "tls.crl"}) {
     ISDAS_RETURN_IF_ERROR(c->Require(k));
@@ -104,7 +108,24 @@ int CmdCollector(const std::vector<std::string>& args) {
     std::fprintf(stderr, "isdas collector: %s\n", store.status().message().c_str());
     return 1;
   }
-  auto server = ingest::IngestServer::Create(cfg->ingest, store->get());
+  std::unique_ptr<geo::GeoDb> geodb;
+  if (!cfg->geo_dir.empty()) {
+    std::string version = "unknown";
+    if (FILE* vf = std::fopen((cfg->geo_dir + "/VERSION").c_str(), "r")) {
+      char buf[128] = {};
+      if (std::fgets(buf, sizeof buf, vf)) version = std::string(buf, std::strcspn(buf, "\r\n"));
+      std::fclose(vf);
+    }
+    auto g = geo::GeoDb::Open(cfg->geo_dir + "/geo-whois-asn-country.mmdb",
+                              cfg->geo_dir + "/asn-ipv4.csv", cfg->geo_dir + "/asn-ipv6.csv",
+                              "ip-location-db " + version);
+    if (!g.ok()) {
+      std::fprintf(stderr, "isdas collector: geo.dir: %s\n", g.status().message().c_str());
+      return 1;
+    }
+    geodb = std::move(g.value());
+  }
+  auto server = ingest::IngestServer::Create(cfg->ingest, store->get(), geodb.get());
   if (!server.ok()) {
     std::fprintf(stderr, "isdas collector: %s\n", server.status().message().c_str());
     return 1;
@@ -115,8 +136,9 @@ int CmdCollector(const std::vector<std::string>& args) {
     std::fprintf(stderr, "isdas collector: %s\n", s.message().c_str());
     return 1;
   }
-  std::printf("isdas collector: listening on %s:%d, store %s\n", cfg->ingest.host.c_str(),
-              (*server)->port(), (*store)->path().c_str());
+  std::printf("isdas collector: listening on %s:%d, store %s, enrichment %s\n",
+              cfg->ingest.host.c_str(), (*server)->port(), (*store)->path().c_str(),
+              geodb ? geodb->version().c_str() : "off");
   std::fflush(stdout);
   if (!cfg->port_file.empty()) {
     const std::string tmp = cfg->port_file + ".tmp";

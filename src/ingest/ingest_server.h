@@ -31,6 +31,10 @@
 #include "model/batch_codec.h"
 #include "storage/event_store.h"
 
+namespace isdas::geo {
+class GeoDb;
+}
+
 namespace httplib {
 class SSLServer;
 class ContentReader;
@@ -72,8 +76,11 @@ struct Counters {
 class IngestServer {
  public:
   // Loads certificates and the CRL. Errors: kInvalidArgument / kIo naming the file.
+  // With `geo`, every event's source is enriched (country, AS) before it is stored, and the
+  // data version is recorded with the batch. `store` and `geo` must outlive the server.
   static Result<std::unique_ptr<IngestServer>> Create(const Options& options,
-                                                      storage::EventStore* store);
+                                                      storage::EventStore* store,
+                                                      const geo::GeoDb* geo = nullptr);
   ~IngestServer();
   // Binds and starts serving in background threads.
   Status Start();
@@ -90,7 +97,7 @@ class IngestServer {
     std::promise<Result<storage::BatchOutcome>> done;
   };
 
-  explicit IngestServer(const Options& o, storage::EventStore* store);
+  IngestServer(const Options& o, storage::EventStore* store, const geo::GeoDb* geo);
   void WriterLoop();
   // Checks the client certificate and reads the body (at most max_body bytes). On refusal it
   // has answered (401/403/413) and counted, and returns false.
@@ -101,6 +108,7 @@ class IngestServer {
 
   Options opt_;
   storage::EventStore* store_;
+  const geo::GeoDb* geo_;
   std::unique_ptr<httplib::SSLServer> http_;
   std::thread http_thread_;
   std::thread writer_;

@@ -5,11 +5,13 @@
 
 #include <gtest/gtest.h>
 #include <httplib.h>
+#include <sqlite3.h>
 #include <zlib.h>
 #include <zstd.h>
 
 #include <thread>
 
+#include "geo/geo.h"
 #include "model/batch_codec.h"
 #include "model/heartbeat_codec.h"
 #include "pki/pki.h"
@@ -26,7 +28,7 @@ struct Env {
   std::unique_ptr<IngestServer> server;
 };
 
-Env StartCollector() {
+Env StartCollector(const geo::GeoDb* geo = nullptr) {
   Env e;
   char tmpl[] = "/tmp/isdas_ingest_XXXXXX";
   e.root = mkdtemp(tmpl);
@@ -50,7 +52,7 @@ Env StartCollector() {
   o.limits.max_compressed_bytes = 1 << 20;
   o.limits.max_decompressed_bytes = 8 << 20;
   o.threads = 8;
-  auto srv = IngestServer::Create(o, e.store.get());
+  auto srv = IngestServer::Create(o, e.store.get(), geo);
   EXPECT_TRUE(srv.ok()) << srv.status().ToString();
   e.server = std::move(srv.value());
   EXPECT_TRUE(e.server->Start().ok());
@@ -206,6 +208,50 @@ TEST(Ingest, BatchIsStoredOnceAndAReplayIsAcknowledgedAsDuplicate) {
   ASSERT_EQ(sensors->size(), 1u);
   EXPECT_EQ(sensors->at(0).name, "tokyo-1");
   EXPECT_EQ(sensors->at(0).events, 100u);
+}
+
+TEST(Ingest, SourcesAreEnrichedWithCountryAndAsAtIngest) {
+  const std::string dir = ISDAS_GEO_DIR;
+  auto g = geo::GeoDb::Open(dir + "/geo-whois-asn-country.mmdb", dir + "/asn-ipv4.csv",
+                            dir + "/asn-ipv6.csv", "geo-test-1");
+  ASSERT_TRUE(g.ok()) << g.status().ToString();
+  Env e = StartCollector(g->get());
+  std::vector<model::Event> evs(3);
+  const uint32_t srcs[] = {0x08080404 /* 8.8.4.4 */, 0x85010101 /* 133.1.1.1 */,
+                           0x0a000001 /* 10.0.0.1 */};
+  for (int i = 0; i < 3; ++i) {
+    evs[static_cast<size_t>(i)].ts_us = 1795651200LL * 1000000 + i;
+    evs[static_cast<size_t>(i)].src = model::IpAddr::V4(srcs[i]);
+    evs[static_cast<size_t>(i)].dst = model::IpAddr::V4(0xc6130001);
+    evs[static_cast<size_t>(i)].proto = 6;
+  }
+  auto z = model::EncodeBatch(model::BatchHeader{"tokyo-1", 5, 1, 1}, evs);
+  auto c = Client(e, e.ca, "tokyo-1");
+  auto r = Post(*c, std::string(z->begin(), z->end()));
+  ASSERT_TRUE(r);
+  ASSERT_EQ(r->status, 200);
+  e.server->Stop();
+  sqlite3* db;
+  ASSERT_EQ(sqlite3_open((e.root + "/data/isdas.sqlite").c_str(), &db), SQLITE_OK);
+  sqlite3_stmt* st;
+  ASSERT_EQ(sqlite3_prepare_v2(db, "SELECT src_country, src_asn, COALESCE(n.name, '') FROM "
+                                   "events LEFT JOIN as_names n ON n.asn = src_asn ORDER BY ts",
+                               -1, &st, nullptr), SQLITE_OK);
+  std::vector<std::string> got;
+  while (sqlite3_step(st) == SQLITE_ROW) {
+    got.push_back(std::string(reinterpret_cast<const char*>(sqlite3_column_text(st, 0))) + "/" +
+                  std::to_string(sqlite3_column_int64(st, 1)) + "/" +
+                  reinterpret_cast<const char*>(sqlite3_column_text(st, 2)));
+  }
+  sqlite3_finalize(st);
+  EXPECT_EQ(got, (std::vector<std::string>{"US/15169/Google LLC", "JP/4730/Osaka University",
+                                           "XP/0/"}));
+  ASSERT_EQ(sqlite3_prepare_v2(db, "SELECT geo_version FROM batches", -1, &st, nullptr),
+            SQLITE_OK);
+  ASSERT_EQ(sqlite3_step(st), SQLITE_ROW);
+  EXPECT_STREQ(reinterpret_cast<const char*>(sqlite3_column_text(st, 0)), "geo-test-1");
+  sqlite3_finalize(st);
+  sqlite3_close(db);
 }
 
 TEST(Ingest, HeartbeatIsRecordedAndChecked) {

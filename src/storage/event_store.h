@@ -38,6 +38,12 @@ struct ImportSummary {
   std::vector<std::pair<std::string, uint64_t>> counters;
 };
 
+// Where an event's source is (docs/geo.md): ISO country or XP/XR/ZZ, and AS number (0 unknown).
+struct SourceInfo {
+  char country[2] = {0, 0};  // {0,0}: not looked up
+  uint32_t asn = 0;
+};
+
 // One batch from a sensor, as the collector received it.
 struct SensorBatch {
   std::string sensor_id;
@@ -45,6 +51,9 @@ struct SensorBatch {
   uint64_t seq = 0;
   uint32_t rules_version = 0;
   std::vector<model::Event> events;
+  std::vector<SourceInfo> sources;  // one per event, or empty when not enriched
+  std::string geo_version;          // the data `sources` came from
+  std::vector<std::pair<uint32_t, std::string>> as_names;  // names of the ASNs in `sources`
 };
 
 enum class BatchOutcome { kStored, kDuplicate };

@@ -8,8 +8,8 @@
 namespace isdas::storage {
 namespace {
 
-constexpr int kSchemaVersion = 1;
-constexpr int kColumns = 22;            // of the events table
+constexpr int kSchemaVersion = 2;
+constexpr int kColumns = 24;            // of the events table
 constexpr size_t kRowsPerInsert = 64;   // 1,408 parameters, well under SQLite's 32,766
 
 // Column meanings: docs/storage-sqlite.md. Addresses are 4- or 16-byte BLOBs in network
@@ -59,7 +59,9 @@ CREATE TABLE IF NOT EXISTS events(
   kind INTEGER NOT NULL,
   tool INTEGER NOT NULL,
   spoof INTEGER NOT NULL,
-  import_id INTEGER NOT NULL);
+  import_id INTEGER NOT NULL,
+  src_country TEXT NOT NULL DEFAULT '',
+  src_asn INTEGER NOT NULL DEFAULT 0);
 CREATE INDEX IF NOT EXISTS events_ts ON events(ts);
 CREATE TABLE IF NOT EXISTS sensors(
   id INTEGER PRIMARY KEY,
@@ -81,7 +83,9 @@ CREATE TABLE IF NOT EXISTS batches(
   events INTEGER NOT NULL,
   rules_version INTEGER NOT NULL,
   received_us INTEGER NOT NULL,
+  geo_version TEXT NOT NULL DEFAULT '',
   PRIMARY KEY(sensor, epoch, seq)) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS as_names(asn INTEGER PRIMARY KEY, name TEXT NOT NULL);
 )sql";
 
 // RAII for prepared statements used once.
@@ -142,8 +146,16 @@ Result<std::unique_ptr<SqliteStore>> SqliteStore::Open(const std::string& data_d
     return Corruption(s->path_ + " has schema version " + std::to_string(user_version) +
                       ", newer than this isdas (" + std::to_string(kSchemaVersion) + ")");
   }
+  if (user_version == 1) {
+    // Version 2 added source enrichment (docs/geo.md): new columns go at the end, exactly
+    // where a fresh version-2 schema has them.
+    ISDAS_RETURN_IF_ERROR(s->Exec(
+        "BEGIN; ALTER TABLE events ADD COLUMN src_country TEXT NOT NULL DEFAULT '';"
+        "ALTER TABLE events ADD COLUMN src_asn INTEGER NOT NULL DEFAULT 0;"
+        "ALTER TABLE batches ADD COLUMN geo_version TEXT NOT NULL DEFAULT ''; COMMIT;"));
+  }
   ISDAS_RETURN_IF_ERROR(s->Exec(kSchema));
-  ISDAS_RETURN_IF_ERROR(s->Exec("PRAGMA user_version=1"));
+  ISDAS_RETURN_IF_ERROR(s->Exec("PRAGMA user_version=2"));
   std::string one = "(?";
   for (int c = 1; c < kColumns; ++c) one += ",?";
   one += ")";
@@ -189,11 +201,12 @@ Status SqliteStore::BeginImport() {
 
 Status SqliteStore::Append(std::span<const model::Event> events) {
   if (!in_import_) return Internal("Append outside an import");
-  return InsertEvents(events, -1, import_id_);
+  return InsertEvents(events, {}, -1, import_id_);
 }
 
 // sensor < 0: take each event's own sensor_id.
-Status SqliteStore::InsertEvents(std::span<const model::Event> events, int64_t sensor,
+Status SqliteStore::InsertEvents(std::span<const model::Event> events,
+                                 std::span<const SourceInfo> sources, int64_t sensor,
                                  int64_t import_id) {
   // Rows go in kRowsPerInsert at a time through one multi-row INSERT: per-statement work
   // (VDBE setup, halt, reset) is paid once per group instead of once per event.
@@ -227,6 +240,13 @@ Status SqliteStore::InsertEvents(std::span<const model::Event> events, int64_t s
       sqlite3_bind_int(s, b + 20, static_cast<int>(e.labels.tool));
       sqlite3_bind_int(s, b + 21, e.labels.spoof);
       sqlite3_bind_int64(s, b + 22, import_id);
+      if (sources.empty() || sources[i + r].country[0] == 0) {
+        sqlite3_bind_text(s, b + 23, "", 0, SQLITE_STATIC);
+        sqlite3_bind_int64(s, b + 24, 0);
+      } else {
+        sqlite3_bind_text(s, b + 23, sources[i + r].country, 2, SQLITE_STATIC);
+        sqlite3_bind_int64(s, b + 24, sources[i + r].asn);
+      }
     }
     const int rc = sqlite3_step(s);
     sqlite3_reset(s);
@@ -339,10 +359,14 @@ Result<std::vector<BatchOutcome>> SqliteStore::CommitBatches(
   ISDAS_RETURN_IF_ERROR(Exec("BEGIN IMMEDIATE"));
   std::vector<BatchOutcome> out;
   Status failed;
-  Stmt mark, count;
+  Stmt mark, count, names;
   if (sqlite3_prepare_v2(db_,
-                         "INSERT INTO batches VALUES(?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING",
+                         "INSERT INTO batches VALUES(?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING",
                          -1, &mark.s, nullptr) != SQLITE_OK ||
+      sqlite3_prepare_v2(db_,
+                         "INSERT INTO as_names VALUES(?, ?) ON CONFLICT(asn) DO UPDATE SET "
+                         "name = excluded.name WHERE name != excluded.name",
+                         -1, &names.s, nullptr) != SQLITE_OK ||
       sqlite3_prepare_v2(db_,
                          "UPDATE sensors SET batches = batches + 1, events = events + ? "
                          "WHERE id = ?",
@@ -364,6 +388,7 @@ Result<std::vector<BatchOutcome>> SqliteStore::CommitBatches(
     sqlite3_bind_int64(mark.s, 4, static_cast<int64_t>(b->events.size()));
     sqlite3_bind_int64(mark.s, 5, b->rules_version);
     sqlite3_bind_int64(mark.s, 6, now_us);
+    sqlite3_bind_text(mark.s, 7, b->geo_version.c_str(), -1, SQLITE_TRANSIENT);
     const int rc = sqlite3_step(mark.s);
     sqlite3_reset(mark.s);
     if (rc != SQLITE_DONE) {
@@ -374,7 +399,22 @@ Result<std::vector<BatchOutcome>> SqliteStore::CommitBatches(
       out.push_back(BatchOutcome::kDuplicate);
       continue;
     }
-    failed = InsertEvents(b->events, id.value(), 0);
+    if (!b->sources.empty() && b->sources.size() != b->events.size()) {
+      failed = Internal("batch sources do not match its events");
+      break;
+    }
+    failed = InsertEvents(b->events, b->sources, id.value(), 0);
+    if (!failed.ok()) break;
+    for (const auto& [asn, name] : b->as_names) {
+      sqlite3_bind_int64(names.s, 1, asn);
+      sqlite3_bind_text(names.s, 2, name.c_str(), -1, SQLITE_TRANSIENT);
+      const int rn = sqlite3_step(names.s);
+      sqlite3_reset(names.s);
+      if (rn != SQLITE_DONE) {
+        failed = Error("insert AS name into");
+        break;
+      }
+    }
     if (!failed.ok()) break;
     sqlite3_bind_int64(count.s, 1, static_cast<int64_t>(b->events.size()));
     sqlite3_bind_int64(count.s, 2, id.value());

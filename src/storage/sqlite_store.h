@@ -41,7 +41,8 @@ class SqliteStore final : public EventStore {
   SqliteStore() = default;
   Status Exec(const char* sql);
   Status Error(const char* what);
-  Status InsertEvents(std::span<const model::Event> events, int64_t sensor, int64_t import_id);
+  Status InsertEvents(std::span<const model::Event> events, std::span<const SourceInfo> sources,
+                      int64_t sensor, int64_t import_id);
   Result<int64_t> SensorId(const std::string& name, int64_t now_us);
 
   std::string path_;

@@ -119,10 +119,10 @@ TEST(SqliteStore, BatchesAreStoredOncePerSensorEpochAndSeq) {
   const std::string dir = TempDir();
   auto s = SqliteStore::Open(dir, /*durable=*/true);
   ASSERT_TRUE(s.ok());
-  SensorBatch a{"tokyo-1", 7, 1, 1, {Ev(1, 22), Ev(2, 23)}};
+  SensorBatch a{"tokyo-1", 7, 1, 1, {Ev(1, 22), Ev(2, 23)}, {}, "", {}};
   SensorBatch a_again = a;
-  SensorBatch a_new_epoch{"tokyo-1", 8, 1, 1, {Ev(3, 24)}};
-  SensorBatch b{"osaka-2", 7, 1, 1, {Ev(4, 25)}};
+  SensorBatch a_new_epoch{"tokyo-1", 8, 1, 1, {Ev(3, 24)}, {}, "", {}};
+  SensorBatch b{"osaka-2", 7, 1, 1, {Ev(4, 25)}, {}, "", {}};
   std::vector<SensorBatch*> first{&a, &b};
   auto r = (*s)->CommitBatches(first, 1000);
   ASSERT_TRUE(r.ok()) << r.status().ToString();
@@ -142,6 +142,40 @@ TEST(SqliteStore, BatchesAreStoredOncePerSensorEpochAndSeq) {
   EXPECT_EQ(sensors->at(1).events, 3u);
   EXPECT_EQ(sensors->at(1).first_seen_us, 1000);
   EXPECT_EQ(sensors->at(1).last_seen_us, 2000);
+}
+
+TEST(SqliteStore, VersionOneDatabaseIsMigrated) {
+  const std::string dir = TempDir();
+  sqlite3* db;
+  ASSERT_EQ(sqlite3_open((dir + "/isdas.sqlite").c_str(), &db), SQLITE_OK);
+  ASSERT_EQ(sqlite3_exec(db,
+                         "CREATE TABLE events(ts INTEGER NOT NULL, sensor INTEGER NOT NULL, "
+                         "proto INTEGER NOT NULL, src BLOB NOT NULL, dst BLOB NOT NULL, sport, "
+                         "dport, icmp_type, icmp_code, tcp_flags, ttl, ip_id, ip_len, tcp_seq, "
+                         "tcp_win, tcp_optlen, tcp_mss, flags, kind, tool, spoof, import_id);"
+                         "CREATE TABLE batches(sensor, epoch, seq, events, rules_version, "
+                         "received_us, PRIMARY KEY(sensor, epoch, seq)) WITHOUT ROWID;"
+                         "INSERT INTO events VALUES(1,0,6,x'01020304',x'05060708',1,2,0,0,2,64,"
+                         "1,40,1,1024,0,0,0,1,0,0,1);"
+                         "PRAGMA user_version=1;",
+                         nullptr, nullptr, nullptr),
+            SQLITE_OK);
+  sqlite3_close(db);
+  auto s = SqliteStore::Open(dir);
+  ASSERT_TRUE(s.ok()) << s.status().ToString();
+  SensorBatch b{"tokyo-1", 1, 1, 1, {Ev(5, 80)}, {SourceInfo{{'J', 'P'}, 4730}}, "v", {}};
+  std::vector<SensorBatch*> bs{&b};
+  ASSERT_TRUE((*s)->CommitBatches(bs, 1).ok());
+  EXPECT_EQ((*s)->CountEvents().value(), 2u);  // the old row survived
+  ASSERT_EQ(sqlite3_open((dir + "/isdas.sqlite").c_str(), &db), SQLITE_OK);
+  sqlite3_stmt* st;
+  ASSERT_EQ(sqlite3_prepare_v2(db, "SELECT group_concat(src_country || src_asn, ',') FROM "
+                                   "(SELECT * FROM events ORDER BY ts)", -1, &st, nullptr),
+            SQLITE_OK);
+  ASSERT_EQ(sqlite3_step(st), SQLITE_ROW);
+  EXPECT_STREQ(reinterpret_cast<const char*>(sqlite3_column_text(st, 0)), "0,JP4730");
+  sqlite3_finalize(st);
+  sqlite3_close(db);
 }
 
 TEST(SqliteStore, HeartbeatReplacesCounters) {
