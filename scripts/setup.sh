@@ -15,6 +15,7 @@ pkgs=(
   libtomlplusplus-dev  # TOML config files
   libcpp-httplib-dev zlib1g-dev  # HTTPS between sensor and collector (zlib: gzip bomb test)
   libmaxminddb-dev mmdb-bin      # country lookups (MMDB); mmdblookup cross-checks them in tests
+  clickhouse-server clickhouse-client curl  # the scale-out store; tests start their own server
   libgtest-dev libgmock-dev  # unit tests
   python3 tshark      # tshark cross-checks the decoder in tests; python3 runs that check
   openssl            # the CLI verifies, in tests, the certificates `isdas keys` issues
