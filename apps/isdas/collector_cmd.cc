@@ -13,6 +13,7 @@
 #include "common/config.h"
 #include "geo/geo.h"
 #include "ingest/ingest_server.h"
+#include "storage/clickhouse/clickhouse_store.h"
 #include "storage/sqlite_store.h"
 
 namespace isdas::app {
@@ -25,6 +26,8 @@ struct CollectorConfig {
   std::string listen = "127.0.0.1:8443";
   std::string port_file;
   std::string geo_dir;
+  std::string engine = "sqlite";
+  storage::clickhouse::Endpoint clickhouse{"127.0.0.1", 8123, "isdas", 60};
   ingest::Options ingest;
 };
 
@@ -54,6 +57,17 @@ Result<CollectorConfig> LoadConfig(const std::string& path) {
   ISDAS_RETURN_IF_ERROR(c->GetString("collector.listen", &cc.listen));
   ISDAS_RETURN_IF_ERROR(c->GetString("collector.port_file", &cc.port_file));
   ISDAS_RETURN_IF_ERROR(c->GetString("geo.dir", &cc.geo_dir));
+  ISDAS_RETURN_IF_ERROR(c->GetEnum("storage.engine", {"sqlite", "clickhouse"}, &cc.engine));
+  ISDAS_RETURN_IF_ERROR(c->GetString("storage.clickhouse_host", &cc.clickhouse.host));
+  v = static_cast<uint64_t>(cc.clickhouse.port);
+  ISDAS_RETURN_IF_ERROR(c->GetUint("storage.clickhouse_port", 1, 65535, &v));
+  cc.clickhouse.port = static_cast<int>(v);
+  ISDAS_RETURN_IF_ERROR(c->GetString("storage.clickhouse_database", &cc.clickhouse.database));
+  if (cc.clickhouse.database.empty() ||
+      cc.clickhouse.database.find_first_not_of("abcdefghijklmnopqrstuvwxyz0123456789_") !=
+          std::string::npos) {
+    return c->Invalid("storage.clickhouse_database", "use lower-case letters, digits and _");
+  }
   ISDAS_RETURN_IF_ERROR(ParseListen(*c, cc.listen, &cc.ingest.host, &cc.ingest.port));
   for (const char* k : {"tls.cert", "tls.key", "tls.ca", "tls.crl"}) {
     ISDAS_RETURN_IF_ERROR(c->Require(k));
@@ -103,10 +117,25 @@ int CmdCollector(const std::vector<std::string>& args) {
     std::fprintf(stderr, "isdas collector: %s\n", cfg.status().message().c_str());
     return 1;
   }
-  auto store = storage::SqliteStore::Open(cfg->data_dir, /*durable=*/true);
-  if (!store.ok()) {
-    std::fprintf(stderr, "isdas collector: %s\n", store.status().message().c_str());
-    return 1;
+  std::unique_ptr<storage::EventStore> store;
+  std::string where;
+  if (cfg->engine == "clickhouse") {
+    auto ch = storage::ClickhouseStore::Open(cfg->clickhouse);
+    if (!ch.ok()) {
+      std::fprintf(stderr, "isdas collector: %s\n", ch.status().message().c_str());
+      return 1;
+    }
+    where = "clickhouse " + (*ch)->server_version() + " at " + cfg->clickhouse.host + ":" +
+            std::to_string(cfg->clickhouse.port) + "/" + cfg->clickhouse.database;
+    store = std::move(ch.value());
+  } else {
+    auto sq = storage::SqliteStore::Open(cfg->data_dir, /*durable=*/true);
+    if (!sq.ok()) {
+      std::fprintf(stderr, "isdas collector: %s\n", sq.status().message().c_str());
+      return 1;
+    }
+    where = (*sq)->path();
+    store = std::move(sq.value());
   }
   std::unique_ptr<geo::GeoDb> geodb;
   if (!cfg->geo_dir.empty()) {
@@ -125,7 +154,7 @@ int CmdCollector(const std::vector<std::string>& args) {
     }
     geodb = std::move(g.value());
   }
-  auto server = ingest::IngestServer::Create(cfg->ingest, store->get(), geodb.get());
+  auto server = ingest::IngestServer::Create(cfg->ingest, store.get(), geodb.get());
   if (!server.ok()) {
     std::fprintf(stderr, "isdas collector: %s\n", server.status().message().c_str());
     return 1;
@@ -137,7 +166,7 @@ int CmdCollector(const std::vector<std::string>& args) {
     return 1;
   }
   std::printf("isdas collector: listening on %s:%d, store %s, enrichment %s\n",
-              cfg->ingest.host.c_str(), (*server)->port(), (*store)->path().c_str(),
+              cfg->ingest.host.c_str(), (*server)->port(), where.c_str(),
               geodb ? geodb->version().c_str() : "off");
   std::fflush(stdout);
   if (!cfg->port_file.empty()) {
