@@ -22,7 +22,8 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     // Invariants the rest of the system relies on.
     if (ev.src.family != 4 && ev.src.family != 6) __builtin_trap();
     if (ev.src.family != ev.dst.family) __builtin_trap();
-    if ((ev.flags & isdas::model::kFlagNonFirstFragment) && (ev.sport || ev.dport)) __builtin_trap();
+    if ((ev.flags & isdas::model::kFlagNonFirstFragment) && (ev.sport || ev.dport))
+      __builtin_trap();
     if (ev.tcp_optlen > 40) __builtin_trap();
   } else if (static_cast<size_t>(o) >= isdas::decode::kOutcomeCount) {
     __builtin_trap();

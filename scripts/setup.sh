@@ -6,7 +6,7 @@
 set -euo pipefail
 
 pkgs=(
-  cmake ninja-build g++ pkg-config make  # build
+  cmake ninja-build g++ pkg-config make clang-format  # build (and the format check)
   libpcap-dev        # packet capture (live interfaces; tests compare our file reader with it)
   libsqlite3-dev sqlite3  # the embedded event store (and its shell, used by the demo and tests)
   libssl-dev         # SHA-256 of imported files; TLS for sensor/collector

@@ -17,8 +17,8 @@ Status ProcessFile(capture::FileReader* reader, const EventSink& sink, FileResul
     model::Event& ev = batch[n];
     ev.ts_us = pkt.ts_us;
     ev.sensor_id = 0;
-    const decode::Outcome o = decode::DecodePacket(pkt.linktype, pkt.data, pkt.caplen,
-                                                   pkt.wire_len, &ev);
+    const decode::Outcome o =
+        decode::DecodePacket(pkt.linktype, pkt.data, pkt.caplen, pkt.wire_len, &ev);
     result->outcomes.Add(o);
     if (o != decode::Outcome::kEvent) continue;
     classify::Classify(&ev);

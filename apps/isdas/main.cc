@@ -12,8 +12,8 @@
 
 #include "capture/file_reader.h"
 #include "classify/classifier.h"
-#include "decode/decoder.h"
 #include "commands.h"
+#include "decode/decoder.h"
 #include "file_pipeline.h"
 #include "output/event_format.h"
 #include "storage/sqlite_store.h"
@@ -24,8 +24,8 @@ namespace {
 
 // Exit codes (docs/cli.md).
 constexpr int kExitOk = 0;
-constexpr int kExitError = 1;     // nothing (more) could be done: bad usage, unreadable file
-constexpr int kExitDamaged = 2;   // a capture was damaged; the events before the damage stand
+constexpr int kExitError = 1;    // nothing (more) could be done: bad usage, unreadable file
+constexpr int kExitDamaged = 2;  // a capture was damaged; the events before the damage stand
 constexpr int kExitUsage = 64;
 
 constexpr const char* kUsage = R"(usage: isdas <command> [options]
@@ -223,9 +223,8 @@ int CmdImport(const std::vector<std::string>& args) {
     Status s = st->BeginImport();
     FileResult r;
     if (s.ok()) {
-      s = ProcessFile(reader->get(), [st](std::span<const model::Event> evs) {
-        return st->Append(evs);
-      }, &r);
+      s = ProcessFile(
+          reader->get(), [st](std::span<const model::Event> evs) { return st->Append(evs); }, &r);
     }
     auto sha = (*reader)->FinishSha256();
     if (s.ok() && !sha.ok()) s = sha.status();
@@ -235,8 +234,8 @@ int CmdImport(const std::vector<std::string>& args) {
         s = prior.status();
       } else if (prior.value() != 0) {
         st->Abandon();
-        std::printf("%s: already imported (import #%lld, same SHA-256); skipped\n",
-                    path.c_str(), static_cast<long long>(prior.value()));
+        std::printf("%s: already imported (import #%lld, same SHA-256); skipped\n", path.c_str(),
+                    static_cast<long long>(prior.value()));
         continue;
       }
     }
@@ -250,8 +249,9 @@ int CmdImport(const std::vector<std::string>& args) {
     sum.sha256 = sha.value();
     sum.format = std::string(capture::FileFormatName(r.format));
     struct stat sb;
-    sum.size_bytes = (path != "-" && stat(path.c_str(), &sb) == 0) ? static_cast<uint64_t>(sb.st_size)
-                                                                  : reader->get()->offset();
+    sum.size_bytes = (path != "-" && stat(path.c_str(), &sb) == 0)
+                         ? static_cast<uint64_t>(sb.st_size)
+                         : reader->get()->offset();
     sum.records = r.reader.records;
     sum.packets = r.outcomes.packets();
     sum.events = r.outcomes[decode::Outcome::kEvent];

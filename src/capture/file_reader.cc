@@ -1,14 +1,13 @@
 #include "capture/file_reader.h"
 
 #include <fcntl.h>
+#include <openssl/evp.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
 #include <cerrno>
 #include <cstring>
-
-#include <openssl/evp.h>
 
 #include "common/byte_reader.h"
 
@@ -41,10 +40,14 @@ std::string At(uint64_t off) { return " at offset " + std::to_string(off); }
 
 std::string_view FileFormatName(FileFormat f) {
   switch (f) {
-    case FileFormat::kPcap: return "pcap";
-    case FileFormat::kPcapNs: return "pcap-ns";
-    case FileFormat::kPcapng: return "pcapng";
-    case FileFormat::kUnknown: break;
+    case FileFormat::kPcap:
+      return "pcap";
+    case FileFormat::kPcapNs:
+      return "pcap-ns";
+    case FileFormat::kPcapng:
+      return "pcapng";
+    case FileFormat::kUnknown:
+      break;
   }
   return "unknown";
 }
@@ -256,8 +259,8 @@ bool FileReader::NextPcap(Packet* out) {
     }
     if (!Ensure(16 + size_t{caplen})) {
       return Fail(Corruption(name_ + ": truncated packet record: " + std::to_string(caplen) +
-                             " bytes announced, " + std::to_string(len_ - pos_ - 16) +
-                             " present" + At(offset())));
+                             " bytes announced, " + std::to_string(len_ - pos_ - 16) + " present" +
+                             At(offset())));
     }
     h = buf_ + pos_;  // Ensure() may have moved the buffer
     ++counts_.records;
@@ -369,8 +372,8 @@ bool FileReader::NextPcapng(Packet* out) {
     const uint32_t type = U32(b);
     const uint32_t len = U32(b + 4);
     if (len < 12 || len % 4 != 0 || len > kMaxRecord + 4096) {
-      return Fail(Corruption(name_ + ": bad pcapng block length " + std::to_string(len) +
-                             At(offset())));
+      return Fail(
+          Corruption(name_ + ": bad pcapng block length " + std::to_string(len) + At(offset())));
     }
     if (!Ensure(len)) {
       return Fail(Corruption(name_ + ": truncated pcapng block: " + std::to_string(len) +
@@ -383,8 +386,12 @@ bool FileReader::NextPcapng(Packet* out) {
     }
     Status st;
     switch (type) {
-      case kPcapngShb: st = ParseSectionHeader(b, len); break;
-      case kBlockIdb: st = ParseInterface(b, len); break;
+      case kPcapngShb:
+        st = ParseSectionHeader(b, len);
+        break;
+      case kBlockIdb:
+        st = ParseInterface(b, len);
+        break;
       case kBlockEnhancedPacket:
       case kBlockObsoletePacket: {
         const bool epb = type == kBlockEnhancedPacket;
@@ -393,9 +400,8 @@ bool FileReader::NextPcapng(Packet* out) {
         }
         const uint32_t ifid = epb ? U32(b + 8) : U16(b + 8);
         if (ifid >= interfaces_.size()) {
-          return Fail(Corruption(name_ + ": packet block names interface " +
-                                 std::to_string(ifid) + ", which was not described" +
-                                 At(offset())));
+          return Fail(Corruption(name_ + ": packet block names interface " + std::to_string(ifid) +
+                                 ", which was not described" + At(offset())));
         }
         const uint32_t caplen = U32(b + 20);
         uint32_t wire_len = U32(b + 24);

@@ -32,8 +32,8 @@ struct Packet {
 
 // Records the reader saw but did not return as packets, or returned with a repair.
 struct ReaderCounts {
-  uint64_t records = 0;                  // packet records seen (returned or not)
-  uint64_t caplen_exceeds_len = 0;       // returned, wire length raised to the captured length
+  uint64_t records = 0;                     // packet records seen (returned or not)
+  uint64_t caplen_exceeds_len = 0;          // returned, wire length raised to the captured length
   uint64_t simple_packet_no_timestamp = 0;  // pcapng SPB: skipped, it has no time
 };
 
@@ -73,7 +73,7 @@ class FileReader {
   struct Interface {
     uint32_t linktype;
     uint32_t snaplen;
-    bool resol_pow2;   // if_tsresol high bit: 2^-n instead of 10^-n
+    bool resol_pow2;  // if_tsresol high bit: 2^-n instead of 10^-n
     uint8_t resol_exp;
     int64_t offset_s;  // if_tsoffset
   };
@@ -101,10 +101,10 @@ class FileReader {
   std::vector<uint8_t> storage_;  // read() mode (pipes, stdin, hashing) only
   uint8_t* map_ = nullptr;        // mmap() mode (regular files) only
   size_t map_len_ = 0;
-  size_t released_ = 0;           // map_ bytes before this were given back with MADV_DONTNEED
+  size_t released_ = 0;  // map_ bytes before this were given back with MADV_DONTNEED
   const uint8_t* buf_ = nullptr;
-  size_t len_ = 0;        // valid bytes at buf_
-  size_t pos_ = 0;        // next unread byte at buf_
+  size_t len_ = 0;         // valid bytes at buf_
+  size_t pos_ = 0;         // next unread byte at buf_
   uint64_t consumed_ = 0;  // file offset of buf_[0]
 
   FileFormat format_ = FileFormat::kUnknown;

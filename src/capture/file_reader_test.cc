@@ -99,8 +99,8 @@ TEST(FileReader, PcapngPacketForUndescribedInterfaceIsCorruption) {
 void ExpectSameAsLibpcap(const Bytes& file, const std::vector<Record>& recs, uint32_t linktype) {
   const std::string path = TempFile(file);
   char err[PCAP_ERRBUF_SIZE];
-  pcap_t* pc = pcap_open_offline_with_tstamp_precision(path.c_str(), PCAP_TSTAMP_PRECISION_MICRO,
-                                                       err);
+  pcap_t* pc =
+      pcap_open_offline_with_tstamp_precision(path.c_str(), PCAP_TSTAMP_PRECISION_MICRO, err);
   ASSERT_NE(pc, nullptr) << err;
   auto r = FileReader::Open(path);
   ASSERT_TRUE(r.ok()) << r.status().ToString();

@@ -69,8 +69,8 @@ Result<std::unique_ptr<LiveCapture>> LiveCapture::Open(const LiveOptions& o) {
   // Only what arrives: the sensor's own packets (it should send none to the dark space, but
   // management traffic and answers of a misconfigured host would pollute the data).
   if (pcap_setdirection(c->pcap_, PCAP_D_IN) != 0) {
-    return IoError("capture on " + o.interface + ": cannot restrict to incoming packets: " +
-                   pcap_geterr(c->pcap_));
+    return IoError("capture on " + o.interface +
+                   ": cannot restrict to incoming packets: " + pcap_geterr(c->pcap_));
   }
   if (!filter->empty()) {
     bpf_program prog;

@@ -28,8 +28,8 @@ struct LiveOptions {
 };
 
 struct LiveStats {
-  uint64_t received = 0;       // handed to us
-  uint64_t kernel_drops = 0;   // dropped by the kernel for lack of buffer space
+  uint64_t received = 0;      // handed to us
+  uint64_t kernel_drops = 0;  // dropped by the kernel for lack of buffer space
   uint64_t interface_drops = 0;
 };
 

@@ -7,8 +7,8 @@ namespace isdas::capture {
 namespace {
 
 TEST(LiveCapture, BadPrefixesAreNamed) {
-  for (const char* p : {"198.19.0.0/33", "2001:db8::/129", "198.19.0/16", "x/8", "1.2.3.4/",
-                        "1.2.3.4/8x"}) {
+  for (const char* p :
+       {"198.19.0.0/33", "2001:db8::/129", "198.19.0/16", "x/8", "1.2.3.4/", "1.2.3.4/8x"}) {
     auto f = FilterForPrefixes({p});
     ASSERT_FALSE(f.ok()) << p;
     EXPECT_EQ(f.status().kind(), ErrorKind::kInvalidArgument);

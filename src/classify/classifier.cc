@@ -4,8 +4,8 @@ namespace isdas::classify {
 namespace {
 
 using model::Event;
-using model::TrafficKind;
 using model::Tool;
+using model::TrafficKind;
 
 bool HasPorts(const Event& ev) {
   return (ev.proto == model::kProtoTcp || ev.proto == model::kProtoUdp) &&
@@ -64,13 +64,17 @@ TrafficKind KindIcmpv6(uint8_t type) {
 TrafficKind ClassifyKind(const Event& ev) {
   if (ev.flags & model::kFlagNonFirstFragment) return TrafficKind::kOther;
   switch (ev.proto) {
-    case model::kProtoTcp: return KindTcp(ev);
+    case model::kProtoTcp:
+      return KindTcp(ev);
     case model::kProtoUdp:
       // A datagram from port 53 is a DNS answer to a query that carried our address.
       return ev.sport == 53 ? TrafficKind::kBackscatter : TrafficKind::kScan;
-    case model::kProtoIcmp: return KindIcmp(ev.icmp_type);
-    case model::kProtoIcmpv6: return KindIcmpv6(ev.icmp_type);
-    default: return TrafficKind::kOther;
+    case model::kProtoIcmp:
+      return KindIcmp(ev.icmp_type);
+    case model::kProtoIcmpv6:
+      return KindIcmpv6(ev.icmp_type);
+    default:
+      return TrafficKind::kOther;
   }
 }
 

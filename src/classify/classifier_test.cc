@@ -39,9 +39,9 @@ TEST(KindRule, TcpSynAndStealthProbesAreScans) {
   EXPECT_EQ(ClassifyKind(Tcp(model::kTcpSyn)), TrafficKind::kScan);
   EXPECT_EQ(ClassifyKind(Tcp(model::kTcpSyn | model::kTcpEce | model::kTcpCwr)),
             TrafficKind::kScan);
-  EXPECT_EQ(ClassifyKind(Tcp(0)), TrafficKind::kScan);                 // NULL scan
-  EXPECT_EQ(ClassifyKind(Tcp(model::kTcpFin)), TrafficKind::kScan);    // FIN scan
-  EXPECT_EQ(ClassifyKind(Tcp(0x29)), TrafficKind::kScan);              // Xmas: FIN PSH URG
+  EXPECT_EQ(ClassifyKind(Tcp(0)), TrafficKind::kScan);               // NULL scan
+  EXPECT_EQ(ClassifyKind(Tcp(model::kTcpFin)), TrafficKind::kScan);  // FIN scan
+  EXPECT_EQ(ClassifyKind(Tcp(0x29)), TrafficKind::kScan);            // Xmas: FIN PSH URG
 }
 
 TEST(KindRule, SynAckAndRstAreBackscatter) {
@@ -74,7 +74,7 @@ TEST(KindRule, IcmpRequestsScanRepliesAndErrorsBackscatter) {
   EXPECT_EQ(ClassifyKind(Icmp(0)), TrafficKind::kBackscatter);
   EXPECT_EQ(ClassifyKind(Icmp(3)), TrafficKind::kBackscatter);
   EXPECT_EQ(ClassifyKind(Icmp(11)), TrafficKind::kBackscatter);
-  EXPECT_EQ(ClassifyKind(Icmp(9)), TrafficKind::kOther);   // router advertisement
+  EXPECT_EQ(ClassifyKind(Icmp(9)), TrafficKind::kOther);  // router advertisement
   EXPECT_EQ(ClassifyKind(Icmp(128, true)), TrafficKind::kScan);
   EXPECT_EQ(ClassifyKind(Icmp(129, true)), TrafficKind::kBackscatter);
   EXPECT_EQ(ClassifyKind(Icmp(1, true)), TrafficKind::kBackscatter);

@@ -13,9 +13,7 @@ struct Config::Impl {
   toml::table root;
   std::set<std::string> used;
 
-  const toml::node* Find(const std::string& key) const {
-    return root.at_path(key).node();
-  }
+  const toml::node* Find(const std::string& key) const { return root.at_path(key).node(); }
   std::string Where(const std::string& key) const {
     const toml::node* n = Find(key);
     std::string w = name;
@@ -85,8 +83,8 @@ Status Config::GetUint(const std::string& key, uint64_t min, uint64_t max, uint6
   if (!n->is_integer()) return Invalid(key, "must be a whole number");
   const int64_t v = n->as_integer()->get();
   if (v < 0 || static_cast<uint64_t>(v) < min || static_cast<uint64_t>(v) > max) {
-    return Invalid(key, std::to_string(v) + " is outside " + std::to_string(min) + ".." +
-                            std::to_string(max));
+    return Invalid(
+        key, std::to_string(v) + " is outside " + std::to_string(min) + ".." + std::to_string(max));
   }
   *out = static_cast<uint64_t>(v);
   return Status::Ok();
@@ -129,8 +127,8 @@ Status Config::CheckAllKeysUsed() const {
   std::function<void(const toml::table&, const std::string&)> walk =
       [&](const toml::table& t, const std::string& prefix) {
         for (const auto& [k, v] : t) {
-          const std::string path = prefix.empty() ? std::string(k.str())
-                                                  : prefix + "." + std::string(k.str());
+          const std::string path =
+              prefix.empty() ? std::string(k.str()) : prefix + "." + std::string(k.str());
           if (const toml::table* sub = v.as_table()) {
             walk(*sub, path);
             continue;

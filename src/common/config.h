@@ -30,8 +30,7 @@ class Config {
   Status GetUint(const std::string& key, uint64_t min, uint64_t max, uint64_t* out);
   Status GetStringList(const std::string& key, std::vector<std::string>* out);
   // One of `choices`.
-  Status GetEnum(const std::string& key, const std::vector<std::string>& choices,
-                 std::string* out);
+  Status GetEnum(const std::string& key, const std::vector<std::string>& choices, std::string* out);
   bool Has(const std::string& key) const;
   // kInvalidArgument when `key` is absent (for required settings).
   Status Require(const std::string& key) const;

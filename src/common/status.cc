@@ -6,15 +6,24 @@ namespace isdas {
 
 std::string_view ErrorKindName(ErrorKind kind) {
   switch (kind) {
-    case ErrorKind::kOk: return "ok";
-    case ErrorKind::kInvalidArgument: return "invalid argument";
-    case ErrorKind::kCorruption: return "corruption";
-    case ErrorKind::kIo: return "I/O error";
-    case ErrorKind::kUnavailable: return "unavailable";
-    case ErrorKind::kUnauthenticated: return "unauthenticated";
-    case ErrorKind::kResourceExhausted: return "resource exhausted";
-    case ErrorKind::kNotFound: return "not found";
-    case ErrorKind::kInternal: return "internal error";
+    case ErrorKind::kOk:
+      return "ok";
+    case ErrorKind::kInvalidArgument:
+      return "invalid argument";
+    case ErrorKind::kCorruption:
+      return "corruption";
+    case ErrorKind::kIo:
+      return "I/O error";
+    case ErrorKind::kUnavailable:
+      return "unavailable";
+    case ErrorKind::kUnauthenticated:
+      return "unauthenticated";
+    case ErrorKind::kResourceExhausted:
+      return "resource exhausted";
+    case ErrorKind::kNotFound:
+      return "not found";
+    case ErrorKind::kInternal:
+      return "internal error";
   }
   return "unknown";
 }

@@ -55,7 +55,7 @@ Status ErrnoError(std::string_view what, int err);
 template <typename T>
 class [[nodiscard]] Result {
  public:
-  Result(T value) : v_(std::move(value)) {}  // NOLINT(google-explicit-constructor)
+  Result(T value) : v_(std::move(value)) {}         // NOLINT(google-explicit-constructor)
   Result(Status status) : v_(std::move(status)) {}  // NOLINT(google-explicit-constructor)
 
   bool ok() const { return std::holds_alternative<T>(v_); }
@@ -78,8 +78,8 @@ class [[nodiscard]] Result {
 
 }  // namespace isdas
 
-#define ISDAS_RETURN_IF_ERROR(expr)          \
-  do {                                       \
-    ::isdas::Status isdas_status_ = (expr);  \
+#define ISDAS_RETURN_IF_ERROR(expr)                \
+  do {                                             \
+    ::isdas::Status isdas_status_ = (expr);        \
     if (!isdas_status_.ok()) return isdas_status_; \
   } while (0)

@@ -11,8 +11,8 @@ using model::Event;
 
 constexpr uint16_t kEtherIpv4 = 0x0800;
 constexpr uint16_t kEtherIpv6 = 0x86dd;
-constexpr uint16_t kEtherVlan = 0x8100;   // IEEE 802.1Q
-constexpr uint16_t kEtherQinQ = 0x88a8;   // IEEE 802.1ad
+constexpr uint16_t kEtherVlan = 0x8100;  // IEEE 802.1Q
+constexpr uint16_t kEtherQinQ = 0x88a8;  // IEEE 802.1ad
 constexpr uint16_t kEtherQinQOld = 0x9100;
 constexpr uint16_t kEtherPppoeSession = 0x8864;
 constexpr uint16_t kEtherMplsUnicast = 0x8847;
@@ -84,11 +84,16 @@ Outcome DecodeIcmp(L4 l4, Event* ev, Outcome truncated) {
 
 Outcome DecodeTransport(L4 l4, Event* ev) {
   switch (ev->proto) {
-    case model::kProtoTcp: return DecodeTcp(l4, ev);
-    case model::kProtoUdp: return DecodeUdp(l4, ev);
-    case model::kProtoIcmp: return DecodeIcmp(l4, ev, Outcome::kIcmpHeaderTruncated);
-    case model::kProtoIcmpv6: return DecodeIcmp(l4, ev, Outcome::kIcmpv6HeaderTruncated);
-    default: return Outcome::kEvent;  // other protocols are kept with their number, no ports
+    case model::kProtoTcp:
+      return DecodeTcp(l4, ev);
+    case model::kProtoUdp:
+      return DecodeUdp(l4, ev);
+    case model::kProtoIcmp:
+      return DecodeIcmp(l4, ev, Outcome::kIcmpHeaderTruncated);
+    case model::kProtoIcmpv6:
+      return DecodeIcmp(l4, ev, Outcome::kIcmpv6HeaderTruncated);
+    default:
+      return Outcome::kEvent;  // other protocols are kept with their number, no ports
   }
 }
 
@@ -149,9 +154,9 @@ Outcome DecodeIpv6(ByteReader r, size_t wire_avail, Event* ev) {
   // RFC 8200 §4: walk the extension-header chain to the upper-layer header.
   for (int count = 0;; ++count) {
     switch (next) {
-      case 0:    // hop-by-hop options
-      case 43:   // routing
-      case 60:   // destination options
+      case 0:     // hop-by-hop options
+      case 43:    // routing
+      case 60:    // destination options
       case 51: {  // authentication header (RFC 4302: length in 4-octet units minus 2)
         if (count >= kMaxIpv6ExtHeaders) return Outcome::kTooManyIpv6ExtHeaders;
         if (!r.Has(2) || wire_payload < 2) return Outcome::kTruncatedIpv6ExtHeader;
@@ -196,17 +201,23 @@ Outcome DecodeIpByVersion(ByteReader r, size_t wire_avail, Event* ev) {
   uint8_t v;
   if (!r.PeekU8(0, &v)) return Outcome::kTruncatedIpv4Header;
   switch (v >> 4) {
-    case 4: return DecodeIpv4(r, wire_avail, ev);
-    case 6: return DecodeIpv6(r, wire_avail, ev);
-    default: return Outcome::kBadIpVersion;
+    case 4:
+      return DecodeIpv4(r, wire_avail, ev);
+    case 6:
+      return DecodeIpv6(r, wire_avail, ev);
+    default:
+      return Outcome::kBadIpVersion;
   }
 }
 
 Outcome DecodeByEthertype(uint16_t type, ByteReader r, size_t wire_avail, Event* ev) {
   switch (type) {
-    case kEtherIpv4: return DecodeIpv4(r, wire_avail, ev);
-    case kEtherIpv6: return DecodeIpv6(r, wire_avail, ev);
-    default: return Outcome::kNonIp;
+    case kEtherIpv4:
+      return DecodeIpv4(r, wire_avail, ev);
+    case kEtherIpv6:
+      return DecodeIpv6(r, wire_avail, ev);
+    default:
+      return Outcome::kNonIp;
   }
 }
 
@@ -268,7 +279,10 @@ Outcome DecodeNull(ByteReader r, size_t wire_len, bool network_order, Event* ev)
   switch (af) {
     case 2:  // AF_INET everywhere
       return DecodeIpv4(r, wire_len - 4, ev);
-    case 10: case 24: case 28: case 30:  // AF_INET6: Linux, Net/OpenBSD, FreeBSD, Darwin
+    case 10:
+    case 24:
+    case 28:
+    case 30:  // AF_INET6: Linux, Net/OpenBSD, FreeBSD, Darwin
       return DecodeIpv6(r, wire_len - 4, ev);
     default:
       return Outcome::kNonIp;
@@ -279,8 +293,16 @@ Outcome DecodeNull(ByteReader r, size_t wire_len, bool network_order, Event* ev)
 
 bool IsSupportedLinkType(uint32_t linktype) {
   switch (linktype) {
-    case kLinkNull: case kLinkEthernet: case kLinkRawOpenBsd: case kLinkRawBsdi: case kLinkRaw:
-    case kLinkLoop: case kLinkLinuxSll: case kLinkIpv4: case kLinkIpv6: case kLinkLinuxSll2:
+    case kLinkNull:
+    case kLinkEthernet:
+    case kLinkRawOpenBsd:
+    case kLinkRawBsdi:
+    case kLinkRaw:
+    case kLinkLoop:
+    case kLinkLinuxSll:
+    case kLinkIpv4:
+    case kLinkIpv6:
+    case kLinkLinuxSll2:
       return true;
     default:
       return false;
@@ -297,16 +319,26 @@ Outcome DecodePacket(uint32_t linktype, const uint8_t* data, size_t caplen, size
   if (wire_len < caplen) wire_len = caplen;
   ByteReader r(data, caplen);
   switch (linktype) {
-    case kLinkEthernet: return DecodeEthernet(r, wire_len, ev);
-    case kLinkRaw: case kLinkRawOpenBsd: case kLinkRawBsdi:
+    case kLinkEthernet:
+      return DecodeEthernet(r, wire_len, ev);
+    case kLinkRaw:
+    case kLinkRawOpenBsd:
+    case kLinkRawBsdi:
       return DecodeIpByVersion(r, wire_len, ev);
-    case kLinkIpv4: return DecodeIpv4(r, wire_len, ev);
-    case kLinkIpv6: return DecodeIpv6(r, wire_len, ev);
-    case kLinkLinuxSll: return DecodeSll(r, wire_len, ev);
-    case kLinkLinuxSll2: return DecodeSll2(r, wire_len, ev);
-    case kLinkNull: return DecodeNull(r, wire_len, false, ev);
-    case kLinkLoop: return DecodeNull(r, wire_len, true, ev);
-    default: return Outcome::kUnsupportedLinkType;
+    case kLinkIpv4:
+      return DecodeIpv4(r, wire_len, ev);
+    case kLinkIpv6:
+      return DecodeIpv6(r, wire_len, ev);
+    case kLinkLinuxSll:
+      return DecodeSll(r, wire_len, ev);
+    case kLinkLinuxSll2:
+      return DecodeSll2(r, wire_len, ev);
+    case kLinkNull:
+      return DecodeNull(r, wire_len, false, ev);
+    case kLinkLoop:
+      return DecodeNull(r, wire_len, true, ev);
+    default:
+      return Outcome::kUnsupportedLinkType;
   }
 }
 

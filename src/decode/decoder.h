@@ -14,12 +14,12 @@
 namespace isdas::decode {
 
 // LINKTYPE_* values as stored in pcap/pcapng files (https://www.tcpdump.org/linktypes.html).
-inline constexpr uint32_t kLinkNull = 0;       // BSD loopback, 4-byte AF in the writer's byte order
+inline constexpr uint32_t kLinkNull = 0;  // BSD loopback, 4-byte AF in the writer's byte order
 inline constexpr uint32_t kLinkEthernet = 1;
 inline constexpr uint32_t kLinkRawOpenBsd = 12;  // DLT_RAW as some systems write it
 inline constexpr uint32_t kLinkRawBsdi = 14;
 inline constexpr uint32_t kLinkRaw = 101;
-inline constexpr uint32_t kLinkLoop = 108;       // OpenBSD loopback, AF in network order
+inline constexpr uint32_t kLinkLoop = 108;  // OpenBSD loopback, AF in network order
 inline constexpr uint32_t kLinkLinuxSll = 113;
 inline constexpr uint32_t kLinkIpv4 = 228;
 inline constexpr uint32_t kLinkIpv6 = 229;

@@ -303,7 +303,8 @@ TEST(UdpDecode, FirstFragmentMayAnnounceTheWholeDatagramLength) {
   EXPECT_EQ(ev.dport, 1900);
   EXPECT_EQ(ev.flags & model::kFlagNonFirstFragment, 0);
   ip.frag = 0;  // the same length in an unfragmented datagram is a lie
-  EXPECT_EQ(DecodeBytes(kLinkRaw, synth::Ipv4(ip, synth::Udp(1900, 1900, synth::Bytes(16, 0), 1208)), &ev),
+  EXPECT_EQ(DecodeBytes(kLinkRaw,
+                        synth::Ipv4(ip, synth::Udp(1900, 1900, synth::Bytes(16, 0), 1208)), &ev),
             Outcome::kBadUdpLength);
 }
 

@@ -12,35 +12,35 @@
 namespace isdas::decode {
 
 // X(enumerator, "name", is_anomaly)
-#define ISDAS_OUTCOMES(X)                                                   \
-  X(kEvent, "event", false)                                                 \
-  X(kNonIp, "non_ip", false)                                                \
-  X(kOutgoing, "outgoing_packet", false)                                    \
-  X(kUnsupportedLinkType, "unsupported_link_type", true)                    \
-  X(kTruncatedEthernetHeader, "truncated_ethernet_header", true)            \
-  X(kTruncatedVlanTag, "truncated_vlan_tag", true)                          \
-  X(kTooManyVlanTags, "too_many_vlan_tags", true)                           \
-  X(kTruncatedMplsLabel, "truncated_mpls_label", true)                      \
-  X(kTooManyMplsLabels, "too_many_mpls_labels", true)                       \
-  X(kTruncatedSllHeader, "truncated_sll_header", true)                      \
-  X(kTruncatedSll2Header, "truncated_sll2_header", true)                    \
-  X(kTruncatedNullHeader, "truncated_null_header", true)                    \
-  X(kBadIpVersion, "bad_ip_version", true)                                  \
-  X(kTruncatedIpv4Header, "truncated_ipv4_header", true)                    \
-  X(kBadIpv4Ihl, "bad_ipv4_ihl", true)                                      \
-  X(kTruncatedIpv4Options, "truncated_ipv4_options", true)                  \
-  X(kBadIpv4TotalLength, "bad_ipv4_total_length", true)                     \
-  X(kIpv4LengthExceedsFrame, "ipv4_length_exceeds_frame", true)             \
-  X(kTruncatedIpv6Header, "truncated_ipv6_header", true)                    \
-  X(kIpv6LengthExceedsFrame, "ipv6_length_exceeds_frame", true)             \
-  X(kTruncatedIpv6ExtHeader, "truncated_ipv6_extension_header", true)       \
-  X(kTooManyIpv6ExtHeaders, "too_many_ipv6_extension_headers", true)        \
-  X(kTcpHeaderTruncated, "tcp_header_truncated", true)                      \
-  X(kBadTcpDataOffset, "bad_tcp_data_offset", true)                         \
-  X(kTcpOptionsTruncated, "tcp_options_truncated", true)                    \
-  X(kUdpHeaderTruncated, "udp_header_truncated", true)                      \
-  X(kBadUdpLength, "bad_udp_length", true)                                  \
-  X(kIcmpHeaderTruncated, "icmp_header_truncated", true)                    \
+#define ISDAS_OUTCOMES(X)                                             \
+  X(kEvent, "event", false)                                           \
+  X(kNonIp, "non_ip", false)                                          \
+  X(kOutgoing, "outgoing_packet", false)                              \
+  X(kUnsupportedLinkType, "unsupported_link_type", true)              \
+  X(kTruncatedEthernetHeader, "truncated_ethernet_header", true)      \
+  X(kTruncatedVlanTag, "truncated_vlan_tag", true)                    \
+  X(kTooManyVlanTags, "too_many_vlan_tags", true)                     \
+  X(kTruncatedMplsLabel, "truncated_mpls_label", true)                \
+  X(kTooManyMplsLabels, "too_many_mpls_labels", true)                 \
+  X(kTruncatedSllHeader, "truncated_sll_header", true)                \
+  X(kTruncatedSll2Header, "truncated_sll2_header", true)              \
+  X(kTruncatedNullHeader, "truncated_null_header", true)              \
+  X(kBadIpVersion, "bad_ip_version", true)                            \
+  X(kTruncatedIpv4Header, "truncated_ipv4_header", true)              \
+  X(kBadIpv4Ihl, "bad_ipv4_ihl", true)                                \
+  X(kTruncatedIpv4Options, "truncated_ipv4_options", true)            \
+  X(kBadIpv4TotalLength, "bad_ipv4_total_length", true)               \
+  X(kIpv4LengthExceedsFrame, "ipv4_length_exceeds_frame", true)       \
+  X(kTruncatedIpv6Header, "truncated_ipv6_header", true)              \
+  X(kIpv6LengthExceedsFrame, "ipv6_length_exceeds_frame", true)       \
+  X(kTruncatedIpv6ExtHeader, "truncated_ipv6_extension_header", true) \
+  X(kTooManyIpv6ExtHeaders, "too_many_ipv6_extension_headers", true)  \
+  X(kTcpHeaderTruncated, "tcp_header_truncated", true)                \
+  X(kBadTcpDataOffset, "bad_tcp_data_offset", true)                   \
+  X(kTcpOptionsTruncated, "tcp_options_truncated", true)              \
+  X(kUdpHeaderTruncated, "udp_header_truncated", true)                \
+  X(kBadUdpLength, "bad_udp_length", true)                            \
+  X(kIcmpHeaderTruncated, "icmp_header_truncated", true)              \
   X(kIcmpv6HeaderTruncated, "icmpv6_header_truncated", true)
 
 enum class Outcome : uint8_t {

@@ -1,7 +1,5 @@
 #include "geo/geo.h"
 
-#include "common/byte_reader.h"
-
 #include <arpa/inet.h>
 #include <maxminddb.h>
 
@@ -9,6 +7,8 @@
 #include <cstring>
 #include <fstream>
 #include <unordered_map>
+
+#include "common/byte_reader.h"
 
 namespace isdas::geo {
 namespace {
@@ -113,8 +113,8 @@ std::string_view SpecialCode(const model::IpAddr& a) {
   static const uint8_t kDoc[16] = {0x20, 0x01, 0x0d, 0xb8};
   static const uint8_t kBench[16] = {0x20, 0x01, 0x00, 0x02};
   static const uint8_t kV4Mapped[16] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff};
-  if (In6(b, kZero, 96) || In6(b, kLinkLocal, 10) || In6(b, kMulticast, 8) ||
-      In6(b, kDoc, 32) || In6(b, kBench, 48) || In6(b, kV4Mapped, 96)) {
+  if (In6(b, kZero, 96) || In6(b, kLinkLocal, 10) || In6(b, kMulticast, 8) || In6(b, kDoc, 32) ||
+      In6(b, kBench, 48) || In6(b, kV4Mapped, 96)) {
     return "XR";  // includes ::, ::1, IPv4-compatible/mapped (never on the wire as sources)
   }
   return "";
@@ -199,8 +199,7 @@ Origin GeoDb::Lookup(const model::IpAddr& a) const {
     std::memcpy(&sin6->sin6_addr, a.bytes, 16);
   }
   int err = 0;
-  MMDB_lookup_result_s r =
-      MMDB_lookup_sockaddr(&mmdb_->db, reinterpret_cast<sockaddr*>(&ss), &err);
+  MMDB_lookup_result_s r = MMDB_lookup_sockaddr(&mmdb_->db, reinterpret_cast<sockaddr*>(&ss), &err);
   if (err == MMDB_SUCCESS && r.found_entry) {
     MMDB_entry_data_s d;
     if (MMDB_get_value(&r.entry, &d, "country_code", nullptr) == MMDB_SUCCESS && d.has_data &&
@@ -220,8 +219,9 @@ Origin GeoDb::Lookup(const model::IpAddr& a) const {
     }
   } else {
     const unsigned __int128 v = U128(a.bytes);
-    auto it = std::upper_bound(v6_.begin(), v6_.end(), v,
-                               [](unsigned __int128 x, const V6Range& range) { return x < range.start; });
+    auto it =
+        std::upper_bound(v6_.begin(), v6_.end(), v,
+                         [](unsigned __int128 x, const V6Range& range) { return x < range.start; });
     if (it != v6_.begin() && v <= std::prev(it)->end) {
       o.asn = std::prev(it)->asn;
       o.as_name = names_[std::prev(it)->name];

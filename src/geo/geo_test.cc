@@ -53,9 +53,9 @@ TEST(SpecialCode, PrivateAndReservedRangesNeverGetACountry) {
     EXPECT_EQ(SpecialCode(A(p)), "XP") << p;
   }
   for (const char* r : {"0.0.0.1", "127.0.0.1", "169.254.1.1", "192.0.0.8", "192.0.2.1",
-                        "198.18.0.1", "198.19.255.255", "198.51.100.7", "203.0.113.7",
-                        "224.0.0.1", "239.255.255.250", "240.0.0.1", "255.255.255.255", "::1",
-                        "::", "fe80::1", "ff02::1", "2001:db8::1", "::ffff:8.8.8.8"}) {
+                        "198.18.0.1", "198.19.255.255", "198.51.100.7", "203.0.113.7", "224.0.0.1",
+                        "239.255.255.250", "240.0.0.1", "255.255.255.255", "::1", "::", "fe80::1",
+                        "ff02::1", "2001:db8::1", "::ffff:8.8.8.8"}) {
     EXPECT_EQ(SpecialCode(A(r)), "XR") << r;
   }
   for (const char* pub : {"8.8.8.8", "172.32.0.1", "172.15.255.255", "100.128.0.1", "1.1.1.1",
@@ -99,7 +99,9 @@ TEST(GeoDb, CountriesAgreeWithMmdblookupOnRandomAddresses) {
     if (!SpecialCode(a).empty()) continue;
     const std::string ip = a.ToString();
     FILE* p = popen(("mmdblookup --file " + kDir + "/geo-whois-asn-country.mmdb --ip " + ip +
-                     " country_code 2>/dev/null").c_str(), "r");
+                     " country_code 2>/dev/null")
+                        .c_str(),
+                    "r");
     std::string out;
     char buf[256];
     while (fgets(buf, sizeof buf, p)) out += buf;

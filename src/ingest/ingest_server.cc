@@ -96,8 +96,7 @@ IngestServer::Peer CheckPeer(const httplib::Request& req) {
   const long vr = SSL_get_verify_result(req.ssl);
   if (vr != X509_V_OK) {
     p.status = 403;
-    p.error = std::string("client certificate not trusted: ") +
-              X509_verify_cert_error_string(vr);
+    p.error = std::string("client certificate not trusted: ") + X509_verify_cert_error_string(vr);
   } else {
     p.sensor_id = pki::SensorIdOf(cert);
     p.serial = SerialHex(X509_get0_serialNumber(cert));
@@ -160,8 +159,8 @@ bool IngestServer::IsRevoked(const std::string& serial_hex) {
 }
 
 Result<std::unique_ptr<IngestServer>> IngestServer::Create(const Options& o,
-                                                          storage::EventStore* store,
-                                                          const geo::GeoDb* geo) {
+                                                           storage::EventStore* store,
+                                                           const geo::GeoDb* geo) {
   for (const auto* f : {&o.cert_file, &o.key_file, &o.ca_file, &o.crl_file}) {
     struct stat st;
     if (f->empty()) return InvalidArgument("ingest: cert, key, CA and CRL files are required");
@@ -263,8 +262,9 @@ Status IngestServer::Start() {
     }
     if (decoded->header.sensor_id != peer.sensor_id) {
       counters_.refused_sensor_mismatch++;
-      return Reply(res, 403, "certificate is for sensor '" + peer.sensor_id +
-                                 "', the batch claims '" + decoded->header.sensor_id + "'");
+      return Reply(res, 403,
+                   "certificate is for sensor '" + peer.sensor_id + "', the batch claims '" +
+                       decoded->header.sensor_id + "'");
     }
     auto p = std::make_unique<Pending>();
     p->batch.sensor_id = decoded->header.sensor_id;
@@ -326,8 +326,9 @@ Status IngestServer::Start() {
     }
     if (hb->sensor_id != peer.sensor_id) {
       counters_.refused_sensor_mismatch++;
-      return Reply(res, 403, "certificate is for sensor '" + peer.sensor_id +
-                                 "', the heartbeat claims '" + hb->sensor_id + "'");
+      return Reply(res, 403,
+                   "certificate is for sensor '" + peer.sensor_id + "', the heartbeat claims '" +
+                       hb->sensor_id + "'");
     }
     Status s;
     {

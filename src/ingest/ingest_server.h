@@ -40,17 +40,17 @@ class SSLServer;
 class ContentReader;
 struct Request;
 struct Response;
-}
+}  // namespace httplib
 
 namespace isdas::ingest {
 
 struct Options {
   std::string host = "127.0.0.1";
-  int port = 0;  // 0: any free port (see port())
+  int port = 0;           // 0: any free port (see port())
   std::string cert_file;  // the collector's server certificate and key
   std::string key_file;
-  std::string ca_file;    // the CA that issues sensor certificates
-  std::string crl_file;   // its revocation list; re-read when it changes
+  std::string ca_file;   // the CA that issues sensor certificates
+  std::string crl_file;  // its revocation list; re-read when it changes
   model::BatchLimits limits;
   int threads = 1024;  // connection threads: a keep-alive connection holds one while open
   size_t max_pending_batches = 4096;  // beyond this: 503 + Retry-After

@@ -234,9 +234,11 @@ TEST(Ingest, SourcesAreEnrichedWithCountryAndAsAtIngest) {
   sqlite3* db;
   ASSERT_EQ(sqlite3_open((e.root + "/data/isdas.sqlite").c_str(), &db), SQLITE_OK);
   sqlite3_stmt* st;
-  ASSERT_EQ(sqlite3_prepare_v2(db, "SELECT src_country, src_asn, COALESCE(n.name, '') FROM "
-                                   "events LEFT JOIN as_names n ON n.asn = src_asn ORDER BY ts",
-                               -1, &st, nullptr), SQLITE_OK);
+  ASSERT_EQ(sqlite3_prepare_v2(db,
+                               "SELECT src_country, src_asn, COALESCE(n.name, '') FROM "
+                               "events LEFT JOIN as_names n ON n.asn = src_asn ORDER BY ts",
+                               -1, &st, nullptr),
+            SQLITE_OK);
   std::vector<std::string> got;
   while (sqlite3_step(st) == SQLITE_ROW) {
     got.push_back(std::string(reinterpret_cast<const char*>(sqlite3_column_text(st, 0))) + "/" +
@@ -244,10 +246,9 @@ TEST(Ingest, SourcesAreEnrichedWithCountryAndAsAtIngest) {
                   reinterpret_cast<const char*>(sqlite3_column_text(st, 2)));
   }
   sqlite3_finalize(st);
-  EXPECT_EQ(got, (std::vector<std::string>{"US/15169/Google LLC", "JP/4730/Osaka University",
-                                           "XP/0/"}));
-  ASSERT_EQ(sqlite3_prepare_v2(db, "SELECT geo_version FROM batches", -1, &st, nullptr),
-            SQLITE_OK);
+  EXPECT_EQ(got,
+            (std::vector<std::string>{"US/15169/Google LLC", "JP/4730/Osaka University", "XP/0/"}));
+  ASSERT_EQ(sqlite3_prepare_v2(db, "SELECT geo_version FROM batches", -1, &st, nullptr), SQLITE_OK);
   ASSERT_EQ(sqlite3_step(st), SQLITE_ROW);
   EXPECT_STREQ(reinterpret_cast<const char*>(sqlite3_column_text(st, 0)), "geo-test-1");
   sqlite3_finalize(st);
@@ -259,7 +260,8 @@ TEST(Ingest, HeartbeatIsRecordedAndChecked) {
   auto c = Client(e, e.ca, "tokyo-1");
   model::HeartbeatData hb{"tokyo-1", 5, {{"captured", 10}, {"kernel_drops", 0}}};
   auto body = model::EncodeHeartbeat(hb);
-  auto r = c->Post("/v1/heartbeat", std::string(body.begin(), body.end()), "application/x-protobuf");
+  auto r =
+      c->Post("/v1/heartbeat", std::string(body.begin(), body.end()), "application/x-protobuf");
   ASSERT_TRUE(r);
   EXPECT_EQ(r->status, 200);
   hb.sensor_id = "osaka-2";

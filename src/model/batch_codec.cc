@@ -18,8 +18,8 @@ Status Bad(const std::string& what) { return InvalidArgument("batch: " + what); 
 bool ValidSensorId(const std::string& id) {
   if (id.empty() || id.size() > 128) return false;
   for (char c : id) {
-    if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-          c == '-' || c == '_' || c == '.')) {
+    if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '-' ||
+          c == '_' || c == '.')) {
       return false;
     }
   }
@@ -28,8 +28,7 @@ bool ValidSensorId(const std::string& id) {
 
 }  // namespace
 
-Result<std::vector<uint8_t>> EncodeBatch(const BatchHeader& header,
-                                         std::span<const Event> events) {
+Result<std::vector<uint8_t>> EncodeBatch(const BatchHeader& header, std::span<const Event> events) {
   wire::v1::Batch b;
   b.set_sensor_id(header.sensor_id);
   b.set_epoch(header.epoch);
@@ -37,10 +36,10 @@ Result<std::vector<uint8_t>> EncodeBatch(const BatchHeader& header,
   b.set_rules_version(header.rules_version);
   b.set_count(static_cast<uint32_t>(events.size()));
   const int n = static_cast<int>(events.size());
-  for (auto* col : {b.mutable_proto(), b.mutable_sport(), b.mutable_dport(), b.mutable_icmp(),
-                    b.mutable_tcp_flags(), b.mutable_ttl(), b.mutable_ip_id(), b.mutable_ip_len(),
-                    b.mutable_tcp_win(), b.mutable_tcp_opt(), b.mutable_flags(),
-                    b.mutable_labels()}) {
+  for (auto* col :
+       {b.mutable_proto(), b.mutable_sport(), b.mutable_dport(), b.mutable_icmp(),
+        b.mutable_tcp_flags(), b.mutable_ttl(), b.mutable_ip_id(), b.mutable_ip_len(),
+        b.mutable_tcp_win(), b.mutable_tcp_opt(), b.mutable_flags(), b.mutable_labels()}) {
     col->Reserve(n);
   }
   b.mutable_ts_delta_us()->Reserve(n);
@@ -71,8 +70,7 @@ Result<std::vector<uint8_t>> EncodeBatch(const BatchHeader& header,
     b.add_tcp_opt(static_cast<uint32_t>(e.tcp_mss) << 8 | e.tcp_optlen);
     b.add_flags(e.flags);
     b.add_labels(static_cast<uint32_t>(e.labels.spoof) << 16 |
-                 static_cast<uint32_t>(e.labels.tool) << 8 |
-                 static_cast<uint32_t>(e.labels.kind));
+                 static_cast<uint32_t>(e.labels.tool) << 8 | static_cast<uint32_t>(e.labels.kind));
   }
   const std::string raw = b.SerializeAsString();
   std::vector<uint8_t> out(ZSTD_compressBound(raw.size()));

@@ -34,8 +34,7 @@ struct BatchLimits {
 };
 
 // Serializes and zstd-compresses (level 1) the events. sensor_id in events is ignored.
-Result<std::vector<uint8_t>> EncodeBatch(const BatchHeader& header,
-                                         std::span<const Event> events);
+Result<std::vector<uint8_t>> EncodeBatch(const BatchHeader& header, std::span<const Event> events);
 
 // Decompresses, parses and validates. Each event's sensor_id is left 0 (the collector maps
 // header.sensor_id to its own numeric id). Errors: kInvalidArgument with the reason.

@@ -43,20 +43,28 @@ bool IpAddr::Parse(std::string_view text, IpAddr* out) {
 
 std::string_view TrafficKindName(TrafficKind k) {
   switch (k) {
-    case TrafficKind::kScan: return "scan";
-    case TrafficKind::kBackscatter: return "backscatter";
-    case TrafficKind::kOther: return "other";
+    case TrafficKind::kScan:
+      return "scan";
+    case TrafficKind::kBackscatter:
+      return "backscatter";
+    case TrafficKind::kOther:
+      return "other";
   }
   return "other";
 }
 
 std::string_view ToolName(Tool t) {
   switch (t) {
-    case Tool::kMirai: return "mirai";
-    case Tool::kZmap: return "zmap";
-    case Tool::kMasscan: return "masscan";
-    case Tool::kNmapSyn: return "nmap_syn";
-    case Tool::kUnknown: return "unknown";
+    case Tool::kMirai:
+      return "mirai";
+    case Tool::kZmap:
+      return "zmap";
+    case Tool::kMasscan:
+      return "masscan";
+    case Tool::kNmapSyn:
+      return "nmap_syn";
+    case Tool::kUnknown:
+      return "unknown";
   }
   return "unknown";
 }
@@ -70,11 +78,20 @@ void AppendTcpFlags(uint8_t flags, std::string* out) {
 
 void AppendProtoName(uint8_t proto, std::string* out) {
   switch (proto) {
-    case kProtoTcp: out->append("tcp"); return;
-    case kProtoUdp: out->append("udp"); return;
-    case kProtoIcmp: out->append("icmp"); return;
-    case kProtoIcmpv6: out->append("icmp6"); return;
-    default: out->append(std::to_string(proto));
+    case kProtoTcp:
+      out->append("tcp");
+      return;
+    case kProtoUdp:
+      out->append("udp");
+      return;
+    case kProtoIcmp:
+      out->append("icmp");
+      return;
+    case kProtoIcmpv6:
+      out->append("icmp6");
+      return;
+    default:
+      out->append(std::to_string(proto));
   }
 }
 

@@ -78,7 +78,7 @@ inline constexpr uint8_t kTcpCwr = 0x80;
 // Event::flags bits.
 inline constexpr uint8_t kFlagFragment = 0x01;          // part of a fragmented datagram
 inline constexpr uint8_t kFlagNonFirstFragment = 0x02;  // offset > 0: no transport header, ports 0
-inline constexpr uint8_t kFlagIpOptions = 0x04;         // IPv4 options, or IPv6 hop-by-hop/dest opts
+inline constexpr uint8_t kFlagIpOptions = 0x04;  // IPv4 options, or IPv6 hop-by-hop/dest opts
 
 enum class TrafficKind : uint8_t { kOther = 0, kScan = 1, kBackscatter = 2 };
 enum class Tool : uint8_t { kUnknown = 0, kMirai = 1, kZmap = 2, kMasscan = 3, kNmapSyn = 4 };
@@ -100,11 +100,11 @@ struct Event {
   uint32_t sensor_id = 0;  // 0 = local import
   uint8_t proto = 0;       // IANA protocol number of the transport (after IPv6 ext headers)
   uint8_t tcp_flags = 0;
-  uint8_t icmp_type = 0;   // ICMP/ICMPv6 only
+  uint8_t icmp_type = 0;  // ICMP/ICMPv6 only
   uint8_t icmp_code = 0;
   IpAddr src;
   IpAddr dst;
-  uint16_t sport = 0;      // TCP/UDP only; 0 for ICMP and non-first fragments
+  uint16_t sport = 0;  // TCP/UDP only; 0 for ICMP and non-first fragments
   uint16_t dport = 0;
   uint8_t ttl = 0;         // IPv4 TTL or IPv6 hop limit
   uint8_t flags = 0;       // kFlag*
@@ -112,8 +112,8 @@ struct Event {
   uint16_t tcp_mss = 0;    // MSS option value, 0 when absent
   uint16_t tcp_win = 0;
   uint32_t tcp_seq = 0;
-  uint32_t ip_id = 0;      // IPv4 identification; IPv6 fragment-header identification or 0
-  uint32_t ip_len = 0;     // IPv4 total length; IPv6 40 + payload length
+  uint32_t ip_id = 0;   // IPv4 identification; IPv6 fragment-header identification or 0
+  uint32_t ip_len = 0;  // IPv4 total length; IPv6 40 + payload length
   Labels labels;
 };
 

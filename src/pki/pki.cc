@@ -112,7 +112,8 @@ Status AddExt(X509* cert, X509* issuer, int nid, const std::string& value) {
 
 // A new certificate for `key`, signed by `issuer_key` (self-signed when issuer is null).
 Result<X509Ptr> MakeCert(EVP_PKEY* key, const std::string& cn, uint32_t days, X509* issuer,
-                         EVP_PKEY* issuer_key, const std::vector<std::pair<int, std::string>>& exts) {
+                         EVP_PKEY* issuer_key,
+                         const std::vector<std::pair<int, std::string>>& exts) {
   X509Ptr x(X509_new());
   X509_set_version(x.get(), 2);
   // 127-bit random serial (RFC 5280 §4.1.2.2: positive, at most 20 octets).
@@ -246,8 +247,8 @@ Result<Issued> Issue(const std::string& dir, const std::string& kind, const std:
 bool ValidSensorId(const std::string& id) {
   if (id.empty() || id.size() > 64 || id[0] == '.' || id[0] == '-') return false;
   for (char c : id) {
-    if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-          c == '-' || c == '_' || c == '.')) {
+    if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '-' ||
+          c == '_' || c == '.')) {
       return false;
     }
   }
@@ -304,8 +305,8 @@ Result<Issued> IssueServer(const std::string& dir, const std::vector<std::string
   if (names.empty()) return InvalidArgument("the server certificate needs a host name or address");
   std::string san;
   for (const auto& n : names) {
-    const bool ip = n.find_first_not_of("0123456789.") == std::string::npos ||
-                    n.find(':') != std::string::npos;
+    const bool ip =
+        n.find_first_not_of("0123456789.") == std::string::npos || n.find(':') != std::string::npos;
     san += (san.empty() ? "" : ",") + std::string(ip ? "IP:" : "DNS:") + n;
   }
   return Issue(dir, "server", names[0], dir + "/server.crt", dir + "/server.key", days,
@@ -360,14 +361,16 @@ Result<std::vector<IndexEntry>> ReadIndex(const std::string& dir) {
 
 std::string SensorIdOf(X509* cert) {
   if (!cert) return "";
-  auto* sans = static_cast<GENERAL_NAMES*>(
-      X509_get_ext_d2i(cert, NID_subject_alt_name, nullptr, nullptr));
+  auto* sans =
+      static_cast<GENERAL_NAMES*>(X509_get_ext_d2i(cert, NID_subject_alt_name, nullptr, nullptr));
   std::string id;
   for (int i = 0; sans && i < sk_GENERAL_NAME_num(sans); ++i) {
     const GENERAL_NAME* g = sk_GENERAL_NAME_value(sans, i);
     if (g->type != GEN_URI) continue;
-    const auto* s = reinterpret_cast<const char*>(ASN1_STRING_get0_data(g->d.uniformResourceIdentifier));
-    const std::string uri(s, static_cast<size_t>(ASN1_STRING_length(g->d.uniformResourceIdentifier)));
+    const auto* s =
+        reinterpret_cast<const char*>(ASN1_STRING_get0_data(g->d.uniformResourceIdentifier));
+    const std::string uri(s,
+                          static_cast<size_t>(ASN1_STRING_length(g->d.uniformResourceIdentifier)));
     if (uri.rfind(kSanPrefix, 0) == 0) {
       id = uri.substr(std::string(kSanPrefix).size());
       break;

@@ -178,8 +178,9 @@ Status Shipper::SendHeartbeat(const std::vector<uint8_t>& body) {
   std::string last;
   for (size_t k = 0; k < endpoints_.size(); ++k) {
     const size_t i = (current_ + k) % endpoints_.size();
-    const auto [status, resp] = Post(i, opt_.window, "/v1/heartbeat",
-                                     std::string(body.begin(), body.end()), "application/x-protobuf");
+    const auto [status, resp] =
+        Post(i, opt_.window, "/v1/heartbeat", std::string(body.begin(), body.end()),
+             "application/x-protobuf");
     if (status == 200) return Status::Ok();
     last = status ? "HTTP " + std::to_string(status) + " " + resp : resp;
   }

@@ -6,8 +6,8 @@ namespace isdas::ship {
 namespace {
 
 TEST(ParseUrl, RefusesWhatIsNotHttpsHostPort) {
-  for (const char* u : {"http://a:1", "https://", "https://a:0", "https://a:65536",
-                        "https://a:x", "https://a/path", "ftp://a", "https://[::1", "https://:80"}) {
+  for (const char* u : {"http://a:1", "https://", "https://a:0", "https://a:65536", "https://a:x",
+                        "https://a/path", "ftp://a", "https://[::1", "https://:80"}) {
     auto e = ParseUrl(u);
     ASSERT_FALSE(e.ok()) << u;
     EXPECT_EQ(e.status().kind(), ErrorKind::kInvalidArgument);

@@ -126,9 +126,12 @@ struct Spool::Segment {
 
 std::string FsyncPolicyName(FsyncPolicy p) {
   switch (p) {
-    case FsyncPolicy::kAlways: return "always";
-    case FsyncPolicy::kInterval: return "interval";
-    case FsyncPolicy::kNever: return "never";
+    case FsyncPolicy::kAlways:
+      return "always";
+    case FsyncPolicy::kInterval:
+      return "interval";
+    case FsyncPolicy::kNever:
+      return "never";
   }
   return "?";
 }
@@ -169,8 +172,8 @@ Status Spool::Recover() {
       unlink((dir_ + "/" + name).c_str());  // an interrupted state update: the old one stands
     } else {
       closedir(d);
-      return InvalidArgument("spool directory " + dir_ + " holds a file that is not the spool's: " +
-                             name);
+      return InvalidArgument("spool directory " + dir_ +
+                             " holds a file that is not the spool's: " + name);
     }
   }
   closedir(d);
@@ -373,9 +376,8 @@ void Spool::DeleteSegment(size_t i) {
 Status Spool::MakeRoom(uint64_t need) {
   while (c_.bytes + need > opt_.max_bytes) {
     if (opt_.when_full == FullPolicy::kDropNewest) {
-      return {ErrorKind::kResourceExhausted, "spool full (" + std::to_string(c_.bytes) +
-                                                 " of " + std::to_string(opt_.max_bytes) +
-                                                 " bytes)"};
+      return {ErrorKind::kResourceExhausted, "spool full (" + std::to_string(c_.bytes) + " of " +
+                                                 std::to_string(opt_.max_bytes) + " bytes)"};
     }
     if (segments_.size() == 1 && appending_) ISDAS_RETURN_IF_ERROR(NewSegment());
     // The oldest segment goes, delivered or not; what was not delivered is counted.
@@ -453,7 +455,8 @@ Result<uint64_t> Spool::Append(std::span<const uint8_t> payload, uint32_t events
 Status Spool::Sync() {
   std::lock_guard<std::mutex> lock(mu_);
   if (!dirty_ || segments_.empty()) return Status::Ok();
-  if (fdatasync(segments_.back()->fd) != 0) return ErrnoError("fsync " + segments_.back()->path, errno);
+  if (fdatasync(segments_.back()->fd) != 0)
+    return ErrnoError("fsync " + segments_.back()->path, errno);
   last_sync_us_ = NowUs();
   dirty_ = false;
   return Status::Ok();

@@ -46,14 +46,14 @@ struct Record {
 struct Counters {
   uint64_t appended_records = 0;
   uint64_t appended_events = 0;
-  uint64_t bytes = 0;               // on disk now, headers included
+  uint64_t bytes = 0;  // on disk now, headers included
   uint64_t unacked_records = 0;
   uint64_t unacked_events = 0;
-  uint64_t dropped_records = 0;     // by the full policy
+  uint64_t dropped_records = 0;  // by the full policy
   uint64_t dropped_events = 0;
-  uint64_t recovered_cut_bytes = 0;    // torn/corrupt tails cut by Open()
-  uint64_t recovered_cut_records = 0;  // complete-looking records among them (bad checksum)
-  uint64_t recovered_cut_events = 0;   // events in cut records whose header was still readable
+  uint64_t recovered_cut_bytes = 0;      // torn/corrupt tails cut by Open()
+  uint64_t recovered_cut_records = 0;    // complete-looking records among them (bad checksum)
+  uint64_t recovered_cut_events = 0;     // events in cut records whose header was still readable
   uint64_t corrupt_records_skipped = 0;  // found bad when read for shipping
   uint64_t corrupt_events_skipped = 0;
 };

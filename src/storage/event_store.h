@@ -32,7 +32,7 @@ struct ImportSummary {
   uint64_t events = 0;
   uint64_t anomalies = 0;
   uint32_t rules_version = 0;
-  std::string error;       // empty when the whole file was read
+  std::string error;  // empty when the whole file was read
   uint64_t error_offset = 0;
   // Every non-zero named counter: decoder outcomes and reader counts.
   std::vector<std::pair<std::string, uint64_t>> counters;

@@ -9,8 +9,8 @@ namespace isdas::storage {
 namespace {
 
 constexpr int kSchemaVersion = 2;
-constexpr int kColumns = 24;            // of the events table
-constexpr size_t kRowsPerInsert = 64;   // 1,408 parameters, well under SQLite's 32,766
+constexpr int kColumns = 24;           // of the events table
+constexpr size_t kRowsPerInsert = 64;  // 1,408 parameters, well under SQLite's 32,766
 
 // Column meanings: docs/storage-sqlite.md. Addresses are 4- or 16-byte BLOBs in network
 // order, so they compare and index as numbers do.
@@ -117,8 +117,7 @@ Status SqliteStore::Exec(const char* sql) {
   return Status::Ok();
 }
 
-Result<std::unique_ptr<SqliteStore>> SqliteStore::Open(const std::string& data_dir,
-                                                       bool durable) {
+Result<std::unique_ptr<SqliteStore>> SqliteStore::Open(const std::string& data_dir, bool durable) {
   if (mkdir(data_dir.c_str(), 0755) != 0 && errno != EEXIST) {
     return ErrnoError("create data directory " + data_dir, errno);
   }
@@ -149,10 +148,10 @@ Result<std::unique_ptr<SqliteStore>> SqliteStore::Open(const std::string& data_d
   if (user_version == 1) {
     // Version 2 added source enrichment (docs/geo.md): new columns go at the end, exactly
     // where a fresh version-2 schema has them.
-    ISDAS_RETURN_IF_ERROR(s->Exec(
-        "BEGIN; ALTER TABLE events ADD COLUMN src_country TEXT NOT NULL DEFAULT '';"
-        "ALTER TABLE events ADD COLUMN src_asn INTEGER NOT NULL DEFAULT 0;"
-        "ALTER TABLE batches ADD COLUMN geo_version TEXT NOT NULL DEFAULT ''; COMMIT;"));
+    ISDAS_RETURN_IF_ERROR(
+        s->Exec("BEGIN; ALTER TABLE events ADD COLUMN src_country TEXT NOT NULL DEFAULT '';"
+                "ALTER TABLE events ADD COLUMN src_asn INTEGER NOT NULL DEFAULT 0;"
+                "ALTER TABLE batches ADD COLUMN geo_version TEXT NOT NULL DEFAULT ''; COMMIT;"));
   }
   ISDAS_RETURN_IF_ERROR(s->Exec(kSchema));
   ISDAS_RETURN_IF_ERROR(s->Exec("PRAGMA user_version=2"));
@@ -353,8 +352,8 @@ Result<int64_t> SqliteStore::SensorId(const std::string& name, int64_t now_us) {
   return sqlite3_column_int64(st.s, 0);
 }
 
-Result<std::vector<BatchOutcome>> SqliteStore::CommitBatches(
-    std::span<SensorBatch* const> batches, int64_t now_us) {
+Result<std::vector<BatchOutcome>> SqliteStore::CommitBatches(std::span<SensorBatch* const> batches,
+                                                             int64_t now_us) {
   if (in_import_) return Internal("CommitBatches during an import");
   ISDAS_RETURN_IF_ERROR(Exec("BEGIN IMMEDIATE"));
   std::vector<BatchOutcome> out;
@@ -438,20 +437,18 @@ Result<std::vector<BatchOutcome>> SqliteStore::CommitBatches(
   return out;
 }
 
-Status SqliteStore::RecordHeartbeat(
-    const std::string& sensor_id, int64_t now_us,
-    const std::vector<std::pair<std::string, uint64_t>>& counters) {
+Status SqliteStore::RecordHeartbeat(const std::string& sensor_id, int64_t now_us,
+                                    const std::vector<std::pair<std::string, uint64_t>>& counters) {
   ISDAS_RETURN_IF_ERROR(Exec("BEGIN IMMEDIATE"));
   auto id = SensorId(sensor_id, now_us);
   Status st = id.status();
   Stmt del, ins, upd;
-  if (st.ok() &&
-      (sqlite3_prepare_v2(db_, "DELETE FROM sensor_counters WHERE sensor = ?", -1, &del.s,
-                          nullptr) != SQLITE_OK ||
-       sqlite3_prepare_v2(db_, "INSERT INTO sensor_counters VALUES(?, ?, ?)", -1, &ins.s,
-                          nullptr) != SQLITE_OK ||
-       sqlite3_prepare_v2(db_, "UPDATE sensors SET last_heartbeat_us = ? WHERE id = ?", -1,
-                          &upd.s, nullptr) != SQLITE_OK)) {
+  if (st.ok() && (sqlite3_prepare_v2(db_, "DELETE FROM sensor_counters WHERE sensor = ?", -1,
+                                     &del.s, nullptr) != SQLITE_OK ||
+                  sqlite3_prepare_v2(db_, "INSERT INTO sensor_counters VALUES(?, ?, ?)", -1, &ins.s,
+                                     nullptr) != SQLITE_OK ||
+                  sqlite3_prepare_v2(db_, "UPDATE sensors SET last_heartbeat_us = ? WHERE id = ?",
+                                     -1, &upd.s, nullptr) != SQLITE_OK)) {
     st = Error("prepare");
   }
   if (st.ok()) {
@@ -484,8 +481,10 @@ Result<std::vector<SensorInfo>> SqliteStore::Sensors() {
                          "SELECT id, name, first_seen_us, last_seen_us, last_heartbeat_us, "
                          "batches, events FROM sensors ORDER BY name",
                          -1, &st.s, nullptr) != SQLITE_OK ||
-      sqlite3_prepare_v2(db_, "SELECT name, value FROM sensor_counters WHERE sensor = ? "
-                              "ORDER BY name", -1, &cs.s, nullptr) != SQLITE_OK) {
+      sqlite3_prepare_v2(db_,
+                         "SELECT name, value FROM sensor_counters WHERE sensor = ? "
+                         "ORDER BY name",
+                         -1, &cs.s, nullptr) != SQLITE_OK) {
     return Error("prepare");
   }
   std::vector<SensorInfo> out;

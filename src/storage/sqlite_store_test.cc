@@ -84,8 +84,11 @@ TEST(SqliteStore, CommittedImportIsDurableAndFindable) {
   sqlite3* db;
   ASSERT_EQ(sqlite3_open((dir + "/isdas.sqlite").c_str(), &db), SQLITE_OK);
   sqlite3_stmt* st;
-  ASSERT_EQ(sqlite3_prepare_v2(db, "SELECT length(src), hex(dst), tcp_seq, import_id FROM events "
-                                   "ORDER BY ts", -1, &st, nullptr), SQLITE_OK);
+  ASSERT_EQ(sqlite3_prepare_v2(db,
+                               "SELECT length(src), hex(dst), tcp_seq, import_id FROM events "
+                               "ORDER BY ts",
+                               -1, &st, nullptr),
+            SQLITE_OK);
   ASSERT_EQ(sqlite3_step(st), SQLITE_ROW);
   EXPECT_EQ(sqlite3_column_int(st, 0), 4);
   EXPECT_STREQ(reinterpret_cast<const char*>(sqlite3_column_text(st, 1)), "C6130414");
@@ -169,8 +172,10 @@ TEST(SqliteStore, VersionOneDatabaseIsMigrated) {
   EXPECT_EQ((*s)->CountEvents().value(), 2u);  // the old row survived
   ASSERT_EQ(sqlite3_open((dir + "/isdas.sqlite").c_str(), &db), SQLITE_OK);
   sqlite3_stmt* st;
-  ASSERT_EQ(sqlite3_prepare_v2(db, "SELECT group_concat(src_country || src_asn, ',') FROM "
-                                   "(SELECT * FROM events ORDER BY ts)", -1, &st, nullptr),
+  ASSERT_EQ(sqlite3_prepare_v2(db,
+                               "SELECT group_concat(src_country || src_asn, ',') FROM "
+                               "(SELECT * FROM events ORDER BY ts)",
+                               -1, &st, nullptr),
             SQLITE_OK);
   ASSERT_EQ(sqlite3_step(st), SQLITE_ROW);
   EXPECT_STREQ(reinterpret_cast<const char*>(sqlite3_column_text(st, 0)), "0,JP4730");

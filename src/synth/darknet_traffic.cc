@@ -101,7 +101,8 @@ Status WriteDarknetPcap(const TrafficSpec& spec, FILE* out, TrafficTruth* truth)
       tcp.sport = static_cast<uint16_t>(32768 + rnd(28000));
       tcp.dport = dport;
       tcp.win = 65535;
-      do tcp.seq = static_cast<uint32_t>(rng()); while (tcp.seq == dst);
+      do tcp.seq = static_cast<uint32_t>(rng());
+      while (tcp.seq == dst);
       Ip4Spec ip;
       ip.src = PublicAddress(2000000000ULL + rnd(800));
       ip.dst = dst;
@@ -161,16 +162,18 @@ Status WriteDarknetPcap(const TrafficSpec& spec, FILE* out, TrafficTruth* truth)
       ip.src = PublicAddress(5000000000ULL + rnd(200000));
       ip.dst = dst;
       ip.ttl = static_cast<uint8_t>(40 + rnd(24));
-      do ip.id = static_cast<uint16_t>(rng()); while (ip.id == 54321);
+      do ip.id = static_cast<uint16_t>(rng());
+      while (ip.id == 54321);
       frame = Ether(0x0800, Ipv4(ip, Udp(static_cast<uint16_t>(1024 + rnd(60000)),
-                                        kUdpPorts[rnd(8)], Bytes(8 + rnd(24), 0))));
+                                         kUdpPorts[rnd(8)], Bytes(8 + rnd(24), 0))));
     } else if (pick < 90) {  // ICMP echo request
       Ip4Spec ip;
       ip.proto = 1;
       ip.src = PublicAddress(6000000000ULL + rnd(100000));
       ip.dst = dst;
       ip.ttl = static_cast<uint8_t>(40 + rnd(24));
-      do ip.id = static_cast<uint16_t>(rng()); while (ip.id == 54321);
+      do ip.id = static_cast<uint16_t>(rng());
+      while (ip.id == 54321);
       frame = Ether(0x0800, Ipv4(ip, Icmp(8, 0, Bytes(36, 0x61))));
     } else {  // backscatter: replies to floods that forged our addresses
       kind = kBackscatter;
@@ -178,7 +181,8 @@ Status WriteDarknetPcap(const TrafficSpec& spec, FILE* out, TrafficTruth* truth)
       ip.src = PublicAddress(7000000000ULL + rnd(20000));
       ip.dst = dst;
       ip.ttl = static_cast<uint8_t>(40 + rnd(24));
-      do ip.id = static_cast<uint16_t>(rng()); while (ip.id == 54321);
+      do ip.id = static_cast<uint16_t>(rng());
+      while (ip.id == 54321);
       const uint64_t b = rnd(100);
       if (b < 70) {
         TcpSpec tcp;
@@ -194,8 +198,8 @@ Status WriteDarknetPcap(const TrafficSpec& spec, FILE* out, TrafficTruth* truth)
         frame = Ether(0x0800, Ipv4(ip, Icmp(3, static_cast<uint8_t>(rnd(4)), Bytes(32, 0))));
       } else {
         ip.proto = 17;
-        frame = Ether(0x0800, Ipv4(ip, Udp(53, static_cast<uint16_t>(1024 + rnd(60000)),
-                                          Bytes(40, 0))));
+        frame = Ether(0x0800,
+                      Ipv4(ip, Udp(53, static_cast<uint16_t>(1024 + rnd(60000)), Bytes(40, 0))));
       }
     }
     ++truth->by_tool[tool];

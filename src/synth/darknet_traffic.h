@@ -17,10 +17,10 @@ namespace isdas::synth {
 struct TrafficSpec {
   uint64_t packets = 100000;
   uint32_t seed = 1;
-  uint32_t dark_net = 0xc6130000;  // 198.19.0.0/16 (RFC 2544 benchmarking space)
+  uint32_t dark_net = 0xc6130000;             // 198.19.0.0/16 (RFC 2544 benchmarking space)
   int64_t start_us = 1795651200LL * 1000000;  // 2026-11-26T00:00:00Z
-  double pps = 2000;               // mean packet rate of the timestamps
-  uint32_t mirai_bots = 2000000;   // distinct Mirai source addresses to draw from
+  double pps = 2000;                          // mean packet rate of the timestamps
+  uint32_t mirai_bots = 2000000;              // distinct Mirai source addresses to draw from
 };
 
 struct TrafficTruth {

@@ -48,9 +48,12 @@ uint16_t Fold(uint32_t sum) {
 }
 size_t ChecksumOffset(uint8_t proto) {
   switch (proto) {
-    case 6: return 16;
-    case 17: return 6;
-    default: return 2;  // ICMP, ICMPv6
+    case 6:
+      return 16;
+    case 17:
+      return 6;
+    default:
+      return 2;  // ICMP, ICMPv6
   }
 }
 void PadTo4(Bytes* b) {
@@ -141,8 +144,8 @@ Bytes Ipv4(const Ip4Spec& ip, const Bytes& payload) {
   Bytes b;
   b.push_back(static_cast<uint8_t>((ip.version << 4) | (ihl & 0xf)));
   b.push_back(0);
-  const int total = ip.total_len >= 0 ? ip.total_len
-                                      : static_cast<int>(20 + opts.size() + l4.size());
+  const int total =
+      ip.total_len >= 0 ? ip.total_len : static_cast<int>(20 + opts.size() + l4.size());
   PutBe16(&b, static_cast<uint16_t>(total));
   PutBe16(&b, ip.id);
   PutBe16(&b, ip.frag);

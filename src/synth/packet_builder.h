@@ -26,7 +26,7 @@ struct TcpSpec {
   uint32_t seq = 1, ack = 0;
   uint8_t flags = 0x02;
   uint16_t win = 1024;
-  Bytes options;       // padded to 4 bytes by the builder
+  Bytes options;         // padded to 4 bytes by the builder
   int data_offset = -1;  // override the 4-bit data offset (words); -1 = computed
 };
 Bytes Tcp(const TcpSpec& t);
@@ -38,10 +38,10 @@ struct Ip4Spec {
   uint8_t proto = 6;
   uint8_t ttl = 64;
   uint16_t id = 0;
-  uint16_t frag = 0;  // flags (DF 0x4000, MF 0x2000) | offset in 8-byte units
-  Bytes options;      // padded to 4 bytes
-  int ihl = -1;       // override (words)
-  int total_len = -1; // override
+  uint16_t frag = 0;   // flags (DF 0x4000, MF 0x2000) | offset in 8-byte units
+  Bytes options;       // padded to 4 bytes
+  int ihl = -1;        // override (words)
+  int total_len = -1;  // override
   int version = 4;
 };
 Bytes Ipv4(const Ip4Spec& ip, const Bytes& payload);

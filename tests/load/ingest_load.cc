@@ -6,6 +6,7 @@
 //   ingest_load ISDAS SENSORS BATCHES EVENTS [SERVER_THREADS]
 // Exit status 0 only if every check holds.
 
+#include <httplib.h>
 #include <signal.h>
 #include <spawn.h>
 #include <sqlite3.h>
@@ -17,7 +18,6 @@
 #include <chrono>
 #include <cstdio>
 #include <fstream>
-#include <httplib.h>
 #include <mutex>
 #include <string>
 #include <thread>
@@ -94,8 +94,8 @@ int main(int argc, char** argv) {
   const std::string conf = dir + "/collector.toml";
   const char* args[] = {isdas.c_str(), "collector", "--config", conf.c_str(), nullptr};
   pid_t collector;
-  if (posix_spawn(&collector, isdas.c_str(), nullptr, nullptr, const_cast<char**>(args),
-                  environ) != 0) {
+  if (posix_spawn(&collector, isdas.c_str(), nullptr, nullptr, const_cast<char**>(args), environ) !=
+      0) {
     std::perror("spawn collector");
     return 1;
   }
@@ -122,7 +122,8 @@ int main(int argc, char** argv) {
     ts.emplace_back([&, s] {
       const std::string id = "load-" + std::to_string(s);
       std::vector<std::string> bodies;
-      for (int b = 1; b <= batches; ++b) bodies.push_back(Body(id, static_cast<uint64_t>(b), events));
+      for (int b = 1; b <= batches; ++b)
+        bodies.push_back(Body(id, static_cast<uint64_t>(b), events));
       httplib::SSLClient c("127.0.0.1", port, ca + "/sensors/" + id + ".crt",
                            ca + "/sensors/" + id + ".key");
       c.set_ca_cert_path((ca + "/ca.crt").c_str());
@@ -144,8 +145,10 @@ int main(int argc, char** argv) {
           if (r && r->status == 200) {
             const bool dup = r->body.find("\"duplicate\"") != std::string::npos;
             if (b == batches) {
-              if (dup) dup_ok++;
-              else failed++;
+              if (dup)
+                dup_ok++;
+              else
+                failed++;
             } else {
               ok++;
               mine.push_back(ms);
@@ -190,8 +193,9 @@ int main(int argc, char** argv) {
   const int64_t known = Query(db, "SELECT COUNT(*) FROM sensors");
   std::sort(lat_ms.begin(), lat_ms.end());
   auto pct = [&](double p) {
-    return lat_ms.empty() ? 0.0 : lat_ms[std::min(lat_ms.size() - 1,
-                                                  static_cast<size_t>(p * lat_ms.size()))];
+    return lat_ms.empty()
+               ? 0.0
+               : lat_ms[std::min(lat_ms.size() - 1, static_cast<size_t>(p * lat_ms.size()))];
   };
   const int64_t want_batches = int64_t{sensors} * batches;
   std::printf("sensors %d, batches/sensor %d, events/batch %d, server threads %d\n", sensors,

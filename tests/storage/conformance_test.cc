@@ -59,7 +59,8 @@ SensorBatch Batch(const std::string& sensor, uint64_t epoch, uint64_t seq, int n
   b.epoch = epoch;
   b.seq = seq;
   b.rules_version = 1;
-  for (int i = 0; i < n; ++i) b.events.push_back(Ev(static_cast<int64_t>(seq) * 1000 + i, 23, 0x08080404));
+  for (int i = 0; i < n; ++i)
+    b.events.push_back(Ev(static_cast<int64_t>(seq) * 1000 + i, 23, 0x08080404));
   return b;
 }
 

@@ -40,14 +40,14 @@ Status Client::Post(const std::string& query, std::string_view body, std::string
   if (msg.rfind("Code: ", 0) == 0) last_code_ = std::atoi(msg.c_str() + 6);
   const std::string m = "ClickHouse: " + msg.substr(0, 500);
   switch (last_code_) {
-    case 60:   // UNKNOWN_TABLE
-    case 81:   // UNKNOWN_DATABASE
+    case 60:  // UNKNOWN_TABLE
+    case 81:  // UNKNOWN_DATABASE
       return NotFound(m);
-    case 62:   // SYNTAX_ERROR
-    case 27:   // CANNOT_PARSE_INPUT_ASSERTION_FAILED
-    case 33:   // CANNOT_READ_ALL_DATA
-    case 47:   // UNKNOWN_IDENTIFIER
-    case 53:   // TYPE_MISMATCH
+    case 62:  // SYNTAX_ERROR
+    case 27:  // CANNOT_PARSE_INPUT_ASSERTION_FAILED
+    case 33:  // CANNOT_READ_ALL_DATA
+    case 47:  // UNKNOWN_IDENTIFIER
+    case 53:  // TYPE_MISMATCH
       return InvalidArgument(m);
     default:
       return {ErrorKind::kUnavailable, m};

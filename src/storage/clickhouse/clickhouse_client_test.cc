@@ -48,8 +48,9 @@ TEST(ClickhouseClient, RowBinaryRoundTripsEveryTypeWeUse) {
   ASSERT_TRUE(c.InsertRowBinary("rb_test", rb.data()).ok());
   auto r = c.Query("SELECT a, b, c, d, e, length(f), hex(g) FROM rb_test");
   ASSERT_TRUE(r.ok()) << r.status().ToString();
-  EXPECT_EQ(r.value(), "200\t65535\t4000000000\t18000000000000000000\t-1795651200000000\t300\t"
-                       "20010DB8000000000000000000000000\n");
+  EXPECT_EQ(r.value(),
+            "200\t65535\t4000000000\t18000000000000000000\t-1795651200000000\t300\t"
+            "20010DB8000000000000000000000000\n");
   // A truncated row is refused, and nothing of it is stored.
   std::string cut = rb.data().substr(0, rb.data().size() - 3);
   EXPECT_FALSE(c.InsertRowBinary("rb_test", cut).ok());

@@ -40,8 +40,9 @@ std::string Quote(const std::string& s) {
 }
 
 Status NoImports() {
-  return InvalidArgument("local file imports go to the SQLite store; ClickHouse takes sensor "
-                         "batches (see docs/storage-clickhouse.md)");
+  return InvalidArgument(
+      "local file imports go to the SQLite store; ClickHouse takes sensor "
+      "batches (see docs/storage-clickhouse.md)");
 }
 
 }  // namespace
@@ -52,8 +53,7 @@ Result<std::unique_ptr<ClickhouseStore>> ClickhouseStore::Open(const clickhouse:
   clickhouse::Client admin(root);
   auto v = admin.Version();
   if (!v.ok()) return v.status();
-  ISDAS_RETURN_IF_ERROR(
-      admin.Query("CREATE DATABASE IF NOT EXISTS " + e.database).status());
+  ISDAS_RETURN_IF_ERROR(admin.Query("CREATE DATABASE IF NOT EXISTS " + e.database).status());
   std::unique_ptr<ClickhouseStore> s(new ClickhouseStore(e));
   s->version_ = v.value();
   for (const char* t : kTables) ISDAS_RETURN_IF_ERROR(s->client_.Query(t).status());
@@ -99,8 +99,8 @@ Result<std::vector<BatchOutcome>> ClickhouseStore::CommitBatches(
                          " AND batch_seq = " + std::to_string(b->seq));
     if (!present.ok()) return present.status();
     if (present.value() != 0 && present.value() != b->events.size()) {
-      return Internal("batch " + b->sensor_id + "/" + std::to_string(b->seq) + " is partly stored (" +
-                      std::to_string(present.value()) + " of " +
+      return Internal("batch " + b->sensor_id + "/" + std::to_string(b->seq) +
+                      " is partly stored (" + std::to_string(present.value()) + " of " +
                       std::to_string(b->events.size()) + " events); it needs repair");
     }
     if (present.value() == 0) {
@@ -152,8 +152,10 @@ Result<std::vector<BatchOutcome>> ClickhouseStore::CommitBatches(
   // Events first, then the marks: a crash in between leaves events that the next attempt
   // finds and does not insert again.
   if (!rows.data().empty()) ISDAS_RETURN_IF_ERROR(client_.InsertRowBinary("events", rows.data()));
-  if (!names.data().empty()) ISDAS_RETURN_IF_ERROR(client_.InsertRowBinary("as_names", names.data()));
-  if (!marks.data().empty()) ISDAS_RETURN_IF_ERROR(client_.InsertRowBinary("batches", marks.data()));
+  if (!names.data().empty())
+    ISDAS_RETURN_IF_ERROR(client_.InsertRowBinary("as_names", names.data()));
+  if (!marks.data().empty())
+    ISDAS_RETURN_IF_ERROR(client_.InsertRowBinary("batches", marks.data()));
   return out;
 }
 
@@ -194,10 +196,9 @@ Result<std::vector<SensorInfo>> ClickhouseStore::Sensors() {
     SensorInfo si;
     ls >> si.name >> si.first_seen_us >> si.last_seen_us >> si.last_heartbeat_us >> si.batches >>
         si.events;
-    auto c = client_.Query(
-        "SELECT name, value FROM heartbeats WHERE sensor = " + Quote(si.name) +
-        " AND time_us = (SELECT max(time_us) FROM heartbeats WHERE sensor = " + Quote(si.name) +
-        ") AND name != '' ORDER BY name FORMAT TabSeparated");
+    auto c = client_.Query("SELECT name, value FROM heartbeats WHERE sensor = " + Quote(si.name) +
+                           " AND time_us = (SELECT max(time_us) FROM heartbeats WHERE sensor = " +
+                           Quote(si.name) + ") AND name != '' ORDER BY name FORMAT TabSeparated");
     if (!c.ok()) return c.status();
     std::istringstream cs(c.value());
     std::string name;
