@@ -27,7 +27,7 @@ struct CollectorConfig {
   std::string port_file;
   std::string geo_dir;
   std::string engine = "sqlite";
-  storage::clickhouse::Endpoint clickhouse{"127.0.0.1", 8123, "isdas", 60};
+  storage::clickhouse::Endpoint clickhouse{"127.0.0.1", 8123, "isdas", 60, "", {}};
   ingest::Options ingest;
 };
 
@@ -63,6 +63,12 @@ Result<CollectorConfig> LoadConfig(const std::string& path) {
   ISDAS_RETURN_IF_ERROR(c->GetUint("storage.clickhouse_port", 1, 65535, &v));
   cc.clickhouse.port = static_cast<int>(v);
   ISDAS_RETURN_IF_ERROR(c->GetString("storage.clickhouse_database", &cc.clickhouse.database));
+  ISDAS_RETURN_IF_ERROR(c->GetString("storage.clickhouse_cluster", &cc.clickhouse.cluster));
+  ISDAS_RETURN_IF_ERROR(c->GetStringList("storage.clickhouse_shards", &cc.clickhouse.shards));
+  if (cc.clickhouse.cluster.empty() != cc.clickhouse.shards.empty()) {
+    return c->Invalid("storage.clickhouse_cluster",
+                      "set both clickhouse_cluster and clickhouse_shards, or neither");
+  }
   if (cc.clickhouse.database.empty() ||
       cc.clickhouse.database.find_first_not_of("abcdefghijklmnopqrstuvwxyz0123456789_") !=
           std::string::npos) {

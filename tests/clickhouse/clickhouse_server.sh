@@ -2,8 +2,10 @@
 # Starts a throw-away ClickHouse server (Debian's clickhouse-server) on loopback for tests:
 # its own config, data and logs in DIR, free ports, no other state. Prints "HTTP_PORT PID".
 #   clickhouse_server.sh start DIR [REMOTE_SERVERS_XML]
-#   clickhouse_server.sh stop DIR
-# REMOTE_SERVERS_XML, if given, is inserted as <remote_servers> (for Distributed tables).
+#   clickhouse_server.sh cluster DIR   two servers DIR/s1 and DIR/s2 sharing a cluster "isdas"
+#   clickhouse_server.sh stop DIR      (stops DIR, or both servers of a cluster)
+# REMOTE_SERVERS_XML, if given, is inserted as <remote_servers> (for Distributed tables);
+# TCP_PORT in the environment fixes the native port (else a free one).
 set -euo pipefail
 cmd=$1
 dir=$(realpath -m "$2")
@@ -13,7 +15,7 @@ start)
   command -v clickhouse-server >/dev/null || { echo "clickhouse-server is not installed" >&2; exit 1; }
   mkdir -p "$dir"/{data,tmp,user_files,format_schemas,log}
   http=$(free_port)
-  tcp=$(free_port)
+  tcp=${TCP_PORT:-$(free_port)}
   inter=$(free_port)
   remote=${3:-}
   cat >"$dir/config.xml" <<EOC
@@ -75,7 +77,21 @@ EOU
   tail -20 "$dir/log/server.err.log" "$dir/log/stdout.log" >&2 || true
   exit 1
   ;;
+cluster)
+  # Both servers know the cluster: pick the native ports first, then start each.
+  p1=$(free_port)
+  p2=$(free_port)
+  xml="<isdas>"
+  for p in $p1 $p2; do
+    xml="$xml<shard><replica><host>127.0.0.1</host><port>$p</port></replica></shard>"
+  done
+  xml="$xml</isdas>"
+  TCP_PORT=$p1 "$0" start "$dir/s1" "$xml" >/dev/null
+  TCP_PORT=$p2 "$0" start "$dir/s2" "$xml" >/dev/null
+  echo "$(cat "$dir/s1/http_port") $(cat "$dir/s2/http_port")"
+  ;;
 stop)
+  if [ -d "$dir/s1" ]; then "$0" stop "$dir/s1"; "$0" stop "$dir/s2"; exit 0; fi
   [ -f "$dir/pid" ] || exit 0
   pid=$(cat "$dir/pid")
   kill "$pid" 2>/dev/null || true

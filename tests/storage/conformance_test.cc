@@ -33,6 +33,21 @@ std::unique_ptr<EventStore> MakeClickhouse() {
   return s.ok() ? std::unique_ptr<EventStore>(std::move(s.value())) : nullptr;
 }
 
+// Two servers with a Distributed table over both (the fixture `clickhouse_cluster`).
+std::unique_ptr<EventStore> MakeClickhouseCluster() {
+  clickhouse::Endpoint e;
+  const std::string dir = std::string(ISDAS_CLICKHOUSE_DIR) + "-cluster";
+  int p2 = 0;
+  std::ifstream(dir + "/s1/http_port") >> e.port;
+  std::ifstream(dir + "/s2/http_port") >> p2;
+  e.database = "isdas_conf_" + std::to_string(getpid()) + "_" + std::to_string(g_n++);
+  e.cluster = "isdas";
+  e.shards = {"127.0.0.1:" + std::to_string(e.port), "127.0.0.1:" + std::to_string(p2)};
+  auto s = ClickhouseStore::Open(e);
+  EXPECT_TRUE(s.ok()) << s.status().ToString();
+  return s.ok() ? std::unique_ptr<EventStore>(std::move(s.value())) : nullptr;
+}
+
 struct Engine {
   const char* name;
   std::function<std::unique_ptr<EventStore>()> make;
@@ -110,6 +125,29 @@ TEST_P(Conformance, HeartbeatCountersAreTheLatest) {
   EXPECT_EQ(sensors->at(0).counters[0].second, 20u);
 }
 
+TEST(ClickhouseCluster, RowsAreSpreadOverBothShards) {
+  auto s = MakeClickhouseCluster();
+  ASSERT_TRUE(s);
+  std::vector<SensorBatch> bs;
+  for (uint64_t q = 1; q <= 40; ++q) bs.push_back(Batch("spread", 1, q, 50));
+  std::vector<SensorBatch*> ptrs;
+  for (auto& b : bs) ptrs.push_back(&b);
+  ASSERT_TRUE(s->CommitBatches(ptrs, 1).ok());
+  EXPECT_EQ(s->CountEvents().value(), 2000u);
+  const std::string dir = std::string(ISDAS_CLICKHOUSE_DIR) + "-cluster";
+  uint64_t total = 0;
+  for (const char* srv : {"/s1", "/s2"}) {
+    clickhouse::Endpoint e;
+    std::ifstream(dir + srv + "/http_port") >> e.port;
+    e.database = "isdas_conf_" + std::to_string(getpid()) + "_" + std::to_string(g_n - 1);
+    clickhouse::Client c(e);
+    const uint64_t n = std::stoull(c.Query("SELECT count() FROM events_local").value());
+    EXPECT_GT(n, 0u) << srv;  // rand() sharding puts rows on both
+    total += n;
+  }
+  EXPECT_EQ(total, 2000u);
+}
+
 TEST_P(Conformance, ManyBatchesKeepEveryEvent) {
   auto s = GetParam().make();
   ASSERT_TRUE(s);
@@ -165,7 +203,8 @@ TEST(ClickhouseExactlyOnce, EventsWithoutTheirMarkAreNotInsertedTwice) {
 
 INSTANTIATE_TEST_SUITE_P(Engines, Conformance,
                          ::testing::Values(Engine{"sqlite", MakeSqlite},
-                                           Engine{"clickhouse", MakeClickhouse}),
+                                           Engine{"clickhouse", MakeClickhouse},
+                                           Engine{"clickhouse_cluster", MakeClickhouseCluster}),
                          [](const auto& p) { return std::string(p.param.name); });
 
 }  // namespace

@@ -20,9 +20,14 @@ Client::Client(const Endpoint& e) : http_(std::make_unique<Http>(e.host, e.port)
 
 Client::~Client() = default;
 
+void Client::AddSetting(const std::string& name, const std::string& value) {
+  settings_.emplace_back(name, value);
+}
+
 Status Client::Post(const std::string& query, std::string_view body, std::string* out) {
   last_code_ = 0;
   httplib::Params params{{"database", e_.database}};
+  for (const auto& [k, v] : settings_) params.emplace(k, v);
   if (!query.empty()) params.emplace("query", query);
   const std::string path = httplib::append_query_params("/", params);
   auto r = http_->cli.Post(path.c_str(), body.data(), body.size(), "application/octet-stream");

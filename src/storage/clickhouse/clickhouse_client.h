@@ -10,6 +10,8 @@
 #include <memory>
 #include <string>
 #include <string_view>
+#include <utility>
+#include <vector>
 
 #include "common/status.h"
 
@@ -20,11 +22,17 @@ struct Endpoint {
   int port = 8123;
   std::string database = "default";
   int timeout_s = 60;
+  // Scale-out: the name of a <remote_servers> cluster, and the HTTP endpoints ("host:port") of
+  // its shards, where the local tables are created. Empty: a single server.
+  std::string cluster;
+  std::vector<std::string> shards;
 };
 
 class Client {
  public:
   explicit Client(const Endpoint& e);
+  // Sends `name=value` with every request (e.g. insert_distributed_sync=1).
+  void AddSetting(const std::string& name, const std::string& value);
   ~Client();
   // Runs a statement and returns its output (TabSeparated unless the SQL says otherwise).
   Result<std::string> Query(const std::string& sql);
@@ -40,6 +48,7 @@ class Client {
   struct Http;
   std::unique_ptr<Http> http_;
   Endpoint e_;
+  std::vector<std::pair<std::string, std::string>> settings_;
   int last_code_ = 0;
 };
 

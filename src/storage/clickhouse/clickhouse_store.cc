@@ -1,6 +1,7 @@
 #include "storage/clickhouse/clickhouse_store.h"
 
 #include <cstdlib>
+#include <iterator>
 #include <sstream>
 
 namespace isdas::storage {
@@ -9,7 +10,7 @@ namespace {
 // Works on 18.16 and current releases: classic MergeTree syntax, no LowCardinality,
 // no DateTime64 (time is Int64 µs beside a Date for partitioning).
 constexpr const char* kTables[] = {
-    R"sql(CREATE TABLE IF NOT EXISTS events (
+    R"sql(CREATE TABLE IF NOT EXISTS {events} (
   ts Int64, day Date, sensor String, proto UInt8, family UInt8,
   src FixedString(16), dst FixedString(16), sport UInt16, dport UInt16,
   icmp_type UInt8, icmp_code UInt8, tcp_flags UInt8, ttl UInt8, ip_id UInt32, ip_len UInt32,
@@ -17,16 +18,26 @@ constexpr const char* kTables[] = {
   kind UInt8, tool UInt8, spoof UInt8, src_country FixedString(2), src_asn UInt32,
   batch_epoch UInt64, batch_seq UInt64
 ) ENGINE = MergeTree() PARTITION BY toYYYYMM(day) ORDER BY (day, dport, ts))sql",
-    R"sql(CREATE TABLE IF NOT EXISTS batches (
+    R"sql(CREATE TABLE IF NOT EXISTS {batches} (
   sensor String, epoch UInt64, seq UInt64, events UInt32, rules_version UInt32,
   received_us Int64, geo_version String
 ) ENGINE = MergeTree() PARTITION BY tuple() ORDER BY (sensor, epoch, seq))sql",
-    R"sql(CREATE TABLE IF NOT EXISTS heartbeats (
+    R"sql(CREATE TABLE IF NOT EXISTS {heartbeats} (
   sensor String, time_us Int64, name String, value UInt64
 ) ENGINE = MergeTree() PARTITION BY tuple() ORDER BY (sensor, time_us, name))sql",
-    R"sql(CREATE TABLE IF NOT EXISTS as_names (asn UInt32, name String)
+    R"sql(CREATE TABLE IF NOT EXISTS {as_names} (asn UInt32, name String)
 ENGINE = MergeTree() PARTITION BY tuple() ORDER BY asn)sql",
 };
+
+constexpr const char* kTableNames[] = {"events", "batches", "heartbeats", "as_names"};
+
+// kTables[i] with its table name, plus `suffix` ("_local" on the shards of a cluster).
+std::string TableDdl(size_t i, const std::string& suffix) {
+  std::string sql = kTables[i];
+  const std::string ph = std::string("{") + kTableNames[i] + "}";
+  sql.replace(sql.find(ph), ph.size(), std::string(kTableNames[i]) + suffix);
+  return sql;
+}
 
 // A string literal for SQL: sensor ids are validated to [A-Za-z0-9._-] before they get here,
 // but quote anyway.
@@ -56,7 +67,39 @@ Result<std::unique_ptr<ClickhouseStore>> ClickhouseStore::Open(const clickhouse:
   ISDAS_RETURN_IF_ERROR(admin.Query("CREATE DATABASE IF NOT EXISTS " + e.database).status());
   std::unique_ptr<ClickhouseStore> s(new ClickhouseStore(e));
   s->version_ = v.value();
-  for (const char* t : kTables) ISDAS_RETURN_IF_ERROR(s->client_.Query(t).status());
+  if (e.cluster.empty()) {
+    for (size_t i = 0; i < std::size(kTables); ++i) {
+      ISDAS_RETURN_IF_ERROR(s->client_.Query(TableDdl(i, "")).status());
+    }
+    return s;
+  }
+  // Scale-out: the same local tables on every shard, and on the entry server a Distributed
+  // table over them (rows spread at random; every read and the duplicate check see all).
+  for (const std::string& shard : e.shards) {
+    clickhouse::Endpoint se = e;
+    const size_t colon = shard.rfind(':');
+    if (colon == std::string::npos)
+      return InvalidArgument("shard '" + shard + "' is not host:port");
+    se.host = shard.substr(0, colon);
+    se.port = std::atoi(shard.c_str() + colon + 1);
+    se.database = "default";
+    clickhouse::Client sc(se);
+    ISDAS_RETURN_IF_ERROR(sc.Query("CREATE DATABASE IF NOT EXISTS " + e.database).status());
+    se.database = e.database;
+    clickhouse::Client sd(se);
+    for (size_t i = 0; i < std::size(kTables); ++i) {
+      ISDAS_RETURN_IF_ERROR(sd.Query(TableDdl(i, "_local")).status());
+    }
+  }
+  for (const char* t : kTableNames) {
+    ISDAS_RETURN_IF_ERROR(s->client_
+                              .Query(std::string("CREATE TABLE IF NOT EXISTS ") + t + " AS " + t +
+                                     "_local ENGINE = Distributed(" + e.cluster + ", " +
+                                     e.database + ", " + t + "_local, rand())")
+                              .status());
+  }
+  // An INSERT returns only once every shard has its rows.
+  s->client_.AddSetting("insert_distributed_sync", "1");
   return s;
 }
 
