@@ -1,0 +1,136 @@
+#include "rollup/hll.h"
+
+#include <algorithm>
+#include <cmath>
+#include <cstring>
+
+namespace isdas::rollup {
+namespace {
+
+constexpr uint8_t kFormat = 1;
+
+uint64_t Mix(uint64_t x) {  // splitmix64 finalizer
+  x += 0x9e3779b97f4a7c15ULL;
+  x = (x ^ (x >> 30)) * 0xbf58476d1ce4e5b9ULL;
+  x = (x ^ (x >> 27)) * 0x94d049bb133111ebULL;
+  return x ^ (x >> 31);
+}
+
+}  // namespace
+
+uint64_t HashAddress(const model::IpAddr& a) {
+  uint64_t lo, hi;
+  std::memcpy(&lo, a.bytes, 8);
+  std::memcpy(&hi, a.bytes + 8, 8);
+  return Mix(Mix(lo ^ a.family) ^ hi);
+}
+
+DistinctCounter::DistinctCounter(int p) : p_(p < 4 ? 4 : p > 16 ? 16 : p) {}
+
+void DistinctCounter::AddToRegisters(uint64_t hash) {
+  const uint64_t idx = hash >> (64 - p_);
+  const uint64_t rest = hash << p_;
+  // rho: position of the first 1 bit in the remaining 64-p bits (1-based).
+  const int max_rho = 64 - p_ + 1;
+  const int rho = rest == 0 ? max_rho : std::min(__builtin_clzll(rest) + 1, max_rho);
+  uint8_t& r = registers_[idx];
+  if (rho > r) r = static_cast<uint8_t>(rho);
+}
+
+void DistinctCounter::ToRegisters() {
+  registers_.assign(size_t{1} << p_, 0);
+  for (uint64_t h : exact_) AddToRegisters(h);
+  exact_.clear();
+  exact_.shrink_to_fit();
+}
+
+void DistinctCounter::Add(uint64_t hash) {
+  if (!registers_.empty()) {
+    AddToRegisters(hash);
+    return;
+  }
+  auto it = std::lower_bound(exact_.begin(), exact_.end(), hash);
+  if (it != exact_.end() && *it == hash) return;
+  exact_.insert(it, hash);
+  if (exact_.size() > kExactLimit) ToRegisters();
+}
+
+void DistinctCounter::Merge(const DistinctCounter& o) {
+  if (o.p_ != p_) return;
+  if (o.registers_.empty()) {
+    for (uint64_t h : o.exact_) Add(h);
+    return;
+  }
+  if (registers_.empty()) ToRegisters();
+  for (size_t i = 0; i < registers_.size(); ++i) {
+    registers_[i] = std::max(registers_[i], o.registers_[i]);
+  }
+}
+
+uint64_t DistinctCounter::Estimate() const {
+  if (registers_.empty()) return exact_.size();
+  const double m = static_cast<double>(registers_.size());
+  double sum = 0;
+  size_t zeros = 0;
+  for (uint8_t r : registers_) {
+    sum += std::ldexp(1.0, -r);
+    if (r == 0) ++zeros;
+  }
+  const double alpha = 0.7213 / (1 + 1.079 / m);
+  double e = alpha * m * m / sum;
+  // Small range: linear counting is more accurate while registers are still empty.
+  if (e <= 2.5 * m && zeros > 0) e = m * std::log(m / static_cast<double>(zeros));
+  return static_cast<uint64_t>(std::llround(e));
+}
+
+std::string DistinctCounter::Serialize() const {
+  std::string s;
+  s.push_back(static_cast<char>(kFormat));
+  s.push_back(static_cast<char>(p_));
+  if (registers_.empty()) {
+    s.push_back('e');
+    for (uint64_t h : exact_) {
+      for (int i = 0; i < 8; ++i) s.push_back(static_cast<char>(h >> (8 * i)));
+    }
+  } else {
+    s.push_back('r');
+    s.append(reinterpret_cast<const char*>(registers_.data()), registers_.size());
+  }
+  return s;
+}
+
+Result<DistinctCounter> DistinctCounter::Parse(std::string_view b) {
+  if (b.size() < 3 || static_cast<uint8_t>(b[0]) != kFormat) {
+    return Corruption("distinct counter: unknown format");
+  }
+  const int p = static_cast<uint8_t>(b[1]);
+  if (p < 4 || p > 16) return Corruption("distinct counter: precision out of range");
+  DistinctCounter c(p);
+  const std::string_view body = b.substr(3);
+  if (b[2] == 'e') {
+    if (body.size() % 8 != 0 || body.size() / 8 > kExactLimit) {
+      return Corruption("distinct counter: exact list of bad length");
+    }
+    for (size_t i = 0; i < body.size(); i += 8) {
+      uint64_t h = 0;
+      for (int k = 0; k < 8; ++k)
+        h |= uint64_t{static_cast<uint8_t>(body[i + static_cast<size_t>(k)])} << (8 * k);
+      if (!c.exact_.empty() && h <= c.exact_.back()) {
+        return Corruption("distinct counter: exact list not sorted");
+      }
+      c.exact_.push_back(h);
+    }
+    return c;
+  }
+  if (b[2] == 'r') {
+    if (body.size() != (size_t{1} << p)) return Corruption("distinct counter: register count");
+    c.registers_.assign(body.begin(), body.end());
+    for (uint8_t r : c.registers_) {
+      if (r > 64 - p + 1) return Corruption("distinct counter: register out of range");
+    }
+    return c;
+  }
+  return Corruption("distinct counter: unknown kind");
+}
+
+}  // namespace isdas::rollup
