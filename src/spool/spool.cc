@@ -25,6 +25,8 @@ constexpr size_t kSegmentHeader = 48;
 constexpr size_t kRecordHeader = 24;
 constexpr size_t kStateSize = 32;
 constexpr uint32_t kMaxPayload = 16u << 20;
+// Dropped records remembered in case they were in flight (far more than any shipping window).
+constexpr size_t kMaxRecentlyDropped = 65536;
 constexpr const char* kSegmentSuffix = ".seg";
 
 int64_t NowUs() {
@@ -387,7 +389,13 @@ Status Spool::MakeRoom(uint64_t need) {
         c_.dropped_events += e.events;
         --c_.unacked_records;
         c_.unacked_events -= e.events;
+        // The shipper may have this record in flight; if the collector stores it after all,
+        // Ack() takes it back out of the drop count (see below).
+        recently_dropped_[e.seq] = e.events;
       }
+    }
+    while (recently_dropped_.size() > kMaxRecentlyDropped) {
+      recently_dropped_.erase(recently_dropped_.begin());
     }
     const uint64_t last = segments_.front()->last_seq();
     DeleteSegment(0);
@@ -503,7 +511,17 @@ Status Spool::Ack(uint64_t seq) {
     return InvalidArgument("ack of sequence " + std::to_string(seq) + ", never appended (next " +
                            std::to_string(next_seq_) + ")");
   }
-  if (seq <= acked_) return Status::Ok();
+  if (seq <= acked_) {
+    // A record dropped while it was in flight, then delivered: it is not lost after all.
+    auto it = recently_dropped_.find(seq);
+    if (it != recently_dropped_.end()) {
+      --c_.dropped_records;
+      c_.dropped_events -= it->second;
+      ++c_.delivered_after_drop;
+      recently_dropped_.erase(it);
+    }
+    return Status::Ok();
+  }
   for (const auto& seg : segments_) {
     for (const auto& e : seg->entries) {
       if (e.seq > acked_ && e.seq <= seq && !e.bad) {

@@ -16,6 +16,7 @@
 // Thread-safe: one appender and one shipper may call concurrently.
 
 #include <cstdint>
+#include <map>
 #include <memory>
 #include <mutex>
 #include <span>
@@ -56,6 +57,7 @@ struct Counters {
   uint64_t recovered_cut_events = 0;     // events in cut records whose header was still readable
   uint64_t corrupt_records_skipped = 0;  // found bad when read for shipping
   uint64_t corrupt_events_skipped = 0;
+  uint64_t delivered_after_drop = 0;  // dropped while in flight, then stored: not counted as drops
 };
 
 class Spool {
@@ -104,6 +106,7 @@ class Spool {
   int64_t last_sync_us_ = 0;
   bool dirty_ = false;
   bool appending_ = false;  // segments_.back() was made by this process and takes appends
+  std::map<uint64_t, uint32_t> recently_dropped_;  // seq -> events, see Ack()
   Counters c_;
 };
 

@@ -229,6 +229,25 @@ TEST(Spool, FullDropOldestCountsEveryDroppedEvent) {
   EXPECT_EQ(r->front().seq, n - c.unacked_records + 1);
 }
 
+TEST(Spool, ARecordDroppedInFlightAndThenDeliveredIsNotADrop) {
+  Options o = Small();
+  o.max_bytes = 256 * 1024;
+  auto s = Spool::Open(TempDir(), o);
+  ASSERT_TRUE((*s)->Append(Payload(1, 1000), 7).ok());
+  auto inflight = (*s)->Read(1, 1, 1 << 20);  // the shipper takes record 1 …
+  ASSERT_EQ(inflight->size(), 1u);
+  for (uint64_t i = 2; i <= 400; ++i) ASSERT_TRUE((*s)->Append(Payload(i, 1000), 3).ok());
+  const Counters before = (*s)->counters();
+  ASSERT_GT(before.dropped_records, 0u);  // … record 1's segment is dropped meanwhile …
+  ASSERT_TRUE((*s)->Ack(1).ok());         // … and the collector stores it after all.
+  const Counters after = (*s)->counters();
+  EXPECT_EQ(after.dropped_records, before.dropped_records - 1);
+  EXPECT_EQ(after.dropped_events, before.dropped_events - 7);
+  EXPECT_EQ(after.delivered_after_drop, 1u);
+  ASSERT_TRUE((*s)->Ack(1).ok());  // a second ack changes nothing
+  EXPECT_EQ((*s)->counters().dropped_events, after.dropped_events);
+}
+
 TEST(Spool, FullDropNewestRefusesAndCounts) {
   Options o = Small();
   o.max_bytes = 128 * 1024;
