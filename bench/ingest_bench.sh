@@ -11,30 +11,19 @@ scripts/setup.sh bench
 cmake --preset release >/dev/null
 cmake --build --preset release --target isdas >/dev/null
 isdas=$PWD/build/release/apps/isdas/isdas
+source scripts/lab.sh
 work=$(mktemp -d)
 trap 'pkill -f "isdas collector --config $work" 2>/dev/null || true; rm -rf "$work"' EXIT
 cd "$work"
 "$isdas" simulate --out sim.pcap --packets "$packets" --seed 42 >/dev/null
-"$isdas" keys init --dir ca >/dev/null
-"$isdas" keys server --dir ca 127.0.0.1 >/dev/null
-"$isdas" keys sensor --dir ca bench-1 >/dev/null
+lab_keys bench-1
 : >times
 for i in $(seq "$runs"); do
-  rm -rf cdata spool port
-  cat >"$work/collector.toml" <<EOC
-[collector]
-data_dir = "cdata"
-listen = "127.0.0.1:0"
-port_file = "port"
-[tls]
-cert = "ca/server.crt"
-key = "ca/server.key"
-ca = "ca/ca.crt"
-crl = "ca/crl.pem"
-EOC
+  rm -rf cdata spool collector.port
+  lab_collector_conf "$work/collector.toml" 127.0.0.1:0 cdata
   /usr/bin/time -f "collector %e %M" -a -o times "$isdas" collector --config "$work/collector.toml" >/dev/null 2>&1 &
   cpid=$!
-  for _ in $(seq 100); do [ -f port ] && break; sleep 0.05; done
+  port=$(lab_wait_port)
   cat >sensor.toml <<EOS
 [sensor]
 id = "bench-1"
@@ -43,11 +32,7 @@ replay = ["sim.pcap"]
 max_events = 16384
 [spool]
 dir = "spool"
-[collector]
-urls = ["https://127.0.0.1:$(cat port)"]
-ca = "ca/ca.crt"
-cert = "ca/sensors/bench-1.crt"
-key = "ca/sensors/bench-1.key"
+$(lab_sensor_collector bench-1 "https://127.0.0.1:$port")
 EOS
   /usr/bin/time -f "sensor %e %M" -a -o times "$isdas" sensor --config sensor.toml >sensor.out 2>&1
   grep -q "^shipped: $packets\$" sensor.out || { echo "not all shipped: $(tail -3 sensor.out)"; exit 1; }

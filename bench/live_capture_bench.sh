@@ -15,6 +15,7 @@ isdas=$PWD/build/release/apps/isdas/isdas
 tag=$$
 src=isdas-feed-$tag
 dst=isdas-sink-$tag
+source scripts/lab.sh
 work=$(mktemp -d)
 cleanup() {
   pkill -f "isdas (sensor|collector) --config $work" 2>/dev/null || true
@@ -31,22 +32,10 @@ ip -n "$dst" link set fb$tag up
 ip -n "$dst" link set lo up
 cd "$work"
 "$isdas" simulate --out feed.pcap --packets "$packets" --seed 9 >/dev/null
-"$isdas" keys init --dir ca >/dev/null
-"$isdas" keys server --dir ca 127.0.0.1 >/dev/null
-"$isdas" keys sensor --dir ca live-bench >/dev/null
-cat >"$work/collector.toml" <<EOC
-[collector]
-data_dir = "cdata"
-listen = "127.0.0.1:0"
-port_file = "port"
-[tls]
-cert = "ca/server.crt"
-key = "ca/server.key"
-ca = "ca/ca.crt"
-crl = "ca/crl.pem"
-EOC
+lab_keys live-bench
+lab_collector_conf "$work/collector.toml" 127.0.0.1:0 cdata
 ip netns exec "$dst" "$isdas" collector --config "$work/collector.toml" >collector.log 2>&1 &
-for _ in $(seq 100); do [ -f port ] && break; sleep 0.05; done
+port=$(lab_wait_port)
 cat >"$work/sensor.toml" <<EOS
 [sensor]
 id = "live-bench"
@@ -55,11 +44,7 @@ prefixes = ["198.19.0.0/16", "2001:db8:2::/48"]
 buffer_mb = 128
 [spool]
 dir = "spool"
-[collector]
-urls = ["https://127.0.0.1:$(cat port)"]
-ca = "ca/ca.crt"
-cert = "ca/sensors/live-bench.crt"
-key = "ca/sensors/live-bench.key"
+$(lab_sensor_collector live-bench "https://127.0.0.1:$port")
 EOS
 feed() {  # feed RATE -> prints tcpreplay's achieved pps
   local opt

@@ -10,41 +10,27 @@ scripts/fetch-geo.sh  # country/AS data for enrichment at the collector
 geo=$PWD/third_party/geo
 cmake --preset release >/dev/null
 cmake --build --preset release --target isdas
-bin=$PWD/build/release/apps/isdas/isdas
+isdas=$PWD/build/release/apps/isdas/isdas
+source scripts/lab.sh
 data=${ISDAS_DATA_DIR:-isdas-data}
 mkdir -p "$data"
 cd "$data"
 if [ ! -f sample-darknet.pcap ]; then
   echo "== making a sample capture: 200,000 packets of synthetic /16 darknet traffic"
-  "$bin" simulate --out sample-darknet.pcap --packets 200000 --seed 7
+  "$isdas" simulate --out sample-darknet.pcap --packets 200000 --seed 7
 fi
 if [ ! -f ca/ca.crt ]; then
   echo "== creating the collector CA, its server certificate and sensor demo-1's certificate"
-  "$bin" keys init --dir ca >/dev/null
-  "$bin" keys server --dir ca 127.0.0.1 localhost >/dev/null
-  "$bin" keys sensor --dir ca demo-1 >/dev/null
+  lab_keys demo-1
 fi
 rm -rf collector spool  # each demo run starts from an empty store and spool
-cat >collector.toml <<EOC
-[collector]
-data_dir = "collector"
-listen = "127.0.0.1:0"
-port_file = "collector.port"
-[geo]
-dir = "$geo"
-[tls]
-cert = "ca/server.crt"
-key = "ca/server.key"
-ca = "ca/ca.crt"
-crl = "ca/crl.pem"
-EOC
+lab_collector_conf collector.toml 127.0.0.1:0 collector "[geo]
+dir = \"$geo\""
 rm -f collector.port
-"$bin" collector --config collector.toml >collector.log 2>&1 &
+"$isdas" collector --config collector.toml >collector.log 2>&1 &
 collector=$!
 trap 'kill $collector 2>/dev/null || true' EXIT
-for _ in $(seq 100); do [ -f collector.port ] && break; sleep 0.05; done
-[ -f collector.port ] || { cat collector.log; exit 1; }
-port=$(cat collector.port)
+port=$(lab_wait_port) || { cat collector.log; exit 1; }
 echo "== collector listening on https://127.0.0.1:$port (log: $data/collector.log)"
 cat >sensor.toml <<EOS
 [sensor]
@@ -53,14 +39,10 @@ replay = ["sample-darknet.pcap"]
 heartbeat_s = 1
 [spool]
 dir = "spool"
-[collector]
-urls = ["https://127.0.0.1:$port"]
-ca = "ca/ca.crt"
-cert = "ca/sensors/demo-1.crt"
-key = "ca/sensors/demo-1.key"
+$(lab_sensor_collector demo-1 "https://127.0.0.1:$port")
 EOS
 echo "== sensor demo-1 replays the capture, spools and ships it"
-"$bin" sensor --config sensor.toml | grep -E '^(captured|decoded|spooled|shipped|spool_drops|refused):'
+"$isdas" sensor --config sensor.toml | grep -E '^(captured|decoded|spooled|shipped|spool_drops|refused):'
 kill $collector
 wait $collector 2>/dev/null || true
 db=collector/isdas.sqlite

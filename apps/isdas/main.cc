@@ -13,6 +13,7 @@
 #include "capture/file_reader.h"
 #include "classify/classifier.h"
 #include "commands.h"
+#include "common/clock.h"
 #include "decode/decoder.h"
 #include "file_pipeline.h"
 #include "output/event_format.h"
@@ -48,12 +49,6 @@ FILE is a pcap (µs or ns) or pcapng file; "-" reads standard input.
 Exit status: 0 ok, 1 error, 2 a capture was damaged (events before the damage were kept),
 64 usage error. See docs/cli.md.
 )";
-
-int64_t NowUs() {
-  return std::chrono::duration_cast<std::chrono::microseconds>(
-             std::chrono::system_clock::now().time_since_epoch())
-      .count();
-}
 
 int UsageError(const std::string& msg) {
   std::fprintf(stderr, "isdas: %s\n(see 'isdas help')\n", msg.c_str());

@@ -6,6 +6,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <array>
 #include <atomic>
 #include <chrono>
 #include <cstdio>
@@ -18,6 +19,7 @@
 #include "capture/live_capture.h"
 #include "classify/classifier.h"
 #include "commands.h"
+#include "common/clock.h"
 #include "common/config.h"
 #include "decode/decoder.h"
 #include "model/batch_codec.h"
@@ -27,12 +29,6 @@
 
 namespace isdas::app {
 namespace {
-
-int64_t NowUs() {
-  return std::chrono::duration_cast<std::chrono::microseconds>(
-             std::chrono::system_clock::now().time_since_epoch())
-      .count();
-}
 
 struct SensorConfig {
   std::string id;
@@ -57,10 +53,9 @@ Result<SensorConfig> LoadConfig(const std::string& path) {
   SensorConfig s;
   ISDAS_RETURN_IF_ERROR(c->Require("sensor.id"));
   ISDAS_RETURN_IF_ERROR(c->GetString("sensor.id", &s.id));
-  if (s.id.empty() || s.id.size() > 64 ||
-      s.id.find_first_not_of("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._-") !=
-          std::string::npos) {
-    return c->Invalid("sensor.id", "use 1-64 characters of [A-Za-z0-9._-]");
+  if (!model::ValidSensorId(s.id)) {
+    return c->Invalid("sensor.id",
+                      "use 1-64 characters of [A-Za-z0-9._-], not starting with . or -");
   }
   ISDAS_RETURN_IF_ERROR(c->GetString("sensor.interface", &s.interface));
   ISDAS_RETURN_IF_ERROR(c->GetStringList("sensor.replay", &s.replay));
@@ -152,14 +147,12 @@ class Sensor {
   }
 
   void OnPacket(const capture::Packet& p) {
-    ++captured_;
+    captured_.fetch_add(1, std::memory_order_relaxed);
     model::Event& ev = scratch_;
     ev.ts_us = p.ts_us;
     const decode::Outcome o = decode::DecodePacket(p.linktype, p.data, p.caplen, p.wire_len, &ev);
-    {
-      std::lock_guard<std::mutex> lock(mu_);
-      outcomes_.Add(o);
-    }
+    // Per packet: a relaxed atomic add, read by the heartbeat thread; no lock on this path.
+    outcomes_[static_cast<size_t>(o)].fetch_add(1, std::memory_order_relaxed);
     if (o != decode::Outcome::kEvent) return;
     classify::Classify(&ev);
     if (pending_.empty()) first_pending_us_ = NowUs();
@@ -198,9 +191,8 @@ class Sensor {
   std::vector<std::pair<std::string, uint64_t>> Counters(const capture::LiveStats& live) {
     std::vector<std::pair<std::string, uint64_t>> c;
     decode::OutcomeCounts oc;
-    {
-      std::lock_guard<std::mutex> lock(mu_);
-      oc = outcomes_;
+    for (size_t i = 0; i < decode::kOutcomeCount; ++i) {
+      oc.by[i] = outcomes_[i].load(std::memory_order_relaxed);
     }
     const spool::Counters sc = spool_->counters();
     const ship::Counters& sh = shipper_->counters();
@@ -236,8 +228,7 @@ class Sensor {
   int64_t first_pending_us_ = 0;
   std::atomic<uint64_t> captured_{0};
   std::atomic<uint64_t> spool_write_failed_{0};
-  std::mutex mu_;
-  decode::OutcomeCounts outcomes_;
+  std::array<std::atomic<uint64_t>, decode::kOutcomeCount> outcomes_{};
 };
 
 }  // namespace

@@ -12,18 +12,13 @@
 #include <chrono>
 #include <unordered_map>
 
+#include "common/clock.h"
 #include "geo/geo.h"
 #include "model/heartbeat_codec.h"
 #include "pki/pki.h"
 
 namespace isdas::ingest {
 namespace {
-
-int64_t NowUs() {
-  return std::chrono::duration_cast<std::chrono::microseconds>(
-             std::chrono::system_clock::now().time_since_epoch())
-      .count();
-}
 
 std::string JsonString(const std::string& s) {
   std::string o = "\"";
@@ -45,27 +40,6 @@ std::string JsonString(const std::string& s) {
 void Reply(httplib::Response& res, int status, const std::string& error) {
   res.status = status;
   res.set_content("{\"error\":" + JsonString(error) + "}\n", "application/json");
-}
-
-std::string OpensslErrors() {
-  std::string m;
-  unsigned long e;
-  char buf[256];
-  while ((e = ERR_get_error()) != 0) {
-    ERR_error_string_n(e, buf, sizeof buf);
-    m += m.empty() ? "" : "; ";
-    m += buf;
-  }
-  return m;
-}
-
-std::string SerialHex(const ASN1_INTEGER* serial) {
-  BIGNUM* bn = ASN1_INTEGER_to_BN(serial, nullptr);
-  char* hex = BN_bn2hex(bn);
-  std::string s(hex);
-  OPENSSL_free(hex);
-  BN_free(bn);
-  return s;
 }
 
 }  // namespace
@@ -99,7 +73,7 @@ IngestServer::Peer CheckPeer(const httplib::Request& req) {
     p.error = std::string("client certificate not trusted: ") + X509_verify_cert_error_string(vr);
   } else {
     p.sensor_id = pki::SensorIdOf(cert);
-    p.serial = SerialHex(X509_get0_serialNumber(cert));
+    p.serial = pki::SerialHex(X509_get0_serialNumber(cert));
     if (p.sensor_id.empty()) {
       p.status = 403;
       p.error = "client certificate names no sensor";
@@ -125,7 +99,7 @@ Status IngestServer::LoadCrl() {
   if (!f) return ErrnoError("open " + opt_.crl_file, errno);
   X509_CRL* crl = PEM_read_X509_CRL(f, nullptr, nullptr, nullptr);
   std::fclose(f);
-  if (!crl) return InvalidArgument(opt_.crl_file + ": not a PEM CRL: " + OpensslErrors());
+  if (!crl) return InvalidArgument(opt_.crl_file + ": not a PEM CRL: " + pki::OpensslErrors());
   // The CRL must be signed by our CA, or anyone able to write the file could un-revoke.
   f = std::fopen(opt_.ca_file.c_str(), "r");
   X509* ca = f ? PEM_read_X509(f, nullptr, nullptr, nullptr) : nullptr;
@@ -139,7 +113,7 @@ Status IngestServer::LoadCrl() {
   std::set<std::string> revoked;
   STACK_OF(X509_REVOKED)* rs = X509_CRL_get_REVOKED(crl);
   for (int i = 0; rs && i < sk_X509_REVOKED_num(rs); ++i) {
-    revoked.insert(SerialHex(X509_REVOKED_get0_serialNumber(sk_X509_REVOKED_value(rs, i))));
+    revoked.insert(pki::SerialHex(X509_REVOKED_get0_serialNumber(sk_X509_REVOKED_value(rs, i))));
   }
   X509_CRL_free(crl);
   revoked_ = std::move(revoked);
@@ -178,11 +152,11 @@ Result<std::unique_ptr<IngestServer>> IngestServer::Create(const Options& o,
     if (SSL_CTX_use_certificate_chain_file(&ctx, opt.cert_file.c_str()) != 1 ||
         SSL_CTX_use_PrivateKey_file(&ctx, opt.key_file.c_str(), SSL_FILETYPE_PEM) != 1 ||
         SSL_CTX_check_private_key(&ctx) != 1) {
-      setup_error = "server certificate/key " + opt.cert_file + ": " + OpensslErrors();
+      setup_error = "server certificate/key " + opt.cert_file + ": " + pki::OpensslErrors();
       return false;
     }
     if (SSL_CTX_load_verify_locations(&ctx, opt.ca_file.c_str(), nullptr) != 1) {
-      setup_error = "CA " + opt.ca_file + ": " + OpensslErrors();
+      setup_error = "CA " + opt.ca_file + ": " + pki::OpensslErrors();
       return false;
     }
     SSL_CTX_set_client_CA_list(&ctx, SSL_load_client_CA_file(opt.ca_file.c_str()));

@@ -15,8 +15,10 @@ constexpr int64_t kMaxTsUs = 4102444800LL * 1000000;
 
 Status Bad(const std::string& what) { return InvalidArgument("batch: " + what); }
 
-bool ValidSensorId(const std::string& id) {
-  if (id.empty() || id.size() > 128) return false;
+}  // namespace
+
+bool ValidSensorId(std::string_view id) {
+  if (id.empty() || id.size() > 64 || id[0] == '.' || id[0] == '-') return false;
   for (char c : id) {
     if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '-' ||
           c == '_' || c == '.')) {
@@ -25,8 +27,6 @@ bool ValidSensorId(const std::string& id) {
   }
   return true;
 }
-
-}  // namespace
 
 Result<std::vector<uint8_t>> EncodeBatch(const BatchHeader& header, std::span<const Event> events) {
   wire::v1::Batch b;
@@ -120,7 +120,7 @@ Result<DecodedBatch> DecodeBatch(std::span<const uint8_t> compressed, const Batc
   wire::v1::Batch b;
   if (!b.ParseFromString(raw)) return Bad("not a valid protobuf Batch");
   if (!ValidSensorId(b.sensor_id())) {
-    return Bad("sensor_id must be 1-128 characters of [A-Za-z0-9._-]");
+    return Bad("sensor_id must be 1-64 characters of [A-Za-z0-9._-], not starting with . or -");
   }
   if (b.seq() == 0) return Bad("seq must be at least 1");
   const size_t n = b.count();

@@ -8,12 +8,17 @@
 #include <cstdint>
 #include <span>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "common/status.h"
 #include "model/event.h"
 
 namespace isdas::model {
+
+// The one rule for sensor ids, wherever they appear (config, certificate, batch):
+// 1-64 characters of [A-Za-z0-9._-], not starting with '.' or '-' (64 is X.509's CN limit).
+bool ValidSensorId(std::string_view id);
 
 struct BatchHeader {
   std::string sensor_id;

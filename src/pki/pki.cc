@@ -16,8 +16,15 @@
 #include <memory>
 #include <sstream>
 
+#include "model/batch_codec.h"
+
 namespace isdas::pki {
 namespace {
+
+std::string OpensslErrorIn(const std::string& what) {
+  const std::string e = OpensslErrors();
+  return e.empty() ? what : what + ": " + e;
+}
 
 constexpr const char* kSanPrefix = "urn:isdas:sensor:";
 
@@ -29,18 +36,6 @@ using PkeyPtr = std::unique_ptr<EVP_PKEY, Deleter<EVP_PKEY, EVP_PKEY_free>>;
 using X509Ptr = std::unique_ptr<X509, Deleter<X509, X509_free>>;
 using CrlPtr = std::unique_ptr<X509_CRL, Deleter<X509_CRL, X509_CRL_free>>;
 using BioPtr = std::unique_ptr<BIO, Deleter<BIO, BIO_free_all>>;
-
-std::string OpensslError(const std::string& what) {
-  std::string m = what;
-  unsigned long e;
-  char buf[256];
-  while ((e = ERR_get_error()) != 0) {
-    ERR_error_string_n(e, buf, sizeof buf);
-    m += ": ";
-    m += buf;
-  }
-  return m;
-}
 
 bool Exists(const std::string& p) {
   struct stat st;
@@ -82,20 +77,20 @@ std::string BioString(BIO* b) {
 Result<std::string> KeyPem(EVP_PKEY* k) {
   BioPtr b(BIO_new(BIO_s_mem()));
   if (!PEM_write_bio_PrivateKey(b.get(), k, nullptr, nullptr, 0, nullptr, nullptr)) {
-    return Internal(OpensslError("PEM_write_bio_PrivateKey"));
+    return Internal(OpensslErrorIn("PEM_write_bio_PrivateKey"));
   }
   return BioString(b.get());
 }
 
 Result<std::string> CertPem(X509* x) {
   BioPtr b(BIO_new(BIO_s_mem()));
-  if (!PEM_write_bio_X509(b.get(), x)) return Internal(OpensslError("PEM_write_bio_X509"));
+  if (!PEM_write_bio_X509(b.get(), x)) return Internal(OpensslErrorIn("PEM_write_bio_X509"));
   return BioString(b.get());
 }
 
 Result<PkeyPtr> NewKey() {
   PkeyPtr k(EVP_PKEY_Q_keygen(nullptr, nullptr, "EC", "P-256"));
-  if (!k) return Internal(OpensslError("EC key generation"));
+  if (!k) return Internal(OpensslErrorIn("EC key generation"));
   return k;
 }
 
@@ -104,7 +99,7 @@ Status AddExt(X509* cert, X509* issuer, int nid, const std::string& value) {
   X509V3_set_ctx_nodb(&ctx);
   X509V3_set_ctx(&ctx, issuer, cert, nullptr, nullptr, 0);
   X509_EXTENSION* ext = X509V3_EXT_conf_nid(nullptr, &ctx, nid, value.c_str());
-  if (!ext) return InvalidArgument(OpensslError("certificate extension " + value));
+  if (!ext) return InvalidArgument(OpensslErrorIn("certificate extension " + value));
   X509_add_ext(cert, ext, -1);
   X509_EXTENSION_free(ext);
   return Status::Ok();
@@ -135,7 +130,7 @@ Result<X509Ptr> MakeCert(EVP_PKEY* key, const std::string& cn, uint32_t days, X5
   ISDAS_RETURN_IF_ERROR(AddExt(x.get(), iss, NID_subject_key_identifier, "hash"));
   if (issuer) ISDAS_RETURN_IF_ERROR(AddExt(x.get(), iss, NID_authority_key_identifier, "keyid"));
   if (!X509_sign(x.get(), issuer_key ? issuer_key : key, EVP_sha256())) {
-    return Internal(OpensslError("X509_sign"));
+    return Internal(OpensslErrorIn("X509_sign"));
   }
   return x;
 }
@@ -159,17 +154,8 @@ Result<Ca> LoadCa(const std::string& dir) {
   if (!f) return ErrnoError("open " + key, errno);
   ca.key.reset(PEM_read_PrivateKey(f, nullptr, nullptr, nullptr));
   std::fclose(f);
-  if (!ca.cert || !ca.key) return Corruption(OpensslError("cannot read the CA in " + dir));
+  if (!ca.cert || !ca.key) return Corruption(OpensslErrorIn("cannot read the CA in " + dir));
   return ca;
-}
-
-std::string SerialHex(X509* x) {
-  BIGNUM* bn = ASN1_INTEGER_to_BN(X509_get_serialNumber(x), nullptr);
-  char* hex = BN_bn2hex(bn);
-  std::string s(hex);
-  OPENSSL_free(hex);
-  BN_free(bn);
-  return s;
 }
 
 int64_t NotAfter(X509* x) {
@@ -213,7 +199,7 @@ Status WriteCrl(const std::string& dir, const Ca& ca, const std::vector<IndexEnt
   ASN1_TIME_free(now);
   X509_CRL_sort(crl.get());
   if (!X509_CRL_sign(crl.get(), ca.key.get(), EVP_sha256())) {
-    return Internal(OpensslError("X509_CRL_sign"));
+    return Internal(OpensslErrorIn("X509_CRL_sign"));
   }
   BioPtr b(BIO_new(BIO_s_mem()));
   PEM_write_bio_X509_CRL(b.get(), crl.get());
@@ -237,22 +223,33 @@ Result<Issued> Issue(const std::string& dir, const std::string& kind, const std:
   ISDAS_RETURN_IF_ERROR(WriteFileAtomic(cert_path, cp.value(), 0644));
   auto idx = ReadIndex(dir);
   if (!idx.ok()) return idx.status();
-  idx->push_back(IndexEntry{SerialHex(cert->get()), kind, name, NotAfter(cert->get()), 0});
+  idx->push_back(IndexEntry{SerialHex(X509_get0_serialNumber(cert->get())), kind, name,
+                            NotAfter(cert->get()), 0});
   ISDAS_RETURN_IF_ERROR(WriteIndex(dir, idx.value()));
-  return Issued{cert_path, key_path, SerialHex(cert->get())};
+  return Issued{cert_path, key_path, SerialHex(X509_get0_serialNumber(cert->get()))};
 }
 
 }  // namespace
 
-bool ValidSensorId(const std::string& id) {
-  if (id.empty() || id.size() > 64 || id[0] == '.' || id[0] == '-') return false;
-  for (char c : id) {
-    if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '-' ||
-          c == '_' || c == '.')) {
-      return false;
-    }
+std::string OpensslErrors() {
+  std::string m;
+  unsigned long e;
+  char buf[256];
+  while ((e = ERR_get_error()) != 0) {
+    ERR_error_string_n(e, buf, sizeof buf);
+    m += m.empty() ? "" : "; ";
+    m += buf;
   }
-  return true;
+  return m;
+}
+
+std::string SerialHex(const ASN1_INTEGER* serial) {
+  BIGNUM* bn = ASN1_INTEGER_to_BN(serial, nullptr);
+  char* hex = BN_bn2hex(bn);
+  std::string s(hex);
+  OPENSSL_free(hex);
+  BN_free(bn);
+  return s;
 }
 
 Status CreateCa(const std::string& dir, const std::string& name, uint32_t days) {
@@ -279,7 +276,7 @@ Status CreateCa(const std::string& dir, const std::string& name, uint32_t days) 
 }
 
 Result<Issued> IssueSensor(const std::string& dir, const std::string& sensor_id, uint32_t days) {
-  if (!ValidSensorId(sensor_id)) {
+  if (!model::ValidSensorId(sensor_id)) {
     return InvalidArgument("sensor id '" + sensor_id +
                            "': use 1-64 characters of [A-Za-z0-9._-], not starting with . or -");
   }
@@ -377,7 +374,7 @@ std::string SensorIdOf(X509* cert) {
     }
   }
   GENERAL_NAMES_free(sans);
-  return ValidSensorId(id) ? id : "";
+  return model::ValidSensorId(id) ? id : "";
 }
 
 }  // namespace isdas::pki

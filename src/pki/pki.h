@@ -46,9 +46,12 @@ struct IndexEntry {
 };
 Result<std::vector<IndexEntry>> ReadIndex(const std::string& dir);
 
+// A certificate serial number as upper-case hex (the form index.tsv and the CRL check use).
+std::string SerialHex(const ASN1_INTEGER* serial);
+// The queued OpenSSL errors of this thread, "; "-joined (and cleared).
+std::string OpensslErrors();
+
 // The sensor id a client certificate was issued for ("" if it carries none).
 std::string SensorIdOf(X509* cert);
-// Sensor ids: 1-64 characters of [A-Za-z0-9._-], not starting with '.' or '-'.
-bool ValidSensorId(const std::string& id);
 
 }  // namespace isdas::pki

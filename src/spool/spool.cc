@@ -12,6 +12,7 @@
 #include <cstring>
 
 #include "common/byte_reader.h"
+#include "common/clock.h"
 #include "common/crc32c.h"
 
 namespace isdas::spool {
@@ -28,12 +29,6 @@ constexpr uint32_t kMaxPayload = 16u << 20;
 // Dropped records remembered in case they were in flight (far more than any shipping window).
 constexpr size_t kMaxRecentlyDropped = 65536;
 constexpr const char* kSegmentSuffix = ".seg";
-
-int64_t NowUs() {
-  return std::chrono::duration_cast<std::chrono::microseconds>(
-             std::chrono::system_clock::now().time_since_epoch())
-      .count();
-}
 
 void PutLe32(uint8_t* p, uint32_t v) {
   for (int i = 0; i < 4; ++i) p[i] = static_cast<uint8_t>(v >> (8 * i));

@@ -118,35 +118,8 @@ TEST(SqliteStore, SameShaTwiceIsRefusedByTheSchema) {
   EXPECT_EQ((*s)->CountEvents().value(), 0u);  // the second import's event went with it
 }
 
-TEST(SqliteStore, BatchesAreStoredOncePerSensorEpochAndSeq) {
-  const std::string dir = TempDir();
-  auto s = SqliteStore::Open(dir, /*durable=*/true);
-  ASSERT_TRUE(s.ok());
-  SensorBatch a{"tokyo-1", 7, 1, 1, {Ev(1, 22), Ev(2, 23)}, {}, "", {}};
-  SensorBatch a_again = a;
-  SensorBatch a_new_epoch{"tokyo-1", 8, 1, 1, {Ev(3, 24)}, {}, "", {}};
-  SensorBatch b{"osaka-2", 7, 1, 1, {Ev(4, 25)}, {}, "", {}};
-  std::vector<SensorBatch*> first{&a, &b};
-  auto r = (*s)->CommitBatches(first, 1000);
-  ASSERT_TRUE(r.ok()) << r.status().ToString();
-  EXPECT_EQ(r.value(), (std::vector<BatchOutcome>{BatchOutcome::kStored, BatchOutcome::kStored}));
-  // A replay, in a group with a new batch: only the new one is stored.
-  std::vector<SensorBatch*> second{&a_again, &a_new_epoch, &a_again};
-  r = (*s)->CommitBatches(second, 2000);
-  ASSERT_TRUE(r.ok());
-  EXPECT_EQ(r.value(), (std::vector<BatchOutcome>{BatchOutcome::kDuplicate, BatchOutcome::kStored,
-                                                  BatchOutcome::kDuplicate}));
-  EXPECT_EQ((*s)->CountEvents().value(), 4u);
-  auto sensors = (*s)->Sensors();
-  ASSERT_TRUE(sensors.ok());
-  ASSERT_EQ(sensors->size(), 2u);
-  EXPECT_EQ(sensors->at(1).name, "tokyo-1");
-  EXPECT_EQ(sensors->at(1).batches, 2u);
-  EXPECT_EQ(sensors->at(1).events, 3u);
-  EXPECT_EQ(sensors->at(1).first_seen_us, 1000);
-  EXPECT_EQ(sensors->at(1).last_seen_us, 2000);
-}
-
+// Batches, the registry and heartbeats are tested on every engine alike by the conformance
+// suite (tests/storage/conformance_test.cc); here only what is SQLite's own.
 TEST(SqliteStore, VersionOneDatabaseIsMigrated) {
   const std::string dir = TempDir();
   sqlite3* db;
@@ -181,17 +154,6 @@ TEST(SqliteStore, VersionOneDatabaseIsMigrated) {
   EXPECT_STREQ(reinterpret_cast<const char*>(sqlite3_column_text(st, 0)), "0,JP4730");
   sqlite3_finalize(st);
   sqlite3_close(db);
-}
-
-TEST(SqliteStore, HeartbeatReplacesCounters) {
-  auto s = SqliteStore::Open(TempDir());
-  ASSERT_TRUE((*s)->RecordHeartbeat("tokyo-1", 5, {{"captured", 10}, {"kernel_drops", 1}}).ok());
-  ASSERT_TRUE((*s)->RecordHeartbeat("tokyo-1", 9, {{"captured", 20}}).ok());
-  auto sensors = (*s)->Sensors();
-  ASSERT_EQ(sensors->size(), 1u);
-  EXPECT_EQ(sensors->at(0).last_heartbeat_us, 9);
-  ASSERT_EQ(sensors->at(0).counters.size(), 1u);
-  EXPECT_EQ(sensors->at(0).counters[0].second, 20u);
 }
 
 }  // namespace

@@ -11,33 +11,21 @@ tmp=$(mktemp -d)
 cpid=""
 trap '[ -n "$cpid" ] && kill "$cpid" 2>/dev/null; rm -rf "$tmp"' EXIT
 fail() { echo "FAIL: $*" >&2; exit 1; }
+source "$(dirname "$0")/../../scripts/lab.sh"
 cd "$tmp"
 db=isdas_e2e_$$
 ch() { curl -sf "http://127.0.0.1:$chport/?database=$db" --data-binary "$1"; }
-"$isdas" keys init --dir ca >/dev/null
-"$isdas" keys server --dir ca 127.0.0.1 >/dev/null
-"$isdas" keys sensor --dir ca ch-1 >/dev/null
+lab_keys ch-1
 "$isdas" simulate --out sim.pcap --packets 30000 --seed 4 >/dev/null
-cat >collector.toml <<EOC
-[collector]
-listen = "127.0.0.1:0"
-port_file = "port"
-[storage]
-engine = "clickhouse"
+lab_collector_conf collector.toml 127.0.0.1:0 unused "[storage]
+engine = \"clickhouse\"
 clickhouse_port = $chport
-clickhouse_database = "$db"
+clickhouse_database = \"$db\"
 [geo]
-dir = "$geo"
-[tls]
-cert = "ca/server.crt"
-key = "ca/server.key"
-ca = "ca/ca.crt"
-crl = "ca/crl.pem"
-EOC
+dir = \"$geo\""
 "$isdas" collector --config collector.toml >collector.log 2>&1 &
 cpid=$!
-for _ in $(seq 100); do [ -f port ] && break; sleep 0.1; done
-[ -f port ] || fail "collector: $(cat collector.log)"
+port=$(lab_wait_port) || fail "collector: $(cat collector.log)"
 grep -q "clickhouse" collector.log || fail "collector did not use ClickHouse: $(cat collector.log)"
 cat >sensor.toml <<EOS
 [sensor]
@@ -48,11 +36,7 @@ heartbeat_s = 1
 max_events = 2000
 [spool]
 dir = "spool"
-[collector]
-urls = ["https://127.0.0.1:$(cat port)"]
-ca = "ca/ca.crt"
-cert = "ca/sensors/ch-1.crt"
-key = "ca/sensors/ch-1.key"
+$(lab_sensor_collector ch-1 "https://127.0.0.1:$port")
 EOS
 "$isdas" sensor --config sensor.toml >sensor.out 2>&1 || fail "sensor exit $?: $(tail -3 sensor.out)"
 n=$(ch "SELECT count() FROM events")

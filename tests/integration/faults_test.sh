@@ -17,28 +17,16 @@ cleanup() {
 }
 trap cleanup EXIT
 fail() { echo "FAIL: $*" >&2; exit 1; }
+source "$(dirname "$0")/../../scripts/lab.sh"
 cd "$tmp"
 N=60000
 
-"$isdas" keys init --dir ca >/dev/null
-"$isdas" keys server 127.0.0.1 --dir ca >/dev/null
-"$isdas" keys sensor s1 --dir ca >/dev/null
+lab_keys s1
 "$isdas" simulate --out sim.pcap --packets $N --seed 21 >/dev/null
 "$isdas" simulate --out empty.pcap --packets 0 >/dev/null
 port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
 
-collector_conf() {  # collector_conf DATA_DIR
-  cat >collector.toml <<EOC
-[collector]
-data_dir = "$1"
-listen = "127.0.0.1:$port"
-[tls]
-cert = "ca/server.crt"
-key = "ca/server.key"
-ca = "ca/ca.crt"
-crl = "ca/crl.pem"
-EOC
-}
+collector_conf() { lab_collector_conf collector.toml "127.0.0.1:$port" "$1"; }
 start_collector() {
   "$isdas" collector --config collector.toml >>collector.log 2>&1 &
   cpid=$!
@@ -65,11 +53,7 @@ dir = "$1"
 fsync = "always"
 segment_bytes = 65536
 max_bytes = ${4:-1073741824}
-[collector]
-urls = ["https://127.0.0.1:$port"]
-ca = "ca/ca.crt"
-cert = "ca/sensors/s1.crt"
-key = "ca/sensors/s1.key"
+$(lab_sensor_collector s1 "https://127.0.0.1:$port")
 initial_backoff_ms = 50
 max_backoff_ms = 400
 EOS

@@ -49,30 +49,18 @@ mac=$(ip -n "$dns" link show vd$tag | awk '/link\/ether/ {print $2}')
 D sysctl -qw net.ipv4.ip_forward=0
 D sysctl -qw net.ipv4.icmp_ratelimit=1000000
 
+source "$(dirname "$0")/../../scripts/lab.sh"
 cd "$tmp"
-"$isdas" keys init --dir ca >/dev/null
-"$isdas" keys server --dir ca 127.0.0.1 >/dev/null
-"$isdas" keys sensor --dir ca live-1 >/dev/null
+lab_keys live-1
 outage=${ISDAS_OUTAGE_S:-120}
 port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
-cat >collector.toml <<EOC
-[collector]
-data_dir = "data"
-listen = "127.0.0.1:$port"
-port_file = "collector.port"
-[tls]
-cert = "ca/server.crt"
-key = "ca/server.key"
-ca = "ca/ca.crt"
-crl = "ca/crl.pem"
-EOC
+lab_collector_conf collector.toml "127.0.0.1:$port" data
 # Background processes are started with `ip netns exec` itself (it execs the program), so that
 # $! is the program's pid and signals reach it.
 ip netns exec "$dns" "$isdas" collector --config collector.toml >collector.log 2>&1 &
 cpid=$!
 pids+=($cpid)
-for _ in $(seq 100); do [ -f collector.port ] && break; sleep 0.05; done
-[ -f collector.port ] || fail "collector did not start: $(cat collector.log)"
+lab_wait_port >/dev/null || fail "collector did not start: $(cat collector.log)"
 cat >sensor.toml <<EOS
 [sensor]
 id = "live-1"
@@ -83,11 +71,7 @@ heartbeat_s = 1
 max_delay_ms = 200
 [spool]
 dir = "spool"
-[collector]
-urls = ["https://127.0.0.1:$(cat collector.port)"]
-ca = "ca/ca.crt"
-cert = "ca/sensors/live-1.crt"
-key = "ca/sensors/live-1.key"
+$(lab_sensor_collector live-1 "https://127.0.0.1:$port")
 max_backoff_ms = 2000
 EOS
 ip netns exec "$dns" tcpdump -i vd$tag -nn -w truth.pcap -Q in 'dst net 198.19.0.0/16' 2>tcpdump.log &
