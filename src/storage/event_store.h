@@ -16,6 +16,7 @@
 
 #include "common/status.h"
 #include "model/event.h"
+#include "model/source_info.h"
 
 namespace isdas::storage {
 
@@ -38,11 +39,7 @@ struct ImportSummary {
   std::vector<std::pair<std::string, uint64_t>> counters;
 };
 
-// Where an event's source is (docs/geo.md): ISO country or XP/XR/ZZ, and AS number (0 unknown).
-struct SourceInfo {
-  char country[2] = {0, 0};  // {0,0}: not looked up
-  uint32_t asn = 0;
-};
+using SourceInfo = model::SourceInfo;
 
 // One batch from a sensor, as the collector received it.
 struct SensorBatch {
@@ -68,6 +65,23 @@ struct SensorInfo {
   std::vector<std::pair<std::string, uint64_t>> counters;  // from the last heartbeat
 };
 
+// How long each kind of data is kept (docs/rollups.md#retention); 0 = for ever.
+struct Retention {
+  int raw_days = 90;     // events
+  int r5m_days = 30;     // 5-minute rollups
+  int r1h_days = 730;    // hourly rollups
+  int r1d_days = 0;      // daily rollups
+  int days(int resolution) const {  // 0 5m, 1 1h, 2 1d
+    return resolution == 0 ? r5m_days : resolution == 1 ? r1h_days : r1d_days;
+  }
+};
+
+// What one retention pass removed.
+struct ExpireReport {
+  uint64_t events = 0;
+  uint64_t rollup_rows[3] = {0, 0, 0};  // by resolution: 5m, 1h, 1d
+};
+
 class EventStore {
  public:
   virtual ~EventStore() = default;
@@ -89,6 +103,12 @@ class EventStore {
   virtual Status RecordHeartbeat(const std::string& sensor_id, int64_t now_us,
                                  const std::vector<std::pair<std::string, uint64_t>>& counters) = 0;
   virtual Result<std::vector<SensorInfo>> Sensors() = 0;
+  // Deletes events older than `raw_days` and rollup buckets that end at or before their
+  // resolution's cut-off (now minus its days). A bucket is kept or deleted whole.
+  virtual Result<ExpireReport> Expire(const Retention& retention, int64_t now_us) = 0;
 };
+
+// The cut-off of `days` before now, in seconds (INT64_MIN for 0 = keep for ever).
+int64_t RetentionCutoff(int days, int64_t now_us);
 
 }  // namespace isdas::storage

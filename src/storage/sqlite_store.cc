@@ -4,13 +4,18 @@
 #include <sys/stat.h>
 
 #include <cerrno>
+#include <cstring>
+#include <string>
+
+#include "rollup/rollup.h"
 
 namespace isdas::storage {
 namespace {
 
-constexpr int kSchemaVersion = 2;
-constexpr int kColumns = 24;           // of the events table
-constexpr size_t kRowsPerInsert = 64;  // 1,408 parameters, well under SQLite's 32,766
+constexpr int kSchemaVersion = 3;
+constexpr int kColumns = 25;           // of the events table
+constexpr size_t kRowsPerInsert = 64;
+constexpr size_t kMaxPendingRows = 200000;  // 5-minute rollup rows held before an import writes  // 1,408 parameters, well under SQLite's 32,766
 
 // Column meanings: docs/storage-sqlite.md. Addresses are 4- or 16-byte BLOBs in network
 // order, so they compare and index as numbers do.
@@ -61,8 +66,10 @@ CREATE TABLE IF NOT EXISTS events(
   spoof INTEGER NOT NULL,
   import_id INTEGER NOT NULL,
   src_country TEXT NOT NULL DEFAULT '',
-  src_asn INTEGER NOT NULL DEFAULT 0);
+  src_asn INTEGER NOT NULL DEFAULT 0,
+  src_research INTEGER NOT NULL DEFAULT 0);
 CREATE INDEX IF NOT EXISTS events_ts ON events(ts);
+CREATE INDEX IF NOT EXISTS events_src ON events(src, ts);
 CREATE TABLE IF NOT EXISTS sensors(
   id INTEGER PRIMARY KEY,
   name TEXT NOT NULL UNIQUE,
@@ -88,6 +95,54 @@ CREATE TABLE IF NOT EXISTS batches(
 CREATE TABLE IF NOT EXISTS as_names(asn INTEGER PRIMARY KEY, name TEXT NOT NULL);
 )sql";
 
+// One table per resolution (docs/rollups.md); `{r}` is 5m, 1h or 1d. The key order serves one
+// key's series; the second index serves "top keys in a window".
+constexpr const char* kRollupSchema = R"sql(
+CREATE TABLE IF NOT EXISTS rollup_{r}(
+  family INTEGER NOT NULL,
+  key INTEGER NOT NULL,
+  bucket INTEGER NOT NULL,
+  sensor INTEGER NOT NULL,
+  proto INTEGER NOT NULL,
+  kind INTEGER NOT NULL,
+  tool INTEGER NOT NULL,
+  research INTEGER NOT NULL,
+  packets INTEGER NOT NULL,
+  first_us INTEGER NOT NULL,
+  last_us INTEGER NOT NULL,
+  srcs BLOB NOT NULL,
+  dsts BLOB NOT NULL,
+  PRIMARY KEY(family, key, bucket, sensor, proto, kind, tool, research)) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS rollup_{r}_bucket ON rollup_{r}(family, bucket, key, packets);
+)sql";
+
+std::string ForResolution(const char* sql, rollup::Resolution r) {
+  std::string out = sql;
+  const std::string name(rollup::Name(r));
+  for (size_t at = out.find("{r}"); at != std::string::npos; at = out.find("{r}", at)) {
+    out.replace(at, 3, name);
+  }
+  return out;
+}
+
+// isdas_merge(a, b): the union of two serialized distinct counters (rollup upserts).
+void MergeSketches(sqlite3_context* ctx, int, sqlite3_value** argv) {
+  auto parse = [](sqlite3_value* v) {
+    return rollup::DistinctCounter::Parse(
+        std::string_view(static_cast<const char*>(sqlite3_value_blob(v)),
+                         static_cast<size_t>(sqlite3_value_bytes(v))));
+  };
+  auto a = parse(argv[0]);
+  auto b = parse(argv[1]);
+  if (!a.ok() || !b.ok()) {
+    sqlite3_result_error(ctx, "isdas_merge: damaged distinct counter", -1);
+    return;
+  }
+  a->Merge(b.value());
+  const std::string bytes = a->Serialize();
+  sqlite3_result_blob(ctx, bytes.data(), static_cast<int>(bytes.size()), SQLITE_TRANSIENT);
+}
+
 // RAII for prepared statements used once.
 struct Stmt {
   sqlite3_stmt* s = nullptr;
@@ -100,6 +155,7 @@ SqliteStore::~SqliteStore() {
   if (in_import_) Abandon();
   sqlite3_finalize(insert_);
   sqlite3_finalize(insert_many_);
+  for (sqlite3_stmt* u : upsert_) sqlite3_finalize(u);
   sqlite3_close(db_);
 }
 
@@ -145,16 +201,45 @@ Result<std::unique_ptr<SqliteStore>> SqliteStore::Open(const std::string& data_d
     return Corruption(s->path_ + " has schema version " + std::to_string(user_version) +
                       ", newer than this isdas (" + std::to_string(kSchemaVersion) + ")");
   }
+  if (sqlite3_create_function_v2(s->db_, "isdas_merge", 2, SQLITE_UTF8 | SQLITE_DETERMINISTIC,
+                                 nullptr, MergeSketches, nullptr, nullptr,
+                                 nullptr) != SQLITE_OK) {
+    return s->Error("register isdas_merge in");
+  }
   if (user_version == 1) {
     // Version 2 added source enrichment (docs/geo.md): new columns go at the end, exactly
-    // where a fresh version-2 schema has them.
+    // where a fresh schema has them.
     ISDAS_RETURN_IF_ERROR(
         s->Exec("BEGIN; ALTER TABLE events ADD COLUMN src_country TEXT NOT NULL DEFAULT '';"
                 "ALTER TABLE events ADD COLUMN src_asn INTEGER NOT NULL DEFAULT 0;"
                 "ALTER TABLE batches ADD COLUMN geo_version TEXT NOT NULL DEFAULT ''; COMMIT;"));
   }
+  if (user_version == 1 || user_version == 2) {
+    // Version 3 added the research-scanner flag and the rollup tables.
+    ISDAS_RETURN_IF_ERROR(
+        s->Exec("ALTER TABLE events ADD COLUMN src_research INTEGER NOT NULL DEFAULT 0"));
+  }
   ISDAS_RETURN_IF_ERROR(s->Exec(kSchema));
-  ISDAS_RETURN_IF_ERROR(s->Exec("PRAGMA user_version=2"));
+  for (rollup::Resolution r : rollup::kResolutions) {
+    ISDAS_RETURN_IF_ERROR(s->Exec(ForResolution(kRollupSchema, r).c_str()));
+    if (sqlite3_prepare_v2(
+            s->db_,
+            ForResolution("INSERT INTO rollup_{r} VALUES(?,?,?,?,?,?,?,?,?,?,?,?,?) "
+                          "ON CONFLICT DO UPDATE SET packets = packets + excluded.packets, "
+                          "first_us = min(first_us, excluded.first_us), "
+                          "last_us = max(last_us, excluded.last_us), "
+                          "srcs = isdas_merge(srcs, excluded.srcs), "
+                          "dsts = isdas_merge(dsts, excluded.dsts)",
+                          r)
+                .c_str(),
+            -1, &s->upsert_[static_cast<int>(r)], nullptr) != SQLITE_OK) {
+      return s->Error("prepare rollup upsert");
+    }
+  }
+  if (user_version == 1 || user_version == 2) {
+    ISDAS_RETURN_IF_ERROR(s->RebuildRollups());
+  }
+  ISDAS_RETURN_IF_ERROR(s->Exec("PRAGMA user_version=3"));
   std::string one = "(?";
   for (int c = 1; c < kColumns; ++c) one += ",?";
   one += ")";
@@ -200,7 +285,11 @@ Status SqliteStore::BeginImport() {
 
 Status SqliteStore::Append(std::span<const model::Event> events) {
   if (!in_import_) return Internal("Append outside an import");
-  return InsertEvents(events, {}, -1, import_id_);
+  ISDAS_RETURN_IF_ERROR(InsertEvents(events, {}, -1, import_id_));
+  aggregator_.Add(events);
+  // Bounded memory: long imports write their rollups in steps (upserts merge them).
+  if (aggregator_.size() > kMaxPendingRows) return FlushRollups();
+  return Status::Ok();
 }
 
 // sensor < 0: take each event's own sensor_id.
@@ -246,6 +335,7 @@ Status SqliteStore::InsertEvents(std::span<const model::Event> events,
         sqlite3_bind_text(s, b + 23, sources[i + r].country, 2, SQLITE_STATIC);
         sqlite3_bind_int64(s, b + 24, sources[i + r].asn);
       }
+      sqlite3_bind_int(s, b + 25, sources.empty() ? 0 : sources[i + r].research);
     }
     const int rc = sqlite3_step(s);
     sqlite3_reset(s);
@@ -257,6 +347,10 @@ Status SqliteStore::InsertEvents(std::span<const model::Event> events,
 
 Result<int64_t> SqliteStore::Commit(const ImportSummary& sum) {
   if (!in_import_) return Internal("Commit outside an import");
+  if (Status f = FlushRollups(); !f.ok()) {
+    Abandon();
+    return f;
+  }
   sqlite3_stmt* st = nullptr;
   const char* sql =
       "INSERT INTO imports(id,path,sha256,format,size_bytes,started_us,finished_us,records,"
@@ -321,6 +415,7 @@ Result<int64_t> SqliteStore::Commit(const ImportSummary& sum) {
 
 void SqliteStore::Abandon() {
   if (!in_import_) return;
+  (void)aggregator_.Take();
   (void)Exec("ROLLBACK");
   in_import_ = false;
 }
@@ -404,6 +499,7 @@ Result<std::vector<BatchOutcome>> SqliteStore::CommitBatches(std::span<SensorBat
     }
     failed = InsertEvents(b->events, b->sources, id.value(), 0);
     if (!failed.ok()) break;
+    aggregator_.Add(b->events, b->sources, static_cast<uint32_t>(id.value()));
     for (const auto& [asn, name] : b->as_names) {
       sqlite3_bind_int64(names.s, 1, asn);
       sqlite3_bind_text(names.s, 2, name.c_str(), -1, SQLITE_TRANSIENT);
@@ -425,7 +521,9 @@ Result<std::vector<BatchOutcome>> SqliteStore::CommitBatches(std::span<SensorBat
     }
     out.push_back(BatchOutcome::kStored);
   }
+  if (failed.ok()) failed = FlushRollups();
   if (!failed.ok()) {
+    (void)aggregator_.Take();
     (void)Exec("ROLLBACK");
     return failed;
   }
@@ -505,6 +603,150 @@ Result<std::vector<SensorInfo>> SqliteStore::Sensors() {
     out.push_back(std::move(si));
   }
   return out;
+}
+
+}  // namespace isdas::storage
+
+namespace isdas::storage {
+
+int64_t RetentionCutoff(int days, int64_t now_us) {
+  if (days <= 0) return INT64_MIN;
+  return now_us / 1000000 - int64_t{days} * 86400;
+}
+
+Status SqliteStore::FlushRollups() {
+  if (aggregator_.empty()) return Status::Ok();
+  const std::vector<rollup::Row> fine = aggregator_.Take();
+  for (rollup::Resolution r : rollup::kResolutions) {
+    std::vector<rollup::Row> coarse;
+    if (r != rollup::Resolution::k5m) coarse = rollup::Coarsen(fine, r);
+    const std::vector<rollup::Row>& rows = r == rollup::Resolution::k5m ? fine : coarse;
+    sqlite3_stmt* st = upsert_[static_cast<int>(r)];
+    std::string srcs, dsts;
+    for (const rollup::Row& row : rows) {
+      const rollup::RowKey& k = row.key;
+      sqlite3_bind_int(st, 1, static_cast<int>(k.family));
+      sqlite3_bind_int64(st, 2, static_cast<int64_t>(k.key));
+      sqlite3_bind_int64(st, 3, k.bucket);
+      sqlite3_bind_int64(st, 4, k.sensor);
+      sqlite3_bind_int(st, 5, k.proto);
+      sqlite3_bind_int(st, 6, k.kind);
+      sqlite3_bind_int(st, 7, k.tool);
+      sqlite3_bind_int(st, 8, k.research);
+      sqlite3_bind_int64(st, 9, static_cast<int64_t>(row.value.packets));
+      sqlite3_bind_int64(st, 10, row.value.first_us);
+      sqlite3_bind_int64(st, 11, row.value.last_us);
+      srcs = row.value.sources.Serialize();
+      dsts = row.value.destinations.Serialize();
+      sqlite3_bind_blob(st, 12, srcs.data(), static_cast<int>(srcs.size()), SQLITE_STATIC);
+      sqlite3_bind_blob(st, 13, dsts.data(), static_cast<int>(dsts.size()), SQLITE_STATIC);
+      const int rc = sqlite3_step(st);
+      sqlite3_reset(st);
+      if (rc != SQLITE_DONE) return Error("upsert rollup row into");
+    }
+  }
+  return Status::Ok();
+}
+
+Status SqliteStore::RebuildRollups() {
+  ISDAS_RETURN_IF_ERROR(Exec("BEGIN IMMEDIATE"));
+  Stmt st;
+  Status s;
+  if (sqlite3_prepare_v2(db_,
+                         "SELECT ts, sensor, proto, src, dst, dport, tcp_flags, kind, tool, "
+                         "src_country, src_asn, src_research FROM events",
+                         -1, &st.s, nullptr) != SQLITE_OK) {
+    s = Error("prepare");
+  }
+  std::vector<model::Event> events;
+  std::vector<SourceInfo> sources;
+  auto flush = [&]() -> Status {
+    for (size_t i = 0; i < events.size();) {  // one sensor at a time
+      size_t j = i;
+      while (j < events.size() && events[j].sensor_id == events[i].sensor_id) ++j;
+      aggregator_.Add(std::span(events).subspan(i, j - i), std::span(sources).subspan(i, j - i),
+                      events[i].sensor_id);
+      i = j;
+    }
+    events.clear();
+    sources.clear();
+    return aggregator_.size() > kMaxPendingRows ? FlushRollups() : Status::Ok();
+  };
+  auto addr = [](sqlite3_stmt* q, int col, model::IpAddr* a) {
+    const int n = sqlite3_column_bytes(q, col);
+    const auto* b = static_cast<const uint8_t*>(sqlite3_column_blob(q, col));
+    if (n == 4) a->SetV4(b);
+    if (n == 16) a->SetV6(b);
+  };
+  while (s.ok() && sqlite3_step(st.s) == SQLITE_ROW) {
+    model::Event e;
+    e.ts_us = sqlite3_column_int64(st.s, 0);
+    e.sensor_id = static_cast<uint32_t>(sqlite3_column_int64(st.s, 1));
+    e.proto = static_cast<uint8_t>(sqlite3_column_int(st.s, 2));
+    addr(st.s, 3, &e.src);
+    addr(st.s, 4, &e.dst);
+    e.dport = static_cast<uint16_t>(sqlite3_column_int(st.s, 5));
+    e.tcp_flags = static_cast<uint8_t>(sqlite3_column_int(st.s, 6));
+    e.labels.kind = static_cast<model::TrafficKind>(sqlite3_column_int(st.s, 7));
+    e.labels.tool = static_cast<model::Tool>(sqlite3_column_int(st.s, 8));
+    SourceInfo si;
+    if (sqlite3_column_bytes(st.s, 9) == 2) {
+      std::memcpy(si.country, sqlite3_column_text(st.s, 9), 2);
+    }
+    si.asn = static_cast<uint32_t>(sqlite3_column_int64(st.s, 10));
+    si.research = static_cast<uint8_t>(sqlite3_column_int(st.s, 11));
+    events.push_back(e);
+    sources.push_back(si);
+    if (events.size() == 65536) s = flush();
+  }
+  if (s.ok()) s = flush();
+  if (s.ok()) s = FlushRollups();
+  if (!s.ok()) {
+    (void)aggregator_.Take();
+    (void)Exec("ROLLBACK");
+    return s;
+  }
+  return Exec("COMMIT");
+}
+
+Result<ExpireReport> SqliteStore::Expire(const Retention& ret, int64_t now_us) {
+  ExpireReport rep;
+  // Small transactions, so the writer (the collector's ingest) never waits long.
+  auto run = [&](const std::string& sql, uint64_t* removed) -> Status {
+    for (;;) {
+      ISDAS_RETURN_IF_ERROR(Exec("BEGIN IMMEDIATE"));
+      Status s = Exec(sql.c_str());
+      const int changed = sqlite3_changes(db_);
+      if (!s.ok()) {
+        (void)Exec("ROLLBACK");
+        return s;
+      }
+      ISDAS_RETURN_IF_ERROR(Exec("COMMIT"));
+      *removed += static_cast<uint64_t>(changed);
+      if (changed < 50000) return Status::Ok();
+    }
+  };
+  const int64_t raw = RetentionCutoff(ret.raw_days, now_us);
+  if (raw != INT64_MIN) {
+    ISDAS_RETURN_IF_ERROR(run("DELETE FROM events WHERE rowid IN (SELECT rowid FROM events "
+                              "WHERE ts < " +
+                                  std::to_string(raw * 1000000) + " LIMIT 50000)",
+                              &rep.events));
+  }
+  for (rollup::Resolution r : rollup::kResolutions) {
+    const int64_t cut = RetentionCutoff(ret.days(static_cast<int>(r)), now_us);
+    if (cut == INT64_MIN) continue;
+    // Whole buckets only: those that end at or before the cut-off.
+    const int64_t before = cut - rollup::Seconds(r) + 1;
+    std::string sql = ForResolution(
+        "DELETE FROM rollup_{r} WHERE (family, key, bucket, sensor, proto, kind, tool, research) "
+        "IN (SELECT family, key, bucket, sensor, proto, kind, tool, research FROM rollup_{r} "
+        "WHERE family IN (0,1,2,3,4,5,6) AND bucket < ",
+        r);
+    sql += std::to_string(before) + " LIMIT 50000)";
+    ISDAS_RETURN_IF_ERROR(run(sql, &rep.rollup_rows[static_cast<int>(r)]));
+  }
+  return rep;
 }
 
 }  // namespace isdas::storage

@@ -6,6 +6,7 @@
 #include <memory>
 #include <string>
 
+#include "rollup/rollup.h"
 #include "storage/event_store.h"
 
 struct sqlite3;
@@ -34,6 +35,7 @@ class SqliteStore final : public EventStore {
   Status RecordHeartbeat(const std::string& sensor_id, int64_t now_us,
                          const std::vector<std::pair<std::string, uint64_t>>& counters) override;
   Result<std::vector<SensorInfo>> Sensors() override;
+  Result<ExpireReport> Expire(const Retention& retention, int64_t now_us) override;
 
   const std::string& path() const { return path_; }
 
@@ -44,11 +46,17 @@ class SqliteStore final : public EventStore {
   Status InsertEvents(std::span<const model::Event> events, std::span<const SourceInfo> sources,
                       int64_t sensor, int64_t import_id);
   Result<int64_t> SensorId(const std::string& name, int64_t now_us);
+  // Writes the aggregator's rows into the three rollup tables (inside the open transaction).
+  Status FlushRollups();
+  // Recomputes every rollup from the events table (schema migration from before rollups).
+  Status RebuildRollups();
 
   std::string path_;
   sqlite3* db_ = nullptr;
   sqlite3_stmt* insert_ = nullptr;       // one event
   sqlite3_stmt* insert_many_ = nullptr;  // kRowsPerInsert events
+  sqlite3_stmt* upsert_[3] = {};         // rollup upsert, by resolution
+  rollup::Aggregator aggregator_;
   bool in_import_ = false;
   int64_t import_id_ = 0;
 };

@@ -63,6 +63,7 @@ class RowBinary {
   void I64(int64_t v) { Le(static_cast<uint64_t>(v), 8); }
   void String(std::string_view s);
   void FixedString(std::string_view s, size_t n);  // zero-padded / cut to n bytes
+  void Append(const RowBinary& o) { buf_ += o.buf_; }
   const std::string& data() const { return buf_; }
   void clear() { buf_.clear(); }
 

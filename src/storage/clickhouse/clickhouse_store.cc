@@ -1,5 +1,8 @@
 #include "storage/clickhouse/clickhouse_store.h"
 
+#include "rollup/rollup.h"
+
+#include <algorithm>
 #include <cstdlib>
 #include <iterator>
 #include <sstream>
@@ -16,12 +19,21 @@ constexpr const char* kTables[] = {
   icmp_type UInt8, icmp_code UInt8, tcp_flags UInt8, ttl UInt8, ip_id UInt32, ip_len UInt32,
   tcp_seq UInt32, tcp_win UInt16, tcp_optlen UInt8, tcp_mss UInt16, flags UInt8,
   kind UInt8, tool UInt8, spoof UInt8, src_country FixedString(2), src_asn UInt32,
-  batch_epoch UInt64, batch_seq UInt64
+  batch_epoch UInt64, batch_seq UInt64, src_research UInt8
 ) ENGINE = MergeTree() PARTITION BY toYYYYMM(day) ORDER BY (day, dport, ts))sql",
     R"sql(CREATE TABLE IF NOT EXISTS {batches} (
   sensor String, epoch UInt64, seq UInt64, events UInt32, rules_version UInt32,
   received_us Int64, geo_version String
 ) ENGINE = MergeTree() PARTITION BY tuple() ORDER BY (sensor, epoch, seq))sql",
+    R"sql(CREATE TABLE IF NOT EXISTS {intents} (
+  sensor String, epoch UInt64, seq UInt64, time_us Int64
+) ENGINE = MergeTree() PARTITION BY tuple() ORDER BY (sensor, epoch, seq))sql",
+    R"sql(CREATE TABLE IF NOT EXISTS {rollups} (
+  res UInt8, family UInt8, key UInt64, bucket Int64, day Date, sensor String,
+  proto UInt8, kind UInt8, tool UInt8, research UInt8,
+  packets UInt64, first_us Int64, last_us Int64, srcs String, dsts String,
+  batch_epoch UInt64, batch_seq UInt64
+) ENGINE = MergeTree() PARTITION BY (res, toYYYYMM(day)) ORDER BY (res, family, key, bucket))sql",
     R"sql(CREATE TABLE IF NOT EXISTS {heartbeats} (
   sensor String, time_us Int64, name String, value UInt64
 ) ENGINE = MergeTree() PARTITION BY tuple() ORDER BY (sensor, time_us, name))sql",
@@ -29,7 +41,8 @@ constexpr const char* kTables[] = {
 ENGINE = MergeTree() PARTITION BY tuple() ORDER BY asn)sql",
 };
 
-constexpr const char* kTableNames[] = {"events", "batches", "heartbeats", "as_names"};
+constexpr const char* kTableNames[] = {"events",  "batches",    "intents",
+                                       "rollups", "heartbeats", "as_names"};
 
 // kTables[i] with its table name, plus `suffix` ("_local" on the shards of a cluster).
 std::string TableDdl(size_t i, const std::string& suffix) {
@@ -116,90 +129,218 @@ Result<uint64_t> ClickhouseStore::Count(const std::string& sql) {
 
 Result<uint64_t> ClickhouseStore::CountEvents() { return Count("SELECT count() FROM events"); }
 
+namespace {
+
+std::string BatchKey(const SensorBatch& b) {
+  return "(" + Quote(b.sensor_id) + ", " + std::to_string(b.epoch) + ", " + std::to_string(b.seq) +
+         ")";
+}
+
+// "sensor\tepoch\tseq" lines of a query's output, as BatchKey strings.
+std::vector<std::string> KeysOf(const std::string& tsv) {
+  std::vector<std::string> out;
+  std::istringstream in(tsv);
+  std::string sensor, epoch, seq;
+  while (in >> sensor >> epoch >> seq) out.push_back("(" + Quote(sensor) + ", " + epoch + ", " + seq + ")");
+  return out;
+}
+
+void AppendEvents(const SensorBatch& b, clickhouse::RowBinary* rows) {
+  for (size_t i = 0; i < b.events.size(); ++i) {
+    const model::Event& e = b.events[i];
+    rows->I64(e.ts_us);
+    rows->U16(static_cast<uint16_t>(rollup::BucketStart(e.ts_us / 1000000, 86400) / 86400));
+    rows->String(b.sensor_id);
+    rows->U8(e.proto);
+    rows->U8(e.src.family);
+    rows->FixedString(std::string_view(reinterpret_cast<const char*>(e.src.bytes), 16), 16);
+    rows->FixedString(std::string_view(reinterpret_cast<const char*>(e.dst.bytes), 16), 16);
+    rows->U16(e.sport);
+    rows->U16(e.dport);
+    rows->U8(e.icmp_type);
+    rows->U8(e.icmp_code);
+    rows->U8(e.tcp_flags);
+    rows->U8(e.ttl);
+    rows->U32(e.ip_id);
+    rows->U32(e.ip_len);
+    rows->U32(e.tcp_seq);
+    rows->U16(e.tcp_win);
+    rows->U8(e.tcp_optlen);
+    rows->U16(e.tcp_mss);
+    rows->U8(e.flags);
+    rows->U8(static_cast<uint8_t>(e.labels.kind));
+    rows->U8(static_cast<uint8_t>(e.labels.tool));
+    rows->U8(e.labels.spoof);
+    const bool enriched = !b.sources.empty() && b.sources[i].country[0];
+    rows->FixedString(enriched ? std::string_view(b.sources[i].country, 2) : "", 2);
+    rows->U32(enriched ? b.sources[i].asn : 0);
+    rows->U64(b.epoch);
+    rows->U64(b.seq);
+    rows->U8(b.sources.empty() ? 0 : b.sources[i].research);
+  }
+}
+
+// The batch's rollup rows at every resolution; returns how many.
+size_t AppendRollups(const SensorBatch& b, clickhouse::RowBinary* rows) {
+  rollup::Aggregator agg;
+  agg.Add(b.events, b.sources, 0);
+  const std::vector<rollup::Row> fine = agg.Take();
+  size_t n = 0;
+  for (rollup::Resolution r : rollup::kResolutions) {
+    std::vector<rollup::Row> coarse;
+    if (r != rollup::Resolution::k5m) coarse = rollup::Coarsen(fine, r);
+    for (const rollup::Row& row : r == rollup::Resolution::k5m ? fine : coarse) {
+      const rollup::RowKey& k = row.key;
+      rows->U8(static_cast<uint8_t>(r));
+      rows->U8(static_cast<uint8_t>(k.family));
+      rows->U64(k.key);
+      rows->I64(k.bucket);
+      rows->U16(static_cast<uint16_t>(rollup::BucketStart(k.bucket, 86400) / 86400));
+      rows->String(b.sensor_id);
+      rows->U8(k.proto);
+      rows->U8(k.kind);
+      rows->U8(k.tool);
+      rows->U8(k.research);
+      rows->U64(row.value.packets);
+      rows->I64(row.value.first_us);
+      rows->I64(row.value.last_us);
+      rows->String(row.value.sources.Serialize());
+      rows->String(row.value.destinations.Serialize());
+      rows->U64(b.epoch);
+      rows->U64(b.seq);
+      ++n;
+    }
+  }
+  return n;
+}
+
+}  // namespace
+
 Result<std::vector<BatchOutcome>> ClickhouseStore::CommitBatches(
     std::span<SensorBatch* const> batches, int64_t now_us) {
-  std::vector<BatchOutcome> out;
-  clickhouse::RowBinary rows, marks, names;
-  for (SensorBatch* b : batches) {
-    const std::string key = "sensor = " + Quote(b->sensor_id) +
-                            " AND epoch = " + std::to_string(b->epoch) +
-                            " AND seq = " + std::to_string(b->seq);
-    auto seen = Count("SELECT count() FROM batches WHERE " + key);
-    if (!seen.ok()) return seen.status();
-    bool dup = seen.value() > 0;
-    // The same batch twice in one group: the second is a duplicate of the first.
-    for (size_t k = 0; k < out.size() && !dup; ++k) {
-      const SensorBatch* o = batches[k];
-      dup = out[k] == BatchOutcome::kStored && o->sensor_id == b->sensor_id &&
-            o->epoch == b->epoch && o->seq == b->seq;
+  std::vector<BatchOutcome> out(batches.size(), BatchOutcome::kStored);
+  if (batches.empty()) return out;
+  std::string keys;
+  for (SensorBatch* b : batches) keys += (keys.empty() ? "" : ", ") + BatchKey(*b);
+  const std::string where = "(sensor, epoch, seq) IN (" + keys + ")";
+  // One query each for the group: which batches are stored (marked), and which were begun
+  // by an earlier attempt that did not get as far as the mark (intent without mark).
+  auto marked = client_.Query("SELECT sensor, epoch, seq FROM batches WHERE " + where);
+  if (!marked.ok()) return marked.status();
+  auto begun = client_.Query("SELECT DISTINCT sensor, epoch, seq FROM intents WHERE " + where);
+  if (!begun.ok()) return begun.status();
+  const std::vector<std::string> done = KeysOf(marked.value());
+  const std::vector<std::string> started = KeysOf(begun.value());
+  auto in = [](const std::vector<std::string>& v, const std::string& k) {
+    return std::find(v.begin(), v.end(), k) != v.end();
+  };
+  clickhouse::RowBinary intents, rows, rollups, marks, names;
+  for (size_t i = 0; i < batches.size(); ++i) {
+    const SensorBatch& b = *batches[i];
+    const std::string key = BatchKey(b);
+    bool dup = in(done, key);
+    for (size_t k = 0; k < i && !dup; ++k) {  // the same batch twice in one group
+      dup = out[k] == BatchOutcome::kStored && BatchKey(*batches[k]) == key;
     }
     if (dup) {
-      out.push_back(BatchOutcome::kDuplicate);
+      out[i] = BatchOutcome::kDuplicate;
       continue;
     }
-    auto present = Count("SELECT count() FROM events WHERE sensor = " + Quote(b->sensor_id) +
-                         " AND batch_epoch = " + std::to_string(b->epoch) +
-                         " AND batch_seq = " + std::to_string(b->seq));
-    if (!present.ok()) return present.status();
-    if (present.value() != 0 && present.value() != b->events.size()) {
-      return Internal("batch " + b->sensor_id + "/" + std::to_string(b->seq) +
-                      " is partly stored (" + std::to_string(present.value()) + " of " +
-                      std::to_string(b->events.size()) + " events); it needs repair");
-    }
-    if (present.value() == 0) {
-      for (size_t i = 0; i < b->events.size(); ++i) {
-        const model::Event& e = b->events[i];
-        rows.I64(e.ts_us);
-        rows.U16(static_cast<uint16_t>(e.ts_us / 86400000000LL));  // Date: days since 1970
-        rows.String(b->sensor_id);
-        rows.U8(e.proto);
-        rows.U8(e.src.family);
-        rows.FixedString(std::string_view(reinterpret_cast<const char*>(e.src.bytes), 16), 16);
-        rows.FixedString(std::string_view(reinterpret_cast<const char*>(e.dst.bytes), 16), 16);
-        rows.U16(e.sport);
-        rows.U16(e.dport);
-        rows.U8(e.icmp_type);
-        rows.U8(e.icmp_code);
-        rows.U8(e.tcp_flags);
-        rows.U8(e.ttl);
-        rows.U32(e.ip_id);
-        rows.U32(e.ip_len);
-        rows.U32(e.tcp_seq);
-        rows.U16(e.tcp_win);
-        rows.U8(e.tcp_optlen);
-        rows.U16(e.tcp_mss);
-        rows.U8(e.flags);
-        rows.U8(static_cast<uint8_t>(e.labels.kind));
-        rows.U8(static_cast<uint8_t>(e.labels.tool));
-        rows.U8(e.labels.spoof);
-        const bool enriched = !b->sources.empty() && b->sources[i].country[0];
-        rows.FixedString(enriched ? std::string_view(b->sources[i].country, 2) : "", 2);
-        rows.U32(enriched ? b->sources[i].asn : 0);
-        rows.U64(b->epoch);
-        rows.U64(b->seq);
+    clickhouse::RowBinary batch_rollups;
+    const size_t rollup_rows = AppendRollups(b, &batch_rollups);
+    bool need_events = true, need_rollups = true;
+    if (in(started, key)) {
+      // An earlier attempt stopped part way: count what it left (tagged with the batch).
+      const std::string tag = "sensor = " + Quote(b.sensor_id) +
+                              " AND batch_epoch = " + std::to_string(b.epoch) +
+                              " AND batch_seq = " + std::to_string(b.seq);
+      auto ev = Count("SELECT count() FROM events WHERE " + tag);
+      if (!ev.ok()) return ev.status();
+      auto ro = Count("SELECT count() FROM rollups WHERE " + tag);
+      if (!ro.ok()) return ro.status();
+      if ((ev.value() != 0 && ev.value() != b.events.size()) ||
+          (ro.value() != 0 && ro.value() != rollup_rows)) {
+        return Internal("batch " + b.sensor_id + "/" + std::to_string(b.seq) +
+                        " is partly stored (" + std::to_string(ev.value()) + " of " +
+                        std::to_string(b.events.size()) + " events, " +
+                        std::to_string(ro.value()) + " of " + std::to_string(rollup_rows) +
+                        " rollup rows); it needs repair");
       }
+      need_events = ev.value() == 0;
+      need_rollups = ro.value() == 0;
+    } else {
+      intents.String(b.sensor_id);
+      intents.U64(b.epoch);
+      intents.U64(b.seq);
+      intents.I64(now_us);
     }
-    marks.String(b->sensor_id);
-    marks.U64(b->epoch);
-    marks.U64(b->seq);
-    marks.U32(static_cast<uint32_t>(b->events.size()));
-    marks.U32(b->rules_version);
+    if (need_events) AppendEvents(b, &rows);
+    if (need_rollups) rollups.Append(batch_rollups);
+    marks.String(b.sensor_id);
+    marks.U64(b.epoch);
+    marks.U64(b.seq);
+    marks.U32(static_cast<uint32_t>(b.events.size()));
+    marks.U32(b.rules_version);
     marks.I64(now_us);
-    marks.String(b->geo_version);
-    for (const auto& [asn, name] : b->as_names) {
+    marks.String(b.geo_version);
+    for (const auto& [asn, name] : b.as_names) {
       names.U32(asn);
       names.String(name);
     }
-    out.push_back(BatchOutcome::kStored);
   }
-  // Events first, then the marks: a crash in between leaves events that the next attempt
-  // finds and does not insert again.
+  // Intent, events, rollups, then the marks: a crash anywhere leaves an intent, and the next
+  // attempt counts what is there instead of inserting it again.
+  if (!intents.data().empty())
+    ISDAS_RETURN_IF_ERROR(client_.InsertRowBinary("intents", intents.data()));
   if (!rows.data().empty()) ISDAS_RETURN_IF_ERROR(client_.InsertRowBinary("events", rows.data()));
+  if (!rollups.data().empty())
+    ISDAS_RETURN_IF_ERROR(client_.InsertRowBinary("rollups", rollups.data()));
   if (!names.data().empty())
     ISDAS_RETURN_IF_ERROR(client_.InsertRowBinary("as_names", names.data()));
   if (!marks.data().empty())
     ISDAS_RETURN_IF_ERROR(client_.InsertRowBinary("batches", marks.data()));
   return out;
+}
+
+Result<ExpireReport> ClickhouseStore::Expire(const Retention& ret, int64_t now_us) {
+  // ALTER ... DELETE is a mutation that ClickHouse applies in the background; the report
+  // counts the rows it was asked to remove.
+  ExpireReport rep;
+  const int64_t raw = RetentionCutoff(ret.raw_days, now_us);
+  if (raw != INT64_MIN) {
+    const std::string cond = "ts < " + std::to_string(raw * 1000000);
+    auto n = Count("SELECT count() FROM events WHERE " + cond);
+    if (!n.ok()) return n.status();
+    if (n.value() > 0) ISDAS_RETURN_IF_ERROR(DeleteWhere("events", cond));
+    rep.events = n.value();
+  }
+  for (rollup::Resolution r : rollup::kResolutions) {
+    const int64_t cut = RetentionCutoff(ret.days(static_cast<int>(r)), now_us);
+    if (cut == INT64_MIN) continue;
+    const std::string cond = "res = " + std::to_string(static_cast<int>(r)) +
+                             " AND bucket <= " + std::to_string(cut - rollup::Seconds(r));
+    auto n = Count("SELECT count() FROM rollups WHERE " + cond);
+    if (!n.ok()) return n.status();
+    if (n.value() > 0) ISDAS_RETURN_IF_ERROR(DeleteWhere("rollups", cond));
+    rep.rollup_rows[static_cast<int>(r)] = n.value();
+  }
+  return rep;
+}
+
+Status ClickhouseStore::DeleteWhere(const std::string& table, const std::string& cond) {
+  if (endpoint_.cluster.empty()) {
+    return client_.Query("ALTER TABLE " + table + " DELETE WHERE " + cond).status();
+  }
+  for (const std::string& shard : endpoint_.shards) {  // mutations run on the local tables
+    clickhouse::Endpoint se = endpoint_;
+    const size_t colon = shard.rfind(':');
+    se.host = shard.substr(0, colon);
+    se.port = std::atoi(shard.c_str() + colon + 1);
+    clickhouse::Client sc(se);
+    ISDAS_RETURN_IF_ERROR(
+        sc.Query("ALTER TABLE " + table + "_local DELETE WHERE " + cond).status());
+  }
+  return Status::Ok();
 }
 
 Status ClickhouseStore::RecordHeartbeat(

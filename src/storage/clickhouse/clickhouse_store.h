@@ -4,10 +4,11 @@
 // Sensor batches, the sensor registry and heartbeats; local file imports stay on SQLite
 // (Begin/Append/Commit answer kInvalidArgument saying so).
 //
-// Exactly once without transactions: a batch is looked up in `batches` first (duplicate);
-// otherwise its events — tagged with (sensor, epoch, seq) — are counted: none are there →
-// insert them; all are there (a crash came between the two inserts) → do not insert again;
-// then the `batches` row is written. Only a batch split by a crash inside one INSERT can be
+// Exactly once without transactions: a batch is looked up in `batches` first (duplicate).
+// A new batch gets an `intents` row, then its events and rollup rows (both tagged with
+// (sensor, epoch, seq)), then its `batches` row. A batch with an intent but no mark was begun
+// by an attempt that stopped part way: its tagged events and rollup rows are counted, and
+// only what is missing is inserted. Only a batch split by a crash inside one INSERT can be
 // found partly stored; it is reported (kInternal), never inserted twice.
 // One writer per store object (the collector's writer thread).
 
@@ -35,11 +36,13 @@ class ClickhouseStore final : public EventStore {
   Status RecordHeartbeat(const std::string& sensor_id, int64_t now_us,
                          const std::vector<std::pair<std::string, uint64_t>>& counters) override;
   Result<std::vector<SensorInfo>> Sensors() override;
+  Result<ExpireReport> Expire(const Retention& retention, int64_t now_us) override;
   const std::string& server_version() const { return version_; }
 
  private:
   explicit ClickhouseStore(const clickhouse::Endpoint& e) : client_(e), endpoint_(e) {}
   Result<uint64_t> Count(const std::string& sql);
+  Status DeleteWhere(const std::string& table, const std::string& condition);
 
   clickhouse::Client client_;
   clickhouse::Endpoint endpoint_;

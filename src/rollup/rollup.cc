@@ -1,0 +1,160 @@
+#include "rollup/rollup.h"
+
+#include <algorithm>
+#include <tuple>
+
+namespace isdas::rollup {
+
+int64_t Seconds(Resolution r) {
+  switch (r) {
+    case Resolution::k5m:
+      return 300;
+    case Resolution::k1h:
+      return 3600;
+    case Resolution::k1d:
+      return 86400;
+  }
+  return 300;
+}
+
+std::string_view Name(Resolution r) {
+  switch (r) {
+    case Resolution::k5m:
+      return "5m";
+    case Resolution::k1h:
+      return "1h";
+    case Resolution::k1d:
+      return "1d";
+  }
+  return "?";
+}
+
+std::string_view Name(Family f) {
+  switch (f) {
+    case Family::kTotal:
+      return "total";
+    case Family::kPort:
+      return "port";
+    case Family::kCountry:
+      return "country";
+    case Family::kAsn:
+      return "asn";
+    case Family::kPortCountry:
+      return "port_country";
+    case Family::kPortAsn:
+      return "port_asn";
+    case Family::kPortFlags:
+      return "port_flags";
+  }
+  return "?";
+}
+
+int64_t BucketStart(int64_t t, int64_t width) {
+  int64_t q = t / width;
+  if (t % width != 0 && t < 0) --q;
+  return q * width;
+}
+
+uint64_t CountryKey(const char* cc) {
+  return (uint64_t{static_cast<uint8_t>(cc[0])} << 8) | static_cast<uint8_t>(cc[1]);
+}
+
+std::string CountryFromKey(uint64_t key) {
+  if (key == 0) return "";
+  return std::string{static_cast<char>(key >> 8 & 0xff), static_cast<char>(key & 0xff)};
+}
+
+size_t RowKeyHash::operator()(const RowKey& k) const {
+  uint64_t h = static_cast<uint64_t>(k.bucket) * 0x9e3779b97f4a7c15ULL;
+  h ^= k.key + 0x632be59bd9b4e019ULL + (h << 6) + (h >> 2);
+  const uint64_t dims = uint64_t{k.sensor} << 32 | uint64_t{static_cast<uint8_t>(k.family)} << 24 |
+                        uint64_t{k.proto} << 16 | uint64_t{k.kind} << 10 |
+                        uint64_t{k.tool} << 2 | k.research;
+  h ^= dims * 0xbf58476d1ce4e5b9ULL;
+  return static_cast<size_t>(h ^ (h >> 29));
+}
+
+bool operator<(const RowKey& a, const RowKey& b) {
+  return std::tie(a.family, a.key, a.bucket, a.sensor, a.proto, a.kind, a.tool, a.research) <
+         std::tie(b.family, b.key, b.bucket, b.sensor, b.proto, b.kind, b.tool, b.research);
+}
+
+void RowValue::Merge(const RowValue& o) {
+  packets += o.packets;
+  first_us = std::min(first_us, o.first_us);
+  last_us = std::max(last_us, o.last_us);
+  sources.Merge(o.sources);
+  destinations.Merge(o.destinations);
+}
+
+void Aggregator::AddOne(const model::Event& e, const model::SourceInfo* s, uint32_t sensor) {
+  RowKey k;
+  k.bucket = BucketStart(BucketStart(e.ts_us, 1000000) / 1000000, 300);
+  k.sensor = sensor;
+  k.proto = e.proto;
+  k.kind = static_cast<uint8_t>(e.labels.kind);
+  k.tool = static_cast<uint8_t>(e.labels.tool);
+  k.research = s ? s->research : 0;
+  const uint64_t hs = HashAddress(e.src);
+  const uint64_t hd = HashAddress(e.dst);
+  auto add = [&](Family f, uint64_t key) {
+    k.family = f;
+    k.key = key;
+    RowValue& v = rows_[k];
+    ++v.packets;
+    v.first_us = std::min(v.first_us, e.ts_us);
+    v.last_us = std::max(v.last_us, e.ts_us);
+    v.sources.Add(hs);
+    v.destinations.Add(hd);
+  };
+  const uint64_t cc = s ? CountryKey(s->country) : 0;
+  const uint64_t asn = s ? s->asn : 0;
+  add(Family::kTotal, 0);
+  add(Family::kCountry, cc);
+  add(Family::kAsn, asn);
+  if (e.proto == model::kProtoTcp || e.proto == model::kProtoUdp) {
+    add(Family::kPort, e.dport);
+    add(Family::kPortCountry, uint64_t{e.dport} << 16 | cc);
+    add(Family::kPortAsn, uint64_t{e.dport} << 32 | asn);
+    if (e.proto == model::kProtoTcp) add(Family::kPortFlags, uint64_t{e.dport} << 8 | e.tcp_flags);
+  }
+}
+
+void Aggregator::Add(std::span<const model::Event> events,
+                     std::span<const model::SourceInfo> sources, uint32_t sensor) {
+  for (size_t i = 0; i < events.size(); ++i) {
+    AddOne(events[i], sources.empty() ? nullptr : &sources[i], sensor);
+  }
+}
+
+void Aggregator::Add(std::span<const model::Event> events) {
+  for (const model::Event& e : events) AddOne(e, nullptr, e.sensor_id);
+}
+
+namespace {
+std::vector<Row> Sorted(std::unordered_map<RowKey, RowValue, RowKeyHash>* m) {
+  std::vector<Row> out;
+  out.reserve(m->size());
+  for (auto& [k, v] : *m) out.push_back(Row{k, std::move(v)});
+  m->clear();
+  std::sort(out.begin(), out.end(), [](const Row& a, const Row& b) { return a.key < b.key; });
+  return out;
+}
+}  // namespace
+
+std::vector<Row> Aggregator::Take() { return Sorted(&rows_); }
+
+std::vector<Row> Coarsen(std::span<const Row> rows, Resolution to) {
+  std::unordered_map<RowKey, RowValue, RowKeyHash> m;
+  m.reserve(rows.size());
+  const int64_t w = Seconds(to);
+  for (const Row& r : rows) {
+    RowKey k = r.key;
+    k.bucket = BucketStart(k.bucket, w);
+    auto [it, fresh] = m.try_emplace(k, r.value);
+    if (!fresh) it->second.Merge(r.value);
+  }
+  return Sorted(&m);
+}
+
+}  // namespace isdas::rollup

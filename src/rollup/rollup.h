@@ -1,0 +1,101 @@
+#pragma once
+
+// Rollups (docs/rollups.md): events counted into 5-minute, hourly and daily buckets, one row
+// per (family, key, bucket, sensor, protocol, traffic kind, tool, research-scanner flag) with
+// packets, first/last time and distinct sources/destinations (DistinctCounter). The filter
+// dimensions are in every row, so every query can filter on them; the family says what `key`
+// is (a port, a country, an AS number, or a pair of those for one port's detail page).
+//
+// The Aggregator folds events into 5-minute rows; Coarsen re-buckets rows into hourly or daily
+// ones (rows, not events: the cost is paid once per row). Both are plain values, one thread.
+
+#include <cstdint>
+#include <span>
+#include <string>
+#include <string_view>
+#include <unordered_map>
+#include <vector>
+
+#include "model/event.h"
+#include "model/source_info.h"
+#include "rollup/hll.h"
+
+namespace isdas::rollup {
+
+enum class Resolution : uint8_t { k5m = 0, k1h = 1, k1d = 2 };
+inline constexpr Resolution kResolutions[] = {Resolution::k5m, Resolution::k1h, Resolution::k1d};
+int64_t Seconds(Resolution r);           // 300, 3600, 86400
+std::string_view Name(Resolution r);     // "5m", "1h", "1d"
+// Start of the bucket holding `t` (seconds since 1970, UTC; floor, also before 1970).
+int64_t BucketStart(int64_t t, int64_t width);
+
+// What a row's key means. Values are stored: never renumber.
+enum class Family : uint8_t {
+  kTotal = 0,        // key 0: everything (per sensor/proto/kind/tool/research)
+  kPort = 1,         // key = destination port (TCP and UDP only)
+  kCountry = 2,      // key = CountryKey(source country)
+  kAsn = 3,          // key = source AS number (0 unknown)
+  kPortCountry = 4,  // key = port << 16 | CountryKey
+  kPortAsn = 5,      // key = port << 32 | AS number
+  kPortFlags = 6,    // key = port << 8 | TCP flags (TCP only)
+};
+inline constexpr int kFamilies = 7;
+std::string_view Name(Family f);
+
+// Two-letter code <-> key: 'J','P' -> 0x4a50; "" (not enriched) -> 0.
+uint64_t CountryKey(const char* cc2);
+std::string CountryFromKey(uint64_t key);
+
+struct RowKey {
+  int64_t bucket = 0;  // seconds since 1970, start of the bucket
+  uint64_t key = 0;
+  uint32_t sensor = 0;  // the store's sensor number (0: local imports)
+  Family family = Family::kTotal;
+  uint8_t proto = 0;
+  uint8_t kind = 0;
+  uint8_t tool = 0;
+  uint8_t research = 0;  // 1: source is a known research scanner
+  bool operator==(const RowKey&) const = default;
+};
+
+struct RowKeyHash {
+  size_t operator()(const RowKey& k) const;
+};
+
+struct RowValue {
+  uint64_t packets = 0;
+  int64_t first_us = INT64_MAX;
+  int64_t last_us = INT64_MIN;
+  DistinctCounter sources;
+  DistinctCounter destinations;
+  void Merge(const RowValue& o);
+};
+
+struct Row {
+  RowKey key;
+  RowValue value;
+};
+
+class Aggregator {
+ public:
+  // Adds events of one sensor. `sources` is empty (not enriched) or one per event.
+  void Add(std::span<const model::Event> events, std::span<const model::SourceInfo> sources,
+           uint32_t sensor);
+  // Adds events carrying their own sensor number (imports).
+  void Add(std::span<const model::Event> events);
+  bool empty() const { return rows_.empty(); }
+  size_t size() const { return rows_.size(); }
+  // The 5-minute rows so far (sorted by key for reproducible output); clears the aggregator.
+  std::vector<Row> Take();
+
+ private:
+  void AddOne(const model::Event& e, const model::SourceInfo* s, uint32_t sensor);
+  std::unordered_map<RowKey, RowValue, RowKeyHash> rows_;
+};
+
+// The rows re-bucketed at a coarser resolution (merging rows that meet), sorted.
+std::vector<Row> Coarsen(std::span<const Row> rows, Resolution to);
+
+bool operator<(const RowKey& a, const RowKey& b);
+
+}  // namespace isdas::rollup
