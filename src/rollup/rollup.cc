@@ -68,8 +68,8 @@ size_t RowKeyHash::operator()(const RowKey& k) const {
   uint64_t h = static_cast<uint64_t>(k.bucket) * 0x9e3779b97f4a7c15ULL;
   h ^= k.key + 0x632be59bd9b4e019ULL + (h << 6) + (h >> 2);
   const uint64_t dims = uint64_t{k.sensor} << 32 | uint64_t{static_cast<uint8_t>(k.family)} << 24 |
-                        uint64_t{k.proto} << 16 | uint64_t{k.kind} << 10 |
-                        uint64_t{k.tool} << 2 | k.research;
+                        uint64_t{k.proto} << 16 | uint64_t{k.kind} << 10 | uint64_t{k.tool} << 2 |
+                        k.research;
   h ^= dims * 0xbf58476d1ce4e5b9ULL;
   return static_cast<size_t>(h ^ (h >> 29));
 }

@@ -24,8 +24,8 @@ namespace isdas::rollup {
 
 enum class Resolution : uint8_t { k5m = 0, k1h = 1, k1d = 2 };
 inline constexpr Resolution kResolutions[] = {Resolution::k5m, Resolution::k1h, Resolution::k1d};
-int64_t Seconds(Resolution r);           // 300, 3600, 86400
-std::string_view Name(Resolution r);     // "5m", "1h", "1d"
+int64_t Seconds(Resolution r);        // 300, 3600, 86400
+std::string_view Name(Resolution r);  // "5m", "1h", "1d"
 // Start of the bucket holding `t` (seconds since 1970, UTC; floor, also before 1970).
 int64_t BucketStart(int64_t t, int64_t width);
 

@@ -67,10 +67,10 @@ struct SensorInfo {
 
 // How long each kind of data is kept (docs/rollups.md#retention); 0 = for ever.
 struct Retention {
-  int raw_days = 90;     // events
-  int r5m_days = 30;     // 5-minute rollups
-  int r1h_days = 730;    // hourly rollups
-  int r1d_days = 0;      // daily rollups
+  int raw_days = 90;                // events
+  int r5m_days = 30;                // 5-minute rollups
+  int r1h_days = 730;               // hourly rollups
+  int r1d_days = 0;                 // daily rollups
   int days(int resolution) const {  // 0 5m, 1 1h, 2 1d
     return resolution == 0 ? r5m_days : resolution == 1 ? r1h_days : r1d_days;
   }
@@ -80,6 +80,21 @@ struct Retention {
 struct ExpireReport {
   uint64_t events = 0;
   uint64_t rollup_rows[3] = {0, 0, 0};  // by resolution: 5m, 1h, 1d
+};
+
+// Cells of a SELECT's result as text (NULL and empty alike ""), row by row.
+using Rows = std::vector<std::vector<std::string>>;
+
+// What differs between the engines' SQL for the read side (src/query builds the rest).
+struct SqlDialect {
+  // FROM-and-WHERE opening of the rollup rows of one resolution, ready for "cond AND ...":
+  // "rollup_5m WHERE" (SQLite) or "rollups WHERE res = 0 AND" (ClickHouse).
+  std::string (*rollup_from)(int resolution);
+  // Rollups and events name their sensor by number (SQLite: sensors.id, 0 = local imports) or
+  // by name (ClickHouse).
+  bool sensor_is_name;
+  // A condition matching one source address in the events table.
+  std::string (*source_is)(const model::IpAddr& a);
 };
 
 class EventStore {
@@ -106,6 +121,10 @@ class EventStore {
   // Deletes events older than `raw_days` and rollup buckets that end at or before their
   // resolution's cut-off (now minus its days). A bucket is kept or deleted whole.
   virtual Result<ExpireReport> Expire(const Retention& retention, int64_t now_us) = 0;
+
+  // The read side (src/query): runs one SELECT. Blobs are asked for as hex(...) by the caller.
+  virtual Result<Rows> Select(const std::string& sql) = 0;
+  virtual const SqlDialect& dialect() const = 0;
 };
 
 // The cut-off of `days` before now, in seconds (INT64_MIN for 0 = keep for ever).

@@ -13,9 +13,10 @@ namespace isdas::storage {
 namespace {
 
 constexpr int kSchemaVersion = 3;
-constexpr int kColumns = 25;           // of the events table
+constexpr int kColumns = 25;  // of the events table
 constexpr size_t kRowsPerInsert = 64;
-constexpr size_t kMaxPendingRows = 200000;  // 5-minute rollup rows held before an import writes  // 1,408 parameters, well under SQLite's 32,766
+constexpr size_t kMaxPendingRows = 200000;  // 5-minute rollup rows held before an import writes  //
+                                            // 1,408 parameters, well under SQLite's 32,766
 
 // Column meanings: docs/storage-sqlite.md. Addresses are 4- or 16-byte BLOBs in network
 // order, so they compare and index as numbers do.
@@ -202,8 +203,7 @@ Result<std::unique_ptr<SqliteStore>> SqliteStore::Open(const std::string& data_d
                       ", newer than this isdas (" + std::to_string(kSchemaVersion) + ")");
   }
   if (sqlite3_create_function_v2(s->db_, "isdas_merge", 2, SQLITE_UTF8 | SQLITE_DETERMINISTIC,
-                                 nullptr, MergeSketches, nullptr, nullptr,
-                                 nullptr) != SQLITE_OK) {
+                                 nullptr, MergeSketches, nullptr, nullptr, nullptr) != SQLITE_OK) {
     return s->Error("register isdas_merge in");
   }
   if (user_version == 1) {
@@ -728,10 +728,11 @@ Result<ExpireReport> SqliteStore::Expire(const Retention& ret, int64_t now_us) {
   };
   const int64_t raw = RetentionCutoff(ret.raw_days, now_us);
   if (raw != INT64_MIN) {
-    ISDAS_RETURN_IF_ERROR(run("DELETE FROM events WHERE rowid IN (SELECT rowid FROM events "
-                              "WHERE ts < " +
-                                  std::to_string(raw * 1000000) + " LIMIT 50000)",
-                              &rep.events));
+    ISDAS_RETURN_IF_ERROR(
+        run("DELETE FROM events WHERE rowid IN (SELECT rowid FROM events "
+            "WHERE ts < " +
+                std::to_string(raw * 1000000) + " LIMIT 50000)",
+            &rep.events));
   }
   for (rollup::Resolution r : rollup::kResolutions) {
     const int64_t cut = RetentionCutoff(ret.days(static_cast<int>(r)), now_us);
@@ -747,6 +748,51 @@ Result<ExpireReport> SqliteStore::Expire(const Retention& ret, int64_t now_us) {
     ISDAS_RETURN_IF_ERROR(run(sql, &rep.rollup_rows[static_cast<int>(r)]));
   }
   return rep;
+}
+
+}  // namespace isdas::storage
+
+namespace isdas::storage {
+namespace {
+
+std::string SqliteRollupFrom(int res) {
+  return "rollup_" + std::string(rollup::Name(static_cast<rollup::Resolution>(res))) + " WHERE";
+}
+
+std::string SqliteSourceIs(const model::IpAddr& a) {
+  static const char kHex[] = "0123456789abcdef";
+  std::string s = "src = X'";
+  for (size_t i = 0; i < a.size(); ++i) {
+    s.push_back(kHex[a.bytes[i] >> 4]);
+    s.push_back(kHex[a.bytes[i] & 15]);
+  }
+  return s + "'";
+}
+
+const SqlDialect kSqliteDialect{SqliteRollupFrom, false, SqliteSourceIs};
+
+}  // namespace
+
+const SqlDialect& SqliteStore::dialect() const { return kSqliteDialect; }
+
+Result<Rows> SqliteStore::Select(const std::string& sql) {
+  Stmt st;
+  if (sqlite3_prepare_v2(db_, sql.c_str(), -1, &st.s, nullptr) != SQLITE_OK) {
+    return Error("query");
+  }
+  Rows rows;
+  const int n = sqlite3_column_count(st.s);
+  int rc;
+  while ((rc = sqlite3_step(st.s)) == SQLITE_ROW) {
+    std::vector<std::string>& row = rows.emplace_back();
+    row.reserve(static_cast<size_t>(n));
+    for (int c = 0; c < n; ++c) {
+      const auto* t = reinterpret_cast<const char*>(sqlite3_column_text(st.s, c));
+      row.emplace_back(t ? t : "", static_cast<size_t>(sqlite3_column_bytes(st.s, c)));
+    }
+  }
+  if (rc != SQLITE_DONE) return Error("query");
+  return rows;
 }
 
 }  // namespace isdas::storage

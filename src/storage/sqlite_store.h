@@ -36,6 +36,8 @@ class SqliteStore final : public EventStore {
                          const std::vector<std::pair<std::string, uint64_t>>& counters) override;
   Result<std::vector<SensorInfo>> Sensors() override;
   Result<ExpireReport> Expire(const Retention& retention, int64_t now_us) override;
+  Result<Rows> Select(const std::string& sql) override;
+  const SqlDialect& dialect() const override;
 
   const std::string& path() const { return path_; }
 

@@ -11,49 +11,10 @@
 
 #include "storage/clickhouse/clickhouse_store.h"
 #include "storage/sqlite_store.h"
+#include "tests/storage/engines.h"
 
 namespace isdas::storage {
 namespace {
-
-std::atomic<int> g_n{0};
-
-std::unique_ptr<EventStore> MakeSqlite() {
-  char tmpl[] = "/tmp/isdas_conf_XXXXXX";
-  auto s = SqliteStore::Open(mkdtemp(tmpl), true);
-  EXPECT_TRUE(s.ok()) << s.status().ToString();
-  return s.ok() ? std::unique_ptr<EventStore>(std::move(s.value())) : nullptr;
-}
-
-std::unique_ptr<EventStore> MakeClickhouse() {
-  clickhouse::Endpoint e;
-  std::ifstream(std::string(ISDAS_CLICKHOUSE_DIR) + "/http_port") >> e.port;
-  e.database = "isdas_conf_" + std::to_string(getpid()) + "_" + std::to_string(g_n++);
-  auto s = ClickhouseStore::Open(e);
-  EXPECT_TRUE(s.ok()) << s.status().ToString();
-  return s.ok() ? std::unique_ptr<EventStore>(std::move(s.value())) : nullptr;
-}
-
-// Two servers with a Distributed table over both (the fixture `clickhouse_cluster`).
-std::unique_ptr<EventStore> MakeClickhouseCluster() {
-  clickhouse::Endpoint e;
-  const std::string dir = std::string(ISDAS_CLICKHOUSE_DIR) + "-cluster";
-  int p2 = 0;
-  std::ifstream(dir + "/s1/http_port") >> e.port;
-  std::ifstream(dir + "/s2/http_port") >> p2;
-  e.database = "isdas_conf_" + std::to_string(getpid()) + "_" + std::to_string(g_n++);
-  e.cluster = "isdas";
-  e.shards = {"127.0.0.1:" + std::to_string(e.port), "127.0.0.1:" + std::to_string(p2)};
-  auto s = ClickhouseStore::Open(e);
-  EXPECT_TRUE(s.ok()) << s.status().ToString();
-  return s.ok() ? std::unique_ptr<EventStore>(std::move(s.value())) : nullptr;
-}
-
-struct Engine {
-  const char* name;
-  std::function<std::unique_ptr<EventStore>()> make;
-};
-
-void PrintTo(const Engine& e, std::ostream* os) { *os << e.name; }
 
 class Conformance : public ::testing::TestWithParam<Engine> {};
 

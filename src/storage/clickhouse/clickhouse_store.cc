@@ -1,11 +1,11 @@
 #include "storage/clickhouse/clickhouse_store.h"
 
-#include "rollup/rollup.h"
-
 #include <algorithm>
 #include <cstdlib>
 #include <iterator>
 #include <sstream>
+
+#include "rollup/rollup.h"
 
 namespace isdas::storage {
 namespace {
@@ -141,7 +141,8 @@ std::vector<std::string> KeysOf(const std::string& tsv) {
   std::vector<std::string> out;
   std::istringstream in(tsv);
   std::string sensor, epoch, seq;
-  while (in >> sensor >> epoch >> seq) out.push_back("(" + Quote(sensor) + ", " + epoch + ", " + seq + ")");
+  while (in >> sensor >> epoch >> seq)
+    out.push_back("(" + Quote(sensor) + ", " + epoch + ", " + seq + ")");
   return out;
 }
 
@@ -262,9 +263,8 @@ Result<std::vector<BatchOutcome>> ClickhouseStore::CommitBatches(
           (ro.value() != 0 && ro.value() != rollup_rows)) {
         return Internal("batch " + b.sensor_id + "/" + std::to_string(b.seq) +
                         " is partly stored (" + std::to_string(ev.value()) + " of " +
-                        std::to_string(b.events.size()) + " events, " +
-                        std::to_string(ro.value()) + " of " + std::to_string(rollup_rows) +
-                        " rollup rows); it needs repair");
+                        std::to_string(b.events.size()) + " events, " + std::to_string(ro.value()) +
+                        " of " + std::to_string(rollup_rows) + " rollup rows); it needs repair");
       }
       need_events = ev.value() == 0;
       need_rollups = ro.value() == 0;
@@ -391,6 +391,70 @@ Result<std::vector<SensorInfo>> ClickhouseStore::Sensors() {
     out.push_back(std::move(si));
   }
   return out;
+}
+
+}  // namespace isdas::storage
+
+namespace isdas::storage {
+namespace {
+
+std::string ChRollupFrom(int res) { return "rollups WHERE res = " + std::to_string(res) + " AND"; }
+
+std::string ChSourceIs(const model::IpAddr& a) {
+  static const char kHex[] = "0123456789abcdef";
+  std::string s = "family = " + std::to_string(a.family) + " AND src = unhex('";
+  for (size_t i = 0; i < 16; ++i) {
+    s.push_back(kHex[a.bytes[i] >> 4]);
+    s.push_back(kHex[a.bytes[i] & 15]);
+  }
+  return s + "')";
+}
+
+const SqlDialect kChDialect{ChRollupFrom, true, ChSourceIs};
+
+// TabSeparated escapes (\t \n \\ \0 \b \f \r \' and the like) undone.
+std::string Unescape(std::string_view f) {
+  std::string out;
+  out.reserve(f.size());
+  for (size_t i = 0; i < f.size(); ++i) {
+    if (f[i] != '\\' || i + 1 == f.size()) {
+      out.push_back(f[i]);
+      continue;
+    }
+    const char c = f[++i];
+    out.push_back(c == 't'   ? '\t'
+                  : c == 'n' ? '\n'
+                  : c == 'r' ? '\r'
+                  : c == '0' ? '\0'
+                  : c == 'b' ? '\b'
+                  : c == 'f' ? '\f'
+                             : c);
+  }
+  return out;
+}
+
+}  // namespace
+
+const SqlDialect& ClickhouseStore::dialect() const { return kChDialect; }
+
+Result<Rows> ClickhouseStore::Select(const std::string& sql) {
+  auto r = client_.Query(sql + " FORMAT TabSeparated");
+  if (!r.ok()) return r.status();
+  Rows rows;
+  std::string_view text = r.value();
+  while (!text.empty()) {
+    const size_t nl = text.find('\n');
+    std::string_view line = text.substr(0, nl);
+    text = nl == std::string_view::npos ? std::string_view() : text.substr(nl + 1);
+    std::vector<std::string>& row = rows.emplace_back();
+    for (;;) {
+      const size_t tab = line.find('\t');
+      row.push_back(Unescape(line.substr(0, tab)));
+      if (tab == std::string_view::npos) break;
+      line = line.substr(tab + 1);
+    }
+  }
+  return rows;
 }
 
 }  // namespace isdas::storage

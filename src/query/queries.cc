@@ -1,0 +1,291 @@
+#include "query/queries.h"
+
+#include <algorithm>
+#include <cstdlib>
+#include <unordered_map>
+
+namespace isdas::query {
+namespace {
+
+uint64_t U64(const std::string& s) { return std::strtoull(s.c_str(), nullptr, 10); }
+int64_t I64(const std::string& s) { return std::strtoll(s.c_str(), nullptr, 10); }
+
+std::string Quote(const std::string& s) {
+  std::string q = "'";
+  for (char c : s) {  // names are [A-Za-z0-9._-] (checked by the API); quote anyway
+    if (c == '\'') q.push_back(c);
+    q.push_back(c);
+  }
+  return q + "'";
+}
+
+Result<rollup::DistinctCounter> FromHex(const std::string& hex) {
+  if (hex.size() % 2 != 0) return Corruption("distinct counter: odd hex length");
+  std::string bytes(hex.size() / 2, '\0');
+  auto nib = [](char c) -> int {
+    if (c >= '0' && c <= '9') return c - '0';
+    if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+    if (c >= 'A' && c <= 'F') return c - 'A' + 10;
+    return -1;
+  };
+  for (size_t i = 0; i < bytes.size(); ++i) {
+    const int h = nib(hex[2 * i]), l = nib(hex[2 * i + 1]);
+    if (h < 0 || l < 0) return Corruption("distinct counter: not hex");
+    bytes[i] = static_cast<char>(h << 4 | l);
+  }
+  return rollup::DistinctCounter::Parse(bytes);
+}
+
+const char* GroupColumn(GroupBy g) {
+  switch (g) {
+    case GroupBy::kKey:
+      return "key";
+    case GroupBy::kSensor:
+      return "sensor";
+    case GroupBy::kProto:
+      return "proto";
+    case GroupBy::kKind:
+      return "kind";
+    case GroupBy::kTool:
+      return "tool";
+  }
+  return "key";
+}
+
+// The rows of every segment, each selecting `cols`, glued with UNION ALL.
+std::string Union(const storage::SqlDialect& d, const std::vector<Segment>& segs,
+                  const std::string& cols, const std::string& cond) {
+  std::string sql;
+  for (const Segment& s : segs) {
+    if (!sql.empty()) sql += " UNION ALL ";
+    sql += "SELECT " + cols + " FROM " + d.rollup_from(static_cast<int>(s.res)) +
+           " bucket >= " + std::to_string(s.from_s) + " AND bucket < " + std::to_string(s.to_s) +
+           cond;
+  }
+  return sql;
+}
+
+}  // namespace
+
+std::string Queries::Where(const Filter& f, bool events) {
+  std::string w;
+  if (f.proto >= 0) w += " AND proto = " + std::to_string(f.proto);
+  if (f.kind >= 0) w += " AND kind = " + std::to_string(f.kind);
+  if (f.tool >= 0) w += " AND tool = " + std::to_string(f.tool);
+  if (f.exclude_research) w += events ? " AND src_research = 0" : " AND research = 0";
+  if (!f.sensors.empty()) {
+    std::string names;
+    bool local = false;
+    for (const std::string& s : f.sensors) {
+      local = local || s == "local";
+      names += (names.empty() ? "" : ", ") + Quote(s);
+    }
+    if (store_->dialect().sensor_is_name) {
+      w += " AND sensor IN (" + names + ")";
+    } else {
+      w += " AND (sensor IN (SELECT id FROM sensors WHERE name IN (" + names + "))" +
+           (local ? " OR sensor = 0)" : ")");
+    }
+  }
+  return w;
+}
+
+Result<std::string> Queries::SensorName(const std::string& number) {
+  if (store_->dialect().sensor_is_name) return number;
+  if (number == "0") return std::string("local");
+  auto it = sensor_names_.find(number);
+  if (it == sensor_names_.end()) {
+    auto rows = store_->Select("SELECT id, name FROM sensors");
+    if (!rows.ok()) return rows.status();
+    for (auto& r : rows.value()) sensor_names_[r[0]] = r[1];
+    it = sensor_names_.find(number);
+    if (it == sensor_names_.end()) return number;
+  }
+  return it->second;
+}
+
+Result<TopResult> Queries::Top(const TopQuery& q) {
+  TopResult out;
+  if (q.segments.empty() || q.limit == 0) return out;
+  const storage::SqlDialect& d = store_->dialect();
+  const std::string g = GroupColumn(q.by);
+  const std::string cond = " AND family = " + std::to_string(static_cast<int>(q.family)) +
+                           " AND key >= " + std::to_string(q.key_lo) +
+                           " AND key <= " + std::to_string(q.key_hi) + Where(q.filter, false);
+  // Ranked by packets, ties by group, so pages are stable.
+  const std::string sql =
+      "SELECT g, sum(p) AS pk, min(f), max(l) FROM (" +
+      Union(d, q.segments, g + " AS g, packets AS p, first_us AS f, last_us AS l", cond) +
+      ") GROUP BY g ORDER BY pk DESC, g LIMIT " + std::to_string(q.offset) + ", " +
+      std::to_string(q.limit + 1);
+  auto rows = store_->Select(sql);
+  if (!rows.ok()) return rows.status();
+  std::string groups;
+  for (const auto& r : rows.value()) {
+    if (out.rows.size() == q.limit) {
+      out.more = true;
+      break;
+    }
+    TopRow t;
+    if (q.by == GroupBy::kSensor) {
+      auto name = SensorName(r[0]);
+      if (!name.ok()) return name.status();
+      t.sensor = name.value();
+    } else {
+      t.group = U64(r[0]);
+    }
+    t.packets = U64(r[1]);
+    t.first_us = I64(r[2]);
+    t.last_us = I64(r[3]);
+    out.rows.push_back(t);
+    groups += (groups.empty() ? "" : ", ") +
+              (d.sensor_is_name && q.by == GroupBy::kSensor ? Quote(r[0]) : r[0]);
+  }
+  if (!q.distinct || out.rows.empty()) return out;
+  // Distinct counts for the rows shown: their counters merged across buckets and dimensions.
+  auto sk = store_->Select("SELECT g, hex(s), hex(t) FROM (" +
+                           Union(d, q.segments, g + " AS g, srcs AS s, dsts AS t",
+                                 cond + " AND " + g + " IN (" + groups + ")") +
+                           ")");
+  if (!sk.ok()) return sk.status();
+  std::unordered_map<std::string, std::pair<rollup::DistinctCounter, rollup::DistinctCounter>> m;
+  for (const auto& r : sk.value()) {
+    auto s = FromHex(r[1]);
+    auto t = FromHex(r[2]);
+    if (!s.ok()) return s.status();
+    if (!t.ok()) return t.status();
+    auto& acc = m[r[0]];
+    acc.first.Merge(s.value());
+    acc.second.Merge(t.value());
+  }
+  for (size_t i = 0; i < out.rows.size(); ++i) {
+    const std::string& key = rows.value()[i][0];
+    auto it = m.find(key);
+    if (it == m.end()) continue;
+    out.rows[i].sources = it->second.first.Estimate();
+    out.rows[i].destinations = it->second.second.Estimate();
+  }
+  return out;
+}
+
+Result<std::vector<SeriesPoint>> Queries::Series(const SeriesQuery& q) {
+  std::vector<SeriesPoint> out;
+  if (q.keys.empty() || q.to_s <= q.from_s) return out;
+  if (q.step_s <= 0 || q.step_s % rollup::Seconds(q.res) != 0) {
+    return InvalidArgument("series step must be a multiple of the resolution");
+  }
+  std::string keys;
+  for (uint64_t k : q.keys) keys += (keys.empty() ? "" : ", ") + std::to_string(k);
+  const std::string cond = " AND family = " + std::to_string(static_cast<int>(q.family)) +
+                           " AND key IN (" + keys + ")" + Where(q.filter, false);
+  auto rows = store_->Select(Union(store_->dialect(), {Segment{q.res, q.from_s, q.to_s}},
+                                   "key, bucket, packets, hex(srcs), hex(dsts)", cond));
+  if (!rows.ok()) return rows.status();
+  struct Acc {
+    uint64_t packets = 0;
+    rollup::DistinctCounter s, t;
+  };
+  std::map<std::pair<uint64_t, int64_t>, Acc> m;
+  for (const auto& r : rows.value()) {
+    const int64_t b = rollup::BucketStart(I64(r[1]) + q.tz_s, q.step_s) - q.tz_s;
+    Acc& a = m[{U64(r[0]), b}];
+    a.packets += U64(r[2]);
+    auto s = FromHex(r[3]);
+    auto t = FromHex(r[4]);
+    if (!s.ok()) return s.status();
+    if (!t.ok()) return t.status();
+    a.s.Merge(s.value());
+    a.t.Merge(t.value());
+  }
+  // Every bucket of every key, zeros included: a graph must not join points across a gap.
+  const int64_t first = rollup::BucketStart(q.from_s + q.tz_s, q.step_s) - q.tz_s;
+  for (uint64_t k : q.keys) {
+    for (int64_t b = first; b < q.to_s; b += q.step_s) {
+      SeriesPoint p;
+      p.key = k;
+      p.bucket_s = b;
+      auto it = m.find({k, b});
+      if (it != m.end()) {
+        p.packets = it->second.packets;
+        p.sources = it->second.s.Estimate();
+        p.destinations = it->second.t.Estimate();
+      }
+      out.push_back(p);
+    }
+  }
+  return out;
+}
+
+Result<SourceReport> Queries::Source(const SourceQuery& q) {
+  SourceReport rep;
+  const std::string where = " FROM events WHERE " + store_->dialect().source_is(q.addr) +
+                            " AND ts >= " + std::to_string(q.from_us) + " AND ts < " +
+                            std::to_string(q.to_us) + Where(q.filter, true);
+  auto total = store_->Select("SELECT count(*), min(ts), max(ts)" + where);
+  if (!total.ok()) return total.status();
+  if (total->empty() || U64(total.value()[0][0]) == 0) return rep;
+  rep.packets = U64(total.value()[0][0]);
+  rep.first_us = I64(total.value()[0][1]);
+  rep.last_us = I64(total.value()[0][2]);
+  auto origin = store_->Select("SELECT src_country, src_asn, max(src_research), max(ts) AS m" +
+                               where + " GROUP BY src_country, src_asn ORDER BY m DESC LIMIT 1");
+  if (!origin.ok()) return origin.status();
+  if (!origin->empty()) {
+    rep.country = origin.value()[0][0];
+    rep.country.erase(std::find(rep.country.begin(), rep.country.end(), '\0'), rep.country.end());
+    rep.asn = static_cast<uint32_t>(U64(origin.value()[0][1]));
+    rep.research = origin.value()[0][2] == "1";
+  }
+  auto ports = store_->Select("SELECT proto, dport, count(*) AS n" + where +
+                              " GROUP BY proto, dport ORDER BY n DESC, proto, dport LIMIT " +
+                              std::to_string(q.limit + 1));
+  if (!ports.ok()) return ports.status();
+  for (const auto& r : ports.value()) {
+    if (rep.ports.size() == q.limit) {
+      rep.more_ports = true;
+      break;
+    }
+    rep.ports.push_back({static_cast<int>(I64(r[0])), static_cast<int>(I64(r[1])), U64(r[2])});
+  }
+  auto sensors = store_->Select("SELECT sensor, count(*) AS n" + where +
+                                " GROUP BY sensor ORDER BY n DESC, sensor");
+  if (!sensors.ok()) return sensors.status();
+  for (const auto& r : sensors.value()) {
+    auto name = SensorName(r[0]);
+    if (!name.ok()) return name.status();
+    rep.sensors.emplace_back(name.value(), U64(r[1]));
+  }
+  auto labels = store_->Select("SELECT kind, tool, count(*) AS n" + where +
+                               " GROUP BY kind, tool ORDER BY n DESC, kind, tool");
+  if (!labels.ok()) return labels.status();
+  for (const auto& r : labels.value()) {
+    rep.labels.push_back({static_cast<int>(I64(r[0])), static_cast<int>(I64(r[1])), U64(r[2])});
+  }
+  return rep;
+}
+
+Result<std::map<uint32_t, std::string>> Queries::AsNames(const std::vector<uint32_t>& asns) {
+  std::map<uint32_t, std::string> out;
+  if (asns.empty()) return out;
+  std::string list;
+  for (uint32_t a : asns) list += (list.empty() ? "" : ", ") + std::to_string(a);
+  auto rows = store_->Select(
+      "SELECT asn, any_name FROM (SELECT asn, max(name) AS any_name FROM "
+      "as_names WHERE asn IN (" +
+      list + ") GROUP BY asn)");
+  if (!rows.ok()) return rows.status();
+  for (const auto& r : rows.value()) out[static_cast<uint32_t>(U64(r[0]))] = r[1];
+  return out;
+}
+
+Result<std::vector<std::string>> Queries::GeoVersions() {
+  auto rows = store_->Select(
+      "SELECT geo_version, max(received_us) AS m FROM batches WHERE geo_version != '' "
+      "GROUP BY geo_version ORDER BY m DESC");
+  if (!rows.ok()) return rows.status();
+  std::vector<std::string> out;
+  for (const auto& r : rows.value()) out.push_back(r[0]);
+  return out;
+}
+
+}  // namespace isdas::query

@@ -1,0 +1,135 @@
+#pragma once
+
+// The read side of the store (docs/api.md, docs/rollups.md): top keys over a window, series of
+// keys, one source address, built once as SQL for both engines (EventStore::Select + its
+// SqlDialect). Sums and orderings run in the database; distinct counts are merged here, from
+// the rows' DistinctCounters, so both engines give the same numbers.
+//
+// Windows come as Segments of whole buckets, possibly of several resolutions (Plan in
+// plan.h decides which); segments must not overlap. One Queries object per thread.
+
+#include <cstdint>
+#include <map>
+#include <string>
+#include <vector>
+
+#include "common/status.h"
+#include "model/event.h"
+#include "rollup/rollup.h"
+#include "storage/event_store.h"
+
+namespace isdas::query {
+
+struct Filter {
+  int proto = -1;  // -1: any
+  int kind = -1;
+  int tool = -1;
+  std::vector<std::string> sensors;  // names ("local" = file imports); empty: all
+  bool exclude_research = false;
+};
+
+struct Segment {
+  rollup::Resolution res;
+  int64_t from_s;  // bucket starts in [from_s, to_s)
+  int64_t to_s;
+};
+
+enum class GroupBy : uint8_t { kKey, kSensor, kProto, kKind, kTool };
+
+struct TopQuery {
+  rollup::Family family = rollup::Family::kPort;
+  std::vector<Segment> segments;
+  Filter filter;
+  uint64_t key_lo = 0;  // keys in [key_lo, key_hi]
+  uint64_t key_hi = UINT64_MAX >> 1;
+  GroupBy by = GroupBy::kKey;
+  size_t limit = 10;
+  size_t offset = 0;
+  bool distinct = true;  // also merge unique sources/destinations
+};
+
+struct TopRow {
+  uint64_t group = 0;  // key, proto, kind or tool
+  std::string sensor;  // GroupBy::kSensor: the sensor's name
+  uint64_t packets = 0;
+  uint64_t sources = 0;
+  uint64_t destinations = 0;
+  int64_t first_us = 0;
+  int64_t last_us = 0;
+};
+
+struct TopResult {
+  std::vector<TopRow> rows;
+  bool more = false;  // rows beyond offset + limit exist
+};
+
+struct SeriesQuery {
+  rollup::Family family = rollup::Family::kPort;
+  rollup::Resolution res = rollup::Resolution::k1h;
+  int64_t from_s = 0;  // output buckets cover [from_s, to_s)
+  int64_t to_s = 0;
+  int64_t step_s = 3600;  // a multiple of the resolution
+  int64_t tz_s = 0;       // buckets start at local midnight/hour of this UTC offset
+  Filter filter;
+  std::vector<uint64_t> keys;
+};
+
+struct SeriesPoint {
+  uint64_t key = 0;
+  int64_t bucket_s = 0;  // start, UTC seconds
+  uint64_t packets = 0;
+  uint64_t sources = 0;
+  uint64_t destinations = 0;
+};
+
+struct SourceQuery {
+  model::IpAddr addr;
+  int64_t from_us = 0;
+  int64_t to_us = 0;
+  Filter filter;
+  size_t limit = 100;  // ports listed
+};
+
+struct SourceReport {
+  uint64_t packets = 0;
+  int64_t first_us = 0;
+  int64_t last_us = 0;
+  std::string country;
+  uint32_t asn = 0;
+  bool research = false;
+  struct Port {
+    int proto;
+    int port;
+    uint64_t packets;
+  };
+  std::vector<Port> ports;
+  bool more_ports = false;
+  std::vector<std::pair<std::string, uint64_t>> sensors;
+  struct Label {
+    int kind;
+    int tool;
+    uint64_t packets;
+  };
+  std::vector<Label> labels;
+};
+
+class Queries {
+ public:
+  explicit Queries(storage::EventStore* store) : store_(store) {}
+  Result<TopResult> Top(const TopQuery& q);
+  Result<std::vector<SeriesPoint>> Series(const SeriesQuery& q);
+  Result<SourceReport> Source(const SourceQuery& q);
+  // AS names for the numbers given (those known).
+  Result<std::map<uint32_t, std::string>> AsNames(const std::vector<uint32_t>& asns);
+  // Every geo data version batches were enriched with, newest first.
+  Result<std::vector<std::string>> GeoVersions();
+
+ private:
+  std::string Where(const Filter& f, bool events);
+  Result<std::string> SensorName(const std::string& number);
+
+  storage::EventStore* store_;
+  std::map<std::string, std::string> sensor_names_;  // SQLite: id -> name
+};
+
+}  // namespace isdas::query

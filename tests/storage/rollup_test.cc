@@ -1,0 +1,474 @@
+// Rollups against brute force, on every engine: generated events (many on or next to 5-minute,
+// hour and day boundaries, three sensors, IPv4 and IPv6, research scanners among them) are
+// stored as sensor batches; then every answer of the read side — top keys of each family over
+// windows that cross boundaries, series in several time zones, one source address — is
+// compared with counts computed here, directly from the events. Then retention cuts the raw
+// events and the 5-minute rows, and the same comparisons run over what the plan says it covers.
+
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <chrono>
+#include <map>
+#include <random>
+#include <set>
+#include <thread>
+
+#include "query/plan.h"
+#include "query/queries.h"
+#include "tests/storage/engines.h"
+
+namespace isdas::storage {
+namespace {
+
+using query::Filter;
+using query::GroupBy;
+using rollup::Family;
+
+constexpr int64_t kDay0 = 1795651200;  // 2026-11-27T00:00:00Z
+constexpr int kDays = 3;
+const char* kSensors[] = {"s-a", "s-b", "s-c"};
+const char* kCountries[] = {"JP", "CN", "US", "XP", "ZZ", "KR"};
+
+struct Stored {
+  model::Event e;
+  SourceInfo si;
+  int sensor;  // index into kSensors
+};
+
+std::vector<Stored> Generate(uint32_t seed, int n) {
+  std::mt19937_64 rng(seed);
+  auto pick = [&](uint64_t k) { return static_cast<int>(rng() % k); };
+  const uint16_t hot[] = {23, 22, 80, 445, 3389, 8080, 5060, 53, 123};
+  std::vector<Stored> out;
+  for (int i = 0; i < n; ++i) {
+    Stored s;
+    model::Event& e = s.e;
+    int64_t t = kDay0 * 1000000 + static_cast<int64_t>(rng() % (uint64_t{kDays} * 86400000000));
+    if (pick(10) < 3) {  // on or beside a boundary
+      const int64_t w = (pick(3) == 0 ? 300 : pick(2) == 0 ? 3600 : 86400) * int64_t{1000000};
+      t = rollup::BucketStart(t, w) + (pick(3) - 1);
+      if (t < kDay0 * 1000000) t = kDay0 * 1000000;
+    }
+    e.ts_us = t;
+    const int r = pick(10);
+    e.proto = r < 6 ? model::kProtoTcp : r < 9 ? model::kProtoUdp : model::kProtoIcmp;
+    const uint32_t src = static_cast<uint32_t>(pick(1500));
+    if (src % 7 == 0) {
+      uint8_t b[16] = {0x20, 0x01, 0x0d, 0xb8};
+      b[14] = static_cast<uint8_t>(src >> 8);
+      b[15] = static_cast<uint8_t>(src);
+      e.src = model::IpAddr::V6(b);
+      e.dst = model::IpAddr::V6(b);
+      e.dst.bytes[13] = static_cast<uint8_t>(pick(4));
+    } else {
+      e.src = model::IpAddr::V4(0x0a000000 + src * 2654435761u % 0x00ffffff);
+      e.dst = model::IpAddr::V4(0xc6120000 + static_cast<uint32_t>(pick(600)));
+    }
+    if (e.proto != model::kProtoIcmp) {
+      e.dport = pick(3) == 0 ? static_cast<uint16_t>(pick(65536)) : hot[pick(9)];
+      e.sport = static_cast<uint16_t>(pick(65536));
+    } else {
+      e.icmp_type = 8;
+    }
+    if (e.proto == model::kProtoTcp) e.tcp_flags = pick(5) == 0 ? 0x12 : 0x02;
+    e.labels.kind = static_cast<model::TrafficKind>(pick(3));
+    e.labels.tool = static_cast<model::Tool>(pick(5));
+    const char* cc = kCountries[src % 6];
+    s.si.country[0] = cc[0];
+    s.si.country[1] = cc[1];
+    s.si.asn = src % 11 == 0 ? 0 : 64500 + src % 13;
+    s.si.research = src % 20 == 0;
+    s.sensor = pick(3);
+    out.push_back(s);
+  }
+  return out;
+}
+
+bool Matches(const Stored& s, const Filter& f) {
+  if (f.proto >= 0 && s.e.proto != f.proto) return false;
+  if (f.kind >= 0 && static_cast<int>(s.e.labels.kind) != f.kind) return false;
+  if (f.tool >= 0 && static_cast<int>(s.e.labels.tool) != f.tool) return false;
+  if (f.exclude_research && s.si.research) return false;
+  if (!f.sensors.empty() &&
+      std::find(f.sensors.begin(), f.sensors.end(), kSensors[s.sensor]) == f.sensors.end())
+    return false;
+  return true;
+}
+
+// The family's key of an event, written out plainly; false when the family does not count it.
+bool KeyOf(const Stored& s, Family f, uint64_t* key) {
+  const bool ports = s.e.proto == model::kProtoTcp || s.e.proto == model::kProtoUdp;
+  const uint64_t cc = static_cast<uint64_t>(s.si.country[0]) * 256 + s.si.country[1];
+  switch (f) {
+    case Family::kTotal:
+      *key = 0;
+      return true;
+    case Family::kPort:
+      *key = s.e.dport;
+      return ports;
+    case Family::kCountry:
+      *key = cc;
+      return true;
+    case Family::kAsn:
+      *key = s.si.asn;
+      return true;
+    case Family::kPortCountry:
+      *key = uint64_t{s.e.dport} * 65536 + cc;
+      return ports;
+    case Family::kPortAsn:
+      *key = (uint64_t{s.e.dport} << 32) + s.si.asn;
+      return ports;
+    case Family::kPortFlags:
+      *key = uint64_t{s.e.dport} * 256 + s.e.tcp_flags;
+      return s.e.proto == model::kProtoTcp;
+  }
+  return false;
+}
+
+struct Truth {
+  uint64_t packets = 0;
+  std::set<std::string> srcs, dsts;
+  int64_t first = INT64_MAX, last = INT64_MIN;
+  void Add(const Stored& s) {
+    ++packets;
+    srcs.insert(s.e.src.ToString());
+    dsts.insert(s.e.dst.ToString());
+    first = std::min(first, s.e.ts_us);
+    last = std::max(last, s.e.ts_us);
+  }
+};
+
+// Exact up to 256 distinct values; beyond, HyperLogLog within 5 % (over 3 standard errors).
+void ExpectDistinct(uint64_t got, size_t truth, const std::string& what) {
+  if (truth <= rollup::DistinctCounter::kExactLimit) {
+    EXPECT_EQ(got, truth) << what;
+  } else {
+    EXPECT_NEAR(static_cast<double>(got), static_cast<double>(truth), 0.05 * truth) << what;
+  }
+}
+
+class Rollups : public ::testing::TestWithParam<Engine> {
+ protected:
+  void SetUp() override {
+    store_ = GetParam().make();
+    ASSERT_TRUE(store_);
+    events_ = Generate(20261127, 24000);
+    // Batches of up to 400 events per sensor, in generation (not time) order.
+    std::vector<SensorBatch> batches;
+    std::vector<SensorBatch> open(3);
+    uint64_t seq = 0;
+    for (const Stored& s : events_) {
+      SensorBatch& b = open[s.sensor];
+      b.events.push_back(s.e);
+      b.sources.push_back(s.si);
+      if (b.events.size() == 400) {
+        b.sensor_id = kSensors[s.sensor];
+        b.epoch = 1;
+        b.seq = ++seq;
+        batches.push_back(std::move(b));
+        b = SensorBatch();
+      }
+    }
+    for (int i = 0; i < 3; ++i) {
+      if (open[i].events.empty()) continue;
+      open[i].sensor_id = kSensors[i];
+      open[i].epoch = 1;
+      open[i].seq = ++seq;
+      batches.push_back(std::move(open[i]));
+    }
+    for (size_t i = 0; i < batches.size(); i += 7) {  // group commits of 7
+      std::vector<SensorBatch*> group;
+      for (size_t j = i; j < std::min(batches.size(), i + 7); ++j) group.push_back(&batches[j]);
+      auto r = store_->CommitBatches(group, 1);
+      ASSERT_TRUE(r.ok()) << r.status().ToString();
+    }
+  }
+
+  std::map<uint64_t, Truth> BruteTop(Family fam, int64_t from_s, int64_t to_s, const Filter& f,
+                                     uint64_t lo = 0, uint64_t hi = UINT64_MAX) {
+    std::map<uint64_t, Truth> m;
+    for (const Stored& s : events_) {
+      const int64_t t = rollup::BucketStart(s.e.ts_us, 1000000) / 1000000;
+      uint64_t key;
+      if (t < from_s || t >= to_s || !Matches(s, f) || !KeyOf(s, fam, &key)) continue;
+      if (key < lo || key > hi) continue;
+      m[key].Add(s);
+    }
+    return m;
+  }
+
+  // Compares the store's top `limit` (after `offset`) with brute force over the plan's window.
+  void CheckTop(Family fam, int64_t from_s, int64_t to_s, const Filter& f, size_t limit,
+                size_t offset, const query::Availability& avail, uint64_t lo = 0,
+                uint64_t hi = UINT64_MAX >> 1) {
+    const query::TopPlan plan = query::PlanTop(from_s, to_s, avail);
+    query::TopQuery q;
+    q.family = fam;
+    q.segments = plan.segments;
+    q.filter = f;
+    q.limit = limit;
+    q.offset = offset;
+    q.key_lo = lo;
+    q.key_hi = hi;
+    query::Queries qs(store_.get());
+    auto got = qs.Top(q);
+    ASSERT_TRUE(got.ok()) << got.status().ToString();
+    auto truth = BruteTop(fam, plan.from_s, plan.to_s, f, lo, hi);
+    std::vector<std::pair<uint64_t, const Truth*>> ranked;
+    for (auto& [k, t] : truth) ranked.emplace_back(k, &t);
+    std::sort(ranked.begin(), ranked.end(), [](const auto& a, const auto& b) {
+      return a.second->packets != b.second->packets ? a.second->packets > b.second->packets
+                                                    : a.first < b.first;
+    });
+    const std::string what = std::string(rollup::Name(fam)) + " [" +
+                             std::to_string(plan.from_s - kDay0) + ", " +
+                             std::to_string(plan.to_s - kDay0) + ")";
+    const size_t expect = offset >= ranked.size() ? 0 : std::min(limit, ranked.size() - offset);
+    ASSERT_EQ(got->rows.size(), expect) << what;
+    EXPECT_EQ(got->more, offset + limit < ranked.size()) << what;
+    for (size_t i = 0; i < expect; ++i) {
+      const auto& [key, t] = ranked[offset + i];
+      const query::TopRow& row = got->rows[i];
+      const std::string at = what + " row " + std::to_string(i) + " key " + std::to_string(key);
+      EXPECT_EQ(row.group, key) << at;
+      EXPECT_EQ(row.packets, t->packets) << at;
+      EXPECT_EQ(row.first_us, t->first) << at;
+      EXPECT_EQ(row.last_us, t->last) << at;
+      ExpectDistinct(row.sources, t->srcs.size(), at + " sources");
+      ExpectDistinct(row.destinations, t->dsts.size(), at + " destinations");
+    }
+  }
+
+  void CheckSeries(Family fam, std::vector<uint64_t> keys, int64_t from_s, int64_t to_s,
+                   int64_t step, int64_t tz, const Filter& f, const query::Availability& avail) {
+    auto plan = query::PlanSeries(from_s, to_s, step, tz, avail);
+    ASSERT_TRUE(plan.ok()) << plan.status().ToString();
+    query::SeriesQuery q;
+    q.family = fam;
+    q.res = plan->res;
+    q.from_s = plan->from_s;
+    q.to_s = plan->to_s;
+    q.step_s = step;
+    q.tz_s = tz;
+    q.filter = f;
+    q.keys = keys;
+    query::Queries qs(store_.get());
+    auto got = qs.Series(q);
+    ASSERT_TRUE(got.ok()) << got.status().ToString();
+    std::map<std::pair<uint64_t, int64_t>, Truth> truth;
+    for (const Stored& s : events_) {
+      const int64_t t = rollup::BucketStart(s.e.ts_us, 1000000) / 1000000;
+      uint64_t key;
+      if (t < plan->from_s || t >= plan->to_s || !Matches(s, f) || !KeyOf(s, fam, &key)) continue;
+      if (std::find(keys.begin(), keys.end(), key) == keys.end()) continue;
+      truth[{key, rollup::BucketStart(t + tz, step) - tz}].Add(s);
+    }
+    const size_t buckets = static_cast<size_t>((plan->to_s - plan->from_s) / step);
+    ASSERT_EQ(got->size(), keys.size() * buckets) << "tz " << tz << " step " << step;
+    for (const query::SeriesPoint& p : got.value()) {
+      const std::string at = "key " + std::to_string(p.key) + " bucket " +
+                             std::to_string(p.bucket_s - kDay0) + " tz " + std::to_string(tz) +
+                             " step " + std::to_string(step);
+      EXPECT_EQ((p.bucket_s + tz) % step, 0) << at;
+      auto it = truth.find({p.key, p.bucket_s});
+      if (it == truth.end()) {
+        EXPECT_EQ(p.packets, 0u) << at;
+        continue;
+      }
+      EXPECT_EQ(p.packets, it->second.packets) << at;
+      ExpectDistinct(p.sources, it->second.srcs.size(), at + " sources");
+      ExpectDistinct(p.destinations, it->second.dsts.size(), at + " destinations");
+      truth.erase(it);
+    }
+    EXPECT_TRUE(truth.empty()) << truth.size() << " buckets with events are missing";
+  }
+
+  std::unique_ptr<EventStore> store_;
+  std::vector<Stored> events_;
+};
+
+const int64_t kNowUs = (kDay0 + (kDays + 1) * 86400) * 1000000;  // a day after the data ends
+
+TEST_P(Rollups, TopKeysOfEveryFamilyMatchBruteForce) {
+  const auto avail = query::Availability::Of(Retention{0, 0, 0, 0}, kNowUs);  // keep all
+  const int64_t all_from = kDay0, all_to = kDay0 + kDays * 86400;
+  // Windows: everything; a day plus ragged edges; within one hour; one 5-minute bucket; a
+  // request not on 5-minute boundaries (widened to them).
+  const std::pair<int64_t, int64_t> windows[] = {
+      {all_from, all_to},
+      {kDay0 + 86400 - 3 * 3600 - 600, kDay0 + 2 * 86400 + 3600 + 300},
+      {kDay0 + 7200 + 900, kDay0 + 7200 + 2700},
+      {kDay0 + 86400, kDay0 + 86400 + 300},
+      {kDay0 + 3600 + 7, kDay0 + 3 * 3600 - 13},
+  };
+  for (auto [from, to] : windows) {
+    for (int f = 0; f < rollup::kFamilies; ++f) {
+      CheckTop(static_cast<Family>(f), from, to, Filter{}, 10, 0, avail);
+    }
+  }
+}
+
+TEST_P(Rollups, FiltersAndPagesMatchBruteForce) {
+  const auto avail = query::Availability::Of(Retention{0, 0, 0, 0}, kNowUs);
+  const int64_t from = kDay0 + 5 * 3600 + 300, to = kDay0 + 2 * 86400 + 600;
+  Filter tcp;
+  tcp.proto = model::kProtoTcp;
+  Filter scans_b;
+  scans_b.kind = 1;
+  scans_b.sensors = {"s-b"};
+  Filter no_research;
+  no_research.exclude_research = true;
+  no_research.tool = 3;
+  Filter two;
+  two.sensors = {"s-a", "s-c"};
+  two.proto = model::kProtoUdp;
+  for (const Filter& f : {tcp, scans_b, no_research, two}) {
+    CheckTop(Family::kPort, from, to, f, 10, 0, avail);
+    CheckTop(Family::kCountry, from, to, f, 5, 0, avail);
+  }
+  // Pages: 25 at a time through the whole ranking, and past its end.
+  for (size_t off = 0; off < 150; off += 25) CheckTop(Family::kPort, from, to, tcp, 25, off, avail);
+  CheckTop(Family::kPort, from, to, tcp, 25, 1000000, avail);
+  // One port's countries (the detail page): keys of port 23 only.
+  CheckTop(Family::kPortCountry, from, to, Filter{}, 10, 0, avail, 23ull << 16, (24ull << 16) - 1);
+  CheckTop(Family::kPortFlags, from, to, tcp, 10, 0, avail, 23ull << 8, (24ull << 8) - 1);
+}
+
+TEST_P(Rollups, GroupingByFilterDimensionsMatchesBruteForce) {
+  const auto avail = query::Availability::Of(Retention{0, 0, 0, 0}, kNowUs);
+  const query::TopPlan plan = query::PlanTop(kDay0 + 600, kDay0 + 86400 + 1800, avail);
+  query::Queries qs(store_.get());
+  for (GroupBy by : {GroupBy::kSensor, GroupBy::kKind, GroupBy::kTool, GroupBy::kProto}) {
+    query::TopQuery q;
+    q.family = Family::kTotal;
+    q.segments = plan.segments;
+    q.by = by;
+    q.limit = 20;
+    auto got = qs.Top(q);
+    ASSERT_TRUE(got.ok()) << got.status().ToString();
+    std::map<std::string, uint64_t> truth;
+    for (const Stored& s : events_) {
+      const int64_t t = rollup::BucketStart(s.e.ts_us, 1000000) / 1000000;
+      if (t < plan.from_s || t >= plan.to_s) continue;
+      truth[by == GroupBy::kSensor ? kSensors[s.sensor]
+            : by == GroupBy::kKind ? std::to_string(static_cast<int>(s.e.labels.kind))
+            : by == GroupBy::kTool ? std::to_string(static_cast<int>(s.e.labels.tool))
+                                   : std::to_string(s.e.proto)]++;
+    }
+    ASSERT_EQ(got->rows.size(), truth.size());
+    for (const query::TopRow& r : got->rows) {
+      const std::string g = by == GroupBy::kSensor ? r.sensor : std::to_string(r.group);
+      EXPECT_EQ(r.packets, truth[g]) << g;
+    }
+  }
+}
+
+TEST_P(Rollups, SeriesInSeveralTimeZonesMatchBruteForce) {
+  const auto avail = query::Availability::Of(Retention{0, 0, 0, 0}, kNowUs);
+  const int64_t from = kDay0, to = kDay0 + kDays * 86400;
+  CheckSeries(Family::kPort, {23, 445, 9999}, from, to, 86400, 0, Filter{}, avail);  // UTC days
+  CheckSeries(Family::kPort, {23, 80}, from, to, 86400, 9 * 3600, Filter{}, avail);  // JST days
+  CheckSeries(Family::kCountry, {rollup::CountryKey("JP")}, from, to, 86400, 19800, Filter{},
+              avail);  // India, +05:30: from 5-minute rows
+  CheckSeries(Family::kTotal, {0}, from + 3600, from + 86400, 3600, -3 * 3600, Filter{},
+              avail);  // hourly, UTC-3
+  Filter f;
+  f.sensors = {"s-c"};
+  f.exclude_research = true;
+  CheckSeries(Family::kPort, {22}, from + 86400 - 1800, from + 86400 + 1800, 300, 0, f, avail);
+}
+
+TEST_P(Rollups, SourceAddressMatchesBruteForce) {
+  query::Queries qs(store_.get());
+  // The busiest IPv4 source and one IPv6 source.
+  std::map<std::string, int> counts;
+  for (const Stored& s : events_) counts[s.e.src.ToString()]++;
+  for (const std::string& addr : {std::string("2001:db8::7"), std::string()}) {
+    std::string a = addr;
+    if (a.empty()) {
+      a = std::max_element(counts.begin(), counts.end(), [](auto& x, auto& y) {
+            return x.second < y.second || (x.second == y.second && x.first > y.first);
+          })->first;
+    }
+    query::SourceQuery q;
+    ASSERT_TRUE(model::IpAddr::Parse(a, &q.addr)) << a;
+    q.from_us = kDay0 * 1000000;
+    q.to_us = (kDay0 + kDays * 86400) * 1000000;
+    q.limit = 5;
+    auto got = qs.Source(q);
+    ASSERT_TRUE(got.ok()) << got.status().ToString();
+    Truth t;
+    std::map<std::pair<int, int>, uint64_t> ports;
+    std::map<std::string, uint64_t> sensors;
+    for (const Stored& s : events_) {
+      if (s.e.src.ToString() != a) continue;
+      t.Add(s);
+      ports[{s.e.proto, s.e.dport}]++;
+      sensors[kSensors[s.sensor]]++;
+    }
+    ASSERT_GT(t.packets, 0u) << a;
+    EXPECT_EQ(got->packets, t.packets) << a;
+    EXPECT_EQ(got->first_us, t.first);
+    EXPECT_EQ(got->last_us, t.last);
+    EXPECT_EQ(got->ports.size(), std::min<size_t>(5, ports.size()));
+    EXPECT_EQ(got->more_ports, ports.size() > 5);
+    for (const auto& p : got->ports) EXPECT_EQ(p.packets, (ports[{p.proto, p.port}])) << a;
+    ASSERT_EQ(got->sensors.size(), sensors.size());
+    for (const auto& [name, n] : got->sensors) EXPECT_EQ(n, sensors[name]) << name;
+    EXPECT_EQ(got->country.size(), 2u);
+  }
+}
+
+TEST_P(Rollups, RetentionCutsWholeBucketsAndPlansStayExact) {
+  // Raw events 2 days, 5-minute rows 3 days, hourly rows 3.5 days (in days: 4 → cut at
+  // kDay0), daily for ever. "Now" is a day after the data ends.
+  Retention ret;
+  ret.raw_days = 2;
+  ret.r5m_days = 3;
+  ret.r1h_days = 4;
+  ret.r1d_days = 0;
+  auto rep = store_->Expire(ret, kNowUs);
+  ASSERT_TRUE(rep.ok()) << rep.status().ToString();
+  const int64_t raw_cut = kNowUs - 2 * 86400 * int64_t{1000000};
+  uint64_t older = 0;
+  for (const Stored& s : events_) older += s.e.ts_us < raw_cut;
+  EXPECT_EQ(rep->events, older);
+  EXPECT_GT(rep->rollup_rows[0], 0u);
+  EXPECT_EQ(rep->rollup_rows[1], 0u);  // nothing before kDay0
+  EXPECT_EQ(rep->rollup_rows[2], 0u);
+  // ClickHouse deletes in the background: wait (bounded) until the events are gone.
+  for (int i = 0; i < 300 && store_->CountEvents().value() != events_.size() - older; ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  }
+  EXPECT_EQ(store_->CountEvents().value(), events_.size() - older);
+
+  const auto avail = query::Availability::Of(ret, kNowUs);
+  EXPECT_EQ(avail.from_s[0], kDay0 + 86400);
+  // A window starting inside expired 5-minute data is widened to the hour, and is exact.
+  const query::TopPlan p = query::PlanTop(kDay0 + 600, kDay0 + 2 * 86400 + 2100, avail);
+  EXPECT_EQ(p.from_s, kDay0);
+  EXPECT_EQ(p.to_s, kDay0 + 2 * 86400 + 2100);
+  for (const query::Segment& s : p.segments) {
+    EXPECT_GE(s.from_s, avail.from_s[static_cast<int>(s.res)]) << rollup::Name(s.res);
+  }
+  CheckTop(Family::kPort, kDay0 + 600, kDay0 + 2 * 86400 + 2100, Filter{}, 10, 0, avail);
+  CheckTop(Family::kCountry, kDay0 + 3 * 3600 + 600, kDay0 + 3 * 3600 + 1200, Filter{}, 10, 0,
+           avail);
+  // 5-minute series over expired time start where the 5-minute rows do.
+  CheckSeries(Family::kPort, {23}, kDay0, kDay0 + 2 * 86400, 300, 0, Filter{}, avail);
+  CheckSeries(Family::kPort, {23}, kDay0, kDay0 + 3 * 86400, 86400, 9 * 3600, Filter{}, avail);
+  // A second pass finds nothing more to delete (whole buckets, same cut-off).
+  auto again = store_->Expire(ret, kNowUs);
+  ASSERT_TRUE(again.ok());
+  if (std::string(GetParam().name) == "sqlite") {
+    EXPECT_EQ(again->events, 0u);
+    EXPECT_EQ(again->rollup_rows[0], 0u);
+  }
+}
+
+INSTANTIATE_TEST_SUITE_P(Engines, Rollups, kAllEngines,
+                         [](const auto& p) { return std::string(p.param.name); });
+
+}  // namespace
+}  // namespace isdas::storage
