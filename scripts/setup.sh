@@ -14,6 +14,7 @@ pkgs=(
   libzstd-dev        # batch compression
   libtomlplusplus-dev  # TOML config files
   libcpp-httplib-dev zlib1g-dev  # HTTPS between sensor and collector (zlib: gzip bomb test)
+  nlohmann-json3-dev  # JSON of the query API
   libmaxminddb-dev mmdb-bin      # country lookups (MMDB); mmdblookup cross-checks them in tests
   clickhouse-server clickhouse-client curl  # the scale-out store; tests start their own server
   libgtest-dev libgmock-dev  # unit tests
@@ -22,7 +23,7 @@ pkgs=(
   iproute2 tcpdump masscan zmap nmap hping3  # live tests: real scanners in network namespaces
 )
 case "${1:-}" in
-  bench) pkgs+=(libbenchmark-dev tcpdump nfdump time) ;;
+  bench) pkgs+=(libbenchmark-dev tcpdump nfdump time wrk) ;;
   fuzz) pkgs+=(clang libclang-rt-dev) ;;
   "") ;;
   *) echo "usage: scripts/setup.sh [bench|fuzz]" >&2; exit 64 ;;

@@ -1,17 +1,24 @@
 // `isdas collector --config collector.toml`: the HTTPS ingest endpoint over the store.
 // Config keys: docs/config.md.
 
+#include <sys/stat.h>
 #include <unistd.h>
 
+#include <condition_variable>
 #include <csignal>
 #include <cstdio>
 #include <cstring>
+#include <mutex>
 #include <string>
+#include <thread>
 #include <vector>
 
+#include "api/api.h"
 #include "commands.h"
+#include "common/clock.h"
 #include "common/config.h"
 #include "geo/geo.h"
+#include "geo/scanners.h"
 #include "ingest/ingest_server.h"
 #include "storage/clickhouse/clickhouse_store.h"
 #include "storage/sqlite_store.h"
@@ -29,19 +36,24 @@ struct CollectorConfig {
   std::string engine = "sqlite";
   storage::clickhouse::Endpoint clickhouse{"127.0.0.1", 8123, "isdas", 60, "", {}};
   ingest::Options ingest;
+  std::string research_scanners;              // "" = the list shipped in data/
+  std::string api_listen = "127.0.0.1:8080";  // "off": no query API
+  std::string api_port_file;
+  api::Options api;
+  uint64_t retention_interval_s = 3600;
 };
 
-Status ParseListen(Config& c, const std::string& v, std::string* host, int* port) {
+Status ParseListen(Config& c, const char* key, const std::string& v, std::string* host, int* port) {
   const size_t colon = v.rfind(':');
   if (colon == std::string::npos || colon == 0) {
-    return c.Invalid("collector.listen", "'" + v + "' is not host:port");
+    return c.Invalid(key, "'" + v + "' is not host:port");
   }
   std::string h = v.substr(0, colon);
   if (h.size() > 2 && h.front() == '[' && h.back() == ']') h = h.substr(1, h.size() - 2);
   const std::string p = v.substr(colon + 1);
   if (p.empty() || p.size() > 5 || p.find_first_not_of("0123456789") != std::string::npos ||
       std::stoi(p) > 65535) {
-    return c.Invalid("collector.listen", "'" + v + "' has no valid port (0-65535)");
+    return c.Invalid(key, "'" + v + "' has no valid port (0-65535)");
   }
   *host = h;
   *port = std::stoi(p);
@@ -74,7 +86,36 @@ Result<CollectorConfig> LoadConfig(const std::string& path) {
           std::string::npos) {
     return c->Invalid("storage.clickhouse_database", "use lower-case letters, digits and _");
   }
-  ISDAS_RETURN_IF_ERROR(ParseListen(*c, cc.listen, &cc.ingest.host, &cc.ingest.port));
+  ISDAS_RETURN_IF_ERROR(
+      ParseListen(*c, "collector.listen", cc.listen, &cc.ingest.host, &cc.ingest.port));
+  ISDAS_RETURN_IF_ERROR(c->GetString("geo.research_scanners", &cc.research_scanners));
+  ISDAS_RETURN_IF_ERROR(c->GetString("api.listen", &cc.api_listen));
+  if (cc.api_listen != "off") {
+    ISDAS_RETURN_IF_ERROR(ParseListen(*c, "api.listen", cc.api_listen, &cc.api.host, &cc.api.port));
+  }
+  ISDAS_RETURN_IF_ERROR(c->GetString("api.port_file", &cc.api_port_file));
+  ISDAS_RETURN_IF_ERROR(c->GetString("api.cert", &cc.api.cert_file));
+  ISDAS_RETURN_IF_ERROR(c->GetString("api.key", &cc.api.key_file));
+  if (cc.api.cert_file.empty() != cc.api.key_file.empty()) {
+    return c->Invalid("api.cert", "set both api.cert and api.key for HTTPS, or neither");
+  }
+  v = static_cast<uint64_t>(cc.api.threads);
+  ISDAS_RETURN_IF_ERROR(c->GetUint("api.threads", 1, 256, &v));
+  cc.api.threads = static_cast<int>(v);
+  struct {
+    const char* key;
+    int* days;
+  } ret[] = {{"retention.events_days", &cc.api.retention.raw_days},
+             {"retention.rollup_5m_days", &cc.api.retention.r5m_days},
+             {"retention.rollup_1h_days", &cc.api.retention.r1h_days},
+             {"retention.rollup_1d_days", &cc.api.retention.r1d_days}};
+  for (const auto& r : ret) {
+    v = static_cast<uint64_t>(*r.days);
+    ISDAS_RETURN_IF_ERROR(c->GetUint(r.key, 0, 100000, &v));
+    *r.days = static_cast<int>(v);
+  }
+  ISDAS_RETURN_IF_ERROR(
+      c->GetUint("retention.interval_s", 10, 7 * 86400, &cc.retention_interval_s));
   for (const char* k : {"tls.cert", "tls.key", "tls.ca", "tls.crl"}) {
     ISDAS_RETURN_IF_ERROR(c->Require(k));
   }
@@ -101,6 +142,16 @@ Result<CollectorConfig> LoadConfig(const std::string& path) {
   return cc;
 }
 
+// Written whole (rename), so a reader never sees a partial number.
+void WritePortFile(const std::string& path, int port) {
+  const std::string tmp = path + ".tmp";
+  if (FILE* f = std::fopen(tmp.c_str(), "w")) {
+    std::fprintf(f, "%d\n", port);
+    std::fclose(f);
+    std::rename(tmp.c_str(), path.c_str());
+  }
+}
+
 }  // namespace
 
 volatile int* InstallStopSignals() {
@@ -123,25 +174,48 @@ int CmdCollector(const std::vector<std::string>& args) {
     std::fprintf(stderr, "isdas collector: %s\n", cfg.status().message().c_str());
     return 1;
   }
-  std::unique_ptr<storage::EventStore> store;
-  std::string where;
-  if (cfg->engine == "clickhouse") {
-    auto ch = storage::ClickhouseStore::Open(cfg->clickhouse);
-    if (!ch.ok()) {
-      std::fprintf(stderr, "isdas collector: %s\n", ch.status().message().c_str());
+  // Each user of the store (ingest writer, retention task, API workers) opens its own
+  // connection: a store object is used by one thread at a time.
+  const CollectorConfig& conf = cfg.value();
+  api::StoreFactory open_store = [&conf]() -> Result<std::unique_ptr<storage::EventStore>> {
+    if (conf.engine == "clickhouse") {
+      auto ch = storage::ClickhouseStore::Open(conf.clickhouse);
+      if (!ch.ok()) return ch.status();
+      return std::unique_ptr<storage::EventStore>(std::move(ch.value()));
+    }
+    auto sq = storage::SqliteStore::Open(conf.data_dir, /*durable=*/true);
+    if (!sq.ok()) return sq.status();
+    return std::unique_ptr<storage::EventStore>(std::move(sq.value()));
+  };
+  auto opened = open_store();
+  if (!opened.ok()) {
+    std::fprintf(stderr, "isdas collector: %s\n", opened.status().message().c_str());
+    return 1;
+  }
+  std::unique_ptr<storage::EventStore> store = std::move(opened.value());
+  const std::string where =
+      cfg->engine == "clickhouse"
+          ? "clickhouse " + static_cast<storage::ClickhouseStore*>(store.get())->server_version() +
+                " at " + cfg->clickhouse.host + ":" + std::to_string(cfg->clickhouse.port) + "/" +
+                cfg->clickhouse.database
+          : static_cast<storage::SqliteStore*>(store.get())->path();
+  std::string research_path = cfg->research_scanners;
+  if (research_path.empty()) {
+    struct stat st;
+    research_path = ISDAS_DATA_DIR "/research-scanners.txt";
+    if (stat(research_path.c_str(), &st) != 0) research_path.clear();
+  }
+  std::unique_ptr<geo::ScannerList> scanners;
+  if (!research_path.empty()) {
+    auto l = geo::ScannerList::Load(research_path);
+    if (!l.ok()) {
+      std::fprintf(stderr, "isdas collector: geo.research_scanners: %s\n",
+                   l.status().message().c_str());
       return 1;
     }
-    where = "clickhouse " + (*ch)->server_version() + " at " + cfg->clickhouse.host + ":" +
-            std::to_string(cfg->clickhouse.port) + "/" + cfg->clickhouse.database;
-    store = std::move(ch.value());
-  } else {
-    auto sq = storage::SqliteStore::Open(cfg->data_dir, /*durable=*/true);
-    if (!sq.ok()) {
-      std::fprintf(stderr, "isdas collector: %s\n", sq.status().message().c_str());
-      return 1;
-    }
-    where = (*sq)->path();
-    store = std::move(sq.value());
+    scanners = std::make_unique<geo::ScannerList>(std::move(l.value()));
+    cfg->api.research_list = research_path;
+    cfg->api.research_entries = scanners->asns() + scanners->prefixes();
   }
   std::unique_ptr<geo::GeoDb> geodb;
   if (!cfg->geo_dir.empty()) {
@@ -160,7 +234,7 @@ int CmdCollector(const std::vector<std::string>& args) {
     }
     geodb = std::move(g.value());
   }
-  auto server = ingest::IngestServer::Create(cfg->ingest, store.get(), geodb.get());
+  auto server = ingest::IngestServer::Create(cfg->ingest, store.get(), geodb.get(), scanners.get());
   if (!server.ok()) {
     std::fprintf(stderr, "isdas collector: %s\n", server.status().message().c_str());
     return 1;
@@ -175,16 +249,62 @@ int CmdCollector(const std::vector<std::string>& args) {
               cfg->ingest.host.c_str(), (*server)->port(), where.c_str(),
               geodb ? geodb->version().c_str() : "off");
   std::fflush(stdout);
-  if (!cfg->port_file.empty()) {
-    const std::string tmp = cfg->port_file + ".tmp";
-    FILE* f = std::fopen(tmp.c_str(), "w");
-    if (f) {
-      std::fprintf(f, "%d\n", (*server)->port());
-      std::fclose(f);
-      std::rename(tmp.c_str(), cfg->port_file.c_str());
+  if (!cfg->port_file.empty()) WritePortFile(cfg->port_file, (*server)->port());
+  std::unique_ptr<api::ApiServer> api_server;
+  if (cfg->api_listen != "off") {
+    auto a = api::ApiServer::Start(cfg->api, open_store, [] { return NowUs(); });
+    if (!a.ok()) {
+      std::fprintf(stderr, "isdas collector: %s\n", a.status().message().c_str());
+      (*server)->Stop();
+      return 1;
     }
+    api_server = std::move(a.value());
+    std::printf("isdas collector: query API on %s://%s:%d/api/v1/\n",
+                cfg->api.cert_file.empty() ? "http" : "https", cfg->api.host.c_str(),
+                api_server->port());
+    std::fflush(stdout);
+    if (!cfg->api_port_file.empty()) WritePortFile(cfg->api_port_file, api_server->port());
   }
+  // Retention: a pass at start and then every interval, on a connection of its own.
+  std::mutex ret_mu;
+  std::condition_variable ret_cv;
+  bool ret_stop = false;
+  std::thread retention([&] {
+    std::unique_ptr<storage::EventStore> rs;
+    for (;;) {
+      if (!rs) {
+        auto o = open_store();
+        if (o.ok()) rs = std::move(o.value());
+      }
+      if (rs) {
+        auto rep = rs->Expire(cfg->api.retention, NowUs());
+        if (!rep.ok()) {
+          std::fprintf(stderr, "isdas collector: retention: %s\n", rep.status().message().c_str());
+        } else if (rep->events + rep->rollup_rows[0] + rep->rollup_rows[1] + rep->rollup_rows[2]) {
+          std::printf(
+              "isdas collector: retention removed %llu events, %llu/%llu/%llu rollup rows "
+              "(5m/1h/1d)\n",
+              static_cast<unsigned long long>(rep->events),
+              static_cast<unsigned long long>(rep->rollup_rows[0]),
+              static_cast<unsigned long long>(rep->rollup_rows[1]),
+              static_cast<unsigned long long>(rep->rollup_rows[2]));
+          std::fflush(stdout);
+        }
+      }
+      std::unique_lock<std::mutex> l(ret_mu);
+      if (ret_cv.wait_for(l, std::chrono::seconds(cfg->retention_interval_s),
+                          [&] { return ret_stop; }))
+        return;
+    }
+  });
   while (!*stop) usleep(100000);
+  {
+    std::lock_guard<std::mutex> l(ret_mu);
+    ret_stop = true;
+  }
+  ret_cv.notify_all();
+  retention.join();
+  if (api_server) api_server->Stop();
   (*server)->Stop();
   const auto& c = (*server)->counters();
   std::printf("isdas collector: stopped; batches stored %llu, duplicates %llu, events %llu\n",

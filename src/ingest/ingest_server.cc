@@ -14,6 +14,7 @@
 
 #include "common/clock.h"
 #include "geo/geo.h"
+#include "geo/scanners.h"
 #include "model/heartbeat_codec.h"
 #include "pki/pki.h"
 
@@ -85,8 +86,9 @@ IngestServer::Peer CheckPeer(const httplib::Request& req) {
 
 }  // namespace
 
-IngestServer::IngestServer(const Options& o, storage::EventStore* store, const geo::GeoDb* geo)
-    : opt_(o), store_(store), geo_(geo) {}
+IngestServer::IngestServer(const Options& o, storage::EventStore* store, const geo::GeoDb* geo,
+                           const geo::ScannerList* scanners)
+    : opt_(o), store_(store), geo_(geo), scanners_(scanners) {}
 
 IngestServer::~IngestServer() { Stop(); }
 
@@ -134,13 +136,14 @@ bool IngestServer::IsRevoked(const std::string& serial_hex) {
 
 Result<std::unique_ptr<IngestServer>> IngestServer::Create(const Options& o,
                                                            storage::EventStore* store,
-                                                           const geo::GeoDb* geo) {
+                                                           const geo::GeoDb* geo,
+                                                           const geo::ScannerList* scanners) {
   for (const auto* f : {&o.cert_file, &o.key_file, &o.ca_file, &o.crl_file}) {
     struct stat st;
     if (f->empty()) return InvalidArgument("ingest: cert, key, CA and CRL files are required");
     if (stat(f->c_str(), &st) != 0) return ErrnoError("ingest: " + *f, errno);
   }
-  std::unique_ptr<IngestServer> s(new IngestServer(o, store, geo));
+  std::unique_ptr<IngestServer> s(new IngestServer(o, store, geo, scanners));
   {
     std::lock_guard<std::mutex> lock(s->crl_mu_);
     ISDAS_RETURN_IF_ERROR(s->LoadCrl());
@@ -246,17 +249,21 @@ Status IngestServer::Start() {
     p->batch.seq = decoded->header.seq;
     p->batch.rules_version = decoded->header.rules_version;
     p->batch.events = std::move(decoded->events);
-    if (geo_) {
+    if (geo_ || scanners_) {
       // Enrichment here, in the connection's thread, keeps it off the single writer.
-      p->batch.geo_version = geo_->version();
+      if (geo_) p->batch.geo_version = geo_->version();
       p->batch.sources.resize(p->batch.events.size());
       std::unordered_map<uint32_t, std::string_view> names;
       for (size_t i = 0; i < p->batch.events.size(); ++i) {
-        const geo::Origin o = geo_->Lookup(p->batch.events[i].src);
-        p->batch.sources[i].country[0] = o.country[0];
-        p->batch.sources[i].country[1] = o.country[1];
-        p->batch.sources[i].asn = o.asn;
-        if (o.asn) names.emplace(o.asn, o.as_name);
+        model::SourceInfo& si = p->batch.sources[i];
+        if (geo_) {
+          const geo::Origin o = geo_->Lookup(p->batch.events[i].src);
+          si.country[0] = o.country[0];
+          si.country[1] = o.country[1];
+          si.asn = o.asn;
+          if (o.asn) names.emplace(o.asn, o.as_name);
+        }
+        si.research = scanners_ && scanners_->Contains(p->batch.events[i].src, si.asn);
       }
       for (const auto& [asn, name] : names) p->batch.as_names.emplace_back(asn, std::string(name));
     }

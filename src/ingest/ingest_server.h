@@ -32,8 +32,9 @@
 #include "storage/event_store.h"
 
 namespace isdas::geo {
+class ScannerList;
 class GeoDb;
-}
+}  // namespace isdas::geo
 
 namespace httplib {
 class SSLServer;
@@ -77,10 +78,12 @@ class IngestServer {
  public:
   // Loads certificates and the CRL. Errors: kInvalidArgument / kIo naming the file.
   // With `geo`, every event's source is enriched (country, AS) before it is stored, and the
-  // data version is recorded with the batch. `store` and `geo` must outlive the server.
+  // data version is recorded with the batch; with `scanners`, sources on the research-scanner
+  // list are flagged. `store`, `geo` and `scanners` must outlive the server.
   static Result<std::unique_ptr<IngestServer>> Create(const Options& options,
                                                       storage::EventStore* store,
-                                                      const geo::GeoDb* geo = nullptr);
+                                                      const geo::GeoDb* geo = nullptr,
+                                                      const geo::ScannerList* scanners = nullptr);
   ~IngestServer();
   // Binds and starts serving in background threads.
   Status Start();
@@ -97,7 +100,8 @@ class IngestServer {
     std::promise<Result<storage::BatchOutcome>> done;
   };
 
-  IngestServer(const Options& o, storage::EventStore* store, const geo::GeoDb* geo);
+  IngestServer(const Options& o, storage::EventStore* store, const geo::GeoDb* geo,
+               const geo::ScannerList* scanners);
   void WriterLoop();
   // Checks the client certificate and reads the body (at most max_body bytes). On refusal it
   // has answered (401/403/413) and counted, and returns false.
@@ -109,6 +113,7 @@ class IngestServer {
   Options opt_;
   storage::EventStore* store_;
   const geo::GeoDb* geo_;
+  const geo::ScannerList* scanners_;
   std::unique_ptr<httplib::SSLServer> http_;
   std::thread http_thread_;
   std::thread writer_;

@@ -25,7 +25,7 @@ using query::Filter;
 using query::GroupBy;
 using rollup::Family;
 
-constexpr int64_t kDay0 = 1795651200;  // 2026-11-27T00:00:00Z
+constexpr int64_t kDay0 = 1795651200;  // 2026-11-26T00:00:00Z
 constexpr int kDays = 3;
 const char* kSensors[] = {"s-a", "s-b", "s-c"};
 const char* kCountries[] = {"JP", "CN", "US", "XP", "ZZ", "KR"};

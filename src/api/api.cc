@@ -1,0 +1,917 @@
+#include "api/api.h"
+
+#include <algorithm>
+#include <cctype>
+#include <cstdlib>
+#include <ctime>
+#include <nlohmann/json.hpp>
+#include <set>
+#include <utility>
+
+#include "common/time_format.h"
+#include "model/batch_codec.h"
+#include "query/plan.h"
+#include "query/queries.h"
+
+namespace isdas::api {
+namespace {
+
+using Json = nlohmann::ordered_json;
+using rollup::Family;
+
+constexpr size_t kMaxLimit = 1000;
+constexpr size_t kMaxOffset = 1000000;
+constexpr int64_t kMaxWindow = 3660LL * 86400;  // ten years
+constexpr size_t kMaxPoints = 20000;            // per series response
+constexpr size_t kMaxKeys = 20;                 // ports/countries per series request
+constexpr const char* kUniqueNote =
+    "sources and destinations are exact up to 256, then HyperLogLog estimates (1.6% standard "
+    "error); see docs/rollups.md";
+
+std::string Iso(int64_t us) { return FormatTimestampUs(us); }
+std::string IsoS(int64_t s) { return FormatTimestampUs(s * 1000000); }
+
+// Query parameters with their checks. The first problem is kept; every later call is a no-op.
+class Args {
+ public:
+  Args(const Params& p, std::set<std::string> allowed) : p_(p) {
+    for (const auto& [k, v] : p) {
+      if (!allowed.count(k)) Fail(k, "unknown parameter");
+      if (p.count(k) > 1) Fail(k, "given more than once");
+    }
+  }
+  bool ok() const { return param_.empty(); }
+  const std::string& param() const { return param_; }
+  const std::string& message() const { return message_; }
+  void Fail(const std::string& name, const std::string& msg) {
+    if (!ok()) return;
+    param_ = name;
+    message_ = msg;
+  }
+  bool Has(const std::string& name) const { return p_.count(name) > 0; }
+  std::string Str(const std::string& name, const std::string& def = "") const {
+    auto it = p_.find(name);
+    return it == p_.end() ? def : it->second;
+  }
+  int64_t Int(const std::string& name, int64_t def, int64_t lo, int64_t hi) {
+    if (!Has(name)) return def;
+    const std::string v = Str(name);
+    char* end = nullptr;
+    errno = 0;
+    const long long n = std::strtoll(v.c_str(), &end, 10);
+    if (v.empty() || *end != '\0' || errno != 0 || n < lo || n > hi) {
+      Fail(name, "'" + v + "' is not a whole number from " + std::to_string(lo) + " to " +
+                     std::to_string(hi));
+      return def;
+    }
+    return n;
+  }
+  std::vector<std::string> List(const std::string& name) const {
+    std::vector<std::string> out;
+    const std::string v = Str(name);
+    size_t at = 0;
+    while (at <= v.size() && !v.empty()) {
+      const size_t comma = v.find(',', at);
+      out.push_back(v.substr(at, comma == std::string::npos ? std::string::npos : comma - at));
+      if (comma == std::string::npos) break;
+      at = comma + 1;
+    }
+    return out;
+  }
+
+ private:
+  const Params& p_;
+  std::string param_, message_;
+};
+
+// RFC 3339 ("2026-11-27T09:00:00+09:00", "…Z", fractions allowed), a date ("2026-11-27",
+// midnight UTC), or seconds since 1970.
+bool ParseTime(const std::string& v, int64_t* out_s) {
+  if (!v.empty() && v.find_first_not_of("0123456789") == std::string::npos && v.size() <= 12) {
+    *out_s = std::strtoll(v.c_str(), nullptr, 10);
+    return true;
+  }
+  int y, mo, d, h = 0, mi = 0, s = 0, n = 0;
+  if (std::sscanf(v.c_str(), "%4d-%2d-%2d%n", &y, &mo, &d, &n) != 3 || n != 10) return false;
+  size_t at = 10;
+  int64_t offset = 0;
+  if (at < v.size()) {
+    if (v[at] != 'T' && v[at] != 't' && v[at] != ' ') return false;
+    if (std::sscanf(v.c_str() + at + 1, "%2d:%2d:%2d%n", &h, &mi, &s, &n) != 3 || n != 8) {
+      return false;
+    }
+    at += 9;
+    if (at < v.size() && v[at] == '.') {
+      ++at;
+      const size_t digits = at;
+      while (at < v.size() && std::isdigit(static_cast<unsigned char>(v[at]))) ++at;
+      if (at == digits) return false;  // fractions of a second are dropped (5-minute buckets)
+    }
+    if (at == v.size()) return false;  // a time needs its offset
+    if (v[at] == 'Z' || v[at] == 'z') {
+      if (at + 1 != v.size()) return false;
+    } else {
+      int oh, om;
+      if ((v[at] != '+' && v[at] != '-') ||
+          std::sscanf(v.c_str() + at + 1, "%2d:%2d%n", &oh, &om, &n) != 2 || n != 5 ||
+          at + 6 != v.size() || oh > 23 || om > 59) {
+        return false;
+      }
+      offset = (v[at] == '-' ? -1 : 1) * (oh * 3600 + om * 60);
+    }
+  }
+  if (mo < 1 || mo > 12 || d < 1 || d > 31 || h > 23 || mi > 59 || s > 60) return false;
+  std::tm tm{};
+  tm.tm_year = y - 1900;
+  tm.tm_mon = mo - 1;
+  tm.tm_mday = d;
+  tm.tm_hour = h;
+  tm.tm_min = mi;
+  tm.tm_sec = s;
+  const time_t t = timegm(&tm);
+  if (tm.tm_mday != d) return false;  // 31 November and the like
+  *out_s = static_cast<int64_t>(t) - offset;
+  return true;
+}
+
+// "+09:00", "-03:30", "Z"/"UTC"/"+00:00".
+bool ParseTz(const std::string& v, int64_t* out_s) {
+  if (v == "Z" || v == "UTC" || v.empty()) {
+    *out_s = 0;
+    return true;
+  }
+  int h, m, n = 0;
+  if (v.size() != 6 || (v[0] != '+' && v[0] != '-') ||
+      std::sscanf(v.c_str() + 1, "%2d:%2d%n", &h, &m, &n) != 2 || n != 5 || h > 14 || m > 59) {
+    return false;
+  }
+  *out_s = (v[0] == '-' ? -1 : 1) * (h * 3600 + m * 60);
+  return true;
+}
+
+// "5m", "1h", "1d", "7d" … (minutes, hours, days).
+bool ParseStep(const std::string& v, int64_t* out_s) {
+  if (v.size() < 2) return false;
+  const char unit = v.back();
+  const std::string num = v.substr(0, v.size() - 1);
+  if (num.find_first_not_of("0123456789") != std::string::npos || num.size() > 4) return false;
+  const int64_t n = std::strtoll(num.c_str(), nullptr, 10);
+  const int64_t mult = unit == 'm' ? 60 : unit == 'h' ? 3600 : unit == 'd' ? 86400 : 0;
+  if (n <= 0 || mult == 0) return false;
+  *out_s = n * mult;
+  return *out_s % 300 == 0;
+}
+
+int ProtoNumber(const std::string& v) {
+  if (v == "tcp") return model::kProtoTcp;
+  if (v == "udp") return model::kProtoUdp;
+  if (v == "icmp") return model::kProtoIcmp;
+  if (v == "icmp6" || v == "icmpv6") return model::kProtoIcmpv6;
+  if (!v.empty() && v.size() <= 3 && v.find_first_not_of("0123456789") == std::string::npos) {
+    const int n = std::atoi(v.c_str());
+    return n <= 255 ? n : -1;
+  }
+  return -1;
+}
+
+std::string ProtoName(int p) {
+  std::string s;
+  model::AppendProtoName(static_cast<uint8_t>(p), &s);
+  return s;
+}
+
+int KindNumber(const std::string& v) {
+  for (int k = 0; k < 3; ++k) {
+    if (v == model::TrafficKindName(static_cast<model::TrafficKind>(k))) return k;
+  }
+  return -1;
+}
+
+int ToolNumber(const std::string& v) {
+  for (int t = 0; t < 5; ++t) {
+    if (v == model::ToolName(static_cast<model::Tool>(t))) return t;
+  }
+  return -1;
+}
+
+std::string KindName(int k) {
+  return std::string(model::TrafficKindName(static_cast<model::TrafficKind>(k)));
+}
+std::string ToolNameOf(int t) { return std::string(model::ToolName(static_cast<model::Tool>(t))); }
+
+std::string FlagsName(int f) {
+  std::string s;
+  model::AppendTcpFlags(static_cast<uint8_t>(f), &s);
+  return s.empty() ? "none" : s;
+}
+
+// The window and filters every endpoint takes.
+struct Common {
+  int64_t from_s = 0, to_s = 0;
+  query::Filter filter;
+  bool csv = false;
+  Json filters = Json::object();
+};
+
+const std::set<std::string> kCommon = {
+    "from", "to", "proto", "sensor", "kind", "tool", "exclude_research", "format"};
+
+std::set<std::string> With(std::initializer_list<const char*> extra) {
+  std::set<std::string> s = kCommon;
+  for (const char* e : extra) s.insert(e);
+  return s;
+}
+
+Common ParseCommon(Args& a, int64_t now_us, int64_t default_span_s) {
+  Common c;
+  const int64_t now_s = rollup::BucketStart(now_us, 1000000) / 1000000;
+  c.to_s = -rollup::BucketStart(-now_s, 300);
+  if (a.Has("to") && !ParseTime(a.Str("to"), &c.to_s)) {
+    a.Fail("to", "'" + a.Str("to") +
+                     "' is not a time (RFC 3339 such as 2026-11-27T09:00:00+09:00, a date, or "
+                     "seconds since 1970)");
+  }
+  c.from_s = c.to_s - default_span_s;
+  if (a.Has("from") && !ParseTime(a.Str("from"), &c.from_s)) {
+    a.Fail("from", "'" + a.Str("from") +
+                       "' is not a time (RFC 3339 such as 2026-11-27T00:00:00Z, a date, or "
+                       "seconds since 1970)");
+  }
+  if (a.ok() && c.from_s >= c.to_s) a.Fail("from", "must be before 'to'");
+  if (a.ok() && c.to_s - c.from_s > kMaxWindow) a.Fail("from", "window longer than ten years");
+  if (a.Has("proto")) {
+    c.filter.proto = ProtoNumber(a.Str("proto"));
+    if (c.filter.proto < 0) a.Fail("proto", "use tcp, udp, icmp, icmp6 or a number 0-255");
+    c.filters["proto"] = a.Str("proto");
+  }
+  if (a.Has("kind")) {
+    c.filter.kind = KindNumber(a.Str("kind"));
+    if (c.filter.kind < 0) a.Fail("kind", "use scan, backscatter or other");
+    c.filters["kind"] = a.Str("kind");
+  }
+  if (a.Has("tool")) {
+    c.filter.tool = ToolNumber(a.Str("tool"));
+    if (c.filter.tool < 0) a.Fail("tool", "use mirai, zmap, masscan, nmap_syn or unknown");
+    c.filters["tool"] = a.Str("tool");
+  }
+  if (a.Has("sensor")) {
+    for (const std::string& s : a.List("sensor")) {
+      if (s != "local" && !model::ValidSensorId(s)) {
+        a.Fail("sensor", "'" + s + "' is not a sensor name (1-64 of A-Z a-z 0-9 . _ -)");
+      }
+      c.filter.sensors.push_back(s);
+    }
+    c.filters["sensor"] = c.filter.sensors;
+  }
+  if (a.Has("exclude_research")) {
+    const std::string v = a.Str("exclude_research");
+    if (v == "true" || v == "1" || v == "yes") {
+      c.filter.exclude_research = true;
+    } else if (v != "false" && v != "0" && v != "no") {
+      a.Fail("exclude_research", "use true or false");
+    }
+    c.filters["exclude_research"] = c.filter.exclude_research;
+  }
+  const std::string fmt = a.Str("format", "json");
+  if (fmt != "json" && fmt != "csv") a.Fail("format", "use json or csv");
+  c.csv = fmt == "csv";
+  return c;
+}
+
+Response BadRequest(const Args& a) {
+  Response r;
+  r.status = 400;
+  r.body = Json{{"error", {{"parameter", a.param()}, {"message", a.message()}}}}.dump();
+  return r;
+}
+
+Response ErrorResponse(int status, const std::string& message) {
+  Response r;
+  r.status = status;
+  r.body = Json{{"error", {{"message", message}}}}.dump();
+  return r;
+}
+
+Response Fail(const Status& s) {
+  return ErrorResponse(s.kind() == ErrorKind::kInvalidArgument ? 400 : 500, s.ToString());
+}
+
+// CSV (RFC 4180): fields with a comma, quote or line break are quoted.
+void CsvField(const std::string& f, std::string* out) {
+  if (f.find_first_of(",\"\r\n") == std::string::npos) {
+    *out += f;
+    return;
+  }
+  out->push_back('"');
+  for (char c : f) {
+    if (c == '"') out->push_back('"');
+    out->push_back(c);
+  }
+  out->push_back('"');
+}
+
+std::string Csv(const std::vector<std::string>& header,
+                const std::vector<std::vector<std::string>>& rows) {
+  std::string out;
+  for (size_t i = 0; i < header.size(); ++i) {
+    if (i) out.push_back(',');
+    CsvField(header[i], &out);
+  }
+  out += "\r\n";
+  for (const auto& r : rows) {
+    for (size_t i = 0; i < r.size(); ++i) {
+      if (i) out.push_back(',');
+      CsvField(r[i], &out);
+    }
+    out += "\r\n";
+  }
+  return out;
+}
+
+Response JsonResponse(const Json& j) {
+  Response r;
+  r.body = j.dump();
+  return r;
+}
+
+Response CsvResponse(std::string body) {
+  Response r;
+  r.content_type = "text/csv; charset=utf-8";
+  r.body = std::move(body);
+  return r;
+}
+
+Json Window(int64_t from_s, int64_t to_s, const Common& c) {
+  Json w{{"from", IsoS(from_s)}, {"to", IsoS(to_s)}};
+  if (from_s != c.from_s || to_s != c.to_s) {
+    w["requested_from"] = IsoS(c.from_s);
+    w["requested_to"] = IsoS(c.to_s);
+    w["note"] = "widened to whole buckets of the data kept (docs/api.md#windows)";
+  }
+  return w;
+}
+
+// How a family's key reads in answers.
+struct KeyKind {
+  const char* column;                         // "port", "country", "asn"
+  std::function<Json(uint64_t)> json;         // its JSON value
+  std::function<std::string(uint64_t)> text;  // its CSV text
+};
+
+const KeyKind kPortKey{"port", [](uint64_t k) { return Json(k); },
+                       [](uint64_t k) { return std::to_string(k); }};
+const KeyKind kCountryKey{"country", [](uint64_t k) { return Json(rollup::CountryFromKey(k)); },
+                          [](uint64_t k) { return rollup::CountryFromKey(k); }};
+const KeyKind kAsnKey{"asn", [](uint64_t k) { return Json(k); },
+                      [](uint64_t k) { return std::to_string(k); }};
+
+}  // namespace
+
+struct Api::Lease {
+  Api* api;
+  std::unique_ptr<storage::EventStore> store;
+  std::unique_ptr<query::Queries> q;
+  ~Lease() {
+    q.reset();
+    api->Release(std::move(store));
+  }
+};
+
+Api::Api(Options o, StoreFactory factory, std::function<int64_t()> now_us)
+    : opt_(std::move(o)), factory_(std::move(factory)), now_us_(std::move(now_us)) {}
+
+std::unique_ptr<Api::Lease> Api::Acquire(Status* error) {
+  std::unique_ptr<storage::EventStore> s;
+  {
+    std::lock_guard<std::mutex> l(mu_);
+    if (!idle_.empty()) {
+      s = std::move(idle_.back());
+      idle_.pop_back();
+    }
+  }
+  if (!s) {
+    auto made = factory_();
+    if (!made.ok()) {
+      *error = made.status();
+      return nullptr;
+    }
+    s = std::move(made.value());
+  }
+  auto lease = std::make_unique<Lease>();
+  lease->api = this;
+  lease->store = std::move(s);
+  lease->q = std::make_unique<query::Queries>(lease->store.get());
+  return lease;
+}
+
+void Api::Release(std::unique_ptr<storage::EventStore> s) {
+  if (!s) return;
+  std::lock_guard<std::mutex> l(mu_);
+  idle_.push_back(std::move(s));
+}
+
+namespace {
+
+// GET …/top for one family: ranked rows, pages.
+Response Top(query::Queries& q, Args& a, const Common& c, Family fam, const KeyKind& kk,
+             const query::Availability& avail, std::map<uint32_t, std::string>* as_names_out,
+             bool asn_names) {
+  const size_t limit = static_cast<size_t>(a.Int("limit", 10, 1, kMaxLimit));
+  const size_t offset = static_cast<size_t>(a.Int("offset", 0, 0, kMaxOffset));
+  if (!a.ok()) return BadRequest(a);
+  const query::TopPlan plan = query::PlanTop(c.from_s, c.to_s, avail);
+  query::TopQuery tq;
+  tq.family = fam;
+  tq.segments = plan.segments;
+  tq.filter = c.filter;
+  tq.limit = limit;
+  tq.offset = offset;
+  auto r = q.Top(tq);
+  if (!r.ok()) return Fail(r.status());
+  std::map<uint32_t, std::string> names;
+  if (asn_names) {
+    std::vector<uint32_t> asns;
+    for (const auto& row : r->rows) asns.push_back(static_cast<uint32_t>(row.group));
+    auto n = q.AsNames(asns);
+    if (!n.ok()) return Fail(n.status());
+    names = n.value();
+  }
+  if (as_names_out) *as_names_out = names;
+  if (c.csv) {
+    std::vector<std::vector<std::string>> rows;
+    for (const auto& row : r->rows) {
+      std::vector<std::string> cells{kk.text(row.group)};
+      if (asn_names) cells.push_back(names[static_cast<uint32_t>(row.group)]);
+      for (uint64_t v : {row.packets, row.sources, row.destinations})
+        cells.push_back(std::to_string(v));
+      cells.push_back(Iso(row.first_us));
+      cells.push_back(Iso(row.last_us));
+      rows.push_back(std::move(cells));
+    }
+    std::vector<std::string> header{kk.column};
+    if (asn_names) header.push_back("as_name");
+    for (const char* h : {"packets", "sources", "destinations", "first_seen", "last_seen"})
+      header.push_back(h);
+    return CsvResponse(Csv(header, rows));
+  }
+  Json rows = Json::array();
+  for (const auto& row : r->rows) {
+    Json j{{kk.column, kk.json(row.group)}};
+    if (asn_names) j["as_name"] = names[static_cast<uint32_t>(row.group)];
+    j["packets"] = row.packets;
+    j["sources"] = row.sources;
+    j["destinations"] = row.destinations;
+    j["first_seen"] = Iso(row.first_us);
+    j["last_seen"] = Iso(row.last_us);
+    rows.push_back(std::move(j));
+  }
+  Json out{{"window", Window(plan.from_s, plan.to_s, c)},
+           {"filters", c.filters},
+           {"offset", offset},
+           {"limit", limit},
+           {"next_offset", r->more ? Json(offset + limit) : Json(nullptr)},
+           {"unique_counts", kUniqueNote},
+           {"rows", std::move(rows)}};
+  return JsonResponse(out);
+}
+
+// GET …/series for keys of one family.
+Response Series(query::Queries& q, Args& a, const Common& c, Family fam, const KeyKind& kk,
+                const std::vector<uint64_t>& keys, const query::Availability& avail) {
+  int64_t step = 3600, tz = 0;
+  if (a.Has("step") && !ParseStep(a.Str("step"), &step)) {
+    a.Fail("step", "'" + a.Str("step") + "' is not a step such as 5m, 15m, 1h, 6h, 1d or 7d");
+  }
+  if (a.Has("tz") && !ParseTz(a.Str("tz"), &tz)) {
+    a.Fail("tz", "'" + a.Str("tz") + "' is not a UTC offset such as +09:00, -03:30 or Z");
+  }
+  if (a.ok() && tz % 300 != 0) a.Fail("tz", "offsets are whole multiples of 5 minutes");
+  if (!a.ok()) return BadRequest(a);
+  auto plan = query::PlanSeries(c.from_s, c.to_s, step, tz, avail);
+  if (!plan.ok()) return Fail(plan.status());
+  const size_t points = static_cast<size_t>((plan->to_s - plan->from_s) / step) * keys.size();
+  if (points > kMaxPoints) {
+    a.Fail("step", std::to_string(points) + " points; at most " + std::to_string(kMaxPoints) +
+                       " per request: use a longer step or a shorter window");
+    return BadRequest(a);
+  }
+  query::SeriesQuery sq;
+  sq.family = fam;
+  sq.res = plan->res;
+  sq.from_s = plan->from_s;
+  sq.to_s = plan->to_s;
+  sq.step_s = step;
+  sq.tz_s = tz;
+  sq.filter = c.filter;
+  sq.keys = keys;
+  auto r = q.Series(sq);
+  if (!r.ok()) return Fail(r.status());
+  if (c.csv) {
+    std::vector<std::vector<std::string>> rows;
+    for (const auto& p : r.value()) {
+      rows.push_back({IsoS(p.bucket_s), kk.text(p.key), std::to_string(p.packets),
+                      std::to_string(p.sources), std::to_string(p.destinations)});
+    }
+    return CsvResponse(Csv({"time", kk.column, "packets", "sources", "destinations"}, rows));
+  }
+  Json series = Json::array();
+  for (uint64_t k : keys) {
+    Json pts = Json::array();
+    for (const auto& p : r.value()) {
+      if (p.key != k) continue;
+      pts.push_back(Json{{"time", IsoS(p.bucket_s)},
+                         {"packets", p.packets},
+                         {"sources", p.sources},
+                         {"destinations", p.destinations}});
+    }
+    series.push_back(Json{{kk.column, kk.json(k)}, {"points", std::move(pts)}});
+  }
+  char tzs[8];
+  std::snprintf(tzs, sizeof tzs, "%c%02d:%02d", tz < 0 ? '-' : '+',
+                static_cast<int>(std::abs(tz) / 3600), static_cast<int>(std::abs(tz) % 3600 / 60));
+  Json out{{"window", Window(plan->from_s, plan->to_s, c)},
+           {"filters", c.filters},
+           {"step_seconds", step},
+           {"tz", tzs},
+           {"resolution", rollup::Name(plan->res)},
+           {"unique_counts", kUniqueNote},
+           {"series", std::move(series)}};
+  return JsonResponse(out);
+}
+
+// One group-by over the total family (…/traffic/top?by=).
+Json Breakdown(query::Queries& q, const std::vector<query::Segment>& segs, const query::Filter& f,
+               Family fam, uint64_t lo, uint64_t hi, query::GroupBy by, size_t limit, Status* err) {
+  query::TopQuery tq;
+  tq.family = fam;
+  tq.segments = segs;
+  tq.filter = f;
+  tq.key_lo = lo;
+  tq.key_hi = hi;
+  tq.by = by;
+  tq.limit = limit;
+  auto r = q.Top(tq);
+  if (!r.ok()) {
+    *err = r.status();
+    return Json::array();
+  }
+  Json rows = Json::array();
+  for (const auto& row : r->rows) {
+    Json j;
+    switch (by) {
+      case query::GroupBy::kSensor:
+        j["sensor"] = row.sensor;
+        break;
+      case query::GroupBy::kProto:
+        j["proto"] = ProtoName(static_cast<int>(row.group));
+        break;
+      case query::GroupBy::kKind:
+        j["kind"] = KindName(static_cast<int>(row.group));
+        break;
+      case query::GroupBy::kTool:
+        j["tool"] = ToolNameOf(static_cast<int>(row.group));
+        break;
+      case query::GroupBy::kKey:
+        j["key"] = row.group;
+        break;
+    }
+    j["packets"] = row.packets;
+    j["sources"] = row.sources;
+    j["destinations"] = row.destinations;
+    rows.push_back(std::move(j));
+  }
+  return rows;
+}
+
+}  // namespace
+
+Response Api::Get(const std::string& path, const Params& params) {
+  const int64_t now = now_us_();
+  const query::Availability avail = query::Availability::Of(opt_.retention, now);
+  std::vector<std::string> parts;
+  {
+    const std::string prefix = "/api/v1/";
+    if (path.compare(0, prefix.size(), prefix) != 0) return ErrorResponse(404, "not found");
+    size_t at = prefix.size();
+    while (at < path.size()) {
+      const size_t slash = path.find('/', at);
+      parts.push_back(path.substr(at, slash == std::string::npos ? std::string::npos : slash - at));
+      if (slash == std::string::npos) break;
+      at = slash + 1;
+    }
+  }
+  auto is = [&](std::initializer_list<const char*> p) {
+    if (parts.size() != p.size()) return false;
+    size_t i = 0;
+    for (const char* s : p) {
+      if (*s != '*' && parts[i] != s) return false;
+      ++i;
+    }
+    return true;
+  };
+  Status err;
+  auto lease = Acquire(&err);
+  if (!lease) return ErrorResponse(503, "store unavailable: " + err.ToString());
+  query::Queries& q = *lease->q;
+
+  if (is({"ports", "top"}) || is({"countries", "top"}) || is({"asns", "top"})) {
+    Args a(params, With({"limit", "offset"}));
+    Common c = ParseCommon(a, now, 86400);
+    if (!a.ok()) return BadRequest(a);
+    if (parts[0] == "ports") return Top(q, a, c, Family::kPort, kPortKey, avail, nullptr, false);
+    if (parts[0] == "countries")
+      return Top(q, a, c, Family::kCountry, kCountryKey, avail, nullptr, false);
+    return Top(q, a, c, Family::kAsn, kAsnKey, avail, nullptr, true);
+  }
+  if (is({"ports", "series"}) || is({"countries", "series"}) || is({"traffic", "series"})) {
+    const bool ports = parts[0] == "ports", countries = parts[0] == "countries";
+    Args a(params, With({"step", "tz", ports ? "ports" : countries ? "countries" : "step"}));
+    Common c = ParseCommon(a, now, 86400);
+    std::vector<uint64_t> keys;
+    const char* list = ports ? "ports" : "countries";
+    if (ports || countries) {
+      if (!a.Has(list))
+        a.Fail(list, ports ? "required: ports=23,445" : "required: countries=JP,CN");
+      for (const std::string& v : a.List(list)) {
+        if (ports) {
+          if (v.empty() || v.size() > 5 || v.find_first_not_of("0123456789") != std::string::npos ||
+              std::atoi(v.c_str()) > 65535) {
+            a.Fail(list, "'" + v + "' is not a port (0-65535)");
+          } else {
+            keys.push_back(static_cast<uint64_t>(std::atoi(v.c_str())));
+          }
+        } else if (v.size() != 2 || !std::isupper(static_cast<unsigned char>(v[0])) ||
+                   !std::isupper(static_cast<unsigned char>(v[1]))) {
+          a.Fail(list, "'" + v + "' is not a two-letter country code (JP, XP, ZZ …)");
+        } else {
+          keys.push_back(rollup::CountryKey(v.c_str()));
+        }
+      }
+      if (keys.size() > kMaxKeys) a.Fail(list, "at most 20 per request");
+      std::sort(keys.begin(), keys.end());
+      keys.erase(std::unique(keys.begin(), keys.end()), keys.end());
+    } else {
+      keys = {0};
+    }
+    if (!a.ok()) return BadRequest(a);
+    if (ports) return Series(q, a, c, Family::kPort, kPortKey, keys, avail);
+    if (countries) return Series(q, a, c, Family::kCountry, kCountryKey, keys, avail);
+    static const KeyKind kTotalKey{"total", [](uint64_t) { return Json("all"); },
+                                   [](uint64_t) { return std::string("all"); }};
+    return Series(q, a, c, Family::kTotal, kTotalKey, keys, avail);
+  }
+  if (is({"traffic", "top"})) {
+    Args a(params, With({"by", "limit"}));
+    Common c = ParseCommon(a, now, 86400);
+    const std::string by = a.Str("by", "kind");
+    query::GroupBy g = query::GroupBy::kKind;
+    if (by == "sensor") {
+      g = query::GroupBy::kSensor;
+    } else if (by == "proto") {
+      g = query::GroupBy::kProto;
+    } else if (by == "tool") {
+      g = query::GroupBy::kTool;
+    } else if (by != "kind") {
+      a.Fail("by", "use sensor, proto, kind or tool");
+    }
+    const size_t limit = static_cast<size_t>(a.Int("limit", 100, 1, kMaxLimit));
+    if (!a.ok()) return BadRequest(a);
+    const query::TopPlan plan = query::PlanTop(c.from_s, c.to_s, avail);
+    Json rows = Breakdown(q, plan.segments, c.filter, Family::kTotal, 0, 0, g, limit, &err);
+    if (!err.ok()) return Fail(err);
+    if (c.csv) {
+      std::vector<std::vector<std::string>> out;
+      for (const auto& r : rows) {
+        out.push_back({r[by].get<std::string>(), std::to_string(r["packets"].get<uint64_t>()),
+                       std::to_string(r["sources"].get<uint64_t>()),
+                       std::to_string(r["destinations"].get<uint64_t>())});
+      }
+      return CsvResponse(Csv({by, "packets", "sources", "destinations"}, out));
+    }
+    return JsonResponse(Json{{"window", Window(plan.from_s, plan.to_s, c)},
+                             {"filters", c.filters},
+                             {"by", by},
+                             {"unique_counts", kUniqueNote},
+                             {"rows", std::move(rows)}});
+  }
+  if (is({"ports", "*"})) {
+    Args a(params, kCommon);
+    const std::string& p = parts[1];
+    if (p.empty() || p.size() > 5 || p.find_first_not_of("0123456789") != std::string::npos ||
+        std::atoi(p.c_str()) > 65535) {
+      a.Fail("port", "'" + p + "' is not a port (0-65535)");
+    }
+    Common c = ParseCommon(a, now, 86400);
+    if (a.ok() && c.csv)
+      a.Fail("format",
+             "the port page is JSON only; its lists have CSV "
+             "endpoints of their own");
+    if (!a.ok()) return BadRequest(a);
+    const uint64_t port = static_cast<uint64_t>(std::atoi(p.c_str()));
+    const query::TopPlan plan = query::PlanTop(c.from_s, c.to_s, avail);
+    // Totals of the port in the window, then its breakdowns.
+    query::TopQuery tq;
+    tq.family = Family::kPort;
+    tq.segments = plan.segments;
+    tq.filter = c.filter;
+    tq.key_lo = tq.key_hi = port;
+    tq.limit = 1;
+    auto total = q.Top(tq);
+    if (!total.ok()) return Fail(total.status());
+    // First seen ever: the daily rows (kept longest) plus the recent edge.
+    query::TopQuery ever = tq;
+    ever.segments = query::PlanTop(0, c.to_s, avail).segments;
+    ever.distinct = false;
+    ever.filter = query::Filter{};
+    auto all = q.Top(ever);
+    if (!all.ok()) return Fail(all.status());
+    Json totals{{"packets", 0}, {"sources", 0}, {"destinations", 0}};
+    if (!total->rows.empty()) {
+      const auto& t = total->rows[0];
+      totals = Json{{"packets", t.packets},
+                    {"sources", t.sources},
+                    {"destinations", t.destinations},
+                    {"first_seen", Iso(t.first_us)},
+                    {"last_seen", Iso(t.last_us)}};
+    }
+    auto list = [&](Family fam, uint64_t lo, uint64_t hi, const char* col, size_t limit,
+                    auto&& name) {
+      query::TopQuery lq = tq;
+      lq.family = fam;
+      lq.key_lo = lo;
+      lq.key_hi = hi;
+      lq.limit = limit;
+      auto r = q.Top(lq);
+      Json rows = Json::array();
+      if (!r.ok()) {
+        err = r.status();
+        return rows;
+      }
+      for (const auto& row : r->rows) {
+        Json j{{col, name(row.group)}};
+        j["packets"] = row.packets;
+        j["sources"] = row.sources;
+        rows.push_back(std::move(j));
+      }
+      return rows;
+    };
+    Json countries = list(Family::kPortCountry, port << 16, (port << 16) | 0xffff, "country", 10,
+                          [](uint64_t k) { return rollup::CountryFromKey(k & 0xffff); });
+    Json asns = list(Family::kPortAsn, port << 32, (port << 32) | 0xffffffffULL, "asn", 10,
+                     [](uint64_t k) { return k & 0xffffffffULL; });
+    Json flags = list(Family::kPortFlags, port << 8, (port << 8) | 0xff, "tcp_flags", 20,
+                      [](uint64_t k) { return FlagsName(static_cast<int>(k & 0xff)); });
+    if (!err.ok()) return Fail(err);
+    std::vector<uint32_t> asn_list;
+    for (const auto& r : asns) asn_list.push_back(r["asn"].get<uint32_t>());
+    auto names = q.AsNames(asn_list);
+    if (!names.ok()) return Fail(names.status());
+    for (auto& r : asns) r["as_name"] = (*names)[r["asn"].get<uint32_t>()];
+    Json kinds = Breakdown(q, plan.segments, c.filter, Family::kPort, port, port,
+                           query::GroupBy::kKind, 10, &err);
+    Json tools = Breakdown(q, plan.segments, c.filter, Family::kPort, port, port,
+                           query::GroupBy::kTool, 10, &err);
+    Json protos = Breakdown(q, plan.segments, c.filter, Family::kPort, port, port,
+                            query::GroupBy::kProto, 10, &err);
+    Json sensors = Breakdown(q, plan.segments, c.filter, Family::kPort, port, port,
+                             query::GroupBy::kSensor, 100, &err);
+    if (!err.ok()) return Fail(err);
+    Json out{
+        {"port", port},
+        {"window", Window(plan.from_s, plan.to_s, c)},
+        {"filters", c.filters},
+        {"first_seen_ever", all->rows.empty() ? Json(nullptr) : Json(Iso(all->rows[0].first_us))},
+        {"totals", totals},
+        {"protocols", protos},
+        {"countries", countries},
+        {"asns", asns},
+        {"kinds", kinds},
+        {"tools", tools},
+        {"tcp_flags", flags},
+        {"sensors", sensors},
+        {"unique_counts", kUniqueNote}};
+    return JsonResponse(out);
+  }
+  if (is({"sources", "*"})) {
+    Args a(params, With({"limit"}));
+    model::IpAddr addr;
+    if (!model::IpAddr::Parse(parts[1], &addr)) {
+      a.Fail("address", "'" + parts[1] + "' is not an IPv4 or IPv6 address");
+    }
+    Common c = ParseCommon(a, now, 30 * 86400);
+    const size_t limit = static_cast<size_t>(a.Int("limit", 100, 1, kMaxLimit));
+    if (a.ok() && c.csv) a.Fail("format", "the source page is JSON only");
+    if (!a.ok()) return BadRequest(a);
+    query::SourceQuery sq;
+    sq.addr = addr;
+    sq.from_us = c.from_s * 1000000;
+    sq.to_us = c.to_s * 1000000;
+    sq.filter = c.filter;
+    sq.limit = limit;
+    auto r = q.Source(sq);
+    if (!r.ok()) return Fail(r.status());
+    const int64_t raw_from = storage::RetentionCutoff(opt_.retention.raw_days, now);
+    Json out{{"address", addr.ToString()},
+             {"window", Window(c.from_s, c.to_s, c)},
+             {"filters", c.filters},
+             {"packets", r->packets}};
+    if (raw_from != INT64_MIN && c.from_s < raw_from) {
+      out["note"] = "events are kept " + std::to_string(opt_.retention.raw_days) +
+                    " days: nothing before " + IsoS(raw_from) + " is listed";
+    }
+    if (r->packets > 0) {
+      out["first_seen"] = Iso(r->first_us);
+      out["last_seen"] = Iso(r->last_us);
+      out["country"] = r->country;
+      out["asn"] = r->asn;
+      auto names = q.AsNames({r->asn});
+      if (!names.ok()) return Fail(names.status());
+      out["as_name"] = (*names)[r->asn];
+      out["research_scanner"] = r->research;
+      Json ports = Json::array();
+      for (const auto& p : r->ports) {
+        ports.push_back(
+            Json{{"proto", ProtoName(p.proto)}, {"port", p.port}, {"packets", p.packets}});
+      }
+      out["ports"] = std::move(ports);
+      out["more_ports"] = r->more_ports;
+      Json sensors = Json::array();
+      for (const auto& [name, n] : r->sensors)
+        sensors.push_back(Json{{"sensor", name}, {"packets", n}});
+      out["sensors"] = std::move(sensors);
+      Json labels = Json::array();
+      for (const auto& l : r->labels) {
+        labels.push_back(
+            Json{{"kind", KindName(l.kind)}, {"tool", ToolNameOf(l.tool)}, {"packets", l.packets}});
+      }
+      out["labels"] = std::move(labels);
+    }
+    return JsonResponse(out);
+  }
+  if (is({"sensors"})) {
+    Args a(params, {"format", "stale_after"});
+    const std::string fmt = a.Str("format", "json");
+    if (fmt != "json" && fmt != "csv") a.Fail("format", "use json or csv");
+    const int64_t stale = a.Int("stale_after", 300, 10, 86400 * 30);
+    if (!a.ok()) return BadRequest(a);
+    auto s = lease->store->Sensors();
+    if (!s.ok()) return Fail(s.status());
+    auto health = [&](const storage::SensorInfo& si) {
+      const int64_t last = std::max(si.last_seen_us, si.last_heartbeat_us);
+      return now - last <= stale * 1000000 ? "ok" : "silent";
+    };
+    if (fmt == "csv") {
+      std::vector<std::vector<std::string>> rows;
+      for (const auto& si : s.value()) {
+        rows.push_back({si.name, health(si), Iso(si.first_seen_us), Iso(si.last_seen_us),
+                        si.last_heartbeat_us ? Iso(si.last_heartbeat_us) : "",
+                        std::to_string(si.batches), std::to_string(si.events)});
+      }
+      return CsvResponse(Csv(
+          {"sensor", "health", "first_seen", "last_seen", "last_heartbeat", "batches", "events"},
+          rows));
+    }
+    Json rows = Json::array();
+    for (const auto& si : s.value()) {
+      Json counters = Json::object();
+      for (const auto& [k, v] : si.counters) counters[k] = v;
+      rows.push_back(Json{{"sensor", si.name},
+                          {"health", health(si)},
+                          {"first_seen", Iso(si.first_seen_us)},
+                          {"last_seen", Iso(si.last_seen_us)},
+                          {"last_heartbeat",
+                           si.last_heartbeat_us ? Json(Iso(si.last_heartbeat_us)) : Json(nullptr)},
+                          {"batches", si.batches},
+                          {"events", si.events},
+                          {"counters", std::move(counters)}});
+    }
+    return JsonResponse(Json{{"stale_after_seconds", stale}, {"sensors", std::move(rows)}});
+  }
+  if (is({"meta"})) {
+    Args a(params, {});
+    if (!a.ok()) return BadRequest(a);
+    auto geo = q.GeoVersions();
+    if (!geo.ok()) return Fail(geo.status());
+    Json avail_j = Json::object();
+    for (rollup::Resolution r : rollup::kResolutions) {
+      const int64_t f = avail.from_s[static_cast<int>(r)];
+      avail_j[std::string(rollup::Name(r))] = f == INT64_MIN ? Json(nullptr) : Json(IsoS(f));
+    }
+    const auto& ret = opt_.retention;
+    return JsonResponse(Json{
+        {"api", "v1"},
+        {"now", Iso(now)},
+        {"geo_versions", geo.value()},
+        {"retention_days",
+         {{"events", ret.raw_days},
+          {"5m", ret.r5m_days},
+          {"1h", ret.r1h_days},
+          {"1d", ret.r1d_days}}},
+        {"rollups_from", avail_j},
+        {"research_scanners", {{"list", opt_.research_list}, {"entries", opt_.research_entries}}},
+        {"unique_counts", kUniqueNote}});
+  }
+  return ErrorResponse(404, "no such endpoint: " + path + " (see docs/api.md)");
+}
+
+}  // namespace isdas::api
