@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
 # The main job, for now: builds isdas (release) and runs the whole path on this machine —
 # a collector on localhost with its own CA, and a sensor replaying a sample darknet capture
-# into it over mutual TLS — then prints what the collector stored. Everything lives under
-# ./isdas-data (ISDAS_DATA_DIR to change).
+# (the last day's worth of synthetic /16 traffic) into it over mutual TLS — then asks the
+# collector's query API what it saw, and leaves the API serving on
+# http://127.0.0.1:8080/api/v1/ until Ctrl-C (ISDAS_DEMO_EXIT=1: stop after the answers;
+# ISDAS_API_PORT: another port). Everything lives under ./isdas-data (ISDAS_DATA_DIR).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/setup.sh
@@ -13,20 +15,23 @@ cmake --build --preset release --target isdas
 isdas=$PWD/build/release/apps/isdas/isdas
 source scripts/lab.sh
 data=${ISDAS_DATA_DIR:-isdas-data}
+api_port=${ISDAS_API_PORT:-8080}
 mkdir -p "$data"
 cd "$data"
-if [ ! -f sample-darknet.pcap ]; then
-  echo "== making a sample capture: 200,000 packets of synthetic /16 darknet traffic"
-  "$isdas" simulate --out sample-darknet.pcap --packets 200000 --seed 7
-fi
+# 200,000 packets over the last ~18 hours (3 a second on average), so "the last 24 hours" has
+# something in every hour.
+start=$(( $(date +%s) / 3600 * 3600 - 19 * 3600 ))
+echo "== making a sample capture: 200,000 packets of synthetic /16 darknet traffic"
+"$isdas" simulate --out sample-darknet.pcap --packets 200000 --seed 7 --pps 3 --start "$start" \
+  | grep -E '^(packets|kind)'
 if [ ! -f ca/ca.crt ]; then
   echo "== creating the collector CA, its server certificate and sensor demo-1's certificate"
   lab_keys demo-1
 fi
 rm -rf collector spool  # each demo run starts from an empty store and spool
-lab_collector_conf collector.toml 127.0.0.1:0 collector "[geo]
+LAB_API_LISTEN=127.0.0.1:$api_port lab_collector_conf collector.toml 127.0.0.1:0 collector "[geo]
 dir = \"$geo\""
-rm -f collector.port
+rm -f collector.port api.port
 "$isdas" collector --config collector.toml >collector.log 2>&1 &
 collector=$!
 trap 'kill $collector 2>/dev/null || true' EXIT
@@ -43,25 +48,36 @@ $(lab_sensor_collector demo-1 "https://127.0.0.1:$port")
 EOS
 echo "== sensor demo-1 replays the capture, spools and ships it"
 "$isdas" sensor --config sensor.toml | grep -E '^(captured|decoded|spooled|shipped|spool_drops|refused):'
-kill $collector
-wait $collector 2>/dev/null || true
-db=collector/isdas.sqlite
-echo "== the collector's sensor registry"
-sqlite3 -header -column "$db" "SELECT name, batches, events FROM sensors"
-echo "== top destination ports (TCP) in the collector's store"
-sqlite3 -header -column "$db" \
-  "SELECT dport, COUNT(*) AS packets, COUNT(DISTINCT src) AS sources FROM events
-   WHERE proto = 6 GROUP BY dport ORDER BY packets DESC LIMIT 10;"
-echo "== top source countries and ASes (enriched at the collector)"
-sqlite3 -header -column "$db" \
-  "SELECT src_country AS country, COUNT(*) AS packets, COUNT(DISTINCT src) AS sources FROM events
-   GROUP BY src_country ORDER BY packets DESC LIMIT 8;"
-sqlite3 -header -column "$db" \
-  "SELECT src_asn AS asn, substr(COALESCE(n.name, ''), 1, 40) AS name, COUNT(*) AS packets
-   FROM events LEFT JOIN as_names n ON n.asn = src_asn
-   GROUP BY src_asn ORDER BY packets DESC LIMIT 8;"
-echo "== by tool fingerprint"
-sqlite3 -header -column "$db" \
-  "SELECT CASE tool WHEN 0 THEN 'unknown' WHEN 1 THEN 'mirai' WHEN 2 THEN 'zmap'
-     WHEN 3 THEN 'masscan' WHEN 4 THEN 'nmap_syn' END AS tool, COUNT(*) AS packets
-   FROM events GROUP BY tool ORDER BY packets DESC;"
+api=http://127.0.0.1:$api_port/api/v1
+# CSV answers, shown as aligned columns.
+show() {
+  echo "== GET /api/v1/$1"
+  curl -sf "$api/$1" | python3 -c '
+import csv, sys
+rows = list(csv.reader(sys.stdin))
+w = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
+for r in rows: print("  ".join(c.ljust(w[i]) for i, c in enumerate(r)))'
+}
+show "sensors?format=csv"
+show "ports/top?format=csv&limit=10"
+show "countries/top?format=csv&limit=8"
+show "asns/top?format=csv&limit=8&exclude_research=true"
+show "traffic/top?by=tool&format=csv"
+top=$(curl -sf "$api/ports/top?format=csv&limit=1" | sed -n 2p | cut -d, -f1)
+show "ports/series?ports=$top&step=3h&tz=%2B09:00&format=csv"
+echo "== GET /api/v1/ports/$top (JSON, abridged)"
+curl -sf "$api/ports/$top" | python3 -c '
+import json, sys
+j = json.load(sys.stdin)
+print("  totals:", j["totals"])
+print("  countries:", ", ".join("%s %d" % (c["country"], c["packets"]) for c in j["countries"][:5]))
+print("  tcp flags:", ", ".join("%s %d" % (c["tcp_flags"], c["packets"]) for c in j["tcp_flags"][:5]))'
+if [ "${ISDAS_DEMO_EXIT:-0}" = 1 ]; then
+  exit 0
+fi
+echo
+echo "The query API is serving on $api/ (docs/api.md), e.g."
+echo "  curl '$api/ports/top?limit=20'"
+echo "  curl '$api/countries/series?countries=JP,CN,US&step=1h&tz=%2B09:00'"
+echo "Ctrl-C stops the collector."
+wait $collector

@@ -12,7 +12,9 @@ lab_keys() {
 }
 
 # lab_collector_conf FILE LISTEN DATA_DIR [EXTRA_TOML]: a collector config using ca/, writing
-# its bound port to collector.port; EXTRA_TOML (whole tables, e.g. [storage]) is appended.
+# its bound port to collector.port and its query API's (LAB_API_LISTEN, default any free
+# port on 127.0.0.1) to api.port;
+# EXTRA_TOML (whole tables, e.g. [storage]) is appended.
 lab_collector_conf() {
   cat >"$1" <<EOC
 [collector]
@@ -24,6 +26,9 @@ cert = "ca/server.crt"
 key = "ca/server.key"
 ca = "ca/ca.crt"
 crl = "ca/crl.pem"
+[api]
+listen = "${LAB_API_LISTEN:-127.0.0.1:0}"
+port_file = "api.port"
 ${4:-}
 EOC
 }

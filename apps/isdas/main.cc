@@ -39,7 +39,7 @@ commands:
   import FILE... [--data-dir DIR]     decode captures into the SQLite store (default ./isdas-data)
   decode FILE [--format csv|json|summary]
                                       print the events of one capture (default csv)
-  simulate --out FILE [--packets N] [--seed S] [--pps R]
+  simulate --out FILE [--packets N] [--seed S] [--pps R] [--start UNIX_SECONDS]
                                       write synthetic /16 darknet traffic as a pcap and print
                                       its ground truth (packets per tool and traffic kind)
   version                             print the version and the classifier rules version
@@ -308,6 +308,11 @@ int CmdSimulate(const std::vector<std::string>& args) {
         return UsageError("--pps: want a rate from 1 to 100000000: " + args[i]);
       }
       spec.pps = static_cast<double>(v);
+    } else if (a == "--start") {
+      if (!ParseU64(args[++i], &v) || v > 253402300799ULL) {
+        return UsageError("--start: want seconds since 1970 (UTC): " + args[i]);
+      }
+      spec.start_us = static_cast<int64_t>(v) * 1000000;
     } else {
       return UsageError("simulate: unknown option '" + a + "'");
     }

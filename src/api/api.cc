@@ -526,7 +526,7 @@ Response Series(query::Queries& q, Args& a, const Common& c, Family fam, const K
     }
     series.push_back(Json{{kk.column, kk.json(k)}, {"points", std::move(pts)}});
   }
-  char tzs[8];
+  char tzs[16];
   std::snprintf(tzs, sizeof tzs, "%c%02d:%02d", tz < 0 ? '-' : '+',
                 static_cast<int>(std::abs(tz) / 3600), static_cast<int>(std::abs(tz) % 3600 / 60));
   Json out{{"window", Window(plan->from_s, plan->to_s, c)},

@@ -162,8 +162,9 @@ Result<TopResult> Queries::Top(const TopQuery& q) {
     const std::string& key = rows.value()[i][0];
     auto it = m.find(key);
     if (it == m.end()) continue;
-    out.rows[i].sources = it->second.first.Estimate();
-    out.rows[i].destinations = it->second.second.Estimate();
+    // An estimate above the packet count is known to be high: each packet has one address.
+    out.rows[i].sources = std::min(it->second.first.Estimate(), out.rows[i].packets);
+    out.rows[i].destinations = std::min(it->second.second.Estimate(), out.rows[i].packets);
   }
   return out;
 }
@@ -207,8 +208,8 @@ Result<std::vector<SeriesPoint>> Queries::Series(const SeriesQuery& q) {
       auto it = m.find({k, b});
       if (it != m.end()) {
         p.packets = it->second.packets;
-        p.sources = it->second.s.Estimate();
-        p.destinations = it->second.t.Estimate();
+        p.sources = std::min(it->second.s.Estimate(), p.packets);
+        p.destinations = std::min(it->second.t.Estimate(), p.packets);
       }
       out.push_back(p);
     }
