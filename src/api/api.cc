@@ -734,9 +734,13 @@ Response Api::Get(const std::string& path, const Params& params) {
                     {"first_seen", Iso(t.first_us)},
                     {"last_seen", Iso(t.last_us)}};
     }
+    // The port × country/AS/flags lists are kept daily only: their window is whole days.
+    const query::TopPlan days =
+        query::PlanTop(c.from_s, c.to_s, avail, rollup::Finest(Family::kPortCountry));
     auto list = [&](Family fam, uint64_t lo, uint64_t hi, const char* col, size_t limit,
                     auto&& name) {
       query::TopQuery lq = tq;
+      lq.segments = days.segments;
       lq.family = fam;
       lq.key_lo = lo;
       lq.key_hi = hi;

@@ -52,9 +52,10 @@ Availability Availability::Of(const storage::Retention& r, int64_t now_us) {
   return a;
 }
 
-TopPlan PlanTop(int64_t from_s, int64_t to_s, const Availability& a) {
+TopPlan PlanTop(int64_t from_s, int64_t to_s, const Availability& a, Resolution finest) {
   TopPlan p;
-  int64_t from = Floor(from_s, 300), to = Ceil(to_s, 300);
+  const int64_t w0 = rollup::Seconds(finest);
+  int64_t from = Floor(from_s, w0), to = Ceil(to_s, w0);
   // Widen whatever piece is past its resolution's retention, then plan again (at most twice).
   for (int round = 0; round < 3; ++round) {
     from = std::max(from, a.from_s[2] == INT64_MIN ? from : Ceil(a.from_s[2], 86400));

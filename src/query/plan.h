@@ -27,7 +27,10 @@ struct TopPlan {
   int64_t to_s = 0;
 };
 
-TopPlan PlanTop(int64_t from_s, int64_t to_s, const Availability& a);
+// `finest`: the finest resolution the family is stored at (rollup::Finest); the window is
+// widened to its buckets first.
+TopPlan PlanTop(int64_t from_s, int64_t to_s, const Availability& a,
+                rollup::Resolution finest = rollup::Resolution::k5m);
 
 struct SeriesPlan {
   rollup::Resolution res;

@@ -49,6 +49,12 @@ std::string_view Name(Family f) {
   return "?";
 }
 
+Resolution Finest(Family f) {
+  return f == Family::kPortCountry || f == Family::kPortAsn || f == Family::kPortFlags
+             ? Resolution::k1d
+             : Resolution::k5m;
+}
+
 int64_t BucketStart(int64_t t, int64_t width) {
   int64_t q = t / width;
   if (t % width != 0 && t < 0) --q;
@@ -114,6 +120,8 @@ void Aggregator::AddOne(const model::Event& e, const model::SourceInfo* s, uint3
   add(Family::kAsn, asn);
   if (e.proto == model::kProtoTcp || e.proto == model::kProtoUdp) {
     add(Family::kPort, e.dport);
+    // Families stored only daily are counted in daily buckets straight away.
+    k.bucket = BucketStart(k.bucket, 86400);
     add(Family::kPortCountry, uint64_t{e.dport} << 16 | cc);
     add(Family::kPortAsn, uint64_t{e.dport} << 32 | asn);
     if (e.proto == model::kProtoTcp) add(Family::kPortFlags, uint64_t{e.dport} << 8 | e.tcp_flags);
@@ -132,29 +140,40 @@ void Aggregator::Add(std::span<const model::Event> events) {
 }
 
 namespace {
+// Rows in key order (the tables' primary-key order: B-tree inserts stay local). Sorts
+// pointers, then moves each row once: rows are large (two counters).
 std::vector<Row> Sorted(std::unordered_map<RowKey, RowValue, RowKeyHash>* m) {
+  std::vector<std::pair<const RowKey, RowValue>*> order;
+  order.reserve(m->size());
+  for (auto& kv : *m) order.push_back(&kv);
+  std::sort(order.begin(), order.end(),
+            [](const auto* a, const auto* b) { return a->first < b->first; });
   std::vector<Row> out;
-  out.reserve(m->size());
-  for (auto& [k, v] : *m) out.push_back(Row{k, std::move(v)});
+  out.reserve(order.size());
+  for (auto* kv : order) out.push_back(Row{kv->first, std::move(kv->second)});
   m->clear();
-  std::sort(out.begin(), out.end(), [](const Row& a, const Row& b) { return a.key < b.key; });
   return out;
 }
 }  // namespace
 
 std::vector<Row> Aggregator::Take() { return Sorted(&rows_); }
 
-std::vector<Row> Coarsen(std::span<const Row> rows, Resolution to) {
+std::vector<Row> Coarsen(std::vector<Row>&& rows, Resolution to) {
   std::unordered_map<RowKey, RowValue, RowKeyHash> m;
   m.reserve(rows.size());
   const int64_t w = Seconds(to);
-  for (const Row& r : rows) {
+  for (Row& r : rows) {
     RowKey k = r.key;
     k.bucket = BucketStart(k.bucket, w);
-    auto [it, fresh] = m.try_emplace(k, r.value);
+    auto [it, fresh] = m.try_emplace(k, std::move(r.value));
     if (!fresh) it->second.Merge(r.value);
   }
+  rows.clear();
   return Sorted(&m);
+}
+
+std::vector<Row> Coarsen(std::span<const Row> rows, Resolution to) {
+  return Coarsen(std::vector<Row>(rows.begin(), rows.end()), to);
 }
 
 }  // namespace isdas::rollup

@@ -41,6 +41,9 @@ enum class Family : uint8_t {
 };
 inline constexpr int kFamilies = 7;
 std::string_view Name(Family f);
+// The finest resolution a family is stored at: the port × country/AS/flags pairs (a port
+// page's lists) only daily — finer, they would be most of the rows written.
+Resolution Finest(Family f);
 
 // Two-letter code <-> key: 'J','P' -> 0x4a50; "" (not enriched) -> 0.
 uint64_t CountryKey(const char* cc2);
@@ -85,7 +88,8 @@ class Aggregator {
   void Add(std::span<const model::Event> events);
   bool empty() const { return rows_.empty(); }
   size_t size() const { return rows_.size(); }
-  // The 5-minute rows so far (sorted by key for reproducible output); clears the aggregator.
+  // The rows so far, sorted by key; clears the aggregator. Buckets are 5 minutes, except for
+  // families whose Finest() is coarser: those rows are already in daily buckets.
   std::vector<Row> Take();
 
  private:
@@ -93,7 +97,9 @@ class Aggregator {
   std::unordered_map<RowKey, RowValue, RowKeyHash> rows_;
 };
 
-// The rows re-bucketed at a coarser resolution (merging rows that meet), sorted.
+// The rows re-bucketed at a coarser resolution (merging rows that meet), sorted. The first
+// form consumes its input (no copies of the counters).
+std::vector<Row> Coarsen(std::vector<Row>&& rows, Resolution to);
 std::vector<Row> Coarsen(std::span<const Row> rows, Resolution to);
 
 bool operator<(const RowKey& a, const RowKey& b);

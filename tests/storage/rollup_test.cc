@@ -202,7 +202,7 @@ class Rollups : public ::testing::TestWithParam<Engine> {
   void CheckTop(Family fam, int64_t from_s, int64_t to_s, const Filter& f, size_t limit,
                 size_t offset, const query::Availability& avail, uint64_t lo = 0,
                 uint64_t hi = UINT64_MAX >> 1) {
-    const query::TopPlan plan = query::PlanTop(from_s, to_s, avail);
+    const query::TopPlan plan = query::PlanTop(from_s, to_s, avail, rollup::Finest(fam));
     query::TopQuery q;
     q.family = fam;
     q.segments = plan.segments;

@@ -185,13 +185,13 @@ void AppendEvents(const SensorBatch& b, clickhouse::RowBinary* rows) {
 size_t AppendRollups(const SensorBatch& b, clickhouse::RowBinary* rows) {
   rollup::Aggregator agg;
   agg.Add(b.events, b.sources, 0);
-  const std::vector<rollup::Row> fine = agg.Take();
+  std::vector<rollup::Row> rows_r = agg.Take();
   size_t n = 0;
   for (rollup::Resolution r : rollup::kResolutions) {
-    std::vector<rollup::Row> coarse;
-    if (r != rollup::Resolution::k5m) coarse = rollup::Coarsen(fine, r);
-    for (const rollup::Row& row : r == rollup::Resolution::k5m ? fine : coarse) {
+    if (r != rollup::Resolution::k5m) rows_r = rollup::Coarsen(std::move(rows_r), r);
+    for (const rollup::Row& row : rows_r) {
       const rollup::RowKey& k = row.key;
+      if (r < rollup::Finest(k.family)) continue;
       rows->U8(static_cast<uint8_t>(r));
       rows->U8(static_cast<uint8_t>(k.family));
       rows->U64(k.key);
