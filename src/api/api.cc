@@ -761,10 +761,18 @@ Response Api::Get(const std::string& path, const Params& params) {
     };
     Json countries = list(Family::kPortCountry, port << 16, (port << 16) | 0xffff, "country", 10,
                           [](uint64_t k) { return rollup::CountryFromKey(k & 0xffff); });
-    Json asns = list(Family::kPortAsn, port << 32, (port << 32) | 0xffffffffULL, "asn", 10,
-                     [](uint64_t k) { return k & 0xffffffffULL; });
     Json flags = list(Family::kPortFlags, port << 8, (port << 8) | 0xff, "tcp_flags", 20,
                       [](uint64_t k) { return FlagsName(static_cast<int>(k & 0xff)); });
+    // Its ASes from the events (kept events_days): the window, cut to the events kept.
+    const int64_t raw_from = storage::RetentionCutoff(opt_.retention.raw_days, now);
+    const int64_t asn_from = raw_from == INT64_MIN ? c.from_s : std::max(c.from_s, raw_from);
+    Json asns = Json::array();
+    auto pa =
+        q.PortAsns(static_cast<int>(port), asn_from * 1000000, c.to_s * 1000000, c.filter, 10);
+    if (!pa.ok()) return Fail(pa.status());
+    for (const auto& row : pa.value()) {
+      asns.push_back(Json{{"asn", row.group}, {"packets", row.packets}, {"sources", row.sources}});
+    }
     if (!err.ok()) return Fail(err);
     std::vector<uint32_t> asn_list;
     for (const auto& r : asns) asn_list.push_back(r["asn"].get<uint32_t>());

@@ -10,6 +10,7 @@
 #include <sys/stat.h>
 
 #include <chrono>
+#include <cstdio>
 #include <unordered_map>
 
 #include "common/clock.h"
@@ -345,13 +346,32 @@ Status IngestServer::Start() {
   return Status::Ok();
 }
 
+void IngestServer::FlushStore(bool force) {
+  std::lock_guard<std::mutex> lock(store_mu_);
+  Status s = store_->FlushRollups(force);
+  if (!s.ok()) {
+    counters_.store_failures++;
+    std::fprintf(stderr, "ingest: writing rollups: %s\n", s.ToString().c_str());
+  }
+}
+
 void IngestServer::WriterLoop() {
   for (;;) {
     std::vector<std::unique_ptr<Pending>> group;
     {
       std::unique_lock<std::mutex> lock(mu_);
-      cv_.wait(lock, [this] { return !queue_.empty() || stopping_; });
-      if (queue_.empty()) return;
+      // Idle for a second: let the store write rollups it holds in memory (docs/rollups.md).
+      while (!cv_.wait_for(lock, std::chrono::seconds(1),
+                           [this] { return !queue_.empty() || stopping_; })) {
+        lock.unlock();
+        FlushStore(false);
+        lock.lock();
+      }
+      if (queue_.empty()) {
+        lock.unlock();
+        FlushStore(true);
+        return;
+      }
       while (!queue_.empty() && group.size() < opt_.max_group) {
         group.push_back(std::move(queue_.front()));
         queue_.pop_front();

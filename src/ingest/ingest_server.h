@@ -103,6 +103,7 @@ class IngestServer {
   IngestServer(const Options& o, storage::EventStore* store, const geo::GeoDb* geo,
                const geo::ScannerList* scanners);
   void WriterLoop();
+  void FlushStore(bool force);
   // Checks the client certificate and reads the body (at most max_body bytes). On refusal it
   // has answered (401/403/413) and counted, and returns false.
   bool Admit(const httplib::Request& req, httplib::Response& res,

@@ -123,7 +123,6 @@ void Aggregator::AddOne(const model::Event& e, const model::SourceInfo* s, uint3
     // Families stored only daily are counted in daily buckets straight away.
     k.bucket = BucketStart(k.bucket, 86400);
     add(Family::kPortCountry, uint64_t{e.dport} << 16 | cc);
-    add(Family::kPortAsn, uint64_t{e.dport} << 32 | asn);
     if (e.proto == model::kProtoTcp) add(Family::kPortFlags, uint64_t{e.dport} << 8 | e.tcp_flags);
   }
 }

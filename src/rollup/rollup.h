@@ -36,7 +36,8 @@ enum class Family : uint8_t {
   kCountry = 2,      // key = CountryKey(source country)
   kAsn = 3,          // key = source AS number (0 unknown)
   kPortCountry = 4,  // key = port << 16 | CountryKey
-  kPortAsn = 5,      // key = port << 32 | AS number
+  kPortAsn = 5,      // retired, never written: port × AS pairs are nearly one row per event;
+                     // a port's ASes come from its events (query::Queries::PortAsns)
   kPortFlags = 6,    // key = port << 8 | TCP flags (TCP only)
 };
 inline constexpr int kFamilies = 7;

@@ -114,6 +114,13 @@ class EventStore {
   // again. Registers unknown sensors. The result has one outcome per batch, in order.
   virtual Result<std::vector<BatchOutcome>> CommitBatches(std::span<SensorBatch* const> batches,
                                                           int64_t now_us) = 0;
+  // Writes rollup rows the engine holds in memory for batches already committed (SQLite
+  // gathers them for up to `flush_interval` — docs/rollups.md#when-rollups-are-written);
+  // `force`: now, whatever their age. The collector's writer calls it when idle and at exit.
+  virtual Status FlushRollups(bool force) {
+    (void)force;
+    return Status::Ok();
+  }
   // Records a sensor's heartbeat counters (replacing the previous ones) and last-seen time.
   virtual Status RecordHeartbeat(const std::string& sensor_id, int64_t now_us,
                                  const std::vector<std::pair<std::string, uint64_t>>& counters) = 0;

@@ -4,6 +4,7 @@
 #include <sys/stat.h>
 
 #include <cerrno>
+#include <chrono>
 #include <cstring>
 #include <string>
 
@@ -15,7 +16,8 @@ namespace {
 constexpr int kSchemaVersion = 3;
 constexpr int kColumns = 25;  // of the events table
 constexpr size_t kRowsPerInsert = 64;
-constexpr size_t kMaxPendingRows = 200000;  // 5-minute rollup rows held before an import writes  //
+constexpr size_t kMaxPendingRows = 500000;  // rollup rows held in memory before they are written
+constexpr double kFlushSeconds = 10;        // sensor batches' rollups are at most this late  //
                                             // 1,408 parameters, well under SQLite's 32,766
 
 // Column meanings: docs/storage-sqlite.md. Addresses are 4- or 16-byte BLOBs in network
@@ -117,6 +119,10 @@ CREATE TABLE IF NOT EXISTS rollup_{r}(
 CREATE INDEX IF NOT EXISTS rollup_{r}_bucket ON rollup_{r}(family, bucket, key, packets);
 )sql";
 
+double SteadySeconds() {
+  return std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch()).count();
+}
+
 std::string ForResolution(const char* sql, rollup::Resolution r) {
   std::string out = sql;
   const std::string name(rollup::Name(r));
@@ -209,6 +215,7 @@ Result<std::unique_ptr<SqliteStore>> SqliteStore::Open(const std::string& data_d
                                  nullptr, MergeSketches, nullptr, nullptr, nullptr) != SQLITE_OK) {
     return s->Error("register isdas_merge in");
   }
+  const bool fresh_db = user_version == 0;
   if (user_version == 1) {
     // Version 2 added source enrichment (docs/geo.md): new columns go at the end, exactly
     // where a fresh schema has them.
@@ -242,7 +249,13 @@ Result<std::unique_ptr<SqliteStore>> SqliteStore::Open(const std::string& data_d
   if (user_version == 1 || user_version == 2) {
     ISDAS_RETURN_IF_ERROR(s->RebuildRollups());
   }
+  if (fresh_db || user_version == 1 || user_version == 2) {
+    ISDAS_RETURN_IF_ERROR(
+        s->Exec("INSERT OR REPLACE INTO meta VALUES('rollup_rowid', "
+                "(SELECT COALESCE(MAX(rowid), 0) FROM events))"));
+  }
   ISDAS_RETURN_IF_ERROR(s->Exec("PRAGMA user_version=3"));
+  ISDAS_RETURN_IF_ERROR(s->RecoverPending());
   std::string one = "(?";
   for (int c = 1; c < kColumns; ++c) one += ",?";
   one += ")";
@@ -291,7 +304,7 @@ Status SqliteStore::Append(std::span<const model::Event> events) {
   ISDAS_RETURN_IF_ERROR(InsertEvents(events, {}, -1, import_id_));
   aggregator_.Add(events);
   // Bounded memory: long imports write their rollups in steps (upserts merge them).
-  if (aggregator_.size() > kMaxPendingRows) return FlushRollups();
+  if (aggregator_.size() > kMaxPendingRows) return WriteRollups(&aggregator_);
   return Status::Ok();
 }
 
@@ -350,7 +363,7 @@ Status SqliteStore::InsertEvents(std::span<const model::Event> events,
 
 Result<int64_t> SqliteStore::Commit(const ImportSummary& sum) {
   if (!in_import_) return Internal("Commit outside an import");
-  if (Status f = FlushRollups(); !f.ok()) {
+  if (Status f = WriteRollups(&aggregator_); !f.ok()) {
     Abandon();
     return f;
   }
@@ -502,7 +515,7 @@ Result<std::vector<BatchOutcome>> SqliteStore::CommitBatches(std::span<SensorBat
     }
     failed = InsertEvents(b->events, b->sources, id.value(), 0);
     if (!failed.ok()) break;
-    aggregator_.Add(b->events, b->sources, static_cast<uint32_t>(id.value()));
+    pending_.Add(b->events, b->sources, static_cast<uint32_t>(id.value()));
     for (const auto& [asn, name] : b->as_names) {
       sqlite3_bind_int64(names.s, 1, asn);
       sqlite3_bind_text(names.s, 2, name.c_str(), -1, SQLITE_TRANSIENT);
@@ -524,16 +537,20 @@ Result<std::vector<BatchOutcome>> SqliteStore::CommitBatches(std::span<SensorBat
     }
     out.push_back(BatchOutcome::kStored);
   }
-  if (failed.ok()) failed = FlushRollups();
-  if (!failed.ok()) {
-    (void)aggregator_.Take();
-    (void)Exec("ROLLBACK");
-    return failed;
+  if (failed.ok()) {
+    if (pending_since_ == 0) pending_since_ = SteadySeconds();
+    if (pending_.size() > kMaxPendingRows || SteadySeconds() - pending_since_ > kFlushSeconds) {
+      auto top = MaxEventRowid();
+      failed = top.ok() ? WritePending(top.value()) : top.status();
+    }
   }
-  Status c = Exec("COMMIT");
-  if (!c.ok()) {
+  if (failed.ok()) failed = Exec("COMMIT");
+  if (!failed.ok()) {
     (void)Exec("ROLLBACK");
-    return c;
+    // The aggregator may hold rows of events that are not stored: rebuild it from the table.
+    Status r = RecoverPending();
+    if (!r.ok()) return r;
+    return failed;
   }
   return out;
 }
@@ -617,10 +634,10 @@ int64_t RetentionCutoff(int days, int64_t now_us) {
   return now_us / 1000000 - int64_t{days} * 86400;
 }
 
-Status SqliteStore::FlushRollups() {
-  if (aggregator_.empty()) return Status::Ok();
+Status SqliteStore::WriteRollups(rollup::Aggregator* agg) {
+  if (agg->empty()) return Status::Ok();
   // 5-minute rows, then hourly ones made from them, then daily ones made from the hourly.
-  std::vector<rollup::Row> rows = aggregator_.Take();
+  std::vector<rollup::Row> rows = agg->Take();
   for (rollup::Resolution r : rollup::kResolutions) {
     if (r != rollup::Resolution::k5m) rows = rollup::Coarsen(std::move(rows), r);
     sqlite3_stmt* st = upsert_[static_cast<int>(r)];
@@ -651,29 +668,32 @@ Status SqliteStore::FlushRollups() {
   return Status::Ok();
 }
 
-Status SqliteStore::RebuildRollups() {
-  ISDAS_RETURN_IF_ERROR(Exec("BEGIN IMMEDIATE"));
+Status SqliteStore::AggregateEvents(const std::string& where, rollup::Aggregator* agg,
+                                    bool pending) {
   Stmt st;
-  Status s;
   if (sqlite3_prepare_v2(db_,
-                         "SELECT ts, sensor, proto, src, dst, dport, tcp_flags, kind, tool, "
-                         "src_country, src_asn, src_research FROM events",
+                         ("SELECT ts, sensor, proto, src, dst, dport, tcp_flags, kind, tool, "
+                          "src_country, src_asn, src_research, rowid FROM events " +
+                          where + " ORDER BY rowid")
+                             .c_str(),
                          -1, &st.s, nullptr) != SQLITE_OK) {
-    s = Error("prepare");
+    return Error("prepare");
   }
   std::vector<model::Event> events;
   std::vector<SourceInfo> sources;
-  auto flush = [&]() -> Status {
+  int64_t last_rowid = 0;
+  auto add = [&]() -> Status {
     for (size_t i = 0; i < events.size();) {  // one sensor at a time
       size_t j = i;
       while (j < events.size() && events[j].sensor_id == events[i].sensor_id) ++j;
-      aggregator_.Add(std::span(events).subspan(i, j - i), std::span(sources).subspan(i, j - i),
-                      events[i].sensor_id);
+      agg->Add(std::span(events).subspan(i, j - i), std::span(sources).subspan(i, j - i),
+               events[i].sensor_id);
       i = j;
     }
     events.clear();
     sources.clear();
-    return aggregator_.size() > kMaxPendingRows ? FlushRollups() : Status::Ok();
+    if (agg->size() <= kMaxPendingRows) return Status::Ok();
+    return pending ? WritePending(last_rowid) : WriteRollups(agg);
   };
   auto addr = [](sqlite3_stmt* q, int col, model::IpAddr* a) {
     const int n = sqlite3_column_bytes(q, col);
@@ -681,7 +701,9 @@ Status SqliteStore::RebuildRollups() {
     if (n == 4) a->SetV4(b);
     if (n == 16) a->SetV6(b);
   };
-  while (s.ok() && sqlite3_step(st.s) == SQLITE_ROW) {
+  Status s;
+  int rc;
+  while (s.ok() && (rc = sqlite3_step(st.s)) == SQLITE_ROW) {
     model::Event e;
     e.ts_us = sqlite3_column_int64(st.s, 0);
     e.sensor_id = static_cast<uint32_t>(sqlite3_column_int64(st.s, 1));
@@ -698,18 +720,78 @@ Status SqliteStore::RebuildRollups() {
     }
     si.asn = static_cast<uint32_t>(sqlite3_column_int64(st.s, 10));
     si.research = static_cast<uint8_t>(sqlite3_column_int(st.s, 11));
+    last_rowid = sqlite3_column_int64(st.s, 12);
     events.push_back(e);
     sources.push_back(si);
-    if (events.size() == 65536) s = flush();
+    if (events.size() == 65536) s = add();
   }
-  if (s.ok()) s = flush();
-  if (s.ok()) s = FlushRollups();
+  if (s.ok() && rc != SQLITE_DONE) s = Error("read events from");
+  if (s.ok()) s = add();
+  return s;
+}
+
+Result<int64_t> SqliteStore::MaxEventRowid() {
+  auto top = Select("SELECT COALESCE(MAX(rowid), 0) FROM events");
+  if (!top.ok()) return top.status();
+  return std::strtoll(top.value()[0][0].c_str(), nullptr, 10);
+}
+
+Status SqliteStore::RebuildRollups() {
+  ISDAS_RETURN_IF_ERROR(Exec("BEGIN IMMEDIATE"));
+  Status s = AggregateEvents("", &aggregator_, false);
+  if (s.ok()) s = WriteRollups(&aggregator_);
   if (!s.ok()) {
     (void)aggregator_.Take();
     (void)Exec("ROLLBACK");
     return s;
   }
   return Exec("COMMIT");
+}
+
+Status SqliteStore::WritePending(int64_t upto_rowid) {
+  ISDAS_RETURN_IF_ERROR(WriteRollups(&pending_));
+  pending_since_ = 0;
+  return Exec(
+      ("INSERT OR REPLACE INTO meta VALUES('rollup_rowid', " + std::to_string(upto_rowid) + ")")
+          .c_str());
+}
+
+Status SqliteStore::RecoverPending() {
+  (void)pending_.Take();
+  pending_since_ = 0;
+  ISDAS_RETURN_IF_ERROR(Exec("BEGIN IMMEDIATE"));
+  auto mark = Select("SELECT value FROM meta WHERE key = 'rollup_rowid'");
+  Status s = mark.status();
+  if (s.ok()) {
+    const std::string w = mark->empty() ? "0" : mark.value()[0][0];
+    s = AggregateEvents("WHERE rowid > " + std::to_string(std::strtoll(w.c_str(), nullptr, 10)) +
+                            " AND import_id = 0",
+                        &pending_, true);
+  }
+  if (s.ok()) s = Exec("COMMIT");
+  if (!s.ok()) {
+    (void)pending_.Take();
+    (void)Exec("ROLLBACK");
+    return s;
+  }
+  if (!pending_.empty()) pending_since_ = SteadySeconds();
+  return Status::Ok();
+}
+
+Status SqliteStore::FlushRollups(bool force) {
+  if (pending_.empty()) return Status::Ok();
+  if (!force && SteadySeconds() - pending_since_ <= kFlushSeconds) return Status::Ok();
+  if (in_import_) return Internal("FlushRollups during an import");
+  ISDAS_RETURN_IF_ERROR(Exec("BEGIN IMMEDIATE"));
+  auto top = MaxEventRowid();
+  Status s = top.ok() ? WritePending(top.value()) : top.status();
+  if (s.ok()) s = Exec("COMMIT");
+  if (!s.ok()) {
+    (void)Exec("ROLLBACK");
+    Status r = RecoverPending();
+    return r.ok() ? s : r;
+  }
+  return Status::Ok();
 }
 
 Result<ExpireReport> SqliteStore::Expire(const Retention& ret, int64_t now_us) {

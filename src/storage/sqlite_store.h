@@ -36,6 +36,7 @@ class SqliteStore final : public EventStore {
                          const std::vector<std::pair<std::string, uint64_t>>& counters) override;
   Result<std::vector<SensorInfo>> Sensors() override;
   Result<ExpireReport> Expire(const Retention& retention, int64_t now_us) override;
+  Status FlushRollups(bool force) override;
   Result<Rows> Select(const std::string& sql) override;
   const SqlDialect& dialect() const override;
 
@@ -48,8 +49,18 @@ class SqliteStore final : public EventStore {
   Status InsertEvents(std::span<const model::Event> events, std::span<const SourceInfo> sources,
                       int64_t sensor, int64_t import_id);
   Result<int64_t> SensorId(const std::string& name, int64_t now_us);
-  // Writes the aggregator's rows into the three rollup tables (inside the open transaction).
-  Status FlushRollups();
+  // Writes `agg`'s rows into the three rollup tables (inside the open transaction).
+  Status WriteRollups(rollup::Aggregator* agg);
+  // Inside the open transaction: writes the pending sensor-batch rollups and moves the
+  // watermark (meta 'rollup_rowid') to the newest event they cover.
+  Status WritePending(int64_t upto_rowid);
+  // Folds the events `where` selects into `agg`; writes it when it grows past the bound
+  // (`pending`: as pending rows, moving the watermark).
+  Status AggregateEvents(const std::string& where, rollup::Aggregator* agg, bool pending);
+  // Rebuilds the pending rollups from the sensor events past the watermark (at open, and
+  // after a failed transaction, whose rows the aggregator may already hold).
+  Status RecoverPending();
+  Result<int64_t> MaxEventRowid();
   // Recomputes every rollup from the events table (schema migration from before rollups).
   Status RebuildRollups();
 
@@ -58,7 +69,9 @@ class SqliteStore final : public EventStore {
   sqlite3_stmt* insert_ = nullptr;       // one event
   sqlite3_stmt* insert_many_ = nullptr;  // kRowsPerInsert events
   sqlite3_stmt* upsert_[3] = {};         // rollup upsert, by resolution
-  rollup::Aggregator aggregator_;
+  rollup::Aggregator aggregator_;        // an import's rollups, written with its commit
+  rollup::Aggregator pending_;           // committed sensor batches' rollups, not yet written
+  double pending_since_ = 0;             // steady-clock seconds of the first pending row
   bool in_import_ = false;
   int64_t import_id_ = 0;
 };

@@ -82,6 +82,7 @@ class ApiTest : public ::testing::Test {
       add(b, Ev(kT0 + 15 * 3600 + 600, 17, "203.0.113.5", 53), Si("CN", 64501));
     std::vector<storage::SensorBatch*> batches{&a, &b};
     ASSERT_TRUE((*s)->CommitBatches(batches, kNowUs - 1000000).ok());
+    ASSERT_TRUE((*s)->FlushRollups(true).ok());
     ASSERT_TRUE((*s)->RecordHeartbeat("tokyo-1", kNowUs - 2000000, {{"captured", 10}}).ok());
     Options o;
     o.port = 0;

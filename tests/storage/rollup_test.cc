@@ -116,9 +116,9 @@ bool KeyOf(const Stored& s, Family f, uint64_t* key) {
     case Family::kPortCountry:
       *key = uint64_t{s.e.dport} * 65536 + cc;
       return ports;
-    case Family::kPortAsn:
-      *key = (uint64_t{s.e.dport} << 32) + s.si.asn;
-      return ports;
+    case Family::kPortAsn:  // retired: never written
+      *key = 0;
+      return false;
     case Family::kPortFlags:
       *key = uint64_t{s.e.dport} * 256 + s.e.tcp_flags;
       return s.e.proto == model::kProtoTcp;
@@ -183,6 +183,7 @@ class Rollups : public ::testing::TestWithParam<Engine> {
       auto r = store_->CommitBatches(group, 1);
       ASSERT_TRUE(r.ok()) << r.status().ToString();
     }
+    ASSERT_TRUE(store_->FlushRollups(true).ok());
   }
 
   std::map<uint64_t, Truth> BruteTop(Family fam, int64_t from_s, int64_t to_s, const Filter& f,
@@ -417,6 +418,32 @@ TEST_P(Rollups, SourceAddressMatchesBruteForce) {
     ASSERT_EQ(got->sensors.size(), sensors.size());
     for (const auto& [name, n] : got->sensors) EXPECT_EQ(n, sensors[name]) << name;
     EXPECT_EQ(got->country.size(), 2u);
+  }
+}
+
+TEST_P(Rollups, PortAsnsFromEventsMatchBruteForce) {
+  query::Queries qs(store_.get());
+  Filter f;
+  f.exclude_research = true;
+  const int64_t from = (kDay0 + 3600) * 1000000, to = (kDay0 + 2 * 86400) * 1000000;
+  auto got = qs.PortAsns(23, from, to, f, 5);
+  ASSERT_TRUE(got.ok()) << got.status().ToString();
+  std::map<uint32_t, Truth> truth;
+  for (const Stored& s : events_) {
+    if (s.e.dport != 23 || s.e.proto == model::kProtoIcmp || s.si.research) continue;
+    if (s.e.ts_us < from || s.e.ts_us >= to) continue;
+    truth[s.si.asn].Add(s);
+  }
+  std::vector<std::pair<uint64_t, uint32_t>> ranked;
+  for (auto& [asn, t] : truth) ranked.emplace_back(t.packets, asn);
+  std::sort(ranked.begin(), ranked.end(), [](auto& a, auto& b) {
+    return a.first != b.first ? a.first > b.first : a.second < b.second;
+  });
+  ASSERT_EQ(got->size(), std::min<size_t>(5, ranked.size()));
+  for (size_t i = 0; i < got->size(); ++i) {
+    EXPECT_EQ(got->at(i).group, ranked[i].second);
+    EXPECT_EQ(got->at(i).packets, ranked[i].first);
+    EXPECT_EQ(got->at(i).sources, truth[ranked[i].second].srcs.size());
   }
 }
 

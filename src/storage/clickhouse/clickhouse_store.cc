@@ -146,7 +146,9 @@ std::vector<std::string> KeysOf(const std::string& tsv) {
   return out;
 }
 
-void AppendEvents(const SensorBatch& b, clickhouse::RowBinary* rows) {
+}  // namespace
+
+void AppendEventRows(const SensorBatch& b, clickhouse::RowBinary* rows) {
   for (size_t i = 0; i < b.events.size(); ++i) {
     const model::Event& e = b.events[i];
     rows->I64(e.ts_us);
@@ -181,8 +183,7 @@ void AppendEvents(const SensorBatch& b, clickhouse::RowBinary* rows) {
   }
 }
 
-// The batch's rollup rows at every resolution; returns how many.
-size_t AppendRollups(const SensorBatch& b, clickhouse::RowBinary* rows) {
+size_t AppendRollupRows(const SensorBatch& b, clickhouse::RowBinary* rows) {
   rollup::Aggregator agg;
   agg.Add(b.events, b.sources, 0);
   std::vector<rollup::Row> rows_r = agg.Take();
@@ -215,8 +216,6 @@ size_t AppendRollups(const SensorBatch& b, clickhouse::RowBinary* rows) {
   return n;
 }
 
-}  // namespace
-
 Result<std::vector<BatchOutcome>> ClickhouseStore::CommitBatches(
     std::span<SensorBatch* const> batches, int64_t now_us) {
   std::vector<BatchOutcome> out(batches.size(), BatchOutcome::kStored);
@@ -248,7 +247,7 @@ Result<std::vector<BatchOutcome>> ClickhouseStore::CommitBatches(
       continue;
     }
     clickhouse::RowBinary batch_rollups;
-    const size_t rollup_rows = AppendRollups(b, &batch_rollups);
+    const size_t rollup_rows = AppendRollupRows(b, &batch_rollups);
     bool need_events = true, need_rollups = true;
     if (in(started, key)) {
       // An earlier attempt stopped part way: count what it left (tagged with the batch).
@@ -274,7 +273,7 @@ Result<std::vector<BatchOutcome>> ClickhouseStore::CommitBatches(
       intents.U64(b.seq);
       intents.I64(now_us);
     }
-    if (need_events) AppendEvents(b, &rows);
+    if (need_events) AppendEventRows(b, &rows);
     if (need_rollups) rollups.Append(batch_rollups);
     marks.String(b.sensor_id);
     marks.U64(b.epoch);

@@ -51,4 +51,9 @@ class ClickhouseStore final : public EventStore {
   std::string version_;
 };
 
+// The RowBinary rows the store inserts for a batch: its events, and its rollup rows at every
+// resolution (returns how many). Public for the benchmark that compares with clickhouse-client.
+void AppendEventRows(const SensorBatch& b, clickhouse::RowBinary* rows);
+size_t AppendRollupRows(const SensorBatch& b, clickhouse::RowBinary* rows);
+
 }  // namespace isdas::storage
