@@ -157,6 +157,69 @@ std::vector<Row> Sorted(std::unordered_map<RowKey, RowValue, RowKeyHash>* m) {
 
 std::vector<Row> Aggregator::Take() { return Sorted(&rows_); }
 
+std::vector<Row> Aggregator::TakeBefore(int64_t before5, int64_t before1d) {
+  std::vector<Row> out;
+  for (auto it = rows_.begin(); it != rows_.end();) {
+    const bool daily = Finest(it->first.family) == Resolution::k1d;
+    if (it->first.bucket < (daily ? before1d : before5)) {
+      out.push_back(Row{it->first, std::move(it->second)});
+      it = rows_.erase(it);
+    } else {
+      ++it;
+    }
+  }
+  return out;
+}
+
+namespace {
+// Moves the rows of `m` with bucket < before out; those at or after `write_from` go to `out`
+// (sorted), each also folded into `coarser` (re-bucketed to `width`) when given.
+void Drain(std::unordered_map<RowKey, RowValue, RowKeyHash>* m, int64_t before, int64_t write_from,
+           std::vector<Row>* out, std::unordered_map<RowKey, RowValue, RowKeyHash>* coarser,
+           int64_t width) {
+  std::unordered_map<RowKey, RowValue, RowKeyHash> taken;
+  for (auto it = m->begin(); it != m->end();) {
+    if (it->first.bucket >= before) {
+      ++it;
+      continue;
+    }
+    auto node = m->extract(it++);
+    if (coarser) {
+      RowKey k = node.key();
+      k.bucket = BucketStart(k.bucket, width);
+      auto [c, fresh] = coarser->try_emplace(k, node.mapped());
+      if (!fresh) c->second.Merge(node.mapped());
+    }
+    if (node.key().bucket >= write_from) taken.insert(std::move(node));
+  }
+  *out = Sorted(&taken);
+}
+}  // namespace
+
+RollupBuffer::Out RollupBuffer::Close(int64_t c5, const int64_t write_from[3]) {
+  Out out;
+  const int64_t c1h = BucketStart(c5, 3600), c1d = BucketStart(c5, 86400);
+  std::unordered_map<RowKey, RowValue, RowKeyHash> fine;
+  for (Row& r : fine_.TakeBefore(c5, c1d)) {
+    if (Finest(r.key.family) == Resolution::k1d) {  // already daily
+      auto [d, fresh] = day_.try_emplace(r.key, std::move(r.value));
+      if (!fresh) d->second.Merge(r.value);
+    } else {
+      fine.emplace(r.key, std::move(r.value));
+    }
+  }
+  Drain(&fine, INT64_MAX, write_from[0], &out.rows[0], &hour_, 3600);
+  Drain(&hour_, c1h, write_from[1], &out.rows[1], &day_, 86400);
+  Drain(&day_, c1d, write_from[2], &out.rows[2], nullptr, 0);
+  return out;
+}
+
+void RollupBuffer::Clear() {
+  (void)fine_.Take();
+  hour_.clear();
+  day_.clear();
+}
+
 std::vector<Row> Coarsen(std::vector<Row>&& rows, Resolution to) {
   std::unordered_map<RowKey, RowValue, RowKeyHash> m;
   m.reserve(rows.size());

@@ -89,6 +89,9 @@ class Aggregator {
   void Add(std::span<const model::Event> events);
   bool empty() const { return rows_.empty(); }
   size_t size() const { return rows_.size(); }
+  // Takes out the rows whose bucket is before `before5` (families kept at 5 minutes) or
+  // `before1d` (families kept daily), unsorted.
+  std::vector<Row> TakeBefore(int64_t before5, int64_t before1d);
   // The rows so far, sorted by key; clears the aggregator. Buckets are 5 minutes, except for
   // families whose Finest() is coarser: those rows are already in daily buckets.
   std::vector<Row> Take();
@@ -96,6 +99,39 @@ class Aggregator {
  private:
   void AddOne(const model::Event& e, const model::SourceInfo* s, uint32_t sensor);
   std::unordered_map<RowKey, RowValue, RowKeyHash> rows_;
+};
+
+// Rollup rows of buckets still open, for the collector (docs/rollups.md#when-rollups-are-
+// written-sqlite): events fold into 5-minute rows (port pairs into daily ones); when 5-minute
+// buckets close, their rows are handed out to be written and folded into hourly rows, which
+// close into daily rows in turn. So a row is written once per bucket, however many batches it
+// counts. Everything written is merged (added) into the tables, so a partial write — Close with
+// everything — is always correct too.
+class RollupBuffer {
+ public:
+  void Add(std::span<const model::Event> events, std::span<const model::SourceInfo> sources,
+           uint32_t sensor) {
+    fine_.Add(events, sources, sensor);
+  }
+  // Rows to write, by resolution (5m, 1h, 1d).
+  struct Out {
+    std::vector<Row> rows[3];
+  };
+  // Closes every 5-minute bucket before `c5` (and the hours and days before its hour and day):
+  // their rows are taken out; those with buckets at or after `write_from[r]` are returned to
+  // be written, the others only folded into coarser rows (used when rebuilding after a crash).
+  Out Close(int64_t c5, const int64_t write_from[3]);
+  Out CloseAll() {
+    const int64_t all[3] = {INT64_MIN, INT64_MIN, INT64_MIN};
+    return Close(INT64_MAX - 86400 * 2, all);
+  }
+  size_t size() const { return fine_.size() + hour_.size() + day_.size(); }
+  bool empty() const { return size() == 0; }
+  void Clear();
+
+ private:
+  Aggregator fine_;
+  std::unordered_map<RowKey, RowValue, RowKeyHash> hour_, day_;
 };
 
 // The rows re-bucketed at a coarser resolution (merging rows that meet), sorted. The first

@@ -6,6 +6,7 @@
 #include <cerrno>
 #include <chrono>
 #include <cstring>
+#include <functional>
 #include <string>
 
 #include "rollup/rollup.h"
@@ -16,9 +17,11 @@ namespace {
 constexpr int kSchemaVersion = 3;
 constexpr int kColumns = 25;  // of the events table
 constexpr size_t kRowsPerInsert = 64;
-constexpr size_t kMaxPendingRows = 500000;  // rollup rows held in memory before they are written
-constexpr double kFlushSeconds = 10;        // sensor batches' rollups are at most this late  //
-                                            // 1,408 parameters, well under SQLite's 32,766
+constexpr size_t kMaxPendingRows = 1000000;  // rollup rows held in memory (~250 MB) at most
+constexpr int64_t kGraceSeconds = 120;       // a 5-minute bucket closes this long after its end
+constexpr double kPartialFlushSeconds = 60;  // open buckets written at least this often
+constexpr double kIdleFlushSeconds = 10;     // … and when the writer is idle, this often  //
+                                             // 1,408 parameters, well under SQLite's 32,766
 
 // Column meanings: docs/storage-sqlite.md. Addresses are 4- or 16-byte BLOBs in network
 // order, so they compare and index as numbers do.
@@ -249,13 +252,8 @@ Result<std::unique_ptr<SqliteStore>> SqliteStore::Open(const std::string& data_d
   if (user_version == 1 || user_version == 2) {
     ISDAS_RETURN_IF_ERROR(s->RebuildRollups());
   }
-  if (fresh_db || user_version == 1 || user_version == 2) {
-    ISDAS_RETURN_IF_ERROR(
-        s->Exec("INSERT OR REPLACE INTO meta VALUES('rollup_rowid', "
-                "(SELECT COALESCE(MAX(rowid), 0) FROM events))"));
-  }
+  (void)fresh_db;
   ISDAS_RETURN_IF_ERROR(s->Exec("PRAGMA user_version=3"));
-  ISDAS_RETURN_IF_ERROR(s->RecoverPending());
   std::string one = "(?";
   for (int c = 1; c < kColumns; ++c) one += ",?";
   one += ")";
@@ -466,7 +464,9 @@ Result<int64_t> SqliteStore::SensorId(const std::string& name, int64_t now_us) {
 Result<std::vector<BatchOutcome>> SqliteStore::CommitBatches(std::span<SensorBatch* const> batches,
                                                              int64_t now_us) {
   if (in_import_) return Internal("CommitBatches during an import");
+  if (!recovered_) ISDAS_RETURN_IF_ERROR(RecoverRollups());
   ISDAS_RETURN_IF_ERROR(Exec("BEGIN IMMEDIATE"));
+  rollup::RollupBuffer late;  // events of buckets already closed: written now
   std::vector<BatchOutcome> out;
   Status failed;
   Stmt mark, count, names;
@@ -515,7 +515,7 @@ Result<std::vector<BatchOutcome>> SqliteStore::CommitBatches(std::span<SensorBat
     }
     failed = InsertEvents(b->events, b->sources, id.value(), 0);
     if (!failed.ok()) break;
-    pending_.Add(b->events, b->sources, static_cast<uint32_t>(id.value()));
+    Route(*b, static_cast<uint32_t>(id.value()), &late);
     for (const auto& [asn, name] : b->as_names) {
       sqlite3_bind_int64(names.s, 1, asn);
       sqlite3_bind_text(names.s, 2, name.c_str(), -1, SQLITE_TRANSIENT);
@@ -537,19 +537,14 @@ Result<std::vector<BatchOutcome>> SqliteStore::CommitBatches(std::span<SensorBat
     }
     out.push_back(BatchOutcome::kStored);
   }
-  if (failed.ok()) {
-    if (pending_since_ == 0) pending_since_ = SteadySeconds();
-    if (pending_.size() > kMaxPendingRows || SteadySeconds() - pending_since_ > kFlushSeconds) {
-      auto top = MaxEventRowid();
-      failed = top.ok() ? WritePending(top.value()) : top.status();
-    }
-  }
+  if (failed.ok() && !late.empty()) failed = WriteOut(late.CloseAll());
+  if (failed.ok()) failed = CloseBuckets(false);
   if (failed.ok()) failed = Exec("COMMIT");
   if (!failed.ok()) {
     (void)Exec("ROLLBACK");
-    // The aggregator may hold rows of events that are not stored: rebuild it from the table.
-    Status r = RecoverPending();
-    if (!r.ok()) return r;
+    // The buffer may hold rows of events that are not stored, or miss rows it handed out:
+    // the next call rebuilds it from the tables.
+    recovered_ = false;
     return failed;
   }
   return out;
@@ -640,60 +635,66 @@ Status SqliteStore::WriteRollups(rollup::Aggregator* agg) {
   std::vector<rollup::Row> rows = agg->Take();
   for (rollup::Resolution r : rollup::kResolutions) {
     if (r != rollup::Resolution::k5m) rows = rollup::Coarsen(std::move(rows), r);
-    sqlite3_stmt* st = upsert_[static_cast<int>(r)];
-    std::string srcs, dsts;
-    for (const rollup::Row& row : rows) {
-      const rollup::RowKey& k = row.key;
-      if (r < rollup::Finest(k.family)) continue;
-      sqlite3_bind_int(st, 1, static_cast<int>(k.family));
-      sqlite3_bind_int64(st, 2, static_cast<int64_t>(k.key));
-      sqlite3_bind_int64(st, 3, k.bucket);
-      sqlite3_bind_int64(st, 4, k.sensor);
-      sqlite3_bind_int(st, 5, k.proto);
-      sqlite3_bind_int(st, 6, k.kind);
-      sqlite3_bind_int(st, 7, k.tool);
-      sqlite3_bind_int(st, 8, k.research);
-      sqlite3_bind_int64(st, 9, static_cast<int64_t>(row.value.packets));
-      sqlite3_bind_int64(st, 10, row.value.first_us);
-      sqlite3_bind_int64(st, 11, row.value.last_us);
-      srcs = row.value.sources.Serialize();
-      dsts = row.value.destinations.Serialize();
-      sqlite3_bind_blob(st, 12, srcs.data(), static_cast<int>(srcs.size()), SQLITE_STATIC);
-      sqlite3_bind_blob(st, 13, dsts.data(), static_cast<int>(dsts.size()), SQLITE_STATIC);
-      const int rc = sqlite3_step(st);
-      sqlite3_reset(st);
-      if (rc != SQLITE_DONE) return Error("upsert rollup row into");
-    }
+    ISDAS_RETURN_IF_ERROR(UpsertRows(r, rows));
   }
   return Status::Ok();
 }
 
-Status SqliteStore::AggregateEvents(const std::string& where, rollup::Aggregator* agg,
-                                    bool pending) {
+Status SqliteStore::UpsertRows(rollup::Resolution r, const std::vector<rollup::Row>& rows) {
+  sqlite3_stmt* st = upsert_[static_cast<int>(r)];
+  std::string srcs, dsts;
+  for (const rollup::Row& row : rows) {
+    const rollup::RowKey& k = row.key;
+    if (r < rollup::Finest(k.family)) continue;
+    sqlite3_bind_int(st, 1, static_cast<int>(k.family));
+    sqlite3_bind_int64(st, 2, static_cast<int64_t>(k.key));
+    sqlite3_bind_int64(st, 3, k.bucket);
+    sqlite3_bind_int64(st, 4, k.sensor);
+    sqlite3_bind_int(st, 5, k.proto);
+    sqlite3_bind_int(st, 6, k.kind);
+    sqlite3_bind_int(st, 7, k.tool);
+    sqlite3_bind_int(st, 8, k.research);
+    sqlite3_bind_int64(st, 9, static_cast<int64_t>(row.value.packets));
+    sqlite3_bind_int64(st, 10, row.value.first_us);
+    sqlite3_bind_int64(st, 11, row.value.last_us);
+    srcs = row.value.sources.Serialize();
+    dsts = row.value.destinations.Serialize();
+    sqlite3_bind_blob(st, 12, srcs.data(), static_cast<int>(srcs.size()), SQLITE_STATIC);
+    sqlite3_bind_blob(st, 13, dsts.data(), static_cast<int>(dsts.size()), SQLITE_STATIC);
+    const int rc = sqlite3_step(st);
+    sqlite3_reset(st);
+    if (rc != SQLITE_DONE) return Error("upsert rollup row into");
+  }
+  return Status::Ok();
+}
+
+Status SqliteStore::ScanEvents(
+    const std::string& where,
+    const std::function<Status(std::span<const model::Event>, std::span<const SourceInfo>,
+                               uint32_t)>& fn) {
   Stmt st;
   if (sqlite3_prepare_v2(db_,
                          ("SELECT ts, sensor, proto, src, dst, dport, tcp_flags, kind, tool, "
-                          "src_country, src_asn, src_research, rowid FROM events " +
-                          where + " ORDER BY rowid")
+                          "src_country, src_asn, src_research FROM events " +
+                          where)
                              .c_str(),
                          -1, &st.s, nullptr) != SQLITE_OK) {
     return Error("prepare");
   }
   std::vector<model::Event> events;
   std::vector<SourceInfo> sources;
-  int64_t last_rowid = 0;
   auto add = [&]() -> Status {
-    for (size_t i = 0; i < events.size();) {  // one sensor at a time
+    Status s;
+    for (size_t i = 0; i < events.size() && s.ok();) {  // one sensor at a time
       size_t j = i;
       while (j < events.size() && events[j].sensor_id == events[i].sensor_id) ++j;
-      agg->Add(std::span(events).subspan(i, j - i), std::span(sources).subspan(i, j - i),
-               events[i].sensor_id);
+      s = fn(std::span(events).subspan(i, j - i), std::span(sources).subspan(i, j - i),
+             events[i].sensor_id);
       i = j;
     }
     events.clear();
     sources.clear();
-    if (agg->size() <= kMaxPendingRows) return Status::Ok();
-    return pending ? WritePending(last_rowid) : WriteRollups(agg);
+    return s;
   };
   auto addr = [](sqlite3_stmt* q, int col, model::IpAddr* a) {
     const int n = sqlite3_column_bytes(q, col);
@@ -720,7 +721,6 @@ Status SqliteStore::AggregateEvents(const std::string& where, rollup::Aggregator
     }
     si.asn = static_cast<uint32_t>(sqlite3_column_int64(st.s, 10));
     si.research = static_cast<uint8_t>(sqlite3_column_int(st.s, 11));
-    last_rowid = sqlite3_column_int64(st.s, 12);
     events.push_back(e);
     sources.push_back(si);
     if (events.size() == 65536) s = add();
@@ -730,15 +730,12 @@ Status SqliteStore::AggregateEvents(const std::string& where, rollup::Aggregator
   return s;
 }
 
-Result<int64_t> SqliteStore::MaxEventRowid() {
-  auto top = Select("SELECT COALESCE(MAX(rowid), 0) FROM events");
-  if (!top.ok()) return top.status();
-  return std::strtoll(top.value()[0][0].c_str(), nullptr, 10);
-}
-
 Status SqliteStore::RebuildRollups() {
   ISDAS_RETURN_IF_ERROR(Exec("BEGIN IMMEDIATE"));
-  Status s = AggregateEvents("", &aggregator_, false);
+  Status s = ScanEvents("", [this](auto ev, auto src, uint32_t sensor) {
+    aggregator_.Add(ev, src, sensor);
+    return aggregator_.size() > kMaxPendingRows ? WriteRollups(&aggregator_) : Status::Ok();
+  });
   if (s.ok()) s = WriteRollups(&aggregator_);
   if (!s.ok()) {
     (void)aggregator_.Take();
@@ -748,50 +745,132 @@ Status SqliteStore::RebuildRollups() {
   return Exec("COMMIT");
 }
 
-Status SqliteStore::WritePending(int64_t upto_rowid) {
-  ISDAS_RETURN_IF_ERROR(WriteRollups(&pending_));
-  pending_since_ = 0;
-  return Exec(
-      ("INSERT OR REPLACE INTO meta VALUES('rollup_rowid', " + std::to_string(upto_rowid) + ")")
-          .c_str());
+void SqliteStore::Route(const SensorBatch& b, uint32_t sensor, rollup::RollupBuffer* late) {
+  int64_t lo = INT64_MAX;
+  for (const model::Event& e : b.events) {
+    const int64_t t = rollup::BucketStart(e.ts_us, 1000000) / 1000000;
+    lo = std::min(lo, t);
+    max_ts_s_ = std::max(max_ts_s_, t);
+  }
+  if (b.events.empty()) return;
+  if (closed5_ == INT64_MIN || rollup::BucketStart(lo, 300) >= closed5_) {
+    buffer_.Add(b.events, b.sources, sensor);  // the usual case: nothing late
+    return;
+  }
+  std::vector<model::Event> open_ev, late_ev;
+  std::vector<SourceInfo> open_src, late_src;
+  for (size_t i = 0; i < b.events.size(); ++i) {
+    const bool is_late =
+        rollup::BucketStart(rollup::BucketStart(b.events[i].ts_us, 1000000) / 1000000, 300) <
+        closed5_;
+    (is_late ? late_ev : open_ev).push_back(b.events[i]);
+    if (!b.sources.empty()) (is_late ? late_src : open_src).push_back(b.sources[i]);
+  }
+  buffer_.Add(open_ev, open_src, sensor);
+  late->Add(late_ev, late_src, sensor);
 }
 
-Status SqliteStore::RecoverPending() {
-  (void)pending_.Take();
-  pending_since_ = 0;
+Status SqliteStore::WriteOut(const rollup::RollupBuffer::Out& out) {
+  for (rollup::Resolution r : rollup::kResolutions) {
+    ISDAS_RETURN_IF_ERROR(UpsertRows(r, out.rows[static_cast<int>(r)]));
+  }
+  return Status::Ok();
+}
+
+Status SqliteStore::CloseBuckets(bool all) {
+  const int64_t c5 =
+      max_ts_s_ == INT64_MIN ? INT64_MIN : rollup::BucketStart(max_ts_s_ - kGraceSeconds, 300);
+  if (closed5_ == INT64_MIN || c5 > closed5_) {
+    const int64_t all_rows[3] = {INT64_MIN, INT64_MIN, INT64_MIN};
+    if (c5 != INT64_MIN) {
+      ISDAS_RETURN_IF_ERROR(WriteOut(buffer_.Close(c5, all_rows)));
+      closed5_ = c5;
+      ISDAS_RETURN_IF_ERROR(Exec(("INSERT OR REPLACE INTO meta VALUES('rollup_closed_5m', " +
+                                  std::to_string(closed5_) + ")")
+                                     .c_str()));
+    }
+  }
+  // Open buckets are written as they are (merged later) when memory or freshness asks.
+  if (all || buffer_.size() > kMaxPendingRows ||
+      (!buffer_.empty() && SteadySeconds() - last_flush_ > kPartialFlushSeconds)) {
+    ISDAS_RETURN_IF_ERROR(WriteOut(buffer_.CloseAll()));
+    last_flush_ = SteadySeconds();
+  }
+  return Status::Ok();
+}
+
+Status SqliteStore::RecoverRollups() {
+  buffer_.Clear();
+  max_ts_s_ = INT64_MIN;
   ISDAS_RETURN_IF_ERROR(Exec("BEGIN IMMEDIATE"));
-  auto mark = Select("SELECT value FROM meta WHERE key = 'rollup_rowid'");
-  Status s = mark.status();
-  if (s.ok()) {
-    const std::string w = mark->empty() ? "0" : mark.value()[0][0];
-    s = AggregateEvents("WHERE rowid > " + std::to_string(std::strtoll(w.c_str(), nullptr, 10)) +
-                            " AND import_id = 0",
-                        &pending_, true);
-  }
-  if (s.ok()) s = Exec("COMMIT");
-  if (!s.ok()) {
-    (void)pending_.Take();
+  Status s;
+  auto fail = [&](Status st) {
+    buffer_.Clear();
     (void)Exec("ROLLBACK");
-    return s;
+    return st;
+  };
+  auto mark = Select("SELECT value FROM meta WHERE key = 'rollup_closed_5m'");
+  if (!mark.ok()) return fail(mark.status());
+  auto top = Select("SELECT MAX(ts) FROM events");
+  if (!top.ok()) return fail(top.status());
+  const bool any = !top->empty() && !top.value()[0][0].empty();
+  if (any) {
+    max_ts_s_ = rollup::BucketStart(std::strtoll(top.value()[0][0].c_str(), nullptr, 10), 1000000) /
+                1000000;
   }
-  if (!pending_.empty()) pending_since_ = SteadySeconds();
+  if (mark->empty()) {
+    // First start of a collector on this database: whatever is stored (imports) has its
+    // rollups; treat its buckets as closed.
+    closed5_ = any ? rollup::BucketStart(max_ts_s_, 300) + 300 : INT64_MIN;
+    s = Exec(
+        ("INSERT OR REPLACE INTO meta VALUES('rollup_closed_5m', " + std::to_string(closed5_) + ")")
+            .c_str());
+    if (!s.ok()) return fail(s);
+  } else {
+    closed5_ = std::strtoll(mark.value()[0][0].c_str(), nullptr, 10);
+  }
+  if (closed5_ != INT64_MIN) {
+    // Rows of open buckets may hold partial writes: delete them and count those buckets again
+    // from the events (every event there, imports included).
+    const int64_t from[3] = {closed5_, rollup::BucketStart(closed5_, 3600),
+                             rollup::BucketStart(closed5_, 86400)};
+    for (rollup::Resolution r : rollup::kResolutions) {
+      s = Exec(ForResolution("DELETE FROM rollup_{r} WHERE bucket >= ", r)
+                   .append(std::to_string(from[static_cast<int>(r)]))
+                   .c_str());
+      if (!s.ok()) return fail(s);
+    }
+    s = ScanEvents("WHERE ts >= " + std::to_string(from[2] * 1000000),
+                   [&](auto ev, auto src, uint32_t sensor) -> Status {
+                     buffer_.Add(ev, src, sensor);
+                     if (buffer_.size() <= kMaxPendingRows) return Status::Ok();
+                     // Fold the closed buckets without writing them, then write the rest.
+                     (void)buffer_.Close(closed5_, from);
+                     return WriteOut(buffer_.CloseAll());
+                   });
+    if (!s.ok()) return fail(s);
+    (void)buffer_.Close(closed5_, from);  // only folds: those rows are in the tables
+  }
+  s = Exec("COMMIT");
+  if (!s.ok()) return fail(s);
+  recovered_ = true;
+  last_flush_ = SteadySeconds();
   return Status::Ok();
 }
 
 Status SqliteStore::FlushRollups(bool force) {
-  if (pending_.empty()) return Status::Ok();
-  if (!force && SteadySeconds() - pending_since_ <= kFlushSeconds) return Status::Ok();
   if (in_import_) return Internal("FlushRollups during an import");
+  if (!recovered_) ISDAS_RETURN_IF_ERROR(RecoverRollups());
+  if (buffer_.empty()) return Status::Ok();
+  if (!force && SteadySeconds() - last_flush_ <= kIdleFlushSeconds) return Status::Ok();
   ISDAS_RETURN_IF_ERROR(Exec("BEGIN IMMEDIATE"));
-  auto top = MaxEventRowid();
-  Status s = top.ok() ? WritePending(top.value()) : top.status();
+  Status s = CloseBuckets(true);
   if (s.ok()) s = Exec("COMMIT");
   if (!s.ok()) {
     (void)Exec("ROLLBACK");
-    Status r = RecoverPending();
-    return r.ok() ? s : r;
+    recovered_ = false;
   }
-  return Status::Ok();
+  return s;
 }
 
 Result<ExpireReport> SqliteStore::Expire(const Retention& ret, int64_t now_us) {

@@ -3,6 +3,7 @@
 // SQLite engine of EventStore: one file, `<data_dir>/isdas.sqlite`, WAL journal.
 // Schema and column meanings: docs/storage-sqlite.md.
 
+#include <functional>
 #include <memory>
 #include <string>
 
@@ -51,18 +52,23 @@ class SqliteStore final : public EventStore {
   Result<int64_t> SensorId(const std::string& name, int64_t now_us);
   // Writes `agg`'s rows into the three rollup tables (inside the open transaction).
   Status WriteRollups(rollup::Aggregator* agg);
-  // Inside the open transaction: writes the pending sensor-batch rollups and moves the
-  // watermark (meta 'rollup_rowid') to the newest event they cover.
-  Status WritePending(int64_t upto_rowid);
-  // Folds the events `where` selects into `agg`; writes it when it grows past the bound
-  // (`pending`: as pending rows, moving the watermark).
-  Status AggregateEvents(const std::string& where, rollup::Aggregator* agg, bool pending);
-  // Rebuilds the pending rollups from the sensor events past the watermark (at open, and
-  // after a failed transaction, whose rows the aggregator may already hold).
-  Status RecoverPending();
-  Result<int64_t> MaxEventRowid();
+  Status UpsertRows(rollup::Resolution r, const std::vector<rollup::Row>& rows);
+  Status WriteOut(const rollup::RollupBuffer::Out& out);
   // Recomputes every rollup from the events table (schema migration from before rollups).
   Status RebuildRollups();
+  // Calls `fn` with the events `where` selects, a sensor's run at a time.
+  Status ScanEvents(const std::string& where,
+                    const std::function<Status(std::span<const model::Event>,
+                                               std::span<const SourceInfo>, uint32_t)>& fn);
+  // Sensor batches' rollups (docs/rollups.md#when-rollups-are-written-sqlite): a batch's
+  // events go to the buffer of open buckets, or — for buckets already closed — to `late`.
+  void Route(const SensorBatch& b, uint32_t sensor, rollup::RollupBuffer* late);
+  // Inside the open transaction: writes the buckets that closed (and records the new mark),
+  // and everything open when `all`, memory or freshness asks.
+  Status CloseBuckets(bool all);
+  // Before the first sensor batch, and after a failed transaction: the buffer rebuilt from the
+  // events of the buckets still open, their partly written rows deleted.
+  Status RecoverRollups();
 
   std::string path_;
   sqlite3* db_ = nullptr;
@@ -70,8 +76,11 @@ class SqliteStore final : public EventStore {
   sqlite3_stmt* insert_many_ = nullptr;  // kRowsPerInsert events
   sqlite3_stmt* upsert_[3] = {};         // rollup upsert, by resolution
   rollup::Aggregator aggregator_;        // an import's rollups, written with its commit
-  rollup::Aggregator pending_;           // committed sensor batches' rollups, not yet written
-  double pending_since_ = 0;             // steady-clock seconds of the first pending row
+  rollup::RollupBuffer buffer_;          // committed sensor batches' rows of open buckets
+  bool recovered_ = false;               // buffer_ matches the tables
+  int64_t closed5_ = INT64_MIN;          // 5-minute buckets before this are closed (meta)
+  int64_t max_ts_s_ = INT64_MIN;         // newest event time seen
+  double last_flush_ = 0;                // steady-clock seconds of the last write of open rows
   bool in_import_ = false;
   int64_t import_id_ = 0;
 };
