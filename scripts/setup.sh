@@ -13,6 +13,7 @@ pkgs=(
   libprotobuf-dev protobuf-compiler  # the wire batch schema
   libzstd-dev        # batch compression
   libtomlplusplus-dev  # TOML config files
+  libabsl-dev        # Abseil flat_hash_map: the rollup aggregation's tables
   libcpp-httplib-dev zlib1g-dev  # HTTPS between sensor and collector (zlib: gzip bomb test)
   nlohmann-json3-dev  # JSON of the query API
   libmaxminddb-dev mmdb-bin      # country lookups (MMDB); mmdblookup cross-checks them in tests

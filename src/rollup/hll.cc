@@ -39,9 +39,40 @@ void DistinctCounter::AddToRegisters(uint64_t hash) {
 
 void DistinctCounter::ToRegisters() {
   registers_.assign(size_t{1} << p_, 0);
-  for (uint64_t h : exact_) AddToRegisters(h);
+  ForEachExact([this](uint64_t h) { AddToRegisters(h); });
   exact_.clear();
   exact_.shrink_to_fit();
+  n_ = 0;
+  zero_ = false;
+}
+
+void DistinctCounter::InsertExact(uint64_t h) {
+  if (h == 0) {
+    n_ += !zero_;
+    zero_ = true;
+    return;
+  }
+  if (exact_.empty()) {
+    exact_.assign(4, 0);
+  } else if ((n_ + 1) * 2 > exact_.size()) {
+    std::vector<uint64_t> old = std::move(exact_);
+    exact_.assign(old.size() * 2, 0);
+    const size_t mask = exact_.size() - 1;
+    for (uint64_t o : old) {
+      if (o == 0) continue;
+      size_t i = o & mask;
+      while (exact_[i] != 0) i = (i + 1) & mask;
+      exact_[i] = o;
+    }
+  }
+  const size_t mask = exact_.size() - 1;
+  size_t i = h & mask;  // hashes are mixed: their low bits will do
+  while (exact_[i] != 0) {
+    if (exact_[i] == h) return;
+    i = (i + 1) & mask;
+  }
+  exact_[i] = h;
+  ++n_;
 }
 
 void DistinctCounter::Add(uint64_t hash) {
@@ -49,16 +80,14 @@ void DistinctCounter::Add(uint64_t hash) {
     AddToRegisters(hash);
     return;
   }
-  auto it = std::lower_bound(exact_.begin(), exact_.end(), hash);
-  if (it != exact_.end() && *it == hash) return;
-  exact_.insert(it, hash);
-  if (exact_.size() > kExactLimit) ToRegisters();
+  InsertExact(hash);
+  if (n_ > kExactLimit) ToRegisters();
 }
 
 void DistinctCounter::Merge(const DistinctCounter& o) {
   if (o.p_ != p_) return;
   if (o.registers_.empty()) {
-    for (uint64_t h : o.exact_) Add(h);
+    o.ForEachExact([this](uint64_t h) { Add(h); });
     return;
   }
   if (registers_.empty()) ToRegisters();
@@ -68,7 +97,7 @@ void DistinctCounter::Merge(const DistinctCounter& o) {
 }
 
 uint64_t DistinctCounter::Estimate() const {
-  if (registers_.empty()) return exact_.size();
+  if (registers_.empty()) return n_;
   const double m = static_cast<double>(registers_.size());
   double sum = 0;
   size_t zeros = 0;
@@ -89,7 +118,11 @@ std::string DistinctCounter::Serialize() const {
   s.push_back(static_cast<char>(p_));
   if (registers_.empty()) {
     s.push_back('e');
-    for (uint64_t h : exact_) {
+    std::vector<uint64_t> sorted;
+    sorted.reserve(n_);
+    ForEachExact([&sorted](uint64_t h) { sorted.push_back(h); });
+    std::sort(sorted.begin(), sorted.end());
+    for (uint64_t h : sorted) {
       for (int i = 0; i < 8; ++i) s.push_back(static_cast<char>(h >> (8 * i)));
     }
   } else {
@@ -111,14 +144,14 @@ Result<DistinctCounter> DistinctCounter::Parse(std::string_view b) {
     if (body.size() % 8 != 0 || body.size() / 8 > kExactLimit) {
       return Corruption("distinct counter: exact list of bad length");
     }
+    uint64_t prev = 0;
     for (size_t i = 0; i < body.size(); i += 8) {
       uint64_t h = 0;
       for (int k = 0; k < 8; ++k)
         h |= uint64_t{static_cast<uint8_t>(body[i + static_cast<size_t>(k)])} << (8 * k);
-      if (!c.exact_.empty() && h <= c.exact_.back()) {
-        return Corruption("distinct counter: exact list not sorted");
-      }
-      c.exact_.push_back(h);
+      if (i > 0 && h <= prev) return Corruption("distinct counter: exact list not sorted");
+      prev = h;
+      c.InsertExact(h);
     }
     return c;
   }

@@ -35,9 +35,20 @@ class DistinctCounter {
  private:
   void ToRegisters();
   void AddToRegisters(uint64_t hash);
+  void InsertExact(uint64_t hash);
+  template <typename F>
+  void ForEachExact(F&& f) const {
+    for (uint64_t h : exact_)
+      if (h != 0) f(h);
+    if (zero_) f(0);
+  }
 
   int p_;
-  std::vector<uint64_t> exact_;     // sorted distinct hashes while small
+  // While small: the distinct hashes in an open-addressing table (0 = empty slot; the hash 0
+  // itself is `zero_`), at most half full. Sorted only when serialized.
+  std::vector<uint64_t> exact_;
+  uint32_t n_ = 0;
+  bool zero_ = false;
   std::vector<uint8_t> registers_;  // 2^p registers once large
 };
 

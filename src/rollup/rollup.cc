@@ -141,7 +141,7 @@ void Aggregator::Add(std::span<const model::Event> events) {
 namespace {
 // Rows in key order (the tables' primary-key order: B-tree inserts stay local). Sorts
 // pointers, then moves each row once: rows are large (two counters).
-std::vector<Row> Sorted(std::unordered_map<RowKey, RowValue, RowKeyHash>* m) {
+std::vector<Row> Sorted(RowMap* m) {
   std::vector<std::pair<const RowKey, RowValue>*> order;
   order.reserve(m->size());
   for (auto& kv : *m) order.push_back(&kv);
@@ -163,7 +163,7 @@ std::vector<Row> Aggregator::TakeBefore(int64_t before5, int64_t before1d) {
     const bool daily = Finest(it->first.family) == Resolution::k1d;
     if (it->first.bucket < (daily ? before1d : before5)) {
       out.push_back(Row{it->first, std::move(it->second)});
-      it = rows_.erase(it);
+      rows_.erase(it++);
     } else {
       ++it;
     }
@@ -174,10 +174,9 @@ std::vector<Row> Aggregator::TakeBefore(int64_t before5, int64_t before1d) {
 namespace {
 // Moves the rows of `m` with bucket < before out; those at or after `write_from` go to `out`
 // (sorted), each also folded into `coarser` (re-bucketed to `width`) when given.
-void Drain(std::unordered_map<RowKey, RowValue, RowKeyHash>* m, int64_t before, int64_t write_from,
-           std::vector<Row>* out, std::unordered_map<RowKey, RowValue, RowKeyHash>* coarser,
+void Drain(RowMap* m, int64_t before, int64_t write_from, std::vector<Row>* out, RowMap* coarser,
            int64_t width) {
-  std::unordered_map<RowKey, RowValue, RowKeyHash> taken;
+  RowMap taken;
   for (auto it = m->begin(); it != m->end();) {
     if (it->first.bucket >= before) {
       ++it;
@@ -199,7 +198,7 @@ void Drain(std::unordered_map<RowKey, RowValue, RowKeyHash>* m, int64_t before, 
 RollupBuffer::Out RollupBuffer::Close(int64_t c5, const int64_t write_from[3]) {
   Out out;
   const int64_t c1h = BucketStart(c5, 3600), c1d = BucketStart(c5, 86400);
-  std::unordered_map<RowKey, RowValue, RowKeyHash> fine;
+  RowMap fine;
   for (Row& r : fine_.TakeBefore(c5, c1d)) {
     if (Finest(r.key.family) == Resolution::k1d) {  // already daily
       auto [d, fresh] = day_.try_emplace(r.key, std::move(r.value));
@@ -221,7 +220,7 @@ void RollupBuffer::Clear() {
 }
 
 std::vector<Row> Coarsen(std::vector<Row>&& rows, Resolution to) {
-  std::unordered_map<RowKey, RowValue, RowKeyHash> m;
+  RowMap m;
   m.reserve(rows.size());
   const int64_t w = Seconds(to);
   for (Row& r : rows) {

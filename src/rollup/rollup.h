@@ -9,11 +9,12 @@
 // The Aggregator folds events into 5-minute rows; Coarsen re-buckets rows into hourly or daily
 // ones (rows, not events: the cost is paid once per row). Both are plain values, one thread.
 
+#include <absl/container/flat_hash_map.h>
+
 #include <cstdint>
 #include <span>
 #include <string>
 #include <string_view>
-#include <unordered_map>
 #include <vector>
 
 #include "model/event.h"
@@ -80,6 +81,10 @@ struct Row {
   RowValue value;
 };
 
+// Rows by key. An open-addressing table (Abseil): aggregation does several lookups per event,
+// and with std::unordered_map's node chains they were a quarter of the collector's time.
+using RowMap = absl::flat_hash_map<RowKey, RowValue, RowKeyHash>;
+
 class Aggregator {
  public:
   // Adds events of one sensor. `sources` is empty (not enriched) or one per event.
@@ -98,7 +103,7 @@ class Aggregator {
 
  private:
   void AddOne(const model::Event& e, const model::SourceInfo* s, uint32_t sensor);
-  std::unordered_map<RowKey, RowValue, RowKeyHash> rows_;
+  RowMap rows_;
 };
 
 // Rollup rows of buckets still open, for the collector (docs/rollups.md#when-rollups-are-
@@ -131,7 +136,7 @@ class RollupBuffer {
 
  private:
   Aggregator fine_;
-  std::unordered_map<RowKey, RowValue, RowKeyHash> hour_, day_;
+  RowMap hour_, day_;
 };
 
 // The rows re-bucketed at a coarser resolution (merging rows that meet), sorted. The first
