@@ -314,4 +314,58 @@ int CmdCollector(const std::vector<std::string>& args) {
   return 0;
 }
 
+int CmdApi(const std::vector<std::string>& args) {
+  static const char* kUsage =
+      "usage: isdas api --data-dir DIR [--listen HOST:PORT] [--threads N]\n";
+  std::string data_dir, listen = "127.0.0.1:8080";
+  api::Options o;
+  for (size_t i = 0; i < args.size(); ++i) {
+    const bool has = i + 1 < args.size();
+    if (args[i] == "--data-dir" && has) {
+      data_dir = args[++i];
+    } else if (args[i] == "--listen" && has) {
+      listen = args[++i];
+    } else if (args[i] == "--threads" && has) {
+      o.threads = std::atoi(args[++i].c_str());
+      if (o.threads < 1 || o.threads > 256) {
+        std::fprintf(stderr, "isdas api: --threads: 1 to 256\n");
+        return 64;
+      }
+    } else {
+      std::fputs(kUsage, stderr);
+      return 64;
+    }
+  }
+  const size_t colon = listen.rfind(':');
+  if (data_dir.empty() || colon == std::string::npos || colon == 0) {
+    std::fputs(kUsage, stderr);
+    return 64;
+  }
+  o.host = listen.substr(0, colon);
+  o.port = std::atoi(listen.c_str() + colon + 1);
+  auto factory = [data_dir]() -> Result<std::unique_ptr<storage::EventStore>> {
+    auto sq = storage::SqliteStore::Open(data_dir);
+    if (!sq.ok()) return sq.status();
+    return std::unique_ptr<storage::EventStore>(std::move(sq.value()));
+  };
+  auto first = factory();  // a store that will not open is an error now, not per request
+  if (!first.ok()) {
+    std::fprintf(stderr, "isdas api: %s\n", first.status().message().c_str());
+    return 1;
+  }
+  first.value().reset();
+  volatile int* stop = InstallStopSignals();
+  auto server = api::ApiServer::Start(o, factory, [] { return NowUs(); });
+  if (!server.ok()) {
+    std::fprintf(stderr, "isdas api: %s\n", server.status().message().c_str());
+    return 1;
+  }
+  std::printf("isdas api: http://%s:%d/api/v1/ over %s/isdas.sqlite\n", o.host.c_str(),
+              (*server)->port(), data_dir.c_str());
+  std::fflush(stdout);
+  while (!*stop) usleep(100000);
+  (*server)->Stop();
+  return 0;
+}
+
 }  // namespace isdas::app

@@ -10,6 +10,9 @@ namespace isdas::app {
 
 int CmdKeys(const std::vector<std::string>& args);
 int CmdCollector(const std::vector<std::string>& args);
+// `isdas api --data-dir DIR [--listen HOST:PORT] [--threads N]`: the query API alone over a
+// SQLite store (imported captures, a stopped collector's data, benchmarks).
+int CmdApi(const std::vector<std::string>& args);
 int CmdSensor(const std::vector<std::string>& args);
 
 // Installs SIGINT/SIGTERM handlers that set the returned flag.

@@ -361,6 +361,7 @@ int Main(int argc, char** argv) {
   if (cmd == "simulate") return CmdSimulate(args);
   if (cmd == "keys") return CmdKeys(args);
   if (cmd == "collector") return CmdCollector(args);
+  if (cmd == "api") return CmdApi(args);
   if (cmd == "sensor") return CmdSensor(args);
   if (cmd == "version" || cmd == "--version") {
     std::printf("isdas 0.1.0 (classifier rules v%u)\n", classify::kRulesVersion);

@@ -112,59 +112,107 @@ Result<TopResult> Queries::Top(const TopQuery& q) {
   const std::string cond = " AND family = " + std::to_string(static_cast<int>(q.family)) +
                            " AND key >= " + std::to_string(q.key_lo) +
                            " AND key <= " + std::to_string(q.key_hi) + Where(q.filter, false);
-  // Ranked by packets, ties by group, so pages are stable.
-  const std::string sql =
-      "SELECT g, sum(p) AS pk, min(f), max(l) FROM (" +
-      Union(d, q.segments, g + " AS g, packets AS p, first_us AS f, last_us AS l", cond) +
-      ") GROUP BY g ORDER BY pk DESC, g LIMIT " + std::to_string(q.offset) + ", " +
-      std::to_string(q.limit + 1);
-  auto rows = store_->Select(sql);
-  if (!rows.ok()) return rows.status();
-  std::string groups;
-  for (const auto& r : rows.value()) {
-    if (out.rows.size() == q.limit) {
-      out.more = true;
-      break;
+  const Filter& f = q.filter;
+  const bool unfiltered =
+      f.proto < 0 && f.kind < 0 && f.tool < 0 && f.sensors.empty() && !f.exclude_research;
+  std::vector<std::string> groups;  // as SQL literals, in rank order
+  if (d.port_totals && q.family == rollup::Family::kPort && q.by == GroupBy::kKey && unfiltered &&
+      q.key_lo == 0 && q.key_hi >= 65535) {
+    // Every port's packets, unfiltered, are kept per bucket in one blob: sum those.
+    std::vector<uint64_t> sum(65536, 0);
+    for (const Segment& s : q.segments) {
+      auto blobs =
+          store_->Select("SELECT counts FROM port_totals_" + std::string(rollup::Name(s.res)) +
+                         " WHERE bucket >= " + std::to_string(s.from_s) + " AND bucket < " +
+                         std::to_string(s.to_s));
+      if (!blobs.ok()) return blobs.status();
+      for (const auto& r : blobs.value()) {
+        for (auto [port, n] : rollup::DecodePortCounts(r[0].data(), r[0].size())) sum[port] += n;
+      }
     }
-    TopRow t;
-    if (q.by == GroupBy::kSensor) {
-      auto name = SensorName(r[0]);
-      if (!name.ok()) return name.status();
-      t.sensor = name.value();
-    } else {
-      t.group = U64(r[0]);
+    std::vector<uint32_t> ports;
+    for (uint32_t p = 0; p < 65536; ++p)
+      if (sum[p]) ports.push_back(p);
+    const size_t want = std::min(ports.size(), q.offset + q.limit + 1);
+    std::partial_sort(
+        ports.begin(), ports.begin() + static_cast<ptrdiff_t>(want), ports.end(),
+        [&](uint32_t a, uint32_t b) { return sum[a] != sum[b] ? sum[a] > sum[b] : a < b; });
+    for (size_t i = q.offset; i < want; ++i) {
+      if (out.rows.size() == q.limit) {
+        out.more = true;
+        break;
+      }
+      TopRow t;
+      t.group = ports[i];
+      t.packets = sum[ports[i]];
+      out.rows.push_back(t);
+      groups.push_back(std::to_string(ports[i]));
     }
-    t.packets = U64(r[1]);
-    t.first_us = I64(r[2]);
-    t.last_us = I64(r[3]);
-    out.rows.push_back(t);
-    groups += (groups.empty() ? "" : ", ") +
-              (d.sensor_is_name && q.by == GroupBy::kSensor ? Quote(r[0]) : r[0]);
+  } else {
+    // Ranked by packets, ties by group, so pages are stable.
+    const std::string sql = "SELECT g, sum(p) AS pk FROM (" +
+                            Union(d, q.segments, g + " AS g, packets AS p", cond) +
+                            ") GROUP BY g ORDER BY pk DESC, g LIMIT " + std::to_string(q.offset) +
+                            ", " + std::to_string(q.limit + 1);
+    auto rows = store_->Select(sql);
+    if (!rows.ok()) return rows.status();
+    for (const auto& r : rows.value()) {
+      if (out.rows.size() == q.limit) {
+        out.more = true;
+        break;
+      }
+      TopRow t;
+      if (q.by == GroupBy::kSensor) {
+        auto name = SensorName(r[0]);
+        if (!name.ok()) return name.status();
+        t.sensor = name.value();
+      } else {
+        t.group = U64(r[0]);
+      }
+      t.packets = U64(r[1]);
+      out.rows.push_back(t);
+      groups.push_back(d.sensor_is_name && q.by == GroupBy::kSensor ? Quote(r[0]) : r[0]);
+    }
   }
-  if (!q.distinct || out.rows.empty()) return out;
-  // Distinct counts for the rows shown: their counters merged across buckets and dimensions.
-  auto sk = store_->Select("SELECT g, hex(s), hex(t) FROM (" +
-                           Union(d, q.segments, g + " AS g, srcs AS s, dsts AS t",
-                                 cond + " AND " + g + " IN (" + groups + ")") +
-                           ")");
+  if (out.rows.empty()) return out;
+  // First/last seen and distinct counts of the rows shown: their rows merged across buckets
+  // and dimensions (one lookup per group by the primary key).
+  std::string in;
+  for (const std::string& gr : groups) in += (in.empty() ? "" : ", ") + gr;
+  const std::string cols = q.distinct
+                               ? g + " AS g, first_us AS f, last_us AS l, srcs AS s, dsts AS t"
+                               : g + " AS g, first_us AS f, last_us AS l";
+  auto sk = store_->Select(
+      std::string("SELECT g, f, l") + (q.distinct ? ", hex(s), hex(t)" : "") + " FROM (" +
+      Union(d, q.segments, cols, cond + " AND " + g + " IN (" + in + ")") + ")");
   if (!sk.ok()) return sk.status();
-  std::unordered_map<std::string, std::pair<rollup::DistinctCounter, rollup::DistinctCounter>> m;
+  struct Acc {
+    int64_t first = INT64_MAX, last = INT64_MIN;
+    rollup::DistinctCounter s, t;
+  };
+  std::unordered_map<std::string, Acc> m;
   for (const auto& r : sk.value()) {
-    auto s = FromHex(r[1]);
-    auto t = FromHex(r[2]);
+    Acc& acc = m[r[0]];
+    acc.first = std::min(acc.first, I64(r[1]));
+    acc.last = std::max(acc.last, I64(r[2]));
+    if (!q.distinct) continue;
+    auto s = FromHex(r[3]);
+    auto t = FromHex(r[4]);
     if (!s.ok()) return s.status();
     if (!t.ok()) return t.status();
-    auto& acc = m[r[0]];
-    acc.first.Merge(s.value());
-    acc.second.Merge(t.value());
+    acc.s.Merge(s.value());
+    acc.t.Merge(t.value());
   }
   for (size_t i = 0; i < out.rows.size(); ++i) {
-    const std::string& key = rows.value()[i][0];
+    std::string key = groups[i];
+    if (key.size() >= 2 && key.front() == '\'') key = key.substr(1, key.size() - 2);
     auto it = m.find(key);
     if (it == m.end()) continue;
+    out.rows[i].first_us = it->second.first;
+    out.rows[i].last_us = it->second.last;
     // An estimate above the packet count is known to be high: each packet has one address.
-    out.rows[i].sources = std::min(it->second.first.Estimate(), out.rows[i].packets);
-    out.rows[i].destinations = std::min(it->second.second.Estimate(), out.rows[i].packets);
+    out.rows[i].sources = std::min(it->second.s.Estimate(), out.rows[i].packets);
+    out.rows[i].destinations = std::min(it->second.t.Estimate(), out.rows[i].packets);
   }
   return out;
 }

@@ -237,4 +237,28 @@ std::vector<Row> Coarsen(std::span<const Row> rows, Resolution to) {
   return Coarsen(std::vector<Row>(rows.begin(), rows.end()), to);
 }
 
+PortCounts DecodePortCounts(const void* data, size_t n) {
+  PortCounts out;
+  out.reserve(n / 6);
+  const auto* b = static_cast<const uint8_t*>(data);
+  for (size_t i = 0; i + 6 <= n; i += 6) {
+    out.emplace_back(static_cast<uint16_t>(b[i] | b[i + 1] << 8),
+                     static_cast<uint32_t>(b[i + 2] | b[i + 3] << 8 | b[i + 4] << 16 |
+                                           uint32_t{b[i + 5]} << 24));
+  }
+  return out;
+}
+
+std::string EncodePortCounts(const PortCounts& pc) {
+  std::string s;
+  s.reserve(pc.size() * 6);
+  for (auto [port, n] : pc) {
+    const uint8_t b[6] = {static_cast<uint8_t>(port),    static_cast<uint8_t>(port >> 8),
+                          static_cast<uint8_t>(n),       static_cast<uint8_t>(n >> 8),
+                          static_cast<uint8_t>(n >> 16), static_cast<uint8_t>(n >> 24)};
+    s.append(reinterpret_cast<const char*>(b), 6);
+  }
+  return s;
+}
+
 }  // namespace isdas::rollup

@@ -146,4 +146,10 @@ std::vector<Row> Coarsen(std::span<const Row> rows, Resolution to);
 
 bool operator<(const RowKey& a, const RowKey& b);
 
+// Every port's packets in one bucket, unfiltered (the engines' port_totals_<res> blobs): sorted
+// (port, count) pairs, stored as u16 port + u32 count, little-endian, 6 bytes a port.
+using PortCounts = std::vector<std::pair<uint16_t, uint32_t>>;
+PortCounts DecodePortCounts(const void* data, size_t n);
+std::string EncodePortCounts(const PortCounts& pc);
+
 }  // namespace isdas::rollup

@@ -95,6 +95,10 @@ struct SqlDialect {
   bool sensor_is_name;
   // A condition matching one source address in the events table.
   std::string (*source_is)(const model::IpAddr& a);
+  // The engine keeps `port_totals_<res>(bucket, counts)`: every port's packets per bucket,
+  // unfiltered, as sorted (u16 port, u32 count) little-endian pairs — so "top ports" without
+  // filters sums a few blobs instead of grouping every row (SQLite; docs/rollups.md).
+  bool port_totals;
 };
 
 class EventStore {

@@ -7,6 +7,7 @@
 #include <chrono>
 #include <cstring>
 #include <functional>
+#include <map>
 #include <string>
 
 #include "rollup/rollup.h"
@@ -120,7 +121,12 @@ CREATE TABLE IF NOT EXISTS rollup_{r}(
   dsts BLOB NOT NULL,
   PRIMARY KEY(family, key, bucket, sensor, proto, kind, tool, research)) WITHOUT ROWID;
 CREATE INDEX IF NOT EXISTS rollup_{r}_bucket ON rollup_{r}(family, bucket, key, packets);
+CREATE TABLE IF NOT EXISTS port_totals_{r}(bucket INTEGER PRIMARY KEY, counts BLOB NOT NULL);
 )sql";
+
+using rollup::DecodePortCounts;
+using rollup::EncodePortCounts;
+using rollup::PortCounts;
 
 double SteadySeconds() {
   return std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch()).count();
@@ -643,9 +649,13 @@ Status SqliteStore::WriteRollups(rollup::Aggregator* agg) {
 Status SqliteStore::UpsertRows(rollup::Resolution r, const std::vector<rollup::Row>& rows) {
   sqlite3_stmt* st = upsert_[static_cast<int>(r)];
   std::string srcs, dsts;
+  std::map<int64_t, std::map<uint16_t, uint64_t>> totals;  // bucket -> port -> packets added
   for (const rollup::Row& row : rows) {
     const rollup::RowKey& k = row.key;
     if (r < rollup::Finest(k.family)) continue;
+    if (k.family == rollup::Family::kPort) {
+      totals[k.bucket][static_cast<uint16_t>(k.key)] += row.value.packets;
+    }
     sqlite3_bind_int(st, 1, static_cast<int>(k.family));
     sqlite3_bind_int64(st, 2, static_cast<int64_t>(k.key));
     sqlite3_bind_int64(st, 3, k.bucket);
@@ -664,6 +674,54 @@ Status SqliteStore::UpsertRows(rollup::Resolution r, const std::vector<rollup::R
     const int rc = sqlite3_step(st);
     sqlite3_reset(st);
     if (rc != SQLITE_DONE) return Error("upsert rollup row into");
+  }
+  return AddPortTotals(r, totals);
+}
+
+Status SqliteStore::AddPortTotals(rollup::Resolution r,
+                                  const std::map<int64_t, std::map<uint16_t, uint64_t>>& add) {
+  if (add.empty()) return Status::Ok();
+  Stmt get, put;
+  if (sqlite3_prepare_v2(
+          db_, ForResolution("SELECT counts FROM port_totals_{r} WHERE bucket = ?", r).c_str(), -1,
+          &get.s, nullptr) != SQLITE_OK ||
+      sqlite3_prepare_v2(
+          db_, ForResolution("INSERT OR REPLACE INTO port_totals_{r} VALUES(?, ?)", r).c_str(), -1,
+          &put.s, nullptr) != SQLITE_OK) {
+    return Error("prepare");
+  }
+  for (const auto& [bucket, ports] : add) {
+    sqlite3_bind_int64(get.s, 1, bucket);
+    PortCounts old;
+    if (sqlite3_step(get.s) == SQLITE_ROW) {
+      old = DecodePortCounts(sqlite3_column_blob(get.s, 0),
+                             static_cast<size_t>(sqlite3_column_bytes(get.s, 0)));
+    }
+    sqlite3_reset(get.s);
+    PortCounts merged;  // both sorted by port: merge
+    merged.reserve(old.size() + ports.size());
+    auto a = old.begin();
+    auto b = ports.begin();
+    while (a != old.end() || b != ports.end()) {
+      if (b == ports.end() || (a != old.end() && a->first < b->first)) {
+        merged.push_back(*a++);
+      } else if (a == old.end() || b->first < a->first) {
+        merged.emplace_back(b->first,
+                            static_cast<uint32_t>(std::min<uint64_t>(b->second, UINT32_MAX)));
+        ++b;
+      } else {
+        merged.emplace_back(a->first, static_cast<uint32_t>(std::min<uint64_t>(
+                                          uint64_t{a->second} + b->second, UINT32_MAX)));
+        ++a;
+        ++b;
+      }
+    }
+    const std::string blob = EncodePortCounts(merged);
+    sqlite3_bind_int64(put.s, 1, bucket);
+    sqlite3_bind_blob(put.s, 2, blob.data(), static_cast<int>(blob.size()), SQLITE_STATIC);
+    const int rc = sqlite3_step(put.s);
+    sqlite3_reset(put.s);
+    if (rc != SQLITE_DONE) return Error("update port totals in");
   }
   return Status::Ok();
 }
@@ -835,10 +893,11 @@ Status SqliteStore::RecoverRollups() {
     const int64_t from[3] = {closed5_, rollup::BucketStart(closed5_, 3600),
                              rollup::BucketStart(closed5_, 86400)};
     for (rollup::Resolution r : rollup::kResolutions) {
-      s = Exec(ForResolution("DELETE FROM rollup_{r} WHERE bucket >= ", r)
-                   .append(std::to_string(from[static_cast<int>(r)]))
-                   .c_str());
-      if (!s.ok()) return fail(s);
+      for (const char* t : {"DELETE FROM rollup_{r} WHERE bucket >= ",
+                            "DELETE FROM port_totals_{r} WHERE bucket >= "}) {
+        s = Exec(ForResolution(t, r).append(std::to_string(from[static_cast<int>(r)])).c_str());
+        if (!s.ok()) return fail(s);
+      }
     }
     s = ScanEvents("WHERE ts >= " + std::to_string(from[2] * 1000000),
                    [&](auto ev, auto src, uint32_t sensor) -> Status {
@@ -910,6 +969,10 @@ Result<ExpireReport> SqliteStore::Expire(const Retention& ret, int64_t now_us) {
         r);
     sql += std::to_string(before) + " LIMIT 50000)";
     ISDAS_RETURN_IF_ERROR(run(sql, &rep.rollup_rows[static_cast<int>(r)]));
+    uint64_t blobs = 0;
+    ISDAS_RETURN_IF_ERROR(run(
+        ForResolution("DELETE FROM port_totals_{r} WHERE bucket < ", r) + std::to_string(before),
+        &blobs));
   }
   return rep;
 }
@@ -933,7 +996,7 @@ std::string SqliteSourceIs(const model::IpAddr& a) {
   return s + "'";
 }
 
-const SqlDialect kSqliteDialect{SqliteRollupFrom, false, SqliteSourceIs};
+const SqlDialect kSqliteDialect{SqliteRollupFrom, false, SqliteSourceIs, true};
 
 }  // namespace
 

@@ -4,6 +4,7 @@
 // Schema and column meanings: docs/storage-sqlite.md.
 
 #include <functional>
+#include <map>
 #include <memory>
 #include <string>
 
@@ -54,6 +55,9 @@ class SqliteStore final : public EventStore {
   Status WriteRollups(rollup::Aggregator* agg);
   Status UpsertRows(rollup::Resolution r, const std::vector<rollup::Row>& rows);
   Status WriteOut(const rollup::RollupBuffer::Out& out);
+  // Adds packets to port_totals_<r> (read, merge, write each bucket's blob).
+  Status AddPortTotals(rollup::Resolution r,
+                       const std::map<int64_t, std::map<uint16_t, uint64_t>>& add);
   // Recomputes every rollup from the events table (schema migration from before rollups).
   Status RebuildRollups();
   // Calls `fn` with the events `where` selects, a sensor's run at a time.

@@ -331,6 +331,9 @@ TEST_P(Rollups, FiltersAndPagesMatchBruteForce) {
   // Pages: 25 at a time through the whole ranking, and past its end.
   for (size_t off = 0; off < 150; off += 25) CheckTop(Family::kPort, from, to, tcp, 25, off, avail);
   CheckTop(Family::kPort, from, to, tcp, 25, 1000000, avail);
+  // Unfiltered port pages (on SQLite: summed from the per-bucket port totals).
+  for (size_t off = 0; off < 100; off += 30)
+    CheckTop(Family::kPort, from, to, Filter{}, 30, off, avail);
   // One port's countries (the detail page): keys of port 23 only.
   CheckTop(Family::kPortCountry, from, to, Filter{}, 10, 0, avail, 23ull << 16, (24ull << 16) - 1);
   CheckTop(Family::kPortFlags, from, to, tcp, 10, 0, avail, 23ull << 8, (24ull << 8) - 1);
