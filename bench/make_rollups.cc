@@ -13,6 +13,7 @@
 
 #include <sqlite3.h>
 
+#include <algorithm>
 #include <cmath>
 #include <cstdio>
 #include <random>
@@ -62,13 +63,19 @@ int main(int argc, char** argv) {
     return c.Serialize();
   };
   sqlite3_stmt* ins[3];
+  sqlite3_stmt* tot[3];
   for (int r = 0; r < 3; ++r) {
-    const std::string t = std::string("rollup_") +
-                          std::string(rollup::Name(static_cast<rollup::Resolution>(r)));
-    sqlite3_prepare_v2(db, ("INSERT OR REPLACE INTO " + t +
-                            " VALUES(?,?,?,0,6,1,?,0,?,?,?,?,?)")
-                               .c_str(),
-                       -1, &ins[r], nullptr);
+    sqlite3_prepare_v2(
+        db,
+        ("INSERT OR REPLACE INTO port_totals_" +
+         std::string(rollup::Name(static_cast<rollup::Resolution>(r))) + " VALUES(?, ?)")
+            .c_str(),
+        -1, &tot[r], nullptr);
+    const std::string t =
+        std::string("rollup_") + std::string(rollup::Name(static_cast<rollup::Resolution>(r)));
+    sqlite3_prepare_v2(
+        db, ("INSERT OR REPLACE INTO " + t + " VALUES(?,?,?,0,6,1,?,0,?,?,?,?,?)").c_str(), -1,
+        &ins[r], nullptr);
   }
   uint64_t rows = 0, events = 0;
   // One resolution's rows for [from, to) in buckets of `width`.
@@ -95,6 +102,7 @@ int main(int argc, char** argv) {
         ++rows;
       };
       uint64_t all = 0;
+      rollup::PortCounts totals;
       for (int r = 0; r < 65536; ++r) {
         const double mean = per_bucket * weight[r] / total_w;
         const uint64_t n = std::poisson_distribution<uint64_t>(mean)(rng);
@@ -102,8 +110,15 @@ int main(int argc, char** argv) {
         const uint64_t mirai = rank[r] == 23 || rank[r] == 2323 ? n * 7 / 10 : n / 20;
         put(1, static_cast<uint64_t>(rank[r]), 0, n - mirai);
         put(1, static_cast<uint64_t>(rank[r]), 1, mirai);
+        totals.emplace_back(static_cast<uint16_t>(rank[r]), static_cast<uint32_t>(n));
         all += n;
       }
+      std::sort(totals.begin(), totals.end());
+      const std::string blob = rollup::EncodePortCounts(totals);
+      sqlite3_bind_int64(tot[res], 1, b);
+      sqlite3_bind_blob(tot[res], 2, blob.data(), static_cast<int>(blob.size()), SQLITE_STATIC);
+      sqlite3_step(tot[res]);
+      sqlite3_reset(tot[res]);
       put(0, 0, 0, all);
       for (int c = 0; c < 10; ++c) {
         put(2, rollup::CountryKey(countries[c]), 0, static_cast<uint64_t>(all / (c + 2.0) / 2.9));
@@ -117,6 +132,7 @@ int main(int argc, char** argv) {
   emit(1, now_day - 6 * 86400, now_day + 86400, 3600);
   emit(0, now_day - 86400, now_day + 86400, 300);
   for (auto* st : ins) sqlite3_finalize(st);
+  for (auto* st : tot) sqlite3_finalize(st);
   sqlite3_exec(db, "ANALYZE", nullptr, nullptr, nullptr);
   sqlite3_close(db);
   std::printf("days %d events %llu rows %llu\n", days, static_cast<unsigned long long>(events),

@@ -19,6 +19,18 @@ std::string Quote(const std::string& s) {
   return q + "'";
 }
 
+Result<rollup::DistinctCounter> FromHex(const std::string& hex);
+
+// A counter column as Select returned it: its bytes, or hex(…) of them.
+Result<rollup::DistinctCounter> Counter(const storage::SqlDialect& d, const std::string& cell) {
+  return d.raw_blobs ? rollup::DistinctCounter::Parse(cell) : FromHex(cell);
+}
+
+// SELECT expression for a counter column.
+std::string CounterColumn(const storage::SqlDialect& d, const char* col) {
+  return d.raw_blobs ? std::string(col) : "hex(" + std::string(col) + ")";
+}
+
 Result<rollup::DistinctCounter> FromHex(const std::string& hex) {
   if (hex.size() % 2 != 0) return Corruption("distinct counter: odd hex length");
   std::string bytes(hex.size() / 2, '\0');
@@ -127,7 +139,11 @@ Result<TopResult> Queries::Top(const TopQuery& q) {
                          std::to_string(s.to_s));
       if (!blobs.ok()) return blobs.status();
       for (const auto& r : blobs.value()) {
-        for (auto [port, n] : rollup::DecodePortCounts(r[0].data(), r[0].size())) sum[port] += n;
+        const auto* b = reinterpret_cast<const uint8_t*>(r[0].data());
+        for (size_t i = 0; i + 6 <= r[0].size(); i += 6) {  // rollup::DecodePortCounts, inline
+          sum[b[i] | b[i + 1] << 8] += static_cast<uint32_t>(
+              b[i + 2] | b[i + 3] << 8 | b[i + 4] << 16 | uint32_t{b[i + 5]} << 24);
+        }
       }
     }
     std::vector<uint32_t> ports;
@@ -183,8 +199,9 @@ Result<TopResult> Queries::Top(const TopQuery& q) {
                                ? g + " AS g, first_us AS f, last_us AS l, srcs AS s, dsts AS t"
                                : g + " AS g, first_us AS f, last_us AS l";
   auto sk = store_->Select(
-      std::string("SELECT g, f, l") + (q.distinct ? ", hex(s), hex(t)" : "") + " FROM (" +
-      Union(d, q.segments, cols, cond + " AND " + g + " IN (" + in + ")") + ")");
+      std::string("SELECT g, f, l") +
+      (q.distinct ? ", " + CounterColumn(d, "s") + ", " + CounterColumn(d, "t") : std::string()) +
+      " FROM (" + Union(d, q.segments, cols, cond + " AND " + g + " IN (" + in + ")") + ")");
   if (!sk.ok()) return sk.status();
   struct Acc {
     int64_t first = INT64_MAX, last = INT64_MIN;
@@ -196,8 +213,8 @@ Result<TopResult> Queries::Top(const TopQuery& q) {
     acc.first = std::min(acc.first, I64(r[1]));
     acc.last = std::max(acc.last, I64(r[2]));
     if (!q.distinct) continue;
-    auto s = FromHex(r[3]);
-    auto t = FromHex(r[4]);
+    auto s = Counter(d, r[3]);
+    auto t = Counter(d, r[4]);
     if (!s.ok()) return s.status();
     if (!t.ok()) return t.status();
     acc.s.Merge(s.value());
@@ -227,8 +244,11 @@ Result<std::vector<SeriesPoint>> Queries::Series(const SeriesQuery& q) {
   for (uint64_t k : q.keys) keys += (keys.empty() ? "" : ", ") + std::to_string(k);
   const std::string cond = " AND family = " + std::to_string(static_cast<int>(q.family)) +
                            " AND key IN (" + keys + ")" + Where(q.filter, false);
-  auto rows = store_->Select(Union(store_->dialect(), {Segment{q.res, q.from_s, q.to_s}},
-                                   "key, bucket, packets, hex(srcs), hex(dsts)", cond));
+  auto rows =
+      store_->Select(Union(store_->dialect(), {Segment{q.res, q.from_s, q.to_s}},
+                           "key, bucket, packets, " + CounterColumn(store_->dialect(), "srcs") +
+                               ", " + CounterColumn(store_->dialect(), "dsts"),
+                           cond));
   if (!rows.ok()) return rows.status();
   struct Acc {
     uint64_t packets = 0;
@@ -239,8 +259,8 @@ Result<std::vector<SeriesPoint>> Queries::Series(const SeriesQuery& q) {
     const int64_t b = rollup::BucketStart(I64(r[1]) + q.tz_s, q.step_s) - q.tz_s;
     Acc& a = m[{U64(r[0]), b}];
     a.packets += U64(r[2]);
-    auto s = FromHex(r[3]);
-    auto t = FromHex(r[4]);
+    auto s = Counter(store_->dialect(), r[3]);
+    auto t = Counter(store_->dialect(), r[4]);
     if (!s.ok()) return s.status();
     if (!t.ok()) return t.status();
     a.s.Merge(s.value());

@@ -99,6 +99,9 @@ struct SqlDialect {
   // unfiltered, as sorted (u16 port, u32 count) little-endian pairs — so "top ports" without
   // filters sums a few blobs instead of grouping every row (SQLite; docs/rollups.md).
   bool port_totals;
+  // Select returns blob columns as their bytes (SQLite); otherwise ask for hex(…) (ClickHouse's
+  // text output).
+  bool raw_blobs;
 };
 
 class EventStore {

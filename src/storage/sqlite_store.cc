@@ -996,7 +996,7 @@ std::string SqliteSourceIs(const model::IpAddr& a) {
   return s + "'";
 }
 
-const SqlDialect kSqliteDialect{SqliteRollupFrom, false, SqliteSourceIs, true};
+const SqlDialect kSqliteDialect{SqliteRollupFrom, false, SqliteSourceIs, true, true};
 
 }  // namespace
 

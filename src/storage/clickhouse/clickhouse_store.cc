@@ -409,7 +409,7 @@ std::string ChSourceIs(const model::IpAddr& a) {
   return s + "')";
 }
 
-const SqlDialect kChDialect{ChRollupFrom, true, ChSourceIs, false};
+const SqlDialect kChDialect{ChRollupFrom, true, ChSourceIs, false, false};
 
 // TabSeparated escapes (\t \n \\ \0 \b \f \r \' and the like) undone.
 std::string Unescape(std::string_view f) {

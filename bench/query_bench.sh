@@ -1,0 +1,51 @@
+#!/usr/bin/env bash
+# Query API under concurrent load (issue #4): a SQLite store holding DAYS days of generated
+# rollups of a /16 darknet at 2.74 M events a day (1 billion a year; bench/make_rollups.cc says
+# what is generated), served by `isdas api`; wrk drives each question for DURATION seconds with
+# CONNECTIONS connections and reports latency percentiles. Also the API process's peak RSS.
+# Usage: bench/query_bench.sh [DAYS] [DURATION] [CONNECTIONS]   (defaults 365, 20, 4)
+# The store is kept in $ISDAS_BENCH_DIR (default /tmp/isdas-query-bench-DAYS) for reruns.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+days=${1:-365}
+dur=${2:-20}
+conns=${3:-4}
+scripts/setup.sh bench
+cmake --preset release >/dev/null
+cmake --build --preset release --target make_rollups isdas >/dev/null
+dir=${ISDAS_BENCH_DIR:-/tmp/isdas-query-bench-$days}
+if [ ! -f "$dir/isdas.sqlite" ]; then
+  echo "== generating $days days of rollups in $dir"
+  /usr/bin/time -f "generated in %e s" build/release/bench/make_rollups "$dir" "$days"
+fi
+echo "store: $(du -sh "$dir/isdas.sqlite" | cut -f1), $(sqlite3 "$dir/isdas.sqlite" \
+  "SELECT (SELECT COUNT(*) FROM rollup_1d) + (SELECT COUNT(*) FROM rollup_1h) + (SELECT COUNT(*) FROM rollup_5m)") rollup rows"
+port=18089
+build/release/apps/isdas/isdas api --data-dir "$dir" --listen 127.0.0.1:$port --threads 8 >/dev/null &
+api=$!
+trap 'kill $api 2>/dev/null || true' EXIT
+for _ in $(seq 50); do curl -sf "http://127.0.0.1:$port/api/v1/meta" >/dev/null && break; sleep 0.1; done
+# The data ends 2026-11-26T23:59:59Z.
+declare -A q=(
+  [top10_ports_30_days]="ports/top?from=2026-10-28&to=2026-11-27&limit=10"
+  [top10_ports_30_days_ragged]="ports/top?from=2026-10-27T13:35:00Z&to=2026-11-26T13:35:00Z&limit=10"
+  [port_23_daily_series_year]="ports/series?ports=23&step=1d&from=2025-11-27&to=2026-11-27"
+  [top10_ports_30_days_tcp_only]="ports/top?from=2026-10-28&to=2026-11-27&limit=10&proto=tcp"
+)
+printf '| question | requests | p50 ms | p99 ms | req/s |\n|---|---:|---:|---:|---:|\n'
+for name in top10_ports_30_days top10_ports_30_days_ragged port_23_daily_series_year top10_ports_30_days_tcp_only; do
+  out=$(wrk -t2 -c"$conns" -d"${dur}s" --latency "http://127.0.0.1:$port/api/v1/${q[$name]}")
+  python3 - "$name" "$out" <<'PY'
+import re, sys
+name, out = sys.argv[1], sys.argv[2]
+def ms(v):
+    n, u = re.match(r'([\d.]+)(\w+)', v).groups()
+    return float(n) * {'us': 0.001, 'ms': 1, 's': 1000, 'm': 60000}[u]
+p = dict(re.findall(r'^\s+(50|99)%\s+(\S+)', out, re.M))
+reqs = re.search(r'(\d+) requests in', out).group(1)
+rps = re.search(r'Requests/sec:\s+(\S+)', out).group(1)
+errs = re.search(r'Non-2xx.*?(\d+)', out)
+print(f"| {name} | {reqs}{' (%s non-2xx)' % errs.group(1) if errs else ''} | {ms(p['50']):.1f} | {ms(p['99']):.1f} | {float(rps):.0f} |")
+PY
+done
+echo "isdas api peak RSS: $(grep VmHWM /proc/$api/status | awk '{print $2/1024 " MB"}')"
