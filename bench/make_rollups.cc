@@ -102,7 +102,7 @@ int main(int argc, char** argv) {
         ++rows;
       };
       uint64_t all = 0;
-      rollup::PortCounts totals;
+      rollup::PortCounts totals[2];  // by tool: 0 (none), 1 (Mirai)
       for (int r = 0; r < 65536; ++r) {
         const double mean = per_bucket * weight[r] / total_w;
         const uint64_t n = std::poisson_distribution<uint64_t>(mean)(rng);
@@ -110,15 +110,21 @@ int main(int argc, char** argv) {
         const uint64_t mirai = rank[r] == 23 || rank[r] == 2323 ? n * 7 / 10 : n / 20;
         put(1, static_cast<uint64_t>(rank[r]), 0, n - mirai);
         put(1, static_cast<uint64_t>(rank[r]), 1, mirai);
-        totals.emplace_back(static_cast<uint16_t>(rank[r]), static_cast<uint32_t>(n));
+        if (n - mirai)
+          totals[0].emplace_back(static_cast<uint16_t>(rank[r]), static_cast<uint32_t>(n - mirai));
+        if (mirai)
+          totals[1].emplace_back(static_cast<uint16_t>(rank[r]), static_cast<uint32_t>(mirai));
         all += n;
       }
-      std::sort(totals.begin(), totals.end());
-      const std::string blob = rollup::EncodePortCounts(totals);
-      sqlite3_bind_int64(tot[res], 1, b);
-      sqlite3_bind_blob(tot[res], 2, blob.data(), static_cast<int>(blob.size()), SQLITE_STATIC);
-      sqlite3_step(tot[res]);
-      sqlite3_reset(tot[res]);
+      for (int tool = 0; tool < 2; ++tool) {
+        std::sort(totals[tool].begin(), totals[tool].end());
+        const std::string blob = rollup::EncodePortCounts(totals[tool]);
+        sqlite3_bind_int64(tot[res], 1, b);
+        sqlite3_bind_int(tot[res], 2, tool);
+        sqlite3_bind_blob(tot[res], 3, blob.data(), static_cast<int>(blob.size()), SQLITE_STATIC);
+        sqlite3_step(tot[res]);
+        sqlite3_reset(tot[res]);
+      }
       put(0, 0, 0, all);
       for (int c = 0; c < 10; ++c) {
         put(2, rollup::CountryKey(countries[c]), 0, static_cast<uint64_t>(all / (c + 2.0) / 2.9));

@@ -124,19 +124,16 @@ Result<TopResult> Queries::Top(const TopQuery& q) {
   const std::string cond = " AND family = " + std::to_string(static_cast<int>(q.family)) +
                            " AND key >= " + std::to_string(q.key_lo) +
                            " AND key <= " + std::to_string(q.key_hi) + Where(q.filter, false);
-  const Filter& f = q.filter;
-  const bool unfiltered =
-      f.proto < 0 && f.kind < 0 && f.tool < 0 && f.sensors.empty() && !f.exclude_research;
   std::vector<std::string> groups;  // as SQL literals, in rank order
-  if (d.port_totals && q.family == rollup::Family::kPort && q.by == GroupBy::kKey && unfiltered &&
+  if (d.port_totals && q.family == rollup::Family::kPort && q.by == GroupBy::kKey &&
       q.key_lo == 0 && q.key_hi >= 65535) {
-    // Every port's packets, unfiltered, are kept per bucket in one blob: sum those.
+    // Every port's packets are kept per bucket and filter combination in one blob: sum those.
     std::vector<uint64_t> sum(65536, 0);
     for (const Segment& s : q.segments) {
       auto blobs =
           store_->Select("SELECT counts FROM port_totals_" + std::string(rollup::Name(s.res)) +
                          " WHERE bucket >= " + std::to_string(s.from_s) + " AND bucket < " +
-                         std::to_string(s.to_s));
+                         std::to_string(s.to_s) + Where(q.filter, false));
       if (!blobs.ok()) return blobs.status();
       for (const auto& r : blobs.value()) {
         const auto* b = reinterpret_cast<const uint8_t*>(r[0].data());

@@ -95,9 +95,10 @@ struct SqlDialect {
   bool sensor_is_name;
   // A condition matching one source address in the events table.
   std::string (*source_is)(const model::IpAddr& a);
-  // The engine keeps `port_totals_<res>(bucket, counts)`: every port's packets per bucket,
-  // unfiltered, as sorted (u16 port, u32 count) little-endian pairs — so "top ports" without
-  // filters sums a few blobs instead of grouping every row (SQLite; docs/rollups.md).
+  // The engine keeps `port_totals_<res>(bucket, sensor, proto, kind, tool, research, counts)`:
+  // every port's packets per bucket and filter combination, as sorted (u16 port, u32 count)
+  // little-endian pairs — so "top ports" sums blobs instead of grouping every row (SQLite;
+  // docs/rollups.md).
   bool port_totals;
   // Select returns blob columns as their bytes (SQLite); otherwise ask for hex(…) (ClickHouse's
   // text output).

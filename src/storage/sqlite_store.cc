@@ -121,7 +121,15 @@ CREATE TABLE IF NOT EXISTS rollup_{r}(
   dsts BLOB NOT NULL,
   PRIMARY KEY(family, key, bucket, sensor, proto, kind, tool, research)) WITHOUT ROWID;
 CREATE INDEX IF NOT EXISTS rollup_{r}_bucket ON rollup_{r}(family, bucket, key, packets);
-CREATE TABLE IF NOT EXISTS port_totals_{r}(bucket INTEGER PRIMARY KEY, counts BLOB NOT NULL);
+CREATE TABLE IF NOT EXISTS port_totals_{r}(
+  bucket INTEGER NOT NULL,
+  sensor INTEGER NOT NULL,
+  proto INTEGER NOT NULL,
+  kind INTEGER NOT NULL,
+  tool INTEGER NOT NULL,
+  research INTEGER NOT NULL,
+  counts BLOB NOT NULL,
+  PRIMARY KEY(bucket, sensor, proto, kind, tool, research)) WITHOUT ROWID;
 )sql";
 
 using rollup::DecodePortCounts;
@@ -649,12 +657,16 @@ Status SqliteStore::WriteRollups(rollup::Aggregator* agg) {
 Status SqliteStore::UpsertRows(rollup::Resolution r, const std::vector<rollup::Row>& rows) {
   sqlite3_stmt* st = upsert_[static_cast<int>(r)];
   std::string srcs, dsts;
-  std::map<int64_t, std::map<uint16_t, uint64_t>> totals;  // bucket -> port -> packets added
+  // (bucket, filter dimensions) -> port -> packets added
+  std::map<rollup::RowKey, std::map<uint16_t, uint64_t>> totals;
   for (const rollup::Row& row : rows) {
     const rollup::RowKey& k = row.key;
     if (r < rollup::Finest(k.family)) continue;
     if (k.family == rollup::Family::kPort) {
-      totals[k.bucket][static_cast<uint16_t>(k.key)] += row.value.packets;
+      rollup::RowKey dims = k;
+      dims.family = rollup::Family::kPort;
+      dims.key = 0;
+      totals[dims][static_cast<uint16_t>(k.key)] += row.value.packets;
     }
     sqlite3_bind_int(st, 1, static_cast<int>(k.family));
     sqlite3_bind_int64(st, 2, static_cast<int64_t>(k.key));
@@ -678,20 +690,31 @@ Status SqliteStore::UpsertRows(rollup::Resolution r, const std::vector<rollup::R
   return AddPortTotals(r, totals);
 }
 
-Status SqliteStore::AddPortTotals(rollup::Resolution r,
-                                  const std::map<int64_t, std::map<uint16_t, uint64_t>>& add) {
+Status SqliteStore::AddPortTotals(
+    rollup::Resolution r, const std::map<rollup::RowKey, std::map<uint16_t, uint64_t>>& add) {
   if (add.empty()) return Status::Ok();
   Stmt get, put;
   if (sqlite3_prepare_v2(
-          db_, ForResolution("SELECT counts FROM port_totals_{r} WHERE bucket = ?", r).c_str(), -1,
-          &get.s, nullptr) != SQLITE_OK ||
+          db_,
+          ForResolution("SELECT counts FROM port_totals_{r} WHERE bucket = ? AND sensor = ? AND "
+                        "proto = ? AND kind = ? AND tool = ? AND research = ?",
+                        r)
+              .c_str(),
+          -1, &get.s, nullptr) != SQLITE_OK ||
       sqlite3_prepare_v2(
-          db_, ForResolution("INSERT OR REPLACE INTO port_totals_{r} VALUES(?, ?)", r).c_str(), -1,
-          &put.s, nullptr) != SQLITE_OK) {
+          db_,
+          ForResolution("INSERT OR REPLACE INTO port_totals_{r} VALUES(?, ?, ?, ?, ?, ?, ?)", r)
+              .c_str(),
+          -1, &put.s, nullptr) != SQLITE_OK) {
     return Error("prepare");
   }
-  for (const auto& [bucket, ports] : add) {
-    sqlite3_bind_int64(get.s, 1, bucket);
+  for (const auto& [dims, ports] : add) {
+    const int64_t d[6] = {dims.bucket, dims.sensor, dims.proto,
+                          dims.kind,   dims.tool,   dims.research};
+    for (int i = 0; i < 6; ++i) {
+      sqlite3_bind_int64(get.s, i + 1, d[i]);
+      sqlite3_bind_int64(put.s, i + 1, d[i]);
+    }
     PortCounts old;
     if (sqlite3_step(get.s) == SQLITE_ROW) {
       old = DecodePortCounts(sqlite3_column_blob(get.s, 0),
@@ -717,8 +740,7 @@ Status SqliteStore::AddPortTotals(rollup::Resolution r,
       }
     }
     const std::string blob = EncodePortCounts(merged);
-    sqlite3_bind_int64(put.s, 1, bucket);
-    sqlite3_bind_blob(put.s, 2, blob.data(), static_cast<int>(blob.size()), SQLITE_STATIC);
+    sqlite3_bind_blob(put.s, 7, blob.data(), static_cast<int>(blob.size()), SQLITE_STATIC);
     const int rc = sqlite3_step(put.s);
     sqlite3_reset(put.s);
     if (rc != SQLITE_DONE) return Error("update port totals in");

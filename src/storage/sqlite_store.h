@@ -57,7 +57,7 @@ class SqliteStore final : public EventStore {
   Status WriteOut(const rollup::RollupBuffer::Out& out);
   // Adds packets to port_totals_<r> (read, merge, write each bucket's blob).
   Status AddPortTotals(rollup::Resolution r,
-                       const std::map<int64_t, std::map<uint16_t, uint64_t>>& add);
+                       const std::map<rollup::RowKey, std::map<uint16_t, uint64_t>>& add);
   // Recomputes every rollup from the events table (schema migration from before rollups).
   Status RebuildRollups();
   // Calls `fn` with the events `where` selects, a sensor's run at a time.
