@@ -32,6 +32,14 @@ declare -A q=(
   [port_23_daily_series_year]="ports/series?ports=23&step=1d&from=2025-11-27&to=2026-11-27"
   [top10_ports_30_days_tcp_only]="ports/top?from=2026-10-28&to=2026-11-27&limit=10&proto=tcp"
 )
+# Each question must have a real answer before it is timed.
+for name in "${!q[@]}"; do
+  curl -sf "http://127.0.0.1:$port/api/v1/${q[$name]}" | python3 -c '
+import json, sys
+j = json.load(sys.stdin)
+n = len(j["rows"]) if "rows" in j else sum(p["packets"] > 0 for s in j["series"] for p in s["points"])
+assert n >= 10, "%s: only %d answers" % (sys.argv[1], n)' "$name"
+done
 printf '| question | requests | p50 ms | p99 ms | req/s |\n|---|---:|---:|---:|---:|\n'
 for name in top10_ports_30_days top10_ports_30_days_ragged port_23_daily_series_year top10_ports_30_days_tcp_only; do
   out=$(wrk -t2 -c"$conns" -d"${dur}s" --latency "http://127.0.0.1:$port/api/v1/${q[$name]}")
