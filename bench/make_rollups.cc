@@ -65,12 +65,12 @@ int main(int argc, char** argv) {
   sqlite3_stmt* ins[3];
   sqlite3_stmt* tot[3];
   for (int r = 0; r < 3; ++r) {
-    sqlite3_prepare_v2(
-        db,
-        ("INSERT OR REPLACE INTO port_totals_" +
-         std::string(rollup::Name(static_cast<rollup::Resolution>(r))) + " VALUES(?, 0, 6, 1, ?, 0, ?)")
-            .c_str(),
-        -1, &tot[r], nullptr);
+    sqlite3_prepare_v2(db,
+                       ("INSERT OR REPLACE INTO port_totals_" +
+                        std::string(rollup::Name(static_cast<rollup::Resolution>(r))) +
+                        " VALUES(?, 0, 6, 1, ?, 0, ?)")
+                           .c_str(),
+                       -1, &tot[r], nullptr);
     const std::string t =
         std::string("rollup_") + std::string(rollup::Name(static_cast<rollup::Resolution>(r)));
     sqlite3_prepare_v2(
