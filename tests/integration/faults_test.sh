@@ -71,34 +71,28 @@ check() {  # check LABEL DATA_DIR DROPS
 }
 
 # 0. Bad configuration stops start-up with file, line and key, and touches nothing.
+# collector_refused WHAT PATTERN: the collector must exit 1 with PATTERN in its message.
+collector_refused() {
+  set +e
+  "$isdas" collector --config collector.toml >bad.out 2>&1
+  local rc=$?
+  set -e
+  [ "$rc" = 1 ] || fail "0: collector with $1: exit $rc"
+  grep -q "$2" bad.out || fail "0: message: $(cat bad.out)"
+}
 collector_conf data0
 printf '[limits]\nmax_batch = 5\n' >>collector.toml
-set +e
-"$isdas" collector --config collector.toml >bad.out 2>&1
-rc=$?
-set -e
-[ "$rc" = 1 ] || fail "0: collector with an unknown key: exit $rc"
 line=$(grep -n '^max_batch' collector.toml | cut -d: -f1)
-grep -q "collector.toml:$line: limits.max_batch: unknown setting" bad.out || fail "0: message: $(cat bad.out)"
+collector_refused "an unknown key" "collector.toml:$line: limits.max_batch: unknown setting"
 # Bad values of the query API's and retention's settings, likewise.
 for bad in 'listen = "localhost"|api.listen' 'threads = 0|api.threads'; do
   collector_conf data0
   sed -i "s/^listen = \"127.0.0.1:0\"\$/${bad%|*}/" collector.toml
-  set +e
-  "$isdas" collector --config collector.toml >bad.out 2>&1
-  rc=$?
-  set -e
-  [ "$rc" = 1 ] || fail "0: collector with a bad ${bad#*|}: exit $rc"
-  grep -q "collector.toml:[0-9]*: ${bad#*|}" bad.out || fail "0: message: $(cat bad.out)"
+  collector_refused "a bad ${bad#*|}" "collector.toml:[0-9]*: ${bad#*|}"
 done
 collector_conf data0
 printf '[retention]\nevents_days = -3\n' >>collector.toml
-set +e
-"$isdas" collector --config collector.toml >bad.out 2>&1
-rc=$?
-set -e
-[ "$rc" = 1 ] || fail "0: collector with negative retention: exit $rc"
-grep -q "collector.toml:[0-9]*: retention.events_days" bad.out || fail "0: message: $(cat bad.out)"
+collector_refused "negative retention" "collector.toml:[0-9]*: retention.events_days"
 sensor_conf spool0 sim.pcap 1
 sed -i 's/^fsync = "always"/fsync = "sometimes"/' sensor.toml
 set +e
