@@ -48,6 +48,7 @@ $(lab_sensor_collector demo-1 "https://127.0.0.1:$port")
 EOS
 echo "== sensor demo-1 replays the capture, spools and ships it"
 "$isdas" sensor --config sensor.toml | grep -E '^(captured|decoded|spooled|shipped|spool_drops|refused):'
+sleep 3  # the collector writes the last rollups once it has been idle for 2 seconds
 api=http://127.0.0.1:$api_port/api/v1
 # CSV answers, shown as aligned columns.
 show() {

@@ -21,7 +21,7 @@ constexpr size_t kRowsPerInsert = 64;
 constexpr size_t kMaxPendingRows = 1000000;  // rollup rows held in memory (~250 MB) at most
 constexpr int64_t kGraceSeconds = 120;       // a 5-minute bucket closes this long after its end
 constexpr double kPartialFlushSeconds = 60;  // open buckets written at least this often
-constexpr double kIdleFlushSeconds = 10;     // … and when the writer is idle, this often  //
+constexpr double kIdleFlushSeconds = 2;      // … and when the writer is idle, this often  //
                                              // 1,408 parameters, well under SQLite's 32,766
 
 // Column meanings: docs/storage-sqlite.md. Addresses are 4- or 16-byte BLOBs in network
