@@ -136,11 +136,8 @@ Result<TopResult> Queries::Top(const TopQuery& q) {
                          std::to_string(s.to_s) + Where(q.filter, false));
       if (!blobs.ok()) return blobs.status();
       for (const auto& r : blobs.value()) {
-        const auto* b = reinterpret_cast<const uint8_t*>(r[0].data());
-        for (size_t i = 0; i + 6 <= r[0].size(); i += 6) {  // rollup::DecodePortCounts, inline
-          sum[b[i] | b[i + 1] << 8] += static_cast<uint32_t>(
-              b[i + 2] | b[i + 3] << 8 | b[i + 4] << 16 | uint32_t{b[i + 5]} << 24);
-        }
+        rollup::ForEachPortCount(r[0].data(), r[0].size(),
+                                 [&sum](uint16_t port, uint32_t n) { sum[port] += n; });
       }
     }
     std::vector<uint32_t> ports;

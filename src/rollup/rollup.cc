@@ -233,19 +233,11 @@ std::vector<Row> Coarsen(std::vector<Row>&& rows, Resolution to) {
   return Sorted(&m);
 }
 
-std::vector<Row> Coarsen(std::span<const Row> rows, Resolution to) {
-  return Coarsen(std::vector<Row>(rows.begin(), rows.end()), to);
-}
-
 PortCounts DecodePortCounts(const void* data, size_t n) {
   PortCounts out;
   out.reserve(n / 6);
-  const auto* b = static_cast<const uint8_t*>(data);
-  for (size_t i = 0; i + 6 <= n; i += 6) {
-    out.emplace_back(static_cast<uint16_t>(b[i] | b[i + 1] << 8),
-                     static_cast<uint32_t>(b[i + 2] | b[i + 3] << 8 | b[i + 4] << 16 |
-                                           uint32_t{b[i + 5]} << 24));
-  }
+  ForEachPortCount(data, n,
+                   [&out](uint16_t port, uint32_t count) { out.emplace_back(port, count); });
   return out;
 }
 

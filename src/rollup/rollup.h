@@ -139,10 +139,9 @@ class RollupBuffer {
   RowMap hour_, day_;
 };
 
-// The rows re-bucketed at a coarser resolution (merging rows that meet), sorted. The first
-// form consumes its input (no copies of the counters).
+// The rows re-bucketed at a coarser resolution (merging rows that meet), sorted. Consumes its
+// input (no copies of the counters).
 std::vector<Row> Coarsen(std::vector<Row>&& rows, Resolution to);
-std::vector<Row> Coarsen(std::span<const Row> rows, Resolution to);
 
 bool operator<(const RowKey& a, const RowKey& b);
 
@@ -150,6 +149,15 @@ bool operator<(const RowKey& a, const RowKey& b);
 // (port, count) pairs, stored as u16 port + u32 count, little-endian, 6 bytes a port.
 using PortCounts = std::vector<std::pair<uint16_t, uint32_t>>;
 PortCounts DecodePortCounts(const void* data, size_t n);
+// Calls f(port, count) for each pair of such a blob, without building the vector.
+template <typename F>
+void ForEachPortCount(const void* data, size_t n, F&& f) {
+  const auto* b = static_cast<const uint8_t*>(data);
+  for (size_t i = 0; i + 6 <= n; i += 6) {
+    f(static_cast<uint16_t>(b[i] | b[i + 1] << 8),
+      static_cast<uint32_t>(b[i + 2] | b[i + 3] << 8 | b[i + 4] << 16 | uint32_t{b[i + 5]} << 24));
+  }
+}
 std::string EncodePortCounts(const PortCounts& pc);
 
 }  // namespace isdas::rollup

@@ -76,7 +76,6 @@ CREATE TABLE IF NOT EXISTS events(
   src_asn INTEGER NOT NULL DEFAULT 0,
   src_research INTEGER NOT NULL DEFAULT 0);
 CREATE INDEX IF NOT EXISTS events_ts ON events(ts);
-DROP INDEX IF EXISTS events_src;
 CREATE TABLE IF NOT EXISTS sensors(
   id INTEGER PRIMARY KEY,
   name TEXT NOT NULL UNIQUE,
@@ -232,7 +231,6 @@ Result<std::unique_ptr<SqliteStore>> SqliteStore::Open(const std::string& data_d
                                  nullptr, MergeSketches, nullptr, nullptr, nullptr) != SQLITE_OK) {
     return s->Error("register isdas_merge in");
   }
-  const bool fresh_db = user_version == 0;
   if (user_version == 1) {
     // Version 2 added source enrichment (docs/geo.md): new columns go at the end, exactly
     // where a fresh schema has them.
@@ -266,7 +264,6 @@ Result<std::unique_ptr<SqliteStore>> SqliteStore::Open(const std::string& data_d
   if (user_version == 1 || user_version == 2) {
     ISDAS_RETURN_IF_ERROR(s->RebuildRollups());
   }
-  (void)fresh_db;
   ISDAS_RETURN_IF_ERROR(s->Exec("PRAGMA user_version=3"));
   std::string one = "(?";
   for (int c = 1; c < kColumns; ++c) one += ",?";

@@ -545,6 +545,7 @@ TEST(SqliteRollups, OpenBucketsSurviveACrashExactly) {
       const int64_t t = s.e.ts_us / 1000000;
       if (t >= plan.from_s && t < plan.to_s && s.e.proto != model::kProtoIcmp) truth[s.e.dport]++;
     }
+    ASSERT_EQ(got->rows.size(), 20u);
     for (const auto& row : got->rows) EXPECT_EQ(row.packets, truth[row.group]) << row.group;
     uint64_t total = 0, expect = 0;
     for (const auto& row : got->rows) total += row.packets;
@@ -567,6 +568,7 @@ TEST(SqliteRollups, OpenBucketsSurviveACrashExactly) {
     sq.step_s = step;
     auto pts = qs.Series(sq);
     ASSERT_TRUE(pts.ok());
+    ASSERT_EQ(pts->size(), static_cast<size_t>(kDays * 86400 / step));
     std::map<int64_t, uint64_t> truth;
     for (const Stored& s : events) truth[rollup::BucketStart(s.e.ts_us / 1000000, step)]++;
     for (const auto& p : pts.value())
