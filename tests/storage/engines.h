@@ -7,10 +7,13 @@
 #include <unistd.h>
 
 #include <atomic>
+#include <filesystem>
 #include <fstream>
 #include <functional>
 #include <memory>
+#include <mutex>
 #include <string>
+#include <vector>
 
 #include "storage/clickhouse/clickhouse_store.h"
 #include "storage/sqlite_store.h"
@@ -19,9 +22,26 @@ namespace isdas::storage {
 
 inline std::atomic<int> g_n{0};
 
+// The SQLite stores' temp directories, removed when the test binary exits (every store is
+// closed by then).
+struct TempDirs {
+  std::mutex mu;
+  std::vector<std::string> dirs;
+  ~TempDirs() {
+    for (const auto& d : dirs) std::filesystem::remove_all(d);
+  }
+};
+inline TempDirs g_temp_dirs;
+
 inline std::unique_ptr<EventStore> MakeSqlite() {
   char tmpl[] = "/tmp/isdas_conf_XXXXXX";
-  auto s = SqliteStore::Open(mkdtemp(tmpl), true);
+  const char* dir = mkdtemp(tmpl);
+  EXPECT_NE(dir, nullptr);
+  {
+    std::lock_guard<std::mutex> l(g_temp_dirs.mu);
+    g_temp_dirs.dirs.push_back(dir);
+  }
+  auto s = SqliteStore::Open(dir, true);
   EXPECT_TRUE(s.ok()) << s.status().ToString();
   return s.ok() ? std::unique_ptr<EventStore>(std::move(s.value())) : nullptr;
 }
