@@ -19,11 +19,15 @@ std::string Quote(const std::string& s) {
   return q + "'";
 }
 
-Result<rollup::DistinctCounter> FromHex(const std::string& hex);
+Result<std::string> FromHex(const std::string& hex);
 
-// A counter column as Select returned it: its bytes, or hex(…) of them.
-Result<rollup::DistinctCounter> Counter(const storage::SqlDialect& d, const std::string& cell) {
-  return d.raw_blobs ? rollup::DistinctCounter::Parse(cell) : FromHex(cell);
+// Merges a counter column as Select returned it (its bytes, or hex(…) of them) into `into`.
+Status MergeCounter(const storage::SqlDialect& d, const std::string& cell,
+                    rollup::DistinctCounter* into) {
+  if (d.raw_blobs) return into->MergeSerialized(cell);
+  auto bytes = FromHex(cell);
+  if (!bytes.ok()) return bytes.status();
+  return into->MergeSerialized(bytes.value());
 }
 
 // SELECT expression for a counter column.
@@ -31,7 +35,7 @@ std::string CounterColumn(const storage::SqlDialect& d, const char* col) {
   return d.raw_blobs ? std::string(col) : "hex(" + std::string(col) + ")";
 }
 
-Result<rollup::DistinctCounter> FromHex(const std::string& hex) {
+Result<std::string> FromHex(const std::string& hex) {
   if (hex.size() % 2 != 0) return Corruption("distinct counter: odd hex length");
   std::string bytes(hex.size() / 2, '\0');
   auto nib = [](char c) -> int {
@@ -45,7 +49,7 @@ Result<rollup::DistinctCounter> FromHex(const std::string& hex) {
     if (h < 0 || l < 0) return Corruption("distinct counter: not hex");
     bytes[i] = static_cast<char>(h << 4 | l);
   }
-  return rollup::DistinctCounter::Parse(bytes);
+  return bytes;
 }
 
 const char* GroupColumn(GroupBy g) {
@@ -116,6 +120,133 @@ Result<std::string> Queries::SensorName(const std::string& number) {
   return it->second;
 }
 
+// Top ports without reading every blob whole (a threshold algorithm, Fagin et al. 2003): each
+// blob lists its ports by count, highest first, so its first `head` pairs are its top ports and
+// the next pair's count bounds every port it does not list. Summing the heads gives each port a
+// lower bound, and the bounds of the blobs that do not list it an upper one. Only ports whose
+// upper bound reaches the k-th best lower bound can rank within k; their exact counts come from
+// reading whole just the blobs that leave one of them out. When that would not settle it (a
+// port listed nowhere could still rank, too many candidates or blobs), every blob is summed.
+Result<std::vector<std::pair<uint32_t, uint64_t>>> Queries::PortTotals(const TopQuery& q, size_t k,
+                                                                       TopResult::PortTotals* how) {
+  constexpr size_t kMaxCandidates = 1000;
+  const size_t head = std::clamp<size_t>(q.head, 1, rollup::kPortTotalsHead);
+  const std::string where = Queries::Where(q.filter, false);
+  std::vector<std::pair<uint32_t, uint64_t>> out;
+  auto sum_all = [&]() -> Status {
+    how->summed_all = true;
+    std::vector<uint64_t> sum(65536, 0);
+    for (const Segment& s : q.segments) {
+      auto blobs =
+          store_->Select("SELECT counts FROM port_totals_" + std::string(rollup::Name(s.res)) +
+                         " WHERE bucket >= " + std::to_string(s.from_s) + " AND bucket < " +
+                         std::to_string(s.to_s) + where);
+      if (!blobs.ok()) return blobs.status();
+      for (const auto& r : blobs.value()) {
+        rollup::ForEachPortCount(r[0].data(), r[0].size(),
+                                 [&sum](uint16_t port, uint32_t n) { sum[port] += n; });
+      }
+    }
+    out.clear();
+    for (uint32_t p = 0; p < 65536; ++p)
+      if (sum[p]) out.emplace_back(p, sum[p]);
+    return Status::Ok();
+  };
+  struct Partial {    // a blob with ports beyond its head
+    std::string key;  // "port_totals_<res> WHERE <its primary key>"
+    std::vector<uint16_t> listed;
+    uint64_t bound;  // no port it leaves out has more
+  };
+  std::vector<Partial> partial;
+  std::vector<uint64_t> low(65536, 0), listed_bounds(65536, 0);
+  uint64_t bounds = 0;
+  bool ordered = true;
+  for (const Segment& s : q.segments) {
+    const std::string table = "port_totals_" + std::string(rollup::Name(s.res));
+    auto rows =
+        store_->Select("SELECT bucket, sensor, proto, kind, tool, research, substr(head, 1, " +
+                       std::to_string(6 * (head + 1)) + "), ports FROM " + table +
+                       " WHERE bucket >= " + std::to_string(s.from_s) + " AND bucket < " +
+                       std::to_string(s.to_s) + where);
+    if (!rows.ok()) return rows.status();
+    for (const auto& r : rows.value()) {
+      ++how->heads;
+      Partial b{"", {}, 0};
+      uint32_t prev = UINT32_MAX;
+      size_t i = 0;
+      rollup::ForEachPortCount(r[6].data(), r[6].size(), [&](uint16_t port, uint32_t n) {
+        ordered = ordered && n <= prev;
+        prev = n;
+        if (i++ < head) {
+          low[port] += n;
+          b.listed.push_back(port);
+        } else {
+          b.bound = n;
+        }
+      });
+      if (U64(r[7]) <= head) continue;  // the head is the whole blob
+      b.key = table + " WHERE bucket = " + r[0] + " AND sensor = " + r[1] + " AND proto = " + r[2] +
+              " AND kind = " + r[3] + " AND tool = " + r[4] + " AND research = " + r[5];
+      bounds += b.bound;
+      for (uint16_t p : b.listed) listed_bounds[p] += b.bound;
+      partial.push_back(std::move(b));
+    }
+  }
+  // Heads out of order cannot bound anything (a damaged or hand-edited store): sum them all.
+  if (!ordered) {
+    ISDAS_RETURN_IF_ERROR(sum_all());
+    return out;
+  }
+  std::vector<uint32_t> seen;
+  for (uint32_t p = 0; p < 65536; ++p)
+    if (low[p]) seen.push_back(p);
+  uint64_t low_k = 0;
+  if (seen.size() >= k) {
+    std::nth_element(seen.begin(), seen.begin() + static_cast<ptrdiff_t>(k - 1), seen.end(),
+                     [&](uint32_t a, uint32_t b) { return low[a] > low[b]; });
+    low_k = low[seen[k - 1]];
+  }
+  // Ports listed nowhere are bounded by `bounds`: they cannot rank if it is below low_k.
+  bool settled = bounds == 0 || bounds < low_k;
+  std::vector<uint32_t> cands;
+  if (settled) {
+    for (uint32_t p : seen)
+      if (low[p] + bounds - listed_bounds[p] >= low_k) cands.push_back(p);
+    settled = cands.size() <= kMaxCandidates;
+  }
+  std::vector<const Partial*> whole;  // blobs leaving out a candidate
+  if (settled) {
+    std::vector<uint8_t> listed(65536, 0);
+    for (const Partial& b : partial) {
+      for (uint16_t p : b.listed) listed[p] = 1;
+      bool leaves_one_out = false;
+      for (uint32_t p : cands) leaves_one_out = leaves_one_out || !listed[p];
+      for (uint16_t p : b.listed) listed[p] = 0;
+      if (leaves_one_out) whole.push_back(&b);
+    }
+    settled = whole.size() <= partial.size() / 2 + 8;
+  }
+  if (!settled) {
+    ISDAS_RETURN_IF_ERROR(sum_all());
+    return out;
+  }
+  std::vector<uint8_t> cand(65536, 0);
+  for (uint32_t p : cands) cand[p] = 1;
+  for (const Partial* b : whole) {
+    ++how->wholes;
+    auto rows = store_->Select("SELECT counts FROM " + b->key);
+    if (!rows.ok()) return rows.status();
+    for (const auto& r : rows.value()) {
+      size_t i = 0;
+      rollup::ForEachPortCount(r[0].data(), r[0].size(), [&](uint16_t port, uint32_t n) {
+        if (i++ >= head && cand[port]) low[port] += n;
+      });
+    }
+  }
+  for (uint32_t p : cands) out.emplace_back(p, low[p]);
+  return out;
+}
+
 Result<TopResult> Queries::Top(const TopQuery& q) {
   TopResult out;
   if (q.segments.empty() || q.limit == 0) return out;
@@ -127,36 +258,25 @@ Result<TopResult> Queries::Top(const TopQuery& q) {
   std::vector<std::string> groups;  // as SQL literals, in rank order
   if (d.port_totals && q.family == rollup::Family::kPort && q.by == GroupBy::kKey &&
       q.key_lo == 0 && q.key_hi >= 65535) {
-    // Every port's packets are kept per bucket and filter combination in one blob: sum those.
-    std::vector<uint64_t> sum(65536, 0);
-    for (const Segment& s : q.segments) {
-      auto blobs =
-          store_->Select("SELECT counts FROM port_totals_" + std::string(rollup::Name(s.res)) +
-                         " WHERE bucket >= " + std::to_string(s.from_s) + " AND bucket < " +
-                         std::to_string(s.to_s) + Where(q.filter, false));
-      if (!blobs.ok()) return blobs.status();
-      for (const auto& r : blobs.value()) {
-        rollup::ForEachPortCount(r[0].data(), r[0].size(),
-                                 [&sum](uint16_t port, uint32_t n) { sum[port] += n; });
-      }
-    }
-    std::vector<uint32_t> ports;
-    for (uint32_t p = 0; p < 65536; ++p)
-      if (sum[p]) ports.push_back(p);
+    // Every port's packets are kept per bucket and filter combination in one blob.
+    auto totals = PortTotals(q, q.offset + q.limit + 1, &out.port_totals);
+    if (!totals.ok()) return totals.status();
+    std::vector<std::pair<uint32_t, uint64_t>>& ports = totals.value();
     const size_t want = std::min(ports.size(), q.offset + q.limit + 1);
-    std::partial_sort(
-        ports.begin(), ports.begin() + static_cast<ptrdiff_t>(want), ports.end(),
-        [&](uint32_t a, uint32_t b) { return sum[a] != sum[b] ? sum[a] > sum[b] : a < b; });
+    std::partial_sort(ports.begin(), ports.begin() + static_cast<ptrdiff_t>(want), ports.end(),
+                      [](const auto& a, const auto& b) {
+                        return a.second != b.second ? a.second > b.second : a.first < b.first;
+                      });
     for (size_t i = q.offset; i < want; ++i) {
       if (out.rows.size() == q.limit) {
         out.more = true;
         break;
       }
       TopRow t;
-      t.group = ports[i];
-      t.packets = sum[ports[i]];
+      t.group = ports[i].first;
+      t.packets = ports[i].second;
       out.rows.push_back(t);
-      groups.push_back(std::to_string(ports[i]));
+      groups.push_back(std::to_string(ports[i].first));
     }
   } else {
     // Ranked by packets, ties by group, so pages are stable.
@@ -207,12 +327,8 @@ Result<TopResult> Queries::Top(const TopQuery& q) {
     acc.first = std::min(acc.first, I64(r[1]));
     acc.last = std::max(acc.last, I64(r[2]));
     if (!q.distinct) continue;
-    auto s = Counter(d, r[3]);
-    auto t = Counter(d, r[4]);
-    if (!s.ok()) return s.status();
-    if (!t.ok()) return t.status();
-    acc.s.Merge(s.value());
-    acc.t.Merge(t.value());
+    ISDAS_RETURN_IF_ERROR(MergeCounter(d, r[3], &acc.s));
+    ISDAS_RETURN_IF_ERROR(MergeCounter(d, r[4], &acc.t));
   }
   for (size_t i = 0; i < out.rows.size(); ++i) {
     std::string key = groups[i];
@@ -253,12 +369,8 @@ Result<std::vector<SeriesPoint>> Queries::Series(const SeriesQuery& q) {
     const int64_t b = rollup::BucketStart(I64(r[1]) + q.tz_s, q.step_s) - q.tz_s;
     Acc& a = m[{U64(r[0]), b}];
     a.packets += U64(r[2]);
-    auto s = Counter(store_->dialect(), r[3]);
-    auto t = Counter(store_->dialect(), r[4]);
-    if (!s.ok()) return s.status();
-    if (!t.ok()) return t.status();
-    a.s.Merge(s.value());
-    a.t.Merge(t.value());
+    ISDAS_RETURN_IF_ERROR(MergeCounter(store_->dialect(), r[3], &a.s));
+    ISDAS_RETURN_IF_ERROR(MergeCounter(store_->dialect(), r[4], &a.t));
   }
   // Every bucket of every key, zeros included: a graph must not join points across a gap.
   const int64_t first = rollup::BucketStart(q.from_s + q.tz_s, q.step_s) - q.tz_s;

@@ -46,6 +46,10 @@ struct TopQuery {
   size_t limit = 10;
   size_t offset = 0;
   bool distinct = true;  // also merge unique sources/destinations
+  // Top ports from port-total blobs (SQLite): ports read from the head of each blob before
+  // whole blobs are read (docs/rollups.md, "Top ports"), at most rollup::kPortTotalsHead.
+  // Tests make it small.
+  size_t head = rollup::kPortTotalsHead;
 };
 
 struct TopRow {
@@ -61,6 +65,13 @@ struct TopRow {
 struct TopResult {
   std::vector<TopRow> rows;
   bool more = false;  // rows beyond offset + limit exist
+  // How top ports were found from port-total blobs: heads read, whole blobs read to settle
+  // candidates, and whether every blob had to be summed whole instead.
+  struct PortTotals {
+    size_t heads = 0;
+    size_t wholes = 0;
+    bool summed_all = false;
+  } port_totals;
 };
 
 struct SeriesQuery {
@@ -130,6 +141,10 @@ class Queries {
  private:
   std::string Where(const Filter& f, bool events);
   Result<std::string> SensorName(const std::string& number);
+  // Ports with their exact packets over the window, including every port that ranks within
+  // the first `k` (others may be left out); from the port-total blobs.
+  Result<std::vector<std::pair<uint32_t, uint64_t>>> PortTotals(const TopQuery& q, size_t k,
+                                                                TopResult::PortTotals* how);
 
   storage::EventStore* store_;
   std::map<std::string, std::string> sensor_names_;  // SQLite: id -> name

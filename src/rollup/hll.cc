@@ -1,6 +1,7 @@
 #include "rollup/hll.h"
 
 #include <algorithm>
+#include <array>
 #include <cmath>
 #include <cstring>
 
@@ -99,11 +100,16 @@ void DistinctCounter::Merge(const DistinctCounter& o) {
 uint64_t DistinctCounter::Estimate() const {
   if (registers_.empty()) return n_;
   const double m = static_cast<double>(registers_.size());
+  static const auto kPow = [] {  // 2^-r for every register value
+    std::array<double, 65> t{};
+    for (int r = 0; r < 65; ++r) t[static_cast<size_t>(r)] = std::ldexp(1.0, -r);
+    return t;
+  }();
   double sum = 0;
   size_t zeros = 0;
   for (uint8_t r : registers_) {
-    sum += std::ldexp(1.0, -r);
-    if (r == 0) ++zeros;
+    sum += kPow[r];
+    zeros += r == 0;
   }
   const double alpha = 0.7213 / (1 + 1.079 / m);
   double e = alpha * m * m / sum;
@@ -136,32 +142,46 @@ Result<DistinctCounter> DistinctCounter::Parse(std::string_view b) {
   if (b.size() < 3 || static_cast<uint8_t>(b[0]) != kFormat) {
     return Corruption("distinct counter: unknown format");
   }
+  DistinctCounter c(static_cast<uint8_t>(b[1]));
+  ISDAS_RETURN_IF_ERROR(c.MergeSerialized(b));
+  return c;
+}
+
+Status DistinctCounter::MergeSerialized(std::string_view b) {
+  if (b.size() < 3 || static_cast<uint8_t>(b[0]) != kFormat) {
+    return Corruption("distinct counter: unknown format");
+  }
   const int p = static_cast<uint8_t>(b[1]);
   if (p < 4 || p > 16) return Corruption("distinct counter: precision out of range");
-  DistinctCounter c(p);
+  if (p != p_) return InvalidArgument("distinct counter: precision differs");
   const std::string_view body = b.substr(3);
   if (b[2] == 'e') {
     if (body.size() % 8 != 0 || body.size() / 8 > kExactLimit) {
       return Corruption("distinct counter: exact list of bad length");
     }
-    uint64_t prev = 0;
-    for (size_t i = 0; i < body.size(); i += 8) {
+    uint64_t hashes[kExactLimit];
+    const size_t n = body.size() / 8;
+    for (size_t i = 0; i < n; ++i) {
       uint64_t h = 0;
       for (int k = 0; k < 8; ++k)
-        h |= uint64_t{static_cast<uint8_t>(body[i + static_cast<size_t>(k)])} << (8 * k);
-      if (i > 0 && h <= prev) return Corruption("distinct counter: exact list not sorted");
-      prev = h;
-      c.InsertExact(h);
+        h |= uint64_t{static_cast<uint8_t>(body[8 * i + static_cast<size_t>(k)])} << (8 * k);
+      if (i > 0 && h <= hashes[i - 1]) return Corruption("distinct counter: exact list not sorted");
+      hashes[i] = h;
     }
-    return c;
+    for (size_t i = 0; i < n; ++i) Add(hashes[i]);
+    return Status::Ok();
   }
   if (b[2] == 'r') {
-    if (body.size() != (size_t{1} << p)) return Corruption("distinct counter: register count");
-    c.registers_.assign(body.begin(), body.end());
-    for (uint8_t r : c.registers_) {
-      if (r > 64 - p + 1) return Corruption("distinct counter: register out of range");
-    }
-    return c;
+    const size_t m = size_t{1} << p;
+    if (body.size() != m) return Corruption("distinct counter: register count");
+    const auto* in = reinterpret_cast<const uint8_t*>(body.data());
+    uint8_t top = 0;
+    for (size_t i = 0; i < m; ++i) top = std::max(top, in[i]);
+    if (top > 64 - p + 1) return Corruption("distinct counter: register out of range");
+    if (registers_.empty()) ToRegisters();
+    uint8_t* r = registers_.data();
+    for (size_t i = 0; i < m; ++i) r[i] = std::max(r[i], in[i]);
+    return Status::Ok();
   }
   return Corruption("distinct counter: unknown kind");
 }

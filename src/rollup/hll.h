@@ -31,6 +31,9 @@ class DistinctCounter {
   std::string Serialize() const;
   // Errors: kCorruption naming what is wrong.
   static Result<DistinctCounter> Parse(std::string_view bytes);
+  // Merge(Parse(bytes)) without building the counter (queries merge hundreds). Same errors as
+  // Parse, and a different precision is kInvalidArgument; on error this counter is unchanged.
+  Status MergeSerialized(std::string_view bytes);
 
  private:
   void ToRegisters();

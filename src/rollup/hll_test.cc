@@ -29,7 +29,46 @@ TEST(DistinctCounter, ParseRefusesDamagedBytes) {
   EXPECT_EQ(DistinctCounter::Parse(dense).status().kind(), ErrorKind::kCorruption);
 }
 
+TEST(DistinctCounter, MergeSerializedRefusesDamagedBytesAndChangesNothing) {
+  DistinctCounter into;
+  for (uint64_t i = 0; i < 50; ++i) into.Add(i * 7919);
+  const std::string before = into.Serialize();
+  DistinctCounter exact;
+  for (uint64_t i = 0; i < 5; ++i) exact.Add(1000 + i);
+  std::string unsorted = exact.Serialize();
+  std::swap_ranges(unsorted.begin() + 3, unsorted.begin() + 11, unsorted.begin() + 11);
+  DistinctCounter dense;
+  for (uint64_t i = 0; i < 5000; ++i) dense.Add(HashAddress(model::IpAddr::V4(i)));
+  std::string high = dense.Serialize();
+  high[4000] = static_cast<char>(64);  // beyond 64 - p + 1
+  EXPECT_EQ(into.MergeSerialized("").kind(), ErrorKind::kCorruption);
+  EXPECT_EQ(into.MergeSerialized(unsorted).kind(), ErrorKind::kCorruption);
+  EXPECT_EQ(into.MergeSerialized(high).kind(), ErrorKind::kCorruption);
+  EXPECT_EQ(into.MergeSerialized(dense.Serialize().substr(0, 100)).kind(), ErrorKind::kCorruption);
+  DistinctCounter other_p(10);
+  other_p.Add(5);
+  EXPECT_EQ(into.MergeSerialized(other_p.Serialize()).kind(), ErrorKind::kInvalidArgument);
+  EXPECT_EQ(into.Serialize(), before);
+}
+
 // ---- behaviour ----
+
+TEST(DistinctCounter, MergeSerializedEqualsMergeOfParsed) {
+  std::mt19937_64 rng(5);
+  for (size_t na : {0, 3, 200, 3000}) {
+    for (size_t nb : {0, 1, 100, 257, 20000}) {
+      DistinctCounter a, b;
+      for (size_t i = 0; i < na; ++i) a.Add(rng());
+      for (size_t i = 0; i < nb; ++i) b.Add(rng() % 2 ? rng() : 42);
+      DistinctCounter via_parse = a, via_bytes = a;
+      auto parsed = DistinctCounter::Parse(b.Serialize());
+      ASSERT_TRUE(parsed.ok());
+      via_parse.Merge(parsed.value());
+      ASSERT_TRUE(via_bytes.MergeSerialized(b.Serialize()).ok());
+      EXPECT_EQ(via_bytes.Serialize(), via_parse.Serialize()) << na << " + " << nb;
+    }
+  }
+}
 
 TEST(DistinctCounter, ExactUpToTheLimit) {
   DistinctCounter c;

@@ -241,7 +241,10 @@ PortCounts DecodePortCounts(const void* data, size_t n) {
   return out;
 }
 
-std::string EncodePortCounts(const PortCounts& pc) {
+std::string EncodePortCounts(PortCounts pc) {
+  std::sort(pc.begin(), pc.end(), [](const auto& a, const auto& b) {
+    return a.second != b.second ? a.second > b.second : a.first < b.first;
+  });
   std::string s;
   s.reserve(pc.size() * 6);
   for (auto [port, n] : pc) {

@@ -145,9 +145,14 @@ std::vector<Row> Coarsen(std::vector<Row>&& rows, Resolution to);
 
 bool operator<(const RowKey& a, const RowKey& b);
 
-// Every port's packets in one bucket, unfiltered (the engines' port_totals_<res> blobs): sorted
-// (port, count) pairs, stored as u16 port + u32 count, little-endian, 6 bytes a port.
+// Every port's packets in one bucket and filter combination (SQLite's port_totals_<res>
+// blobs): (port, count) pairs stored as u16 port + u32 count, little-endian, 6 bytes a port,
+// highest count first (ties by port), so a blob's first pairs are its top ports.
 using PortCounts = std::vector<std::pair<uint16_t, uint32_t>>;
+// SQLite also stores each blob's first kPortTotalsHead + 1 pairs on their own (its `head`), so
+// "top ports" can read the top of every blob without the rest (docs/rollups.md).
+constexpr size_t kPortTotalsHead = 256;
+// The pairs in stored order.
 PortCounts DecodePortCounts(const void* data, size_t n);
 // Calls f(port, count) for each pair of such a blob, without building the vector.
 template <typename F>
@@ -158,6 +163,7 @@ void ForEachPortCount(const void* data, size_t n, F&& f) {
       static_cast<uint32_t>(b[i + 2] | b[i + 3] << 8 | b[i + 4] << 16 | uint32_t{b[i + 5]} << 24));
   }
 }
-std::string EncodePortCounts(const PortCounts& pc);
+// The blob of `pc` (any order; each port once): sorted highest count first.
+std::string EncodePortCounts(PortCounts pc);
 
 }  // namespace isdas::rollup

@@ -96,9 +96,9 @@ struct SqlDialect {
   // A condition matching one source address in the events table.
   std::string (*source_is)(const model::IpAddr& a);
   // The engine keeps `port_totals_<res>(bucket, sensor, proto, kind, tool, research, counts)`:
-  // every port's packets per bucket and filter combination, as sorted (u16 port, u32 count)
-  // little-endian pairs — so "top ports" sums blobs instead of grouping every row (SQLite;
-  // docs/rollups.md).
+  // every port's packets per bucket and filter combination, as (u16 port, u32 count)
+  // little-endian pairs, highest count first — so "top ports" reads blob heads instead of
+  // grouping every row (SQLite; docs/rollups.md).
   bool port_totals;
   // Select returns blob columns as their bytes (SQLite); otherwise ask for hex(…) (ClickHouse's
   // text output).

@@ -127,6 +127,8 @@ CREATE TABLE IF NOT EXISTS port_totals_{r}(
   kind INTEGER NOT NULL,
   tool INTEGER NOT NULL,
   research INTEGER NOT NULL,
+  ports INTEGER NOT NULL,
+  head BLOB NOT NULL,
   counts BLOB NOT NULL,
   PRIMARY KEY(bucket, sensor, proto, kind, tool, research)) WITHOUT ROWID;
 )sql";
@@ -700,7 +702,8 @@ Status SqliteStore::AddPortTotals(
           -1, &get.s, nullptr) != SQLITE_OK ||
       sqlite3_prepare_v2(
           db_,
-          ForResolution("INSERT OR REPLACE INTO port_totals_{r} VALUES(?, ?, ?, ?, ?, ?, ?)", r)
+          ForResolution("INSERT OR REPLACE INTO port_totals_{r} VALUES(?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                        r)
               .c_str(),
           -1, &put.s, nullptr) != SQLITE_OK) {
     return Error("prepare");
@@ -718,7 +721,8 @@ Status SqliteStore::AddPortTotals(
                              static_cast<size_t>(sqlite3_column_bytes(get.s, 0)));
     }
     sqlite3_reset(get.s);
-    PortCounts merged;  // both sorted by port: merge
+    std::sort(old.begin(), old.end());  // stored by count
+    PortCounts merged;                  // both by port: merge
     merged.reserve(old.size() + ports.size());
     auto a = old.begin();
     auto b = ports.begin();
@@ -736,8 +740,11 @@ Status SqliteStore::AddPortTotals(
         ++b;
       }
     }
-    const std::string blob = EncodePortCounts(merged);
-    sqlite3_bind_blob(put.s, 7, blob.data(), static_cast<int>(blob.size()), SQLITE_STATIC);
+    const std::string blob = EncodePortCounts(std::move(merged));
+    const size_t head = std::min(blob.size(), 6 * (rollup::kPortTotalsHead + 1));
+    sqlite3_bind_int64(put.s, 7, static_cast<int64_t>(blob.size() / 6));
+    sqlite3_bind_blob(put.s, 8, blob.data(), static_cast<int>(head), SQLITE_STATIC);
+    sqlite3_bind_blob(put.s, 9, blob.data(), static_cast<int>(blob.size()), SQLITE_STATIC);
     const int rc = sqlite3_step(put.s);
     sqlite3_reset(put.s);
     if (rc != SQLITE_DONE) return Error("update port totals in");
@@ -1033,8 +1040,11 @@ Result<Rows> SqliteStore::Select(const std::string& sql) {
     std::vector<std::string>& row = rows.emplace_back();
     row.reserve(static_cast<size_t>(n));
     for (int c = 0; c < n; ++c) {
-      const auto* t = reinterpret_cast<const char*>(sqlite3_column_text(st.s, c));
-      row.emplace_back(t ? t : "", static_cast<size_t>(sqlite3_column_bytes(st.s, c)));
+      // Blobs as they are (asking for text would copy them to add a terminator).
+      const void* v = sqlite3_column_type(st.s, c) == SQLITE_BLOB ? sqlite3_column_blob(st.s, c)
+                                                                  : sqlite3_column_text(st.s, c);
+      row.emplace_back(v ? static_cast<const char*>(v) : "",
+                       static_cast<size_t>(sqlite3_column_bytes(st.s, c)));
     }
   }
   if (rc != SQLITE_DONE) return Error("query");

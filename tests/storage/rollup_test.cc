@@ -6,9 +6,11 @@
 // events and the 5-minute rows, and the same comparisons run over what the plan says it covers.
 
 #include <gtest/gtest.h>
+#include <sqlite3.h>
 
 #include <algorithm>
 #include <chrono>
+#include <filesystem>
 #include <map>
 #include <random>
 #include <set>
@@ -212,6 +214,19 @@ class Rollups : public ::testing::TestWithParam<Engine> {
     q.offset = offset;
     q.key_lo = lo;
     q.key_hi = hi;
+    // Top ports from port-total blobs (SQLite) read heads of 256 ports, then whole blobs;
+    // heads of 1 and 3 ports make every way through it happen with this much data.
+    for (size_t head : {size_t{256}, size_t{3}, size_t{1}}) {
+      q.head = head;
+      CheckTopAnswer(q, plan, f, lo, hi);
+      if (fam != Family::kPort) break;
+    }
+  }
+
+  void CheckTopAnswer(const query::TopQuery& q, const query::TopPlan& plan, const Filter& f,
+                      uint64_t lo, uint64_t hi) {
+    const Family fam = q.family;
+    const size_t limit = q.limit, offset = q.offset;
     query::Queries qs(store_.get());
     auto got = qs.Top(q);
     ASSERT_TRUE(got.ok()) << got.status().ToString();
@@ -224,7 +239,7 @@ class Rollups : public ::testing::TestWithParam<Engine> {
     });
     const std::string what = std::string(rollup::Name(fam)) + " [" +
                              std::to_string(plan.from_s - kDay0) + ", " +
-                             std::to_string(plan.to_s - kDay0) + ")";
+                             std::to_string(plan.to_s - kDay0) + ") head " + std::to_string(q.head);
     const size_t expect = offset >= ranked.size() ? 0 : std::min(limit, ranked.size() - offset);
     ASSERT_EQ(got->rows.size(), expect) << what;
     EXPECT_EQ(got->more, offset + limit < ranked.size()) << what;
@@ -495,6 +510,157 @@ TEST_P(Rollups, RetentionCutsWholeBucketsAndPlansStayExact) {
     EXPECT_EQ(again->events, 0u);
     EXPECT_EQ(again->rollup_rows[0], 0u);
   }
+}
+
+// Top ports from the heads of SQLite's port-total blobs (docs/rollups.md, "Top ports"): traffic
+// skewed as a darknet's is, with each day ranking the hot ports differently, so a small head
+// leaves candidates out of some blobs. Every answer — heads alone, heads plus whole blobs, every
+// blob summed — must equal brute force, and each of those ways must occur.
+TEST(SqliteRollups, TopPortsFromBlobHeadsMatchBruteForce) {
+  char tmpl[] = "/tmp/isdas_heads_XXXXXX";
+  const std::string dir = mkdtemp(tmpl);
+  std::mt19937_64 rng(99);
+  std::vector<model::Event> events;
+  for (int day = 0; day < 4; ++day) {
+    uint16_t hot[12];  // this day's ranking of the hot ports
+    for (int i = 0; i < 12; ++i) hot[i] = static_cast<uint16_t>(20 + i);
+    std::shuffle(std::begin(hot), std::end(hot), rng);
+    for (int i = 0; i < 9000; ++i) {
+      model::Event e;
+      e.ts_us = (kDay0 + day * 86400 + static_cast<int64_t>(rng() % 86400)) * 1000000;
+      e.proto = model::kProtoTcp;
+      e.tcp_flags = 0x02;
+      e.src = model::IpAddr::V4(0x0a000000u + static_cast<uint32_t>(rng() % 5000));
+      e.dst = model::IpAddr::V4(0xc6120000u + static_cast<uint32_t>(rng() % 256));
+      // Half the packets to the hot ports, the k-th of them ~1/(k+1) as often; the rest spread.
+      const uint64_t r = rng() % 1000;
+      int k = 0;
+      for (uint64_t acc = 0; k < 11 && acc + 160 / (k + 1) <= r; ++k) acc += 160 / (k + 1);
+      e.dport = r < 500 ? hot[k] : static_cast<uint16_t>(1000 + rng() % 3000);
+      e.labels.kind = model::TrafficKind::kScan;
+      events.push_back(e);
+    }
+  }
+  std::sort(events.begin(), events.end(),
+            [](const model::Event& a, const model::Event& b) { return a.ts_us < b.ts_us; });
+  {
+    auto st = SqliteStore::Open(dir, false);
+    ASSERT_TRUE(st.ok()) << st.status().ToString();
+    for (size_t i = 0; i < events.size(); i += 1000) {
+      SensorBatch b;
+      b.sensor_id = "s-a";
+      b.epoch = 1;
+      b.seq = i / 1000 + 1;
+      b.events.assign(events.begin() + static_cast<ptrdiff_t>(i),
+                      events.begin() + static_cast<ptrdiff_t>(std::min(i + 1000, events.size())));
+      b.sources.assign(b.events.size(), SourceInfo{});
+      std::vector<SensorBatch*> g{&b};
+      ASSERT_TRUE((*st)->CommitBatches(g, 1).ok());
+    }
+    ASSERT_TRUE((*st)->FlushRollups(true).ok());
+  }
+  const auto avail = query::Availability::Of(Retention{0, 0, 0, 0}, kNowUs);
+  int heads_only = 0, some_wholes = 0, summed_all = 0;
+  auto check = [&](query::Queries& qs, int64_t from, int64_t to, size_t head, size_t limit,
+                   size_t offset) {
+    const query::TopPlan plan = query::PlanTop(from, to, avail);
+    query::TopQuery q;
+    q.segments = plan.segments;
+    q.head = head;
+    q.limit = limit;
+    q.offset = offset;
+    q.distinct = false;
+    auto got = qs.Top(q);
+    ASSERT_TRUE(got.ok()) << got.status().ToString();
+    std::map<uint64_t, uint64_t> truth;
+    for (const model::Event& e : events) {
+      const int64_t t = e.ts_us / 1000000;
+      if (t >= plan.from_s && t < plan.to_s) truth[e.dport]++;
+    }
+    std::vector<std::pair<uint64_t, uint64_t>> ranked(truth.begin(), truth.end());
+    std::sort(ranked.begin(), ranked.end(), [](const auto& a, const auto& b) {
+      return a.second != b.second ? a.second > b.second : a.first < b.first;
+    });
+    const std::string at = "window [" + std::to_string(from - kDay0) + ", " +
+                           std::to_string(to - kDay0) + ") head " + std::to_string(head) +
+                           " limit " + std::to_string(limit) + " offset " + std::to_string(offset);
+    const size_t expect = std::min(limit, ranked.size() - std::min(offset, ranked.size()));
+    ASSERT_EQ(got->rows.size(), expect) << at;
+    EXPECT_EQ(got->more, offset + limit < ranked.size()) << at;
+    for (size_t i = 0; i < expect; ++i) {
+      EXPECT_EQ(got->rows[i].group, ranked[offset + i].first) << at << " row " << i;
+      EXPECT_EQ(got->rows[i].packets, ranked[offset + i].second) << at << " row " << i;
+    }
+    const auto& how = got->port_totals;
+    EXPECT_GT(how.heads, 0u) << at;
+    ++(how.summed_all ? summed_all : how.wholes > 0 ? some_wholes : heads_only);
+  };
+  {
+    auto st = SqliteStore::Open(dir, false);
+    ASSERT_TRUE(st.ok()) << st.status().ToString();
+    query::Queries qs(st->get());
+    for (auto [from, to] : {std::pair{kDay0, kDay0 + 4 * 86400},
+                            {kDay0 + 86400 - 5400, kDay0 + 3 * 86400 + 7500},
+                            {kDay0 + 2 * 86400, kDay0 + 2 * 86400 + 3600}}) {
+      for (size_t head : {1, 2, 3, 5, 8, 256})
+        for (size_t limit : {1, 3, 10})
+          for (size_t offset : {0, 2}) check(qs, from, to, head, limit, offset);
+    }
+  }
+  EXPECT_GT(heads_only, 0);
+  EXPECT_GT(some_wholes, 0);
+  EXPECT_GT(summed_all, 0);
+  // Blobs put in port order by hand (damage a reader must not trust): the heads bound nothing,
+  // so every blob is summed, and answers stay exact.
+  {
+    sqlite3* db = nullptr;
+    ASSERT_EQ(sqlite3_open((dir + "/isdas.sqlite").c_str(), &db), SQLITE_OK);
+    std::vector<std::pair<std::string, std::string>> blobs;  // (table WHERE key, blob)
+    for (const char* r : {"5m", "1h", "1d"}) {
+      const std::string t = std::string("port_totals_") + r;
+      sqlite3_stmt* sel = nullptr;
+      ASSERT_EQ(
+          sqlite3_prepare_v2(db, ("SELECT bucket, counts FROM " + t).c_str(), -1, &sel, nullptr),
+          SQLITE_OK);
+      while (sqlite3_step(sel) == SQLITE_ROW) {
+        auto pc = rollup::DecodePortCounts(sqlite3_column_blob(sel, 1),
+                                           static_cast<size_t>(sqlite3_column_bytes(sel, 1)));
+        std::sort(pc.begin(), pc.end());
+        std::string bytes;
+        for (auto [port, n] : pc) {
+          const uint8_t b[6] = {static_cast<uint8_t>(port),    static_cast<uint8_t>(port >> 8),
+                                static_cast<uint8_t>(n),       static_cast<uint8_t>(n >> 8),
+                                static_cast<uint8_t>(n >> 16), static_cast<uint8_t>(n >> 24)};
+          bytes.append(reinterpret_cast<const char*>(b), 6);
+        }
+        blobs.emplace_back(t + " WHERE bucket = " + std::to_string(sqlite3_column_int64(sel, 0)),
+                           bytes);
+      }
+      sqlite3_finalize(sel);
+    }
+    ASSERT_FALSE(blobs.empty());
+    for (const auto& [where, bytes] : blobs) {
+      const size_t sp = where.find(' ');
+      sqlite3_stmt* up = nullptr;
+      ASSERT_EQ(sqlite3_prepare_v2(db,
+                                   ("UPDATE " + where.substr(0, sp) +
+                                    " SET head = ?1, counts = ?1" + where.substr(sp))
+                                       .c_str(),
+                                   -1, &up, nullptr),
+                SQLITE_OK);
+      sqlite3_bind_blob(up, 1, bytes.data(), static_cast<int>(bytes.size()), SQLITE_STATIC);
+      ASSERT_EQ(sqlite3_step(up), SQLITE_DONE);
+      sqlite3_finalize(up);
+    }
+    sqlite3_close(db);
+    heads_only = some_wholes = summed_all = 0;
+    auto st = SqliteStore::Open(dir, false);
+    ASSERT_TRUE(st.ok()) << st.status().ToString();
+    query::Queries qs(st->get());
+    for (size_t head : {1, 3, 8, 256}) check(qs, kDay0, kDay0 + 4 * 86400, head, 10, 0);
+    EXPECT_EQ(summed_all, 4);
+  }
+  std::filesystem::remove_all(dir);
 }
 
 // SQLite holds open buckets' rows in memory: a store dropped without flushing (a crash) must
