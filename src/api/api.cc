@@ -585,6 +585,336 @@ Json Breakdown(query::Queries& q, const std::vector<query::Segment>& segs, const
 
 }  // namespace
 
+// One request, as the endpoint that answers it sees it.
+struct Api::Request {
+  const std::vector<std::string>& parts;  // the path after /api/v1/, split at '/'
+  const Params& params;
+  int64_t now;
+  query::Availability avail;
+  query::Queries& q;
+  storage::EventStore& store;
+};
+
+Response Api::AnswerTop(const Request& req) {
+  Args a(req.params, With({"limit", "offset"}));
+  Common c = ParseCommon(a, req.now, 86400);
+  if (!a.ok()) return BadRequest(a);
+  if (req.parts[0] == "ports")
+    return Top(req.q, a, c, Family::kPort, kPortKey, req.avail, nullptr, false);
+  if (req.parts[0] == "countries")
+    return Top(req.q, a, c, Family::kCountry, kCountryKey, req.avail, nullptr, false);
+  return Top(req.q, a, c, Family::kAsn, kAsnKey, req.avail, nullptr, true);
+}
+
+Response Api::AnswerSeries(const Request& req) {
+  const bool ports = req.parts[0] == "ports", countries = req.parts[0] == "countries";
+  Args a(req.params, With({"step", "tz", ports ? "ports" : countries ? "countries" : "step"}));
+  Common c = ParseCommon(a, req.now, 86400);
+  std::vector<uint64_t> keys;
+  const char* list = ports ? "ports" : "countries";
+  if (ports || countries) {
+    if (!a.Has(list)) a.Fail(list, ports ? "required: ports=23,445" : "required: countries=JP,CN");
+    for (const std::string& v : a.List(list)) {
+      if (ports) {
+        if (v.empty() || v.size() > 5 || v.find_first_not_of("0123456789") != std::string::npos ||
+            std::atoi(v.c_str()) > 65535) {
+          a.Fail(list, "'" + v + "' is not a port (0-65535)");
+        } else {
+          keys.push_back(static_cast<uint64_t>(std::atoi(v.c_str())));
+        }
+      } else if (v.size() != 2 || !std::isupper(static_cast<unsigned char>(v[0])) ||
+                 !std::isupper(static_cast<unsigned char>(v[1]))) {
+        a.Fail(list, "'" + v + "' is not a two-letter country code (JP, XP, ZZ …)");
+      } else {
+        keys.push_back(rollup::CountryKey(v.c_str()));
+      }
+    }
+    if (keys.size() > kMaxKeys) a.Fail(list, "at most 20 per request");
+    std::sort(keys.begin(), keys.end());
+    keys.erase(std::unique(keys.begin(), keys.end()), keys.end());
+  } else {
+    keys = {0};
+  }
+  if (!a.ok()) return BadRequest(a);
+  if (ports) return Series(req.q, a, c, Family::kPort, kPortKey, keys, req.avail);
+  if (countries) return Series(req.q, a, c, Family::kCountry, kCountryKey, keys, req.avail);
+  static const KeyKind kTotalKey{"total", [](uint64_t) { return Json("all"); },
+                                 [](uint64_t) { return std::string("all"); }};
+  return Series(req.q, a, c, Family::kTotal, kTotalKey, keys, req.avail);
+}
+
+Response Api::AnswerTrafficTop(const Request& req) {
+  Status err;
+  Args a(req.params, With({"by", "limit"}));
+  Common c = ParseCommon(a, req.now, 86400);
+  const std::string by = a.Str("by", "kind");
+  query::GroupBy g = query::GroupBy::kKind;
+  if (by == "sensor") {
+    g = query::GroupBy::kSensor;
+  } else if (by == "proto") {
+    g = query::GroupBy::kProto;
+  } else if (by == "tool") {
+    g = query::GroupBy::kTool;
+  } else if (by != "kind") {
+    a.Fail("by", "use sensor, proto, kind or tool");
+  }
+  const size_t limit = static_cast<size_t>(a.Int("limit", 100, 1, kMaxLimit));
+  if (!a.ok()) return BadRequest(a);
+  const query::TopPlan plan = query::PlanTop(c.from_s, c.to_s, req.avail);
+  Json rows = Breakdown(req.q, plan.segments, c.filter, Family::kTotal, 0, 0, g, limit, &err);
+  if (!err.ok()) return Fail(err);
+  if (c.csv) {
+    std::vector<std::vector<std::string>> out;
+    for (const auto& r : rows) {
+      out.push_back({r[by].get<std::string>(), std::to_string(r["packets"].get<uint64_t>()),
+                     std::to_string(r["sources"].get<uint64_t>()),
+                     std::to_string(r["destinations"].get<uint64_t>())});
+    }
+    return CsvResponse(Csv({by, "packets", "sources", "destinations"}, out));
+  }
+  return JsonResponse(Json{{"window", Window(plan.from_s, plan.to_s, c)},
+                           {"filters", c.filters},
+                           {"by", by},
+                           {"unique_counts", kUniqueNote},
+                           {"rows", std::move(rows)}});
+}
+
+Response Api::AnswerPort(const Request& req) {
+  Status err;
+  Args a(req.params, kCommon);
+  const std::string& p = req.parts[1];
+  if (p.empty() || p.size() > 5 || p.find_first_not_of("0123456789") != std::string::npos ||
+      std::atoi(p.c_str()) > 65535) {
+    a.Fail("port", "'" + p + "' is not a port (0-65535)");
+  }
+  Common c = ParseCommon(a, req.now, 86400);
+  if (a.ok() && c.csv)
+    a.Fail("format",
+           "the port page is JSON only; its lists have CSV "
+           "endpoints of their own");
+  if (!a.ok()) return BadRequest(a);
+  const uint64_t port = static_cast<uint64_t>(std::atoi(p.c_str()));
+  const query::TopPlan plan = query::PlanTop(c.from_s, c.to_s, req.avail);
+  // Totals of the port in the window, then its breakdowns.
+  query::TopQuery tq;
+  tq.family = Family::kPort;
+  tq.segments = plan.segments;
+  tq.filter = c.filter;
+  tq.key_lo = tq.key_hi = port;
+  tq.limit = 1;
+  auto total = req.q.Top(tq);
+  if (!total.ok()) return Fail(total.status());
+  // First seen ever: the daily rows (kept longest) plus the recent edge.
+  query::TopQuery ever = tq;
+  ever.segments = query::PlanTop(0, c.to_s, req.avail).segments;
+  ever.distinct = false;
+  ever.filter = query::Filter{};
+  auto all = req.q.Top(ever);
+  if (!all.ok()) return Fail(all.status());
+  Json totals{{"packets", 0}, {"sources", 0}, {"destinations", 0}};
+  if (!total->rows.empty()) {
+    const auto& t = total->rows[0];
+    totals = Json{{"packets", t.packets},
+                  {"sources", t.sources},
+                  {"destinations", t.destinations},
+                  {"first_seen", Iso(t.first_us)},
+                  {"last_seen", Iso(t.last_us)}};
+  }
+  // The port × country/AS/flags lists are kept daily only: their window is whole days.
+  const query::TopPlan days =
+      query::PlanTop(c.from_s, c.to_s, req.avail, rollup::Finest(Family::kPortCountry));
+  auto list = [&](Family fam, uint64_t lo, uint64_t hi, const char* col, size_t limit,
+                  auto&& name) {
+    query::TopQuery lq = tq;
+    lq.segments = days.segments;
+    lq.family = fam;
+    lq.key_lo = lo;
+    lq.key_hi = hi;
+    lq.limit = limit;
+    auto r = req.q.Top(lq);
+    Json rows = Json::array();
+    if (!r.ok()) {
+      err = r.status();
+      return rows;
+    }
+    for (const auto& row : r->rows) {
+      Json j{{col, name(row.group)}};
+      j["packets"] = row.packets;
+      j["sources"] = row.sources;
+      rows.push_back(std::move(j));
+    }
+    return rows;
+  };
+  Json countries = list(Family::kPortCountry, port << 16, (port << 16) | 0xffff, "country", 10,
+                        [](uint64_t k) { return rollup::CountryFromKey(k & 0xffff); });
+  Json flags = list(Family::kPortFlags, port << 8, (port << 8) | 0xff, "tcp_flags", 20,
+                    [](uint64_t k) { return FlagsName(static_cast<int>(k & 0xff)); });
+  // Its ASes from the events (kept events_days): the window, cut to the events kept.
+  const int64_t raw_from = storage::RetentionCutoff(opt_.retention.raw_days, req.now);
+  const int64_t asn_from = raw_from == INT64_MIN ? c.from_s : std::max(c.from_s, raw_from);
+  Json asns = Json::array();
+  auto pa =
+      req.q.PortAsns(static_cast<int>(port), asn_from * 1000000, c.to_s * 1000000, c.filter, 10);
+  if (!pa.ok()) return Fail(pa.status());
+  for (const auto& row : pa.value()) {
+    asns.push_back(Json{{"asn", row.group}, {"packets", row.packets}, {"sources", row.sources}});
+  }
+  if (!err.ok()) return Fail(err);
+  std::vector<uint32_t> asn_list;
+  for (const auto& r : asns) asn_list.push_back(r["asn"].get<uint32_t>());
+  auto names = req.q.AsNames(asn_list);
+  if (!names.ok()) return Fail(names.status());
+  for (auto& r : asns) r["as_name"] = (*names)[r["asn"].get<uint32_t>()];
+  Json kinds = Breakdown(req.q, plan.segments, c.filter, Family::kPort, port, port,
+                         query::GroupBy::kKind, 10, &err);
+  Json tools = Breakdown(req.q, plan.segments, c.filter, Family::kPort, port, port,
+                         query::GroupBy::kTool, 10, &err);
+  Json protos = Breakdown(req.q, plan.segments, c.filter, Family::kPort, port, port,
+                          query::GroupBy::kProto, 10, &err);
+  Json sensors = Breakdown(req.q, plan.segments, c.filter, Family::kPort, port, port,
+                           query::GroupBy::kSensor, 100, &err);
+  if (!err.ok()) return Fail(err);
+  Json out{
+      {"port", port},
+      {"window", Window(plan.from_s, plan.to_s, c)},
+      {"filters", c.filters},
+      {"first_seen_ever", all->rows.empty() ? Json(nullptr) : Json(Iso(all->rows[0].first_us))},
+      {"totals", totals},
+      {"protocols", protos},
+      {"lists_window", Window(days.from_s, days.to_s, c)},
+      {"countries", countries},
+      {"asns_window", Window(std::min(asn_from, c.to_s), c.to_s, c)},
+      {"asns", asns},
+      {"kinds", kinds},
+      {"tools", tools},
+      {"tcp_flags", flags},
+      {"sensors", sensors},
+      {"unique_counts", kUniqueNote}};
+  return JsonResponse(out);
+}
+
+Response Api::AnswerSource(const Request& req) {
+  Args a(req.params, With({"limit"}));
+  model::IpAddr addr;
+  if (!model::IpAddr::Parse(req.parts[1], &addr)) {
+    a.Fail("address", "'" + req.parts[1] + "' is not an IPv4 or IPv6 address");
+  }
+  Common c = ParseCommon(a, req.now, 30 * 86400);
+  const size_t limit = static_cast<size_t>(a.Int("limit", 100, 1, kMaxLimit));
+  if (a.ok() && c.csv) a.Fail("format", "the source page is JSON only");
+  if (!a.ok()) return BadRequest(a);
+  query::SourceQuery sq;
+  sq.addr = addr;
+  sq.from_us = c.from_s * 1000000;
+  sq.to_us = c.to_s * 1000000;
+  sq.filter = c.filter;
+  sq.limit = limit;
+  auto r = req.q.Source(sq);
+  if (!r.ok()) return Fail(r.status());
+  const int64_t raw_from = storage::RetentionCutoff(opt_.retention.raw_days, req.now);
+  Json out{{"address", addr.ToString()},
+           {"window", Window(c.from_s, c.to_s, c)},
+           {"filters", c.filters},
+           {"packets", r->packets}};
+  if (raw_from != INT64_MIN && c.from_s < raw_from) {
+    out["note"] = "events are kept " + std::to_string(opt_.retention.raw_days) +
+                  " days: nothing before " + IsoS(raw_from) + " is listed";
+  }
+  if (r->packets > 0) {
+    out["first_seen"] = Iso(r->first_us);
+    out["last_seen"] = Iso(r->last_us);
+    out["country"] = r->country;
+    out["asn"] = r->asn;
+    auto names = req.q.AsNames({r->asn});
+    if (!names.ok()) return Fail(names.status());
+    out["as_name"] = (*names)[r->asn];
+    out["research_scanner"] = r->research;
+    Json ports = Json::array();
+    for (const auto& p : r->ports) {
+      ports.push_back(
+          Json{{"proto", ProtoName(p.proto)}, {"port", p.port}, {"packets", p.packets}});
+    }
+    out["ports"] = std::move(ports);
+    out["more_ports"] = r->more_ports;
+    Json sensors = Json::array();
+    for (const auto& [name, n] : r->sensors)
+      sensors.push_back(Json{{"sensor", name}, {"packets", n}});
+    out["sensors"] = std::move(sensors);
+    Json labels = Json::array();
+    for (const auto& l : r->labels) {
+      labels.push_back(
+          Json{{"kind", KindName(l.kind)}, {"tool", ToolNameOf(l.tool)}, {"packets", l.packets}});
+    }
+    out["labels"] = std::move(labels);
+  }
+  return JsonResponse(out);
+}
+
+Response Api::AnswerSensors(const Request& req) {
+  Args a(req.params, {"format", "stale_after"});
+  const std::string fmt = a.Str("format", "json");
+  if (fmt != "json" && fmt != "csv") a.Fail("format", "use json or csv");
+  const int64_t stale = a.Int("stale_after", 300, 10, 86400 * 30);
+  if (!a.ok()) return BadRequest(a);
+  auto s = req.store.Sensors();
+  if (!s.ok()) return Fail(s.status());
+  auto health = [&](const storage::SensorInfo& si) {
+    const int64_t last = std::max(si.last_seen_us, si.last_heartbeat_us);
+    return req.now - last <= stale * 1000000 ? "ok" : "silent";
+  };
+  if (fmt == "csv") {
+    std::vector<std::vector<std::string>> rows;
+    for (const auto& si : s.value()) {
+      rows.push_back({si.name, health(si), Iso(si.first_seen_us), Iso(si.last_seen_us),
+                      si.last_heartbeat_us ? Iso(si.last_heartbeat_us) : "",
+                      std::to_string(si.batches), std::to_string(si.events)});
+    }
+    return CsvResponse(
+        Csv({"sensor", "health", "first_seen", "last_seen", "last_heartbeat", "batches", "events"},
+            rows));
+  }
+  Json rows = Json::array();
+  for (const auto& si : s.value()) {
+    Json counters = Json::object();
+    for (const auto& [k, v] : si.counters) counters[k] = v;
+    rows.push_back(Json{
+        {"sensor", si.name},
+        {"health", health(si)},
+        {"first_seen", Iso(si.first_seen_us)},
+        {"last_seen", Iso(si.last_seen_us)},
+        {"last_heartbeat", si.last_heartbeat_us ? Json(Iso(si.last_heartbeat_us)) : Json(nullptr)},
+        {"batches", si.batches},
+        {"events", si.events},
+        {"counters", std::move(counters)}});
+  }
+  return JsonResponse(Json{{"stale_after_seconds", stale}, {"sensors", std::move(rows)}});
+}
+
+Response Api::AnswerMeta(const Request& req) {
+  Args a(req.params, {});
+  if (!a.ok()) return BadRequest(a);
+  auto geo = req.q.GeoVersions();
+  if (!geo.ok()) return Fail(geo.status());
+  Json avail_j = Json::object();
+  for (rollup::Resolution r : rollup::kResolutions) {
+    const int64_t f = req.avail.from_s[static_cast<int>(r)];
+    avail_j[std::string(rollup::Name(r))] = f == INT64_MIN ? Json(nullptr) : Json(IsoS(f));
+  }
+  const auto& ret = opt_.retention;
+  return JsonResponse(Json{
+      {"api", "v1"},
+      {"now", Iso(req.now)},
+      {"geo_versions", geo.value()},
+      {"retention_days",
+       {{"events", ret.raw_days},
+        {"5m", ret.r5m_days},
+        {"1h", ret.r1h_days},
+        {"1d", ret.r1d_days}}},
+      {"rollups_from", avail_j},
+      {"research_scanners", {{"list", opt_.research_list}, {"entries", opt_.research_entries}}},
+      {"unique_counts", kUniqueNote}});
+}
+
 Response Api::Get(const std::string& path, const Params& params) {
   const int64_t now = now_us_();
   const query::Availability avail = query::Availability::Of(opt_.retention, now);
@@ -612,319 +942,16 @@ Response Api::Get(const std::string& path, const Params& params) {
   Status err;
   auto lease = Acquire(&err);
   if (!lease) return ErrorResponse(503, "store unavailable: " + err.ToString());
-  query::Queries& q = *lease->q;
-
-  if (is({"ports", "top"}) || is({"countries", "top"}) || is({"asns", "top"})) {
-    Args a(params, With({"limit", "offset"}));
-    Common c = ParseCommon(a, now, 86400);
-    if (!a.ok()) return BadRequest(a);
-    if (parts[0] == "ports") return Top(q, a, c, Family::kPort, kPortKey, avail, nullptr, false);
-    if (parts[0] == "countries")
-      return Top(q, a, c, Family::kCountry, kCountryKey, avail, nullptr, false);
-    return Top(q, a, c, Family::kAsn, kAsnKey, avail, nullptr, true);
-  }
-  if (is({"ports", "series"}) || is({"countries", "series"}) || is({"traffic", "series"})) {
-    const bool ports = parts[0] == "ports", countries = parts[0] == "countries";
-    Args a(params, With({"step", "tz", ports ? "ports" : countries ? "countries" : "step"}));
-    Common c = ParseCommon(a, now, 86400);
-    std::vector<uint64_t> keys;
-    const char* list = ports ? "ports" : "countries";
-    if (ports || countries) {
-      if (!a.Has(list))
-        a.Fail(list, ports ? "required: ports=23,445" : "required: countries=JP,CN");
-      for (const std::string& v : a.List(list)) {
-        if (ports) {
-          if (v.empty() || v.size() > 5 || v.find_first_not_of("0123456789") != std::string::npos ||
-              std::atoi(v.c_str()) > 65535) {
-            a.Fail(list, "'" + v + "' is not a port (0-65535)");
-          } else {
-            keys.push_back(static_cast<uint64_t>(std::atoi(v.c_str())));
-          }
-        } else if (v.size() != 2 || !std::isupper(static_cast<unsigned char>(v[0])) ||
-                   !std::isupper(static_cast<unsigned char>(v[1]))) {
-          a.Fail(list, "'" + v + "' is not a two-letter country code (JP, XP, ZZ …)");
-        } else {
-          keys.push_back(rollup::CountryKey(v.c_str()));
-        }
-      }
-      if (keys.size() > kMaxKeys) a.Fail(list, "at most 20 per request");
-      std::sort(keys.begin(), keys.end());
-      keys.erase(std::unique(keys.begin(), keys.end()), keys.end());
-    } else {
-      keys = {0};
-    }
-    if (!a.ok()) return BadRequest(a);
-    if (ports) return Series(q, a, c, Family::kPort, kPortKey, keys, avail);
-    if (countries) return Series(q, a, c, Family::kCountry, kCountryKey, keys, avail);
-    static const KeyKind kTotalKey{"total", [](uint64_t) { return Json("all"); },
-                                   [](uint64_t) { return std::string("all"); }};
-    return Series(q, a, c, Family::kTotal, kTotalKey, keys, avail);
-  }
-  if (is({"traffic", "top"})) {
-    Args a(params, With({"by", "limit"}));
-    Common c = ParseCommon(a, now, 86400);
-    const std::string by = a.Str("by", "kind");
-    query::GroupBy g = query::GroupBy::kKind;
-    if (by == "sensor") {
-      g = query::GroupBy::kSensor;
-    } else if (by == "proto") {
-      g = query::GroupBy::kProto;
-    } else if (by == "tool") {
-      g = query::GroupBy::kTool;
-    } else if (by != "kind") {
-      a.Fail("by", "use sensor, proto, kind or tool");
-    }
-    const size_t limit = static_cast<size_t>(a.Int("limit", 100, 1, kMaxLimit));
-    if (!a.ok()) return BadRequest(a);
-    const query::TopPlan plan = query::PlanTop(c.from_s, c.to_s, avail);
-    Json rows = Breakdown(q, plan.segments, c.filter, Family::kTotal, 0, 0, g, limit, &err);
-    if (!err.ok()) return Fail(err);
-    if (c.csv) {
-      std::vector<std::vector<std::string>> out;
-      for (const auto& r : rows) {
-        out.push_back({r[by].get<std::string>(), std::to_string(r["packets"].get<uint64_t>()),
-                       std::to_string(r["sources"].get<uint64_t>()),
-                       std::to_string(r["destinations"].get<uint64_t>())});
-      }
-      return CsvResponse(Csv({by, "packets", "sources", "destinations"}, out));
-    }
-    return JsonResponse(Json{{"window", Window(plan.from_s, plan.to_s, c)},
-                             {"filters", c.filters},
-                             {"by", by},
-                             {"unique_counts", kUniqueNote},
-                             {"rows", std::move(rows)}});
-  }
-  if (is({"ports", "*"})) {
-    Args a(params, kCommon);
-    const std::string& p = parts[1];
-    if (p.empty() || p.size() > 5 || p.find_first_not_of("0123456789") != std::string::npos ||
-        std::atoi(p.c_str()) > 65535) {
-      a.Fail("port", "'" + p + "' is not a port (0-65535)");
-    }
-    Common c = ParseCommon(a, now, 86400);
-    if (a.ok() && c.csv)
-      a.Fail("format",
-             "the port page is JSON only; its lists have CSV "
-             "endpoints of their own");
-    if (!a.ok()) return BadRequest(a);
-    const uint64_t port = static_cast<uint64_t>(std::atoi(p.c_str()));
-    const query::TopPlan plan = query::PlanTop(c.from_s, c.to_s, avail);
-    // Totals of the port in the window, then its breakdowns.
-    query::TopQuery tq;
-    tq.family = Family::kPort;
-    tq.segments = plan.segments;
-    tq.filter = c.filter;
-    tq.key_lo = tq.key_hi = port;
-    tq.limit = 1;
-    auto total = q.Top(tq);
-    if (!total.ok()) return Fail(total.status());
-    // First seen ever: the daily rows (kept longest) plus the recent edge.
-    query::TopQuery ever = tq;
-    ever.segments = query::PlanTop(0, c.to_s, avail).segments;
-    ever.distinct = false;
-    ever.filter = query::Filter{};
-    auto all = q.Top(ever);
-    if (!all.ok()) return Fail(all.status());
-    Json totals{{"packets", 0}, {"sources", 0}, {"destinations", 0}};
-    if (!total->rows.empty()) {
-      const auto& t = total->rows[0];
-      totals = Json{{"packets", t.packets},
-                    {"sources", t.sources},
-                    {"destinations", t.destinations},
-                    {"first_seen", Iso(t.first_us)},
-                    {"last_seen", Iso(t.last_us)}};
-    }
-    // The port × country/AS/flags lists are kept daily only: their window is whole days.
-    const query::TopPlan days =
-        query::PlanTop(c.from_s, c.to_s, avail, rollup::Finest(Family::kPortCountry));
-    auto list = [&](Family fam, uint64_t lo, uint64_t hi, const char* col, size_t limit,
-                    auto&& name) {
-      query::TopQuery lq = tq;
-      lq.segments = days.segments;
-      lq.family = fam;
-      lq.key_lo = lo;
-      lq.key_hi = hi;
-      lq.limit = limit;
-      auto r = q.Top(lq);
-      Json rows = Json::array();
-      if (!r.ok()) {
-        err = r.status();
-        return rows;
-      }
-      for (const auto& row : r->rows) {
-        Json j{{col, name(row.group)}};
-        j["packets"] = row.packets;
-        j["sources"] = row.sources;
-        rows.push_back(std::move(j));
-      }
-      return rows;
-    };
-    Json countries = list(Family::kPortCountry, port << 16, (port << 16) | 0xffff, "country", 10,
-                          [](uint64_t k) { return rollup::CountryFromKey(k & 0xffff); });
-    Json flags = list(Family::kPortFlags, port << 8, (port << 8) | 0xff, "tcp_flags", 20,
-                      [](uint64_t k) { return FlagsName(static_cast<int>(k & 0xff)); });
-    // Its ASes from the events (kept events_days): the window, cut to the events kept.
-    const int64_t raw_from = storage::RetentionCutoff(opt_.retention.raw_days, now);
-    const int64_t asn_from = raw_from == INT64_MIN ? c.from_s : std::max(c.from_s, raw_from);
-    Json asns = Json::array();
-    auto pa =
-        q.PortAsns(static_cast<int>(port), asn_from * 1000000, c.to_s * 1000000, c.filter, 10);
-    if (!pa.ok()) return Fail(pa.status());
-    for (const auto& row : pa.value()) {
-      asns.push_back(Json{{"asn", row.group}, {"packets", row.packets}, {"sources", row.sources}});
-    }
-    if (!err.ok()) return Fail(err);
-    std::vector<uint32_t> asn_list;
-    for (const auto& r : asns) asn_list.push_back(r["asn"].get<uint32_t>());
-    auto names = q.AsNames(asn_list);
-    if (!names.ok()) return Fail(names.status());
-    for (auto& r : asns) r["as_name"] = (*names)[r["asn"].get<uint32_t>()];
-    Json kinds = Breakdown(q, plan.segments, c.filter, Family::kPort, port, port,
-                           query::GroupBy::kKind, 10, &err);
-    Json tools = Breakdown(q, plan.segments, c.filter, Family::kPort, port, port,
-                           query::GroupBy::kTool, 10, &err);
-    Json protos = Breakdown(q, plan.segments, c.filter, Family::kPort, port, port,
-                            query::GroupBy::kProto, 10, &err);
-    Json sensors = Breakdown(q, plan.segments, c.filter, Family::kPort, port, port,
-                             query::GroupBy::kSensor, 100, &err);
-    if (!err.ok()) return Fail(err);
-    Json out{
-        {"port", port},
-        {"window", Window(plan.from_s, plan.to_s, c)},
-        {"filters", c.filters},
-        {"first_seen_ever", all->rows.empty() ? Json(nullptr) : Json(Iso(all->rows[0].first_us))},
-        {"totals", totals},
-        {"protocols", protos},
-        {"lists_window", Window(days.from_s, days.to_s, c)},
-        {"countries", countries},
-        {"asns_window", Window(std::min(asn_from, c.to_s), c.to_s, c)},
-        {"asns", asns},
-        {"kinds", kinds},
-        {"tools", tools},
-        {"tcp_flags", flags},
-        {"sensors", sensors},
-        {"unique_counts", kUniqueNote}};
-    return JsonResponse(out);
-  }
-  if (is({"sources", "*"})) {
-    Args a(params, With({"limit"}));
-    model::IpAddr addr;
-    if (!model::IpAddr::Parse(parts[1], &addr)) {
-      a.Fail("address", "'" + parts[1] + "' is not an IPv4 or IPv6 address");
-    }
-    Common c = ParseCommon(a, now, 30 * 86400);
-    const size_t limit = static_cast<size_t>(a.Int("limit", 100, 1, kMaxLimit));
-    if (a.ok() && c.csv) a.Fail("format", "the source page is JSON only");
-    if (!a.ok()) return BadRequest(a);
-    query::SourceQuery sq;
-    sq.addr = addr;
-    sq.from_us = c.from_s * 1000000;
-    sq.to_us = c.to_s * 1000000;
-    sq.filter = c.filter;
-    sq.limit = limit;
-    auto r = q.Source(sq);
-    if (!r.ok()) return Fail(r.status());
-    const int64_t raw_from = storage::RetentionCutoff(opt_.retention.raw_days, now);
-    Json out{{"address", addr.ToString()},
-             {"window", Window(c.from_s, c.to_s, c)},
-             {"filters", c.filters},
-             {"packets", r->packets}};
-    if (raw_from != INT64_MIN && c.from_s < raw_from) {
-      out["note"] = "events are kept " + std::to_string(opt_.retention.raw_days) +
-                    " days: nothing before " + IsoS(raw_from) + " is listed";
-    }
-    if (r->packets > 0) {
-      out["first_seen"] = Iso(r->first_us);
-      out["last_seen"] = Iso(r->last_us);
-      out["country"] = r->country;
-      out["asn"] = r->asn;
-      auto names = q.AsNames({r->asn});
-      if (!names.ok()) return Fail(names.status());
-      out["as_name"] = (*names)[r->asn];
-      out["research_scanner"] = r->research;
-      Json ports = Json::array();
-      for (const auto& p : r->ports) {
-        ports.push_back(
-            Json{{"proto", ProtoName(p.proto)}, {"port", p.port}, {"packets", p.packets}});
-      }
-      out["ports"] = std::move(ports);
-      out["more_ports"] = r->more_ports;
-      Json sensors = Json::array();
-      for (const auto& [name, n] : r->sensors)
-        sensors.push_back(Json{{"sensor", name}, {"packets", n}});
-      out["sensors"] = std::move(sensors);
-      Json labels = Json::array();
-      for (const auto& l : r->labels) {
-        labels.push_back(
-            Json{{"kind", KindName(l.kind)}, {"tool", ToolNameOf(l.tool)}, {"packets", l.packets}});
-      }
-      out["labels"] = std::move(labels);
-    }
-    return JsonResponse(out);
-  }
-  if (is({"sensors"})) {
-    Args a(params, {"format", "stale_after"});
-    const std::string fmt = a.Str("format", "json");
-    if (fmt != "json" && fmt != "csv") a.Fail("format", "use json or csv");
-    const int64_t stale = a.Int("stale_after", 300, 10, 86400 * 30);
-    if (!a.ok()) return BadRequest(a);
-    auto s = lease->store->Sensors();
-    if (!s.ok()) return Fail(s.status());
-    auto health = [&](const storage::SensorInfo& si) {
-      const int64_t last = std::max(si.last_seen_us, si.last_heartbeat_us);
-      return now - last <= stale * 1000000 ? "ok" : "silent";
-    };
-    if (fmt == "csv") {
-      std::vector<std::vector<std::string>> rows;
-      for (const auto& si : s.value()) {
-        rows.push_back({si.name, health(si), Iso(si.first_seen_us), Iso(si.last_seen_us),
-                        si.last_heartbeat_us ? Iso(si.last_heartbeat_us) : "",
-                        std::to_string(si.batches), std::to_string(si.events)});
-      }
-      return CsvResponse(Csv(
-          {"sensor", "health", "first_seen", "last_seen", "last_heartbeat", "batches", "events"},
-          rows));
-    }
-    Json rows = Json::array();
-    for (const auto& si : s.value()) {
-      Json counters = Json::object();
-      for (const auto& [k, v] : si.counters) counters[k] = v;
-      rows.push_back(Json{{"sensor", si.name},
-                          {"health", health(si)},
-                          {"first_seen", Iso(si.first_seen_us)},
-                          {"last_seen", Iso(si.last_seen_us)},
-                          {"last_heartbeat",
-                           si.last_heartbeat_us ? Json(Iso(si.last_heartbeat_us)) : Json(nullptr)},
-                          {"batches", si.batches},
-                          {"events", si.events},
-                          {"counters", std::move(counters)}});
-    }
-    return JsonResponse(Json{{"stale_after_seconds", stale}, {"sensors", std::move(rows)}});
-  }
-  if (is({"meta"})) {
-    Args a(params, {});
-    if (!a.ok()) return BadRequest(a);
-    auto geo = q.GeoVersions();
-    if (!geo.ok()) return Fail(geo.status());
-    Json avail_j = Json::object();
-    for (rollup::Resolution r : rollup::kResolutions) {
-      const int64_t f = avail.from_s[static_cast<int>(r)];
-      avail_j[std::string(rollup::Name(r))] = f == INT64_MIN ? Json(nullptr) : Json(IsoS(f));
-    }
-    const auto& ret = opt_.retention;
-    return JsonResponse(Json{
-        {"api", "v1"},
-        {"now", Iso(now)},
-        {"geo_versions", geo.value()},
-        {"retention_days",
-         {{"events", ret.raw_days},
-          {"5m", ret.r5m_days},
-          {"1h", ret.r1h_days},
-          {"1d", ret.r1d_days}}},
-        {"rollups_from", avail_j},
-        {"research_scanners", {{"list", opt_.research_list}, {"entries", opt_.research_entries}}},
-        {"unique_counts", kUniqueNote}});
-  }
+  const Request req{parts, params, now, avail, *lease->q, *lease->store};
+  if (is({"ports", "top"}) || is({"countries", "top"}) || is({"asns", "top"}))
+    return AnswerTop(req);
+  if (is({"ports", "series"}) || is({"countries", "series"}) || is({"traffic", "series"}))
+    return AnswerSeries(req);
+  if (is({"traffic", "top"})) return AnswerTrafficTop(req);
+  if (is({"ports", "*"})) return AnswerPort(req);
+  if (is({"sources", "*"})) return AnswerSource(req);
+  if (is({"sensors"})) return AnswerSensors(req);
+  if (is({"meta"})) return AnswerMeta(req);
   return ErrorResponse(404, "no such endpoint: " + path + " (see docs/api.md)");
 }
 

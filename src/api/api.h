@@ -47,6 +47,15 @@ class Api {
  private:
   struct Lease;
   std::unique_ptr<Lease> Acquire(Status* error);
+  // The endpoints (docs/api.md), one each.
+  struct Request;
+  Response AnswerTop(const Request& req);         // ports|countries|asns/top
+  Response AnswerSeries(const Request& req);      // ports|countries|traffic/series
+  Response AnswerTrafficTop(const Request& req);  // traffic/top
+  Response AnswerPort(const Request& req);        // ports/{port}
+  Response AnswerSource(const Request& req);      // sources/{address}
+  Response AnswerSensors(const Request& req);     // sensors
+  Response AnswerMeta(const Request& req);        // meta
   void Release(std::unique_ptr<storage::EventStore> s);
 
   Options opt_;

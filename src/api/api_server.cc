@@ -1,11 +1,11 @@
 // ApiServer: Api over HTTP or HTTPS (cpp-httplib), GET only.
 
 #include <httplib.h>
-#include <sys/socket.h>
 
 #include <thread>
 
 #include "api/api.h"
+#include "common/http_bind.h"
 
 namespace isdas::api {
 
@@ -54,19 +54,11 @@ Result<std::unique_ptr<ApiServer>> ApiServer::Start(const Options& o, StoreFacto
                       "application/json");
     }
   });
-  int listen_fd = -1;
-  h.set_socket_options([&listen_fd](int fd) {
-    int yes = 1;
-    setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &yes, sizeof yes);
-    listen_fd = fd;
-  });
-  s->port_ =
-      o.port == 0 ? h.bind_to_any_port(o.host) : (h.bind_to_port(o.host, o.port) ? o.port : -1);
+  s->port_ = BindWithBacklog(h, o.host, o.port, 1024);
   if (s->port_ <= 0) {
     return Status(ErrorKind::kUnavailable,
                   "api: cannot listen on " + o.host + ":" + std::to_string(o.port));
   }
-  if (listen_fd >= 0) ::listen(listen_fd, 1024);  // the library's backlog is 5
   im.thread = std::thread([&h] { h.listen_after_bind(); });
   return s;
 }

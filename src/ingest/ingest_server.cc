@@ -14,6 +14,7 @@
 #include <unordered_map>
 
 #include "common/clock.h"
+#include "common/http_bind.h"
 #include "geo/geo.h"
 #include "geo/scanners.h"
 #include "model/heartbeat_codec.h"
@@ -326,21 +327,11 @@ Status IngestServer::Start() {
     res.set_content("{\"status\":\"recorded\"}\n", "application/json");
   });
 
-  // The library listens with a backlog of 5: a thousand sensors connecting at once would see
-  // their SYNs dropped and retried for up to a minute. Remember the socket, and raise it.
-  int listen_fd = -1;
-  h.set_socket_options([&listen_fd](int fd) {
-    int yes = 1;
-    setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &yes, sizeof yes);
-    listen_fd = fd;
-  });
-  port_ = opt_.port == 0 ? h.bind_to_any_port(opt_.host)
-                         : (h.bind_to_port(opt_.host, opt_.port) ? opt_.port : -1);
+  port_ = BindWithBacklog(h, opt_.host, opt_.port, 4096);
   if (port_ <= 0) {
     return {ErrorKind::kUnavailable,
             "cannot listen on " + opt_.host + ":" + std::to_string(opt_.port)};
   }
-  if (listen_fd >= 0) ::listen(listen_fd, 4096);
   writer_ = std::thread([this] { WriterLoop(); });
   http_thread_ = std::thread([this] { http_->listen_after_bind(); });
   return Status::Ok();

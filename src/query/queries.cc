@@ -10,15 +10,6 @@ namespace {
 uint64_t U64(const std::string& s) { return std::strtoull(s.c_str(), nullptr, 10); }
 int64_t I64(const std::string& s) { return std::strtoll(s.c_str(), nullptr, 10); }
 
-std::string Quote(const std::string& s) {
-  std::string q = "'";
-  for (char c : s) {  // names are [A-Za-z0-9._-] (checked by the API); quote anyway
-    if (c == '\'') q.push_back(c);
-    q.push_back(c);
-  }
-  return q + "'";
-}
-
 Result<std::string> FromHex(const std::string& hex);
 
 // Merges a counter column as Select returned it (its bytes, or hex(…) of them) into `into`.
@@ -94,7 +85,7 @@ std::string Queries::Where(const Filter& f, bool events) {
     bool local = false;
     for (const std::string& s : f.sensors) {
       local = local || s == "local";
-      names += (names.empty() ? "" : ", ") + Quote(s);
+      names += (names.empty() ? "" : ", ") + store_->dialect().quote(s);
     }
     if (store_->dialect().sensor_is_name) {
       w += " AND sensor IN (" + names + ")";
@@ -301,7 +292,7 @@ Result<TopResult> Queries::Top(const TopQuery& q) {
       }
       t.packets = U64(r[1]);
       out.rows.push_back(t);
-      groups.push_back(d.sensor_is_name && q.by == GroupBy::kSensor ? Quote(r[0]) : r[0]);
+      groups.push_back(d.sensor_is_name && q.by == GroupBy::kSensor ? d.quote(r[0]) : r[0]);
     }
   }
   if (out.rows.empty()) return out;

@@ -54,17 +54,22 @@ void DistinctCounter::InsertExact(uint64_t h) {
     return;
   }
   if (exact_.empty()) {
-    exact_.assign(4, 0);
+    // Most rows see one or two addresses: those stay inline, no table to allocate or reach.
+    const uint32_t k = n_ - zero_;
+    for (uint32_t i = 0; i < k; ++i)
+      if (small_[i] == h) return;
+    if (k < kSmall) {
+      small_[k] = h;
+      ++n_;
+      return;
+    }
+    exact_.assign(4 * kSmall, 0);
+    for (uint64_t o : small_) Place(o);
   } else if ((n_ + 1) * 2 > exact_.size()) {
     std::vector<uint64_t> old = std::move(exact_);
     exact_.assign(old.size() * 2, 0);
-    const size_t mask = exact_.size() - 1;
-    for (uint64_t o : old) {
-      if (o == 0) continue;
-      size_t i = o & mask;
-      while (exact_[i] != 0) i = (i + 1) & mask;
-      exact_[i] = o;
-    }
+    for (uint64_t o : old)
+      if (o != 0) Place(o);
   }
   const size_t mask = exact_.size() - 1;
   size_t i = h & mask;  // hashes are mixed: their low bits will do
@@ -74,6 +79,13 @@ void DistinctCounter::InsertExact(uint64_t h) {
   }
   exact_[i] = h;
   ++n_;
+}
+
+void DistinctCounter::Place(uint64_t h) {
+  const size_t mask = exact_.size() - 1;
+  size_t i = h & mask;
+  while (exact_[i] != 0) i = (i + 1) & mask;
+  exact_[i] = h;
 }
 
 void DistinctCounter::Add(uint64_t hash) {
@@ -124,12 +136,14 @@ std::string DistinctCounter::Serialize() const {
   s.push_back(static_cast<char>(p_));
   if (registers_.empty()) {
     s.push_back('e');
-    std::vector<uint64_t> sorted;
-    sorted.reserve(n_);
-    ForEachExact([&sorted](uint64_t h) { sorted.push_back(h); });
-    std::sort(sorted.begin(), sorted.end());
-    for (uint64_t h : sorted) {
-      for (int i = 0; i < 8; ++i) s.push_back(static_cast<char>(h >> (8 * i)));
+    uint64_t sorted[kExactLimit + 1];  // n_ never exceeds the limit while exact
+    size_t n = 0;
+    ForEachExact([&](uint64_t h) { sorted[n++] = h; });
+    std::sort(sorted, sorted + n);
+    const size_t at = s.size();
+    s.resize(at + 8 * n);
+    for (size_t i = 0; i < n; ++i) {
+      for (size_t k = 0; k < 8; ++k) s[at + 8 * i + k] = static_cast<char>(sorted[i] >> (8 * k));
     }
   } else {
     s.push_back('r');

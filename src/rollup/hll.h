@@ -39,18 +39,26 @@ class DistinctCounter {
   void ToRegisters();
   void AddToRegisters(uint64_t hash);
   void InsertExact(uint64_t hash);
+  void Place(uint64_t hash);  // into exact_, known absent and with room
   template <typename F>
   void ForEachExact(F&& f) const {
-    for (uint64_t h : exact_)
-      if (h != 0) f(h);
+    if (exact_.empty()) {
+      for (uint32_t i = 0; i < n_ - zero_; ++i) f(small_[i]);
+    } else {
+      for (uint64_t h : exact_)
+        if (h != 0) f(h);
+    }
     if (zero_) f(0);
   }
 
+  static constexpr uint32_t kSmall = 2;
   int p_;
-  // While small: the distinct hashes in an open-addressing table (0 = empty slot; the hash 0
-  // itself is `zero_`), at most half full. Sorted only when serialized.
+  // While exact: the first kSmall distinct nonzero hashes in small_; beyond, all of them in an
+  // open-addressing table (0 = empty slot), at most half full. The hash 0 itself is `zero_`.
+  // Sorted only when serialized.
+  uint64_t small_[kSmall] = {0, 0};
   std::vector<uint64_t> exact_;
-  uint32_t n_ = 0;
+  uint32_t n_ = 0;  // distinct values while exact, the hash 0 included
   bool zero_ = false;
   std::vector<uint8_t> registers_;  // 2^p registers once large
 };

@@ -93,7 +93,8 @@ void RowValue::Merge(const RowValue& o) {
   destinations.Merge(o.destinations);
 }
 
-void Aggregator::AddOne(const model::Event& e, const model::SourceInfo* s, uint32_t sensor) {
+int Aggregator::KeysOf(const model::Event& e, const model::SourceInfo* s, uint32_t sensor,
+                       RowKey* keys, int* n5) {
   RowKey k;
   k.bucket = BucketStart(BucketStart(e.ts_us, 1000000) / 1000000, 300);
   k.sensor = sensor;
@@ -101,36 +102,58 @@ void Aggregator::AddOne(const model::Event& e, const model::SourceInfo* s, uint3
   k.kind = static_cast<uint8_t>(e.labels.kind);
   k.tool = static_cast<uint8_t>(e.labels.tool);
   k.research = s ? s->research : 0;
+  int n = 0;
+  auto key = [&](Family f, uint64_t v) {
+    k.family = f;
+    k.key = v;
+    keys[n++] = k;
+  };
+  const uint64_t cc = s ? CountryKey(s->country) : 0;
+  key(Family::kTotal, 0);
+  key(Family::kCountry, cc);
+  key(Family::kAsn, s ? s->asn : 0);
+  if (e.proto == model::kProtoTcp || e.proto == model::kProtoUdp) key(Family::kPort, e.dport);
+  *n5 = n;
+  if (e.proto == model::kProtoTcp || e.proto == model::kProtoUdp) {
+    // Families stored only daily are counted in daily buckets straight away.
+    k.bucket = BucketStart(k.bucket, 86400);
+    key(Family::kPortCountry, uint64_t{e.dport} << 16 | cc);
+    if (e.proto == model::kProtoTcp) key(Family::kPortFlags, uint64_t{e.dport} << 8 | e.tcp_flags);
+  }
+  return n;
+}
+
+void Aggregator::AddOne(const model::Event& e, const model::SourceInfo* s, uint32_t sensor) {
+  RowKey keys[kMaxKeys];
+  int n5;
+  const int n = KeysOf(e, s, sensor, keys, &n5);
   const uint64_t hs = HashAddress(e.src);
   const uint64_t hd = HashAddress(e.dst);
-  auto add = [&](Family f, uint64_t key) {
-    k.family = f;
-    k.key = key;
-    RowValue& v = rows_[k];
+  if (n > n5) daily_min_ = std::min(daily_min_, keys[n5].bucket);
+  for (int i = 0; i < n; ++i) {
+    RowValue& v = (i < n5 ? rows_ : daily_)[keys[i]];
     ++v.packets;
     v.first_us = std::min(v.first_us, e.ts_us);
     v.last_us = std::max(v.last_us, e.ts_us);
     v.sources.Add(hs);
     v.destinations.Add(hd);
-  };
-  const uint64_t cc = s ? CountryKey(s->country) : 0;
-  const uint64_t asn = s ? s->asn : 0;
-  add(Family::kTotal, 0);
-  add(Family::kCountry, cc);
-  add(Family::kAsn, asn);
-  if (e.proto == model::kProtoTcp || e.proto == model::kProtoUdp) {
-    add(Family::kPort, e.dport);
-    // Families stored only daily are counted in daily buckets straight away.
-    k.bucket = BucketStart(k.bucket, 86400);
-    add(Family::kPortCountry, uint64_t{e.dport} << 16 | cc);
-    if (e.proto == model::kProtoTcp) add(Family::kPortFlags, uint64_t{e.dport} << 8 | e.tcp_flags);
   }
 }
 
 void Aggregator::Add(std::span<const model::Event> events,
                      std::span<const model::SourceInfo> sources, uint32_t sensor) {
+  // The table is far larger than the caches: the rows of the event a few places ahead are
+  // fetched while this one is counted (perf: half the time was spent waiting for rows).
+  constexpr size_t kAhead = 6;
+  RowKey ahead[kMaxKeys];
+  auto source = [&](size_t i) { return sources.empty() ? nullptr : &sources[i]; };
   for (size_t i = 0; i < events.size(); ++i) {
-    AddOne(events[i], sources.empty() ? nullptr : &sources[i], sensor);
+    if (i + kAhead < events.size()) {
+      int n5;
+      const int n = KeysOf(events[i + kAhead], source(i + kAhead), sensor, ahead, &n5);
+      for (int j = 0; j < n; ++j) (j < n5 ? rows_ : daily_).prefetch(ahead[j]);
+    }
+    AddOne(events[i], source(i), sensor);
   }
 }
 
@@ -141,44 +164,81 @@ void Aggregator::Add(std::span<const model::Event> events) {
 namespace {
 // Rows in key order (the tables' primary-key order: B-tree inserts stay local). Sorts
 // pointers, then moves each row once: rows are large (two counters).
-std::vector<Row> Sorted(RowMap* m) {
+std::vector<Row> Sorted(std::initializer_list<RowMap*> maps) {
   std::vector<std::pair<const RowKey, RowValue>*> order;
-  order.reserve(m->size());
-  for (auto& kv : *m) order.push_back(&kv);
+  size_t n = 0;
+  for (RowMap* m : maps) n += m->size();
+  order.reserve(n);
+  for (RowMap* m : maps)
+    for (auto& kv : *m) order.push_back(&kv);
   std::sort(order.begin(), order.end(),
             [](const auto* a, const auto* b) { return a->first < b->first; });
   std::vector<Row> out;
   out.reserve(order.size());
   for (auto* kv : order) out.push_back(Row{kv->first, std::move(kv->second)});
-  m->clear();
+  for (RowMap* m : maps) m->clear();
   return out;
 }
+std::vector<Row> Sorted(RowMap* m) { return Sorted({m}); }
+
+std::vector<Row> Unsorted(std::initializer_list<RowMap*> maps) {
+  std::vector<Row> out;
+  size_t n = 0;
+  for (RowMap* m : maps) n += m->size();
+  out.reserve(n);
+  for (RowMap* m : maps) {
+    // Erased one by one, the table keeps its memory for the next rows (clear() would free it).
+    for (auto it = m->begin(); it != m->end();) {
+      out.push_back(Row{it->first, std::move(it->second)});
+      m->erase(it++);
+    }
+  }
+  return out;
+}
+std::vector<Row> Unsorted(RowMap* m) { return Unsorted({m}); }
 }  // namespace
 
-std::vector<Row> Aggregator::Take() { return Sorted(&rows_); }
+std::vector<Row> Aggregator::Take() {
+  daily_min_ = INT64_MAX;
+  return Sorted({&rows_, &daily_});
+}
+
+std::vector<Row> Aggregator::TakeUnsorted() {
+  daily_min_ = INT64_MAX;
+  return Unsorted({&rows_, &daily_});
+}
 
 std::vector<Row> Aggregator::TakeBefore(int64_t before5, int64_t before1d) {
   std::vector<Row> out;
-  for (auto it = rows_.begin(); it != rows_.end();) {
-    const bool daily = Finest(it->first.family) == Resolution::k1d;
-    if (it->first.bucket < (daily ? before1d : before5)) {
-      out.push_back(Row{it->first, std::move(it->second)});
-      rows_.erase(it++);
-    } else {
-      ++it;
+  auto take = [&out](RowMap* m, int64_t before) {
+    int64_t kept_min = INT64_MAX;
+    for (auto it = m->begin(); it != m->end();) {
+      if (it->first.bucket < before) {
+        out.push_back(Row{it->first, std::move(it->second)});
+        m->erase(it++);
+      } else {
+        kept_min = std::min(kept_min, it->first.bucket);
+        ++it;
+      }
     }
-  }
+    return kept_min;
+  };
+  take(&rows_, before5);
+  if (daily_min_ < before1d) daily_min_ = take(&daily_, before1d);  // a day closed
   return out;
 }
 
 namespace {
 // Moves the rows of `m` with bucket < before out; those at or after `write_from` go to `out`
-// (sorted), each also folded into `coarser` (re-bucketed to `width`) when given.
-void Drain(RowMap* m, int64_t before, int64_t write_from, std::vector<Row>* out, RowMap* coarser,
-           int64_t width) {
+// (sorted), each also folded into `coarser` (re-bucketed to `width`; `coarser_min` lowered to
+// its buckets) when given. Returns the earliest bucket left in `m`.
+int64_t Drain(RowMap* m, int64_t before, int64_t write_from, std::vector<Row>* out, RowMap* coarser,
+              int64_t width, int64_t* coarser_min) {
   RowMap taken;
+  int64_t kept_min = INT64_MAX;
   for (auto it = m->begin(); it != m->end();) {
     if (it->first.bucket >= before) {
+      kept_min = std::min(kept_min, it->first.bucket);
       ++it;
       continue;
     }
@@ -186,12 +246,14 @@ void Drain(RowMap* m, int64_t before, int64_t write_from, std::vector<Row>* out,
     if (coarser) {
       RowKey k = node.key();
       k.bucket = BucketStart(k.bucket, width);
+      *coarser_min = std::min(*coarser_min, k.bucket);
       auto [c, fresh] = coarser->try_emplace(k, node.mapped());
       if (!fresh) c->second.Merge(node.mapped());
     }
     if (node.key().bucket >= write_from) taken.insert(std::move(node));
   }
   *out = Sorted(&taken);
+  return kept_min;
 }
 }  // namespace
 
@@ -201,15 +263,21 @@ RollupBuffer::Out RollupBuffer::Close(int64_t c5, const int64_t write_from[3]) {
   RowMap fine;
   for (Row& r : fine_.TakeBefore(c5, c1d)) {
     if (Finest(r.key.family) == Resolution::k1d) {  // already daily
+      day_min_ = std::min(day_min_, r.key.bucket);
       auto [d, fresh] = day_.try_emplace(r.key, std::move(r.value));
       if (!fresh) d->second.Merge(r.value);
     } else {
       fine.emplace(r.key, std::move(r.value));
     }
   }
-  Drain(&fine, INT64_MAX, write_from[0], &out.rows[0], &hour_, 3600);
-  Drain(&hour_, c1h, write_from[1], &out.rows[1], &day_, 86400);
-  Drain(&day_, c1d, write_from[2], &out.rows[2], nullptr, 0);
+  Drain(&fine, INT64_MAX, write_from[0], &out.rows[0], &hour_, 3600, &hour_min_);
+  // The open hour's and day's rows stay; they are only looked at once one has closed.
+  if (hour_min_ < c1h) {
+    hour_min_ = Drain(&hour_, c1h, write_from[1], &out.rows[1], &day_, 86400, &day_min_);
+  }
+  if (day_min_ < c1d) {
+    day_min_ = Drain(&day_, c1d, write_from[2], &out.rows[2], nullptr, 0, nullptr);
+  }
   return out;
 }
 
@@ -217,9 +285,10 @@ void RollupBuffer::Clear() {
   (void)fine_.Take();
   hour_.clear();
   day_.clear();
+  hour_min_ = day_min_ = INT64_MAX;
 }
 
-std::vector<Row> Coarsen(std::vector<Row>&& rows, Resolution to) {
+std::vector<Row> Coarsen(std::vector<Row>&& rows, Resolution to, bool sorted) {
   RowMap m;
   m.reserve(rows.size());
   const int64_t w = Seconds(to);
@@ -230,7 +299,7 @@ std::vector<Row> Coarsen(std::vector<Row>&& rows, Resolution to) {
     if (!fresh) it->second.Merge(r.value);
   }
   rows.clear();
-  return Sorted(&m);
+  return sorted ? Sorted(&m) : Unsorted(&m);
 }
 
 PortCounts DecodePortCounts(const void* data, size_t n) {

@@ -92,18 +92,29 @@ class Aggregator {
            uint32_t sensor);
   // Adds events carrying their own sensor number (imports).
   void Add(std::span<const model::Event> events);
-  bool empty() const { return rows_.empty(); }
-  size_t size() const { return rows_.size(); }
+  bool empty() const { return rows_.empty() && daily_.empty(); }
+  size_t size() const { return rows_.size() + daily_.size(); }
   // Takes out the rows whose bucket is before `before5` (families kept at 5 minutes) or
   // `before1d` (families kept daily), unsorted.
   std::vector<Row> TakeBefore(int64_t before5, int64_t before1d);
   // The rows so far, sorted by key; clears the aggregator. Buckets are 5 minutes, except for
   // families whose Finest() is coarser: those rows are already in daily buckets.
   std::vector<Row> Take();
+  // The same in no particular order (for an engine that sorts on insert); the aggregator keeps
+  // its memory for the next rows.
+  std::vector<Row> TakeUnsorted();
 
  private:
+  // The rows an event counts in (at most kMaxKeys); returns how many. The first *n5 are
+  // 5-minute rows, the rest daily ones.
+  static constexpr int kMaxKeys = 6;
+  static int KeysOf(const model::Event& e, const model::SourceInfo* s, uint32_t sensor,
+                    RowKey* keys, int* n5);
   void AddOne(const model::Event& e, const model::SourceInfo* s, uint32_t sensor);
-  RowMap rows_;
+  // Rows of families kept at 5 minutes, and of those kept daily (apart: closing a 5-minute
+  // bucket need not look at a day's rows).
+  RowMap rows_, daily_;
+  int64_t daily_min_ = INT64_MAX;  // no daily row has an earlier bucket
 };
 
 // Rollup rows of buckets still open, for the collector (docs/rollups.md#when-rollups-are-
@@ -137,11 +148,12 @@ class RollupBuffer {
  private:
   Aggregator fine_;
   RowMap hour_, day_;
+  int64_t hour_min_ = INT64_MAX, day_min_ = INT64_MAX;  // earliest bucket in hour_, day_
 };
 
-// The rows re-bucketed at a coarser resolution (merging rows that meet), sorted. Consumes its
-// input (no copies of the counters).
-std::vector<Row> Coarsen(std::vector<Row>&& rows, Resolution to);
+// The rows re-bucketed at a coarser resolution (merging rows that meet), sorted by key unless
+// `sorted` is false. Consumes its input (no copies of the counters).
+std::vector<Row> Coarsen(std::vector<Row>&& rows, Resolution to, bool sorted = true);
 
 bool operator<(const RowKey& a, const RowKey& b);
 

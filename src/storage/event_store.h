@@ -95,7 +95,8 @@ struct SqlDialect {
   bool sensor_is_name;
   // A condition matching one source address in the events table.
   std::string (*source_is)(const model::IpAddr& a);
-  // The engine keeps `port_totals_<res>(bucket, sensor, proto, kind, tool, research, counts)`:
+  // The engine keeps `port_totals_<res>(bucket, sensor, proto, kind, tool, research, ports,
+  // head, counts)` (docs/storage-sqlite.md):
   // every port's packets per bucket and filter combination, as (u16 port, u32 count)
   // little-endian pairs, highest count first — so "top ports" reads blob heads instead of
   // grouping every row (SQLite; docs/rollups.md).
@@ -103,6 +104,9 @@ struct SqlDialect {
   // Select returns blob columns as their bytes (SQLite); otherwise ask for hex(…) (ClickHouse's
   // text output).
   bool raw_blobs;
+  // A string literal of the engine's SQL holding `s` exactly: '…' with quotes doubled
+  // (SQLite), or quotes and backslashes escaped by a backslash (ClickHouse).
+  std::string (*quote)(const std::string& s);
 };
 
 class EventStore {

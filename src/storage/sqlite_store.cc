@@ -9,6 +9,7 @@
 #include <functional>
 #include <map>
 #include <string>
+#include <thread>
 
 #include "rollup/rollup.h"
 
@@ -481,6 +482,7 @@ Result<std::vector<BatchOutcome>> SqliteStore::CommitBatches(std::span<SensorBat
   ISDAS_RETURN_IF_ERROR(Exec("BEGIN IMMEDIATE"));
   rollup::RollupBuffer late;  // events of buckets already closed: written now
   std::vector<BatchOutcome> out;
+  std::vector<std::pair<const SensorBatch*, int64_t>> stored;  // new batches, their sensor id
   Status failed;
   Stmt mark, count, names;
   if (sqlite3_prepare_v2(db_,
@@ -526,9 +528,7 @@ Result<std::vector<BatchOutcome>> SqliteStore::CommitBatches(std::span<SensorBat
       failed = Internal("batch sources do not match its events");
       break;
     }
-    failed = InsertEvents(b->events, b->sources, id.value(), 0);
-    if (!failed.ok()) break;
-    Route(*b, static_cast<uint32_t>(id.value()), &late);
+    stored.emplace_back(b, id.value());
     for (const auto& [asn, name] : b->as_names) {
       sqlite3_bind_int64(names.s, 1, asn);
       sqlite3_bind_text(names.s, 2, name.c_str(), -1, SQLITE_TRANSIENT);
@@ -549,6 +549,18 @@ Result<std::vector<BatchOutcome>> SqliteStore::CommitBatches(std::span<SensorBat
       break;
     }
     out.push_back(BatchOutcome::kStored);
+  }
+  if (failed.ok() && !stored.empty()) {
+    // The events' rows and their rollups are independent work: the rollups are counted on a
+    // second thread while this one inserts the rows (same transaction, joined before commit).
+    std::thread count_rollups([this, &stored, &late] {
+      for (const auto& [b, id] : stored) Route(*b, static_cast<uint32_t>(id), &late);
+    });
+    for (const auto& [b, id] : stored) {
+      failed = InsertEvents(b->events, b->sources, id, 0);
+      if (!failed.ok()) break;
+    }
+    count_rollups.join();
   }
   if (failed.ok() && !late.empty()) failed = WriteOut(late.CloseAll());
   if (failed.ok()) failed = CloseBuckets(false);
@@ -1022,7 +1034,16 @@ std::string SqliteSourceIs(const model::IpAddr& a) {
   return s + "'";
 }
 
-const SqlDialect kSqliteDialect{SqliteRollupFrom, false, SqliteSourceIs, true, true};
+std::string SqliteQuote(const std::string& s) {
+  std::string q = "'";
+  for (char c : s) {
+    if (c == '\'') q.push_back(c);
+    q.push_back(c);
+  }
+  return q + "'";
+}
+
+const SqlDialect kSqliteDialect{SqliteRollupFrom, false, SqliteSourceIs, true, true, SqliteQuote};
 
 }  // namespace
 

@@ -10,6 +10,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "common/time_format.h"
 #include "storage/sqlite_store.h"
 
 namespace isdas::api {
@@ -322,6 +323,9 @@ TEST_F(ApiTest, SensorsMetaAndBreakdowns) {
   EXPECT_EQ(j["sensors"][1]["health"], "ok");
   EXPECT_EQ(j["sensors"][1]["counters"]["captured"], 10);
   j = GetJson("/api/v1/meta");
+  EXPECT_EQ(j["api"], "v1");
+  EXPECT_EQ(j["now"], FormatTimestampUs(kNowUs));
+  EXPECT_TRUE(j["rollups_from"].contains("5m")) << j.dump();
   EXPECT_EQ(j["geo_versions"][0], "ip-location-db test");
   EXPECT_EQ(j["retention_days"]["events"], 90);
   j = GetJson("/api/v1/traffic/top?by=sensor&" + kDay);

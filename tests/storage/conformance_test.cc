@@ -142,6 +142,13 @@ TEST(ClickhouseExactlyOnce, EventsWithoutTheirMarkAreNotInsertedTwice) {
   ASSERT_TRUE(r.ok()) << r.status().ToString();
   EXPECT_EQ(r.value()[0], BatchOutcome::kStored);
   EXPECT_EQ(s->CountEvents().value(), 50u);
+  // Its rollup rows were there too: not written again (every event counted once per
+  // resolution in the totals).
+  auto totals = c.Query(
+      "SELECT res, sum(packets) FROM rollups WHERE family = 0 GROUP BY res "
+      "ORDER BY res FORMAT CSV");
+  ASSERT_TRUE(totals.ok()) << totals.status().ToString();
+  EXPECT_EQ(totals.value(), "0,50\n1,50\n2,50\n");
   r = s->CommitBatches(one, 3);
   EXPECT_EQ(r.value()[0], BatchOutcome::kDuplicate);
   // Part of a batch present (a crash inside one INSERT): reported, never doubled.

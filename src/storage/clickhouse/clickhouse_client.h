@@ -65,11 +65,13 @@ class RowBinary {
   void FixedString(std::string_view s, size_t n);  // zero-padded / cut to n bytes
   void Append(const RowBinary& o) { buf_ += o.buf_; }
   const std::string& data() const { return buf_; }
-  void clear() { buf_.clear(); }
+  void clear() { buf_.clear(); }  // keeps the memory: reused buffers are not faulted in again
 
  private:
   void Le(uint64_t v, int n) {
-    for (int i = 0; i < n; ++i) buf_.push_back(static_cast<char>(v >> (8 * i)));
+    char b[8];
+    for (int i = 0; i < n; ++i) b[i] = static_cast<char>(v >> (8 * i));
+    buf_.append(b, static_cast<size_t>(n));
   }
   std::string buf_;
 };

@@ -4,6 +4,7 @@
 #include <cstdlib>
 #include <iterator>
 #include <sstream>
+#include <thread>
 
 #include "rollup/rollup.h"
 
@@ -183,34 +184,61 @@ void AppendEventRows(const SensorBatch& b, clickhouse::RowBinary* rows) {
   }
 }
 
-size_t AppendRollupRows(const SensorBatch& b, clickhouse::RowBinary* rows) {
-  rollup::Aggregator agg;
-  agg.Add(b.events, b.sources, 0);
-  std::vector<rollup::Row> rows_r = agg.Take();
+size_t AppendRollupRows(const SensorBatch& b, clickhouse::RowBinary* rows,
+                        rollup::Aggregator* agg) {
+  rollup::Aggregator own;
+  if (!agg) agg = &own;
+  agg->Add(b.events, b.sources, 0);
+  std::vector<rollup::Row> rows_r = agg->TakeUnsorted();  // ClickHouse sorts on insert
   size_t n = 0;
-  for (rollup::Resolution r : rollup::kResolutions) {
-    if (r != rollup::Resolution::k5m) rows_r = rollup::Coarsen(std::move(rows_r), r);
+  auto put = [&](rollup::Resolution r, const rollup::Row& row, int64_t bucket,
+                 const std::string& srcs, const std::string& dsts) {
+    const rollup::RowKey& k = row.key;
+    rows->U8(static_cast<uint8_t>(r));
+    rows->U8(static_cast<uint8_t>(k.family));
+    rows->U64(k.key);
+    rows->I64(bucket);
+    rows->U16(static_cast<uint16_t>(rollup::BucketStart(bucket, 86400) / 86400));
+    rows->String(b.sensor_id);
+    rows->U8(k.proto);
+    rows->U8(k.kind);
+    rows->U8(k.tool);
+    rows->U8(k.research);
+    rows->U64(row.value.packets);
+    rows->I64(row.value.first_us);
+    rows->I64(row.value.last_us);
+    rows->String(srcs);
+    rows->String(dsts);
+    rows->U64(b.epoch);
+    rows->U64(b.seq);
+    ++n;
+  };
+  // A batch is seconds of traffic: its 5-minute rows are nearly always in one bucket, and then
+  // its hourly and daily rows are the same rows in the hour's and day's bucket — written from
+  // one serialization, without coarsening.
+  int64_t lo = INT64_MAX, hi = INT64_MIN;
+  for (const rollup::Row& row : rows_r) {
+    if (rollup::Finest(row.key.family) != rollup::Resolution::k5m) continue;
+    lo = std::min(lo, row.key.bucket);
+    hi = std::max(hi, row.key.bucket);
+  }
+  if (lo == hi || lo == INT64_MAX) {
     for (const rollup::Row& row : rows_r) {
-      const rollup::RowKey& k = row.key;
-      if (r < rollup::Finest(k.family)) continue;
-      rows->U8(static_cast<uint8_t>(r));
-      rows->U8(static_cast<uint8_t>(k.family));
-      rows->U64(k.key);
-      rows->I64(k.bucket);
-      rows->U16(static_cast<uint16_t>(rollup::BucketStart(k.bucket, 86400) / 86400));
-      rows->String(b.sensor_id);
-      rows->U8(k.proto);
-      rows->U8(k.kind);
-      rows->U8(k.tool);
-      rows->U8(k.research);
-      rows->U64(row.value.packets);
-      rows->I64(row.value.first_us);
-      rows->I64(row.value.last_us);
-      rows->String(row.value.sources.Serialize());
-      rows->String(row.value.destinations.Serialize());
-      rows->U64(b.epoch);
-      rows->U64(b.seq);
-      ++n;
+      const std::string srcs = row.value.sources.Serialize();
+      const std::string dsts = row.value.destinations.Serialize();
+      for (rollup::Resolution r : rollup::kResolutions) {
+        if (r < rollup::Finest(row.key.family)) continue;
+        put(r, row, rollup::BucketStart(row.key.bucket, rollup::Seconds(r)), srcs, dsts);
+      }
+    }
+    return n;
+  }
+  for (rollup::Resolution r : rollup::kResolutions) {
+    if (r != rollup::Resolution::k5m) rows_r = rollup::Coarsen(std::move(rows_r), r, false);
+    for (const rollup::Row& row : rows_r) {
+      if (r < rollup::Finest(row.key.family)) continue;
+      put(r, row, row.key.bucket, row.value.sources.Serialize(),
+          row.value.destinations.Serialize());
     }
   }
   return n;
@@ -234,7 +262,16 @@ Result<std::vector<BatchOutcome>> ClickhouseStore::CommitBatches(
   auto in = [](const std::vector<std::string>& v, const std::string& k) {
     return std::find(v.begin(), v.end(), k) != v.end();
   };
-  clickhouse::RowBinary intents, rows, rollups, marks, names;
+  // First what each batch needs: nothing (stored), everything (new), or what an earlier
+  // attempt did not get to (begun: intent without mark).
+  enum Need : uint8_t { kEvents = 1, kRollups = 2, kIntent = 4 };
+  std::vector<uint8_t> need(batches.size(), 0);
+  clickhouse::RowBinary& rollups = rollups_;  // of begun batches now; of new ones below
+  clickhouse::RowBinary& new_rollups = new_rollups_;
+  clickhouse::RowBinary& rows = rows_;
+  rollups.clear();
+  new_rollups.clear();
+  rows.clear();
   for (size_t i = 0; i < batches.size(); ++i) {
     const SensorBatch& b = *batches[i];
     const std::string key = BatchKey(b);
@@ -246,35 +283,47 @@ Result<std::vector<BatchOutcome>> ClickhouseStore::CommitBatches(
       out[i] = BatchOutcome::kDuplicate;
       continue;
     }
+    if (!in(started, key)) {
+      need[i] = kEvents | kRollups | kIntent;
+      continue;
+    }
+    // An earlier attempt stopped part way: count what it left (tagged with the batch).
     clickhouse::RowBinary batch_rollups;
     const size_t rollup_rows = AppendRollupRows(b, &batch_rollups);
-    bool need_events = true, need_rollups = true;
-    if (in(started, key)) {
-      // An earlier attempt stopped part way: count what it left (tagged with the batch).
-      const std::string tag = "sensor = " + Quote(b.sensor_id) +
-                              " AND batch_epoch = " + std::to_string(b.epoch) +
-                              " AND batch_seq = " + std::to_string(b.seq);
-      auto ev = Count("SELECT count() FROM events WHERE " + tag);
-      if (!ev.ok()) return ev.status();
-      auto ro = Count("SELECT count() FROM rollups WHERE " + tag);
-      if (!ro.ok()) return ro.status();
-      if ((ev.value() != 0 && ev.value() != b.events.size()) ||
-          (ro.value() != 0 && ro.value() != rollup_rows)) {
-        return Internal("batch " + b.sensor_id + "/" + std::to_string(b.seq) +
-                        " is partly stored (" + std::to_string(ev.value()) + " of " +
-                        std::to_string(b.events.size()) + " events, " + std::to_string(ro.value()) +
-                        " of " + std::to_string(rollup_rows) + " rollup rows); it needs repair");
-      }
-      need_events = ev.value() == 0;
-      need_rollups = ro.value() == 0;
-    } else {
+    const std::string tag = "sensor = " + Quote(b.sensor_id) +
+                            " AND batch_epoch = " + std::to_string(b.epoch) +
+                            " AND batch_seq = " + std::to_string(b.seq);
+    auto ev = Count("SELECT count() FROM events WHERE " + tag);
+    if (!ev.ok()) return ev.status();
+    auto ro = Count("SELECT count() FROM rollups WHERE " + tag);
+    if (!ro.ok()) return ro.status();
+    if ((ev.value() != 0 && ev.value() != b.events.size()) ||
+        (ro.value() != 0 && ro.value() != rollup_rows)) {
+      return Internal("batch " + b.sensor_id + "/" + std::to_string(b.seq) + " is partly stored (" +
+                      std::to_string(ev.value()) + " of " + std::to_string(b.events.size()) +
+                      " events, " + std::to_string(ro.value()) + " of " +
+                      std::to_string(rollup_rows) + " rollup rows); it needs repair");
+    }
+    need[i] = (ev.value() == 0 ? kEvents : 0) | (ro.value() == 0 ? kRollups : 0);
+    if (need[i] & kRollups) rollups.Append(batch_rollups);
+  }
+  // The new batches' rollup rows are counted on a second thread while this one encodes and
+  // sends the events (joined before the rollups are sent).
+  std::thread count_rollups([&] {
+    for (size_t i = 0; i < batches.size(); ++i)
+      if (need[i] & kIntent) AppendRollupRows(*batches[i], &new_rollups, &agg_);
+  });
+  clickhouse::RowBinary intents, marks, names;
+  for (size_t i = 0; i < batches.size(); ++i) {
+    if (out[i] == BatchOutcome::kDuplicate) continue;
+    const SensorBatch& b = *batches[i];
+    if (need[i] & kIntent) {
       intents.String(b.sensor_id);
       intents.U64(b.epoch);
       intents.U64(b.seq);
       intents.I64(now_us);
     }
-    if (need_events) AppendEventRows(b, &rows);
-    if (need_rollups) rollups.Append(batch_rollups);
+    if (need[i] & kEvents) AppendEventRows(b, &rows);
     marks.String(b.sensor_id);
     marks.U64(b.epoch);
     marks.U64(b.seq);
@@ -289,11 +338,14 @@ Result<std::vector<BatchOutcome>> ClickhouseStore::CommitBatches(
   }
   // Intent, events, rollups, then the marks: a crash anywhere leaves an intent, and the next
   // attempt counts what is there instead of inserting it again.
-  if (!intents.data().empty())
-    ISDAS_RETURN_IF_ERROR(client_.InsertRowBinary("intents", intents.data()));
-  if (!rows.data().empty()) ISDAS_RETURN_IF_ERROR(client_.InsertRowBinary("events", rows.data()));
-  if (!rollups.data().empty())
-    ISDAS_RETURN_IF_ERROR(client_.InsertRowBinary("rollups", rollups.data()));
+  Status sent;
+  if (!intents.data().empty()) sent = client_.InsertRowBinary("intents", intents.data());
+  if (sent.ok() && !rows.data().empty()) sent = client_.InsertRowBinary("events", rows.data());
+  count_rollups.join();
+  ISDAS_RETURN_IF_ERROR(sent);
+  for (const clickhouse::RowBinary* r : {&rollups, &new_rollups}) {  // each batch's in one
+    if (!r->data().empty()) ISDAS_RETURN_IF_ERROR(client_.InsertRowBinary("rollups", r->data()));
+  }
   if (!names.data().empty())
     ISDAS_RETURN_IF_ERROR(client_.InsertRowBinary("as_names", names.data()));
   if (!marks.data().empty())
@@ -409,7 +461,7 @@ std::string ChSourceIs(const model::IpAddr& a) {
   return s + "')";
 }
 
-const SqlDialect kChDialect{ChRollupFrom, true, ChSourceIs, false, false};
+const SqlDialect kChDialect{ChRollupFrom, true, ChSourceIs, false, false, Quote};
 
 // TabSeparated escapes (\t \n \\ \0 \b \f \r \' and the like) undone.
 std::string Unescape(std::string_view f) {
