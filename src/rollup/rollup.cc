@@ -164,30 +164,19 @@ void Aggregator::Add(std::span<const model::Event> events) {
 namespace {
 // Rows in key order (the tables' primary-key order: B-tree inserts stay local). Sorts
 // pointers, then moves each row once: rows are large (two counters).
-std::vector<Row> Sorted(std::initializer_list<RowMap*> maps) {
-  std::vector<std::pair<const RowKey, RowValue>*> order;
-  size_t n = 0;
-  for (RowMap* m : maps) n += m->size();
-  order.reserve(n);
-  for (RowMap* m : maps)
-    for (auto& kv : *m) order.push_back(&kv);
-  std::sort(order.begin(), order.end(),
-            [](const auto* a, const auto* b) { return a->first < b->first; });
-  std::vector<Row> out;
-  out.reserve(order.size());
-  for (auto* kv : order) out.push_back(Row{kv->first, std::move(kv->second)});
-  for (RowMap* m : maps) m->clear();
-  return out;
-}
-std::vector<Row> Sorted(RowMap* m) { return Sorted({m}); }
-
-std::vector<Row> Unsorted(std::initializer_list<RowMap*> maps) {
+// The rows in table order. With `keep_memory` the tables keep their allocation for the next
+// rows (erased one by one; clear() would free it), otherwise they are freed.
+std::vector<Row> Unsorted(std::initializer_list<RowMap*> maps, bool keep_memory) {
   std::vector<Row> out;
   size_t n = 0;
   for (RowMap* m : maps) n += m->size();
   out.reserve(n);
   for (RowMap* m : maps) {
-    // Erased one by one, the table keeps its memory for the next rows (clear() would free it).
+    if (!keep_memory) {
+      for (auto& kv : *m) out.push_back(Row{kv.first, std::move(kv.second)});
+      m->clear();
+      continue;
+    }
     for (auto it = m->begin(); it != m->end();) {
       out.push_back(Row{it->first, std::move(it->second)});
       m->erase(it++);
@@ -195,7 +184,28 @@ std::vector<Row> Unsorted(std::initializer_list<RowMap*> maps) {
   }
   return out;
 }
-std::vector<Row> Unsorted(RowMap* m) { return Unsorted({m}); }
+std::vector<Row> Unsorted(RowMap* m) { return Unsorted({m}, false); }
+
+// Rows in key order (the tables' primary-key order: B-tree inserts stay local). Sorts the keys
+// in one array (comparing keys spread over the heap was a cache miss each), then moves each
+// row once.
+std::vector<Row> SortRows(std::vector<Row>&& rows) {
+  std::vector<std::pair<RowKey, uint32_t>> order;
+  order.reserve(rows.size());
+  for (size_t i = 0; i < rows.size(); ++i) order.emplace_back(rows[i].key, i);
+  std::sort(order.begin(), order.end(),
+            [](const auto& a, const auto& b) { return a.first < b.first; });
+  std::vector<Row> out;
+  out.reserve(rows.size());
+  for (const auto& [key, i] : order) out.push_back(std::move(rows[i]));
+  rows.clear();
+  return out;
+}
+
+std::vector<Row> Sorted(std::initializer_list<RowMap*> maps) {
+  return SortRows(Unsorted(maps, false));
+}
+std::vector<Row> Sorted(RowMap* m) { return Sorted({m}); }
 }  // namespace
 
 std::vector<Row> Aggregator::Take() {
@@ -205,7 +215,7 @@ std::vector<Row> Aggregator::Take() {
 
 std::vector<Row> Aggregator::TakeUnsorted() {
   daily_min_ = INT64_MAX;
-  return Unsorted({&rows_, &daily_});
+  return Unsorted({&rows_, &daily_}, /*keep_memory=*/true);
 }
 
 std::vector<Row> Aggregator::TakeBefore(int64_t before5, int64_t before1d) {
@@ -229,12 +239,37 @@ std::vector<Row> Aggregator::TakeBefore(int64_t before5, int64_t before1d) {
 }
 
 namespace {
-// Moves the rows of `m` with bucket < before out; those at or after `write_from` go to `out`
-// (sorted), each also folded into `coarser` (re-bucketed to `width`; `coarser_min` lowered to
-// its buckets) when given. Returns the earliest bucket left in `m`.
+// Folds each row into `coarser` (re-bucketed to `width`; `coarser_min` lowered to its
+// buckets) when given, and returns those at or after `write_from`, sorted, to be written.
+std::vector<Row> WriteAndFold(std::vector<Row>&& rows, int64_t write_from, RowMap* coarser,
+                              int64_t width, int64_t* coarser_min) {
+  std::vector<Row> write;
+  write.reserve(rows.size());
+  for (Row& r : rows) {
+    if (coarser) {
+      RowKey k = r.key;
+      k.bucket = BucketStart(k.bucket, width);
+      *coarser_min = std::min(*coarser_min, k.bucket);
+      if (r.key.bucket >= write_from) {
+        auto [c, fresh] = coarser->try_emplace(k, r.value);  // a copy: the row is written too
+        if (!fresh) c->second.Merge(r.value);
+      } else {
+        auto [c, fresh] = coarser->try_emplace(k, std::move(r.value));
+        if (!fresh) c->second.Merge(r.value);
+        continue;
+      }
+    }
+    if (r.key.bucket >= write_from) write.push_back(std::move(r));
+  }
+  rows.clear();
+  return SortRows(std::move(write));
+}
+
+// Takes the rows of `m` with bucket < before out, through WriteAndFold into `out`. Returns the
+// earliest bucket left in `m`.
 int64_t Drain(RowMap* m, int64_t before, int64_t write_from, std::vector<Row>* out, RowMap* coarser,
               int64_t width, int64_t* coarser_min) {
-  RowMap taken;
+  std::vector<Row> taken;
   int64_t kept_min = INT64_MAX;
   for (auto it = m->begin(); it != m->end();) {
     if (it->first.bucket >= before) {
@@ -242,17 +277,10 @@ int64_t Drain(RowMap* m, int64_t before, int64_t write_from, std::vector<Row>* o
       ++it;
       continue;
     }
-    auto node = m->extract(it++);
-    if (coarser) {
-      RowKey k = node.key();
-      k.bucket = BucketStart(k.bucket, width);
-      *coarser_min = std::min(*coarser_min, k.bucket);
-      auto [c, fresh] = coarser->try_emplace(k, node.mapped());
-      if (!fresh) c->second.Merge(node.mapped());
-    }
-    if (node.key().bucket >= write_from) taken.insert(std::move(node));
+    taken.push_back(Row{it->first, std::move(it->second)});
+    m->erase(it++);
   }
-  *out = Sorted(&taken);
+  *out = WriteAndFold(std::move(taken), write_from, coarser, width, coarser_min);
   return kept_min;
 }
 }  // namespace
@@ -260,17 +288,17 @@ int64_t Drain(RowMap* m, int64_t before, int64_t write_from, std::vector<Row>* o
 RollupBuffer::Out RollupBuffer::Close(int64_t c5, const int64_t write_from[3]) {
   Out out;
   const int64_t c1h = BucketStart(c5, 3600), c1d = BucketStart(c5, 86400);
-  RowMap fine;
+  std::vector<Row> fine;
   for (Row& r : fine_.TakeBefore(c5, c1d)) {
     if (Finest(r.key.family) == Resolution::k1d) {  // already daily
       day_min_ = std::min(day_min_, r.key.bucket);
       auto [d, fresh] = day_.try_emplace(r.key, std::move(r.value));
       if (!fresh) d->second.Merge(r.value);
     } else {
-      fine.emplace(r.key, std::move(r.value));
+      fine.push_back(std::move(r));
     }
   }
-  Drain(&fine, INT64_MAX, write_from[0], &out.rows[0], &hour_, 3600, &hour_min_);
+  out.rows[0] = WriteAndFold(std::move(fine), write_from[0], &hour_, 3600, &hour_min_);
   // The open hour's and day's rows stay; they are only looked at once one has closed.
   if (hour_min_ < c1h) {
     hour_min_ = Drain(&hour_, c1h, write_from[1], &out.rows[1], &day_, 86400, &day_min_);

@@ -214,8 +214,9 @@ Result<std::unique_ptr<SqliteStore>> SqliteStore::Open(const std::string& data_d
   }
   sqlite3_busy_timeout(s->db_, 10000);
   // The rollup tables take an upsert per row: with SQLite's default 2 MB page cache nearly
-  // every one re-read its B-tree pages from the kernel. 256 MB of cache per connection.
-  ISDAS_RETURN_IF_ERROR(s->Exec("PRAGMA cache_size=-262144;"));
+  // every one re-read its B-tree pages from the kernel. 64 MB of cache per connection (256 MB
+  // stored no faster over 4 M events and took 200 MB more; BENCHMARKS.md).
+  ISDAS_RETURN_IF_ERROR(s->Exec("PRAGMA cache_size=-65536;"));
   ISDAS_RETURN_IF_ERROR(s->Exec(durable ? "PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL;"
                                         : "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;"));
   // A file that is not a database fails here, at the first read.
