@@ -100,7 +100,7 @@ TEST(ClickhouseCluster, RowsAreSpreadOverBothShards) {
   for (const char* srv : {"/s1", "/s2"}) {
     clickhouse::Endpoint e;
     std::ifstream(dir + srv + "/http_port") >> e.port;
-    e.database = "isdas_conf_" + std::to_string(getpid()) + "_" + std::to_string(g_n - 1);
+    e.database = g_last_database;
     clickhouse::Client c(e);
     const uint64_t n = std::stoull(c.Query("SELECT count() FROM events_local").value());
     EXPECT_GT(n, 0u) << srv;  // rand() sharding puts rows on both
@@ -132,7 +132,7 @@ TEST(ClickhouseExactlyOnce, EventsWithoutTheirMarkAreNotInsertedTwice) {
   // Remove the mark only, as if the collector had died right after inserting the events.
   clickhouse::Endpoint e;
   std::ifstream(std::string(ISDAS_CLICKHOUSE_DIR) + "/http_port") >> e.port;
-  e.database = "isdas_conf_" + std::to_string(getpid()) + "_" + std::to_string(g_n - 1);
+  e.database = g_last_database;
   clickhouse::Client c(e);
   ASSERT_TRUE(c.Query("DROP TABLE batches").ok());
   auto reopened = ClickhouseStore::Open(e);  // re-creates the empty batches table

@@ -7,6 +7,7 @@
 #include <unistd.h>
 
 #include <atomic>
+#include <chrono>
 #include <filesystem>
 #include <fstream>
 #include <functional>
@@ -20,7 +21,18 @@
 
 namespace isdas::storage {
 
-inline std::atomic<int> g_n{0};
+// A ClickHouse database name no other test process has used on the shared server: the pid
+// alone is not enough (ctest runs every case in its own process, and pids come round again
+// while the server lives on), so the clock is in it too. The last one made is kept for tests
+// that reach into the database themselves.
+inline std::string g_last_database;
+inline std::string NewDatabaseName() {
+  static std::atomic<int> n{0};
+  const auto ns = std::chrono::system_clock::now().time_since_epoch().count();
+  g_last_database = "isdas_conf_" + std::to_string(getpid()) + "_" + std::to_string(ns) + "_" +
+                    std::to_string(n++);
+  return g_last_database;
+}
 
 // The SQLite stores' temp directories, removed when the test binary exits (every store is
 // closed by then).
@@ -49,7 +61,7 @@ inline std::unique_ptr<EventStore> MakeSqlite() {
 inline std::unique_ptr<EventStore> MakeClickhouse() {
   clickhouse::Endpoint e;
   std::ifstream(std::string(ISDAS_CLICKHOUSE_DIR) + "/http_port") >> e.port;
-  e.database = "isdas_conf_" + std::to_string(getpid()) + "_" + std::to_string(g_n++);
+  e.database = NewDatabaseName();
   auto s = ClickhouseStore::Open(e);
   EXPECT_TRUE(s.ok()) << s.status().ToString();
   return s.ok() ? std::unique_ptr<EventStore>(std::move(s.value())) : nullptr;
@@ -62,7 +74,7 @@ inline std::unique_ptr<EventStore> MakeClickhouseCluster() {
   int p2 = 0;
   std::ifstream(dir + "/s1/http_port") >> e.port;
   std::ifstream(dir + "/s2/http_port") >> p2;
-  e.database = "isdas_conf_" + std::to_string(getpid()) + "_" + std::to_string(g_n++);
+  e.database = NewDatabaseName();
   e.cluster = "isdas";
   e.shards = {"127.0.0.1:" + std::to_string(e.port), "127.0.0.1:" + std::to_string(p2)};
   auto s = ClickhouseStore::Open(e);
