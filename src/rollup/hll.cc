@@ -26,7 +26,50 @@ uint64_t HashAddress(const model::IpAddr& a) {
   return Mix(Mix(lo ^ a.family) ^ hi);
 }
 
-DistinctCounter::DistinctCounter(int p) : p_(p < 4 ? 4 : p > 16 ? 16 : p) {}
+DistinctCounter::DistinctCounter(int p) : p_(static_cast<uint8_t>(p < 4 ? 4 : p > 16 ? 16 : p)) {}
+
+DistinctCounter::DistinctCounter(const DistinctCounter& o)
+    : small_{o.small_[0], o.small_[1]}, n_(o.n_), cap_(o.cap_), p_(o.p_), zero_(o.zero_) {
+  if (o.table_) {
+    table_ = new uint64_t[cap_];
+    std::memcpy(table_, o.table_, cap_ * sizeof(uint64_t));
+  }
+  if (o.registers_) {
+    registers_ = new uint8_t[registers()];
+    std::memcpy(registers_, o.registers_, registers());
+  }
+}
+
+DistinctCounter::DistinctCounter(DistinctCounter&& o) noexcept
+    : small_{o.small_[0], o.small_[1]},
+      table_(o.table_),
+      registers_(o.registers_),
+      n_(o.n_),
+      cap_(o.cap_),
+      p_(o.p_),
+      zero_(o.zero_) {
+  o.table_ = nullptr;
+  o.registers_ = nullptr;
+  o.n_ = 0;
+  o.cap_ = 0;
+  o.zero_ = false;
+}
+
+DistinctCounter& DistinctCounter::operator=(DistinctCounter o) noexcept {
+  std::swap(small_, o.small_);
+  std::swap(table_, o.table_);
+  std::swap(registers_, o.registers_);
+  std::swap(n_, o.n_);
+  std::swap(cap_, o.cap_);
+  std::swap(p_, o.p_);
+  std::swap(zero_, o.zero_);
+  return *this;
+}
+
+DistinctCounter::~DistinctCounter() {
+  delete[] table_;
+  delete[] registers_;
+}
 
 void DistinctCounter::AddToRegisters(uint64_t hash) {
   const uint64_t idx = hash >> (64 - p_);
@@ -39,10 +82,11 @@ void DistinctCounter::AddToRegisters(uint64_t hash) {
 }
 
 void DistinctCounter::ToRegisters() {
-  registers_.assign(size_t{1} << p_, 0);
+  registers_ = new uint8_t[registers()]();
   ForEachExact([this](uint64_t h) { AddToRegisters(h); });
-  exact_.clear();
-  exact_.shrink_to_fit();
+  delete[] table_;
+  table_ = nullptr;
+  cap_ = 0;
   n_ = 0;
   zero_ = false;
 }
@@ -53,7 +97,7 @@ void DistinctCounter::InsertExact(uint64_t h) {
     zero_ = true;
     return;
   }
-  if (exact_.empty()) {
+  if (!table_) {
     // Most rows see one or two addresses: those stay inline, no table to allocate or reach.
     const uint32_t k = n_ - zero_;
     for (uint32_t i = 0; i < k; ++i)
@@ -63,33 +107,37 @@ void DistinctCounter::InsertExact(uint64_t h) {
       ++n_;
       return;
     }
-    exact_.assign(4 * kSmall, 0);
+    cap_ = 4 * kSmall;
+    table_ = new uint64_t[cap_]();
     for (uint64_t o : small_) Place(o);
-  } else if ((n_ + 1) * 2 > exact_.size()) {
-    std::vector<uint64_t> old = std::move(exact_);
-    exact_.assign(old.size() * 2, 0);
-    for (uint64_t o : old)
-      if (o != 0) Place(o);
+  } else if ((n_ + 1) * 2 > cap_) {
+    const uint64_t* old = table_;
+    const uint16_t old_cap = cap_;
+    cap_ = static_cast<uint16_t>(cap_ * 2);
+    table_ = new uint64_t[cap_]();
+    for (uint32_t i = 0; i < old_cap; ++i)
+      if (old[i] != 0) Place(old[i]);
+    delete[] old;
   }
-  const size_t mask = exact_.size() - 1;
+  const size_t mask = cap_ - 1;
   size_t i = h & mask;  // hashes are mixed: their low bits will do
-  while (exact_[i] != 0) {
-    if (exact_[i] == h) return;
+  while (table_[i] != 0) {
+    if (table_[i] == h) return;
     i = (i + 1) & mask;
   }
-  exact_[i] = h;
+  table_[i] = h;
   ++n_;
 }
 
 void DistinctCounter::Place(uint64_t h) {
-  const size_t mask = exact_.size() - 1;
+  const size_t mask = cap_ - 1;
   size_t i = h & mask;
-  while (exact_[i] != 0) i = (i + 1) & mask;
-  exact_[i] = h;
+  while (table_[i] != 0) i = (i + 1) & mask;
+  table_[i] = h;
 }
 
 void DistinctCounter::Add(uint64_t hash) {
-  if (!registers_.empty()) {
+  if (registers_) {
     AddToRegisters(hash);
     return;
   }
@@ -99,19 +147,18 @@ void DistinctCounter::Add(uint64_t hash) {
 
 void DistinctCounter::Merge(const DistinctCounter& o) {
   if (o.p_ != p_) return;
-  if (o.registers_.empty()) {
+  if (!o.registers_) {
     o.ForEachExact([this](uint64_t h) { Add(h); });
     return;
   }
-  if (registers_.empty()) ToRegisters();
-  for (size_t i = 0; i < registers_.size(); ++i) {
-    registers_[i] = std::max(registers_[i], o.registers_[i]);
-  }
+  if (!registers_) ToRegisters();
+  const size_t m = registers();
+  for (size_t i = 0; i < m; ++i) registers_[i] = std::max(registers_[i], o.registers_[i]);
 }
 
 uint64_t DistinctCounter::Estimate() const {
-  if (registers_.empty()) return n_;
-  const double m = static_cast<double>(registers_.size());
+  if (!registers_) return n_;
+  const double m = static_cast<double>(registers());
   static const auto kPow = [] {  // 2^-r for every register value
     std::array<double, 65> t{};
     for (int r = 0; r < 65; ++r) t[static_cast<size_t>(r)] = std::ldexp(1.0, -r);
@@ -119,9 +166,9 @@ uint64_t DistinctCounter::Estimate() const {
   }();
   double sum = 0;
   size_t zeros = 0;
-  for (uint8_t r : registers_) {
-    sum += kPow[r];
-    zeros += r == 0;
+  for (size_t i = 0; i < registers(); ++i) {
+    sum += kPow[registers_[i]];
+    zeros += registers_[i] == 0;
   }
   const double alpha = 0.7213 / (1 + 1.079 / m);
   double e = alpha * m * m / sum;
@@ -134,7 +181,7 @@ std::string DistinctCounter::Serialize() const {
   std::string s;
   s.push_back(static_cast<char>(kFormat));
   s.push_back(static_cast<char>(p_));
-  if (registers_.empty()) {
+  if (!registers_) {
     s.push_back('e');
     uint64_t sorted[kExactLimit + 1];  // n_ never exceeds the limit while exact
     size_t n = 0;
@@ -147,7 +194,7 @@ std::string DistinctCounter::Serialize() const {
     }
   } else {
     s.push_back('r');
-    s.append(reinterpret_cast<const char*>(registers_.data()), registers_.size());
+    s.append(reinterpret_cast<const char*>(registers_), registers());
   }
   return s;
 }
@@ -192,9 +239,8 @@ Status DistinctCounter::MergeSerialized(std::string_view b) {
     uint8_t top = 0;
     for (size_t i = 0; i < m; ++i) top = std::max(top, in[i]);
     if (top > 64 - p + 1) return Corruption("distinct counter: register out of range");
-    if (registers_.empty()) ToRegisters();
-    uint8_t* r = registers_.data();
-    for (size_t i = 0; i < m; ++i) r[i] = std::max(r[i], in[i]);
+    if (!registers_) ToRegisters();
+    for (size_t i = 0; i < m; ++i) registers_[i] = std::max(registers_[i], in[i]);
     return Status::Ok();
   }
   return Corruption("distinct counter: unknown kind");

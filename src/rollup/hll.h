@@ -21,10 +21,14 @@ class DistinctCounter {
   static constexpr size_t kExactLimit = 256;
 
   explicit DistinctCounter(int p = 12);
+  DistinctCounter(const DistinctCounter& o);
+  DistinctCounter(DistinctCounter&& o) noexcept;
+  DistinctCounter& operator=(DistinctCounter o) noexcept;  // copy or move, then swap
+  ~DistinctCounter();
   void Add(uint64_t hash);
   void Merge(const DistinctCounter& other);  // same p; kInternal-worthy misuse is a no-op
   uint64_t Estimate() const;
-  bool exact() const { return registers_.empty(); }
+  bool exact() const { return registers_ == nullptr; }
   int precision() const { return p_; }
 
   // Compact bytes for storage: version, p, then either the exact hashes or the registers.
@@ -39,28 +43,31 @@ class DistinctCounter {
   void ToRegisters();
   void AddToRegisters(uint64_t hash);
   void InsertExact(uint64_t hash);
-  void Place(uint64_t hash);  // into exact_, known absent and with room
+  void Place(uint64_t hash);  // into table_, known absent and with room
   template <typename F>
   void ForEachExact(F&& f) const {
-    if (exact_.empty()) {
+    if (!table_) {
       for (uint32_t i = 0; i < n_ - zero_; ++i) f(small_[i]);
     } else {
-      for (uint64_t h : exact_)
-        if (h != 0) f(h);
+      for (uint32_t i = 0; i < cap_; ++i)
+        if (table_[i] != 0) f(table_[i]);
     }
     if (zero_) f(0);
   }
+  size_t registers() const { return size_t{1} << p_; }
 
+  // 40 bytes (rollup rows hold two, and a collector a million rows). While exact: the first
+  // kSmall distinct nonzero hashes in small_; beyond, all of them in an open-addressing table
+  // of cap_ slots (0 = empty), at most half full. The hash 0 itself is `zero_`. Sorted only
+  // when serialized. Once sketched: 2^p registers, and no table.
   static constexpr uint32_t kSmall = 2;
-  int p_;
-  // While exact: the first kSmall distinct nonzero hashes in small_; beyond, all of them in an
-  // open-addressing table (0 = empty slot), at most half full. The hash 0 itself is `zero_`.
-  // Sorted only when serialized.
   uint64_t small_[kSmall] = {0, 0};
-  std::vector<uint64_t> exact_;
+  uint64_t* table_ = nullptr;
+  uint8_t* registers_ = nullptr;
   uint32_t n_ = 0;  // distinct values while exact, the hash 0 included
+  uint16_t cap_ = 0;
+  uint8_t p_;
   bool zero_ = false;
-  std::vector<uint8_t> registers_;  // 2^p registers once large
 };
 
 // A well-mixed 64-bit hash of an address (family and all 16 bytes).
