@@ -19,7 +19,7 @@ namespace {
 constexpr int kSchemaVersion = 3;
 constexpr int kColumns = 25;  // of the events table
 constexpr size_t kRowsPerInsert = 64;
-constexpr size_t kMaxPendingRows = 1000000;  // rollup rows held in memory (~250 MB) at most
+constexpr size_t kMaxPendingRows = 1000000;  // rollup rows held in memory at most
 constexpr int64_t kGraceSeconds = 120;       // a 5-minute bucket closes this long after its end
 constexpr double kPartialFlushSeconds = 60;  // open buckets written at least this often
 constexpr double kIdleFlushSeconds = 2;      // … and when the writer is idle, this often  //
