@@ -43,21 +43,27 @@ struct CollectorConfig {
   uint64_t retention_interval_s = 3600;
 };
 
-Status ParseListen(Config& c, const char* key, const std::string& v, std::string* host, int* port) {
+// "host:port" or "[v6]:port" (port 0: any free one). Errors say what is wrong with `v`.
+Status SplitListen(const std::string& v, std::string* host, int* port) {
   const size_t colon = v.rfind(':');
   if (colon == std::string::npos || colon == 0) {
-    return c.Invalid(key, "'" + v + "' is not host:port");
+    return InvalidArgument("'" + v + "' is not host:port");
   }
   std::string h = v.substr(0, colon);
   if (h.size() > 2 && h.front() == '[' && h.back() == ']') h = h.substr(1, h.size() - 2);
   const std::string p = v.substr(colon + 1);
   if (p.empty() || p.size() > 5 || p.find_first_not_of("0123456789") != std::string::npos ||
       std::stoi(p) > 65535) {
-    return c.Invalid(key, "'" + v + "' has no valid port (0-65535)");
+    return InvalidArgument("'" + v + "' has no valid port (0-65535)");
   }
   *host = h;
   *port = std::stoi(p);
   return Status::Ok();
+}
+
+Status ParseListen(Config& c, const char* key, const std::string& v, std::string* host, int* port) {
+  Status s = SplitListen(v, host, port);
+  return s.ok() ? s : c.Invalid(key, s.message());
 }
 
 Result<CollectorConfig> LoadConfig(const std::string& path) {
@@ -336,13 +342,14 @@ int CmdApi(const std::vector<std::string>& args) {
       return 64;
     }
   }
-  const size_t colon = listen.rfind(':');
-  if (data_dir.empty() || colon == std::string::npos || colon == 0) {
+  if (data_dir.empty()) {
     std::fputs(kUsage, stderr);
     return 64;
   }
-  o.host = listen.substr(0, colon);
-  o.port = std::atoi(listen.c_str() + colon + 1);
+  if (Status l = SplitListen(listen, &o.host, &o.port); !l.ok()) {
+    std::fprintf(stderr, "isdas api: --listen: %s\n", l.message().c_str());
+    return 64;
+  }
   auto factory = [data_dir]() -> Result<std::unique_ptr<storage::EventStore>> {
     auto sq = storage::SqliteStore::Open(data_dir);
     if (!sq.ok()) return sq.status();

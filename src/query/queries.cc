@@ -122,16 +122,18 @@ Result<std::vector<std::pair<uint32_t, uint64_t>>> Queries::PortTotals(const Top
                                                                        TopResult::PortTotals* how) {
   constexpr size_t kMaxCandidates = 1000;
   const size_t head = std::clamp<size_t>(q.head, 1, rollup::kPortTotalsHead);
-  const std::string where = Queries::Where(q.filter, false);
+  // "port_totals_<res> WHERE <the segment's buckets and the filter>"
+  auto from = [where = Where(q.filter, false)](const Segment& s) {
+    return "port_totals_" + std::string(rollup::Name(s.res)) +
+           " WHERE bucket >= " + std::to_string(s.from_s) + " AND bucket < " +
+           std::to_string(s.to_s) + where;
+  };
   std::vector<std::pair<uint32_t, uint64_t>> out;
   auto sum_all = [&]() -> Status {
     how->summed_all = true;
     std::vector<uint64_t> sum(65536, 0);
     for (const Segment& s : q.segments) {
-      auto blobs =
-          store_->Select("SELECT counts FROM port_totals_" + std::string(rollup::Name(s.res)) +
-                         " WHERE bucket >= " + std::to_string(s.from_s) + " AND bucket < " +
-                         std::to_string(s.to_s) + where);
+      auto blobs = store_->Select("SELECT counts FROM " + from(s));
       if (!blobs.ok()) return blobs.status();
       for (const auto& r : blobs.value()) {
         rollup::ForEachPortCount(r[0].data(), r[0].size(),
@@ -153,12 +155,9 @@ Result<std::vector<std::pair<uint32_t, uint64_t>>> Queries::PortTotals(const Top
   uint64_t bounds = 0;
   bool ordered = true;
   for (const Segment& s : q.segments) {
-    const std::string table = "port_totals_" + std::string(rollup::Name(s.res));
     auto rows =
         store_->Select("SELECT bucket, sensor, proto, kind, tool, research, substr(head, 1, " +
-                       std::to_string(6 * (head + 1)) + "), ports FROM " + table +
-                       " WHERE bucket >= " + std::to_string(s.from_s) + " AND bucket < " +
-                       std::to_string(s.to_s) + where);
+                       std::to_string(6 * (head + 1)) + "), length(counts) / 6 FROM " + from(s));
     if (!rows.ok()) return rows.status();
     for (const auto& r : rows.value()) {
       ++how->heads;
@@ -176,8 +175,9 @@ Result<std::vector<std::pair<uint32_t, uint64_t>>> Queries::PortTotals(const Top
         }
       });
       if (U64(r[7]) <= head) continue;  // the head is the whole blob
-      b.key = table + " WHERE bucket = " + r[0] + " AND sensor = " + r[1] + " AND proto = " + r[2] +
-              " AND kind = " + r[3] + " AND tool = " + r[4] + " AND research = " + r[5];
+      b.key = "port_totals_" + std::string(rollup::Name(s.res)) + " WHERE bucket = " + r[0] +
+              " AND sensor = " + r[1] + " AND proto = " + r[2] + " AND kind = " + r[3] +
+              " AND tool = " + r[4] + " AND research = " + r[5];
       bounds += b.bound;
       for (uint16_t p : b.listed) listed_bounds[p] += b.bound;
       partial.push_back(std::move(b));
@@ -246,7 +246,7 @@ Result<TopResult> Queries::Top(const TopQuery& q) {
   const std::string cond = " AND family = " + std::to_string(static_cast<int>(q.family)) +
                            " AND key >= " + std::to_string(q.key_lo) +
                            " AND key <= " + std::to_string(q.key_hi) + Where(q.filter, false);
-  std::vector<std::string> groups;  // as SQL literals, in rank order
+  std::vector<std::string> groups;  // the rows' groups as Select returns them, in rank order
   if (d.port_totals && q.family == rollup::Family::kPort && q.by == GroupBy::kKey &&
       q.key_lo == 0 && q.key_hi >= 65535) {
     // Every port's packets are kept per bucket and filter combination in one blob.
@@ -292,14 +292,17 @@ Result<TopResult> Queries::Top(const TopQuery& q) {
       }
       t.packets = U64(r[1]);
       out.rows.push_back(t);
-      groups.push_back(d.sensor_is_name && q.by == GroupBy::kSensor ? d.quote(r[0]) : r[0]);
+      groups.push_back(r[0]);
     }
   }
   if (out.rows.empty()) return out;
   // First/last seen and distinct counts of the rows shown: their rows merged across buckets
   // and dimensions (one lookup per group by the primary key).
-  std::string in;
-  for (const std::string& gr : groups) in += (in.empty() ? "" : ", ") + gr;
+  std::string in;  // the groups as SQL literals (sensor names are strings on ClickHouse)
+  for (const std::string& gr : groups) {
+    in += (in.empty() ? "" : ", ") +
+          (d.sensor_is_name && q.by == GroupBy::kSensor ? d.quote(gr) : gr);
+  }
   const std::string cols = q.distinct
                                ? g + " AS g, first_us AS f, last_us AS l, srcs AS s, dsts AS t"
                                : g + " AS g, first_us AS f, last_us AS l";
@@ -322,9 +325,7 @@ Result<TopResult> Queries::Top(const TopQuery& q) {
     ISDAS_RETURN_IF_ERROR(MergeCounter(d, r[4], &acc.t));
   }
   for (size_t i = 0; i < out.rows.size(); ++i) {
-    std::string key = groups[i];
-    if (key.size() >= 2 && key.front() == '\'') key = key.substr(1, key.size() - 2);
-    auto it = m.find(key);
+    auto it = m.find(groups[i]);
     if (it == m.end()) continue;
     out.rows[i].first_us = it->second.first;
     out.rows[i].last_us = it->second.last;

@@ -29,7 +29,7 @@ uint64_t HashAddress(const model::IpAddr& a) {
 DistinctCounter::DistinctCounter(int p) : p_(static_cast<uint8_t>(p < 4 ? 4 : p > 16 ? 16 : p)) {}
 
 DistinctCounter::DistinctCounter(const DistinctCounter& o)
-    : small_{o.small_[0], o.small_[1]}, n_(o.n_), cap_(o.cap_), p_(o.p_), zero_(o.zero_) {
+    : small_(o.small_), n_(o.n_), cap_(o.cap_), p_(o.p_), zero_(o.zero_) {
   if (o.table_) {
     table_ = new uint64_t[cap_];
     std::memcpy(table_, o.table_, cap_ * sizeof(uint64_t));
@@ -41,7 +41,7 @@ DistinctCounter::DistinctCounter(const DistinctCounter& o)
 }
 
 DistinctCounter::DistinctCounter(DistinctCounter&& o) noexcept
-    : small_{o.small_[0], o.small_[1]},
+    : small_(o.small_),
       table_(o.table_),
       registers_(o.registers_),
       n_(o.n_),

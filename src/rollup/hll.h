@@ -6,6 +6,7 @@
 // sets they stand for, so unique sources over a month are the merge of the days' sketches.
 // Plain value type; not thread-safe.
 
+#include <array>
 #include <cstdint>
 #include <string>
 #include <string_view>
@@ -61,7 +62,7 @@ class DistinctCounter {
   // of cap_ slots (0 = empty), at most half full. The hash 0 itself is `zero_`. Sorted only
   // when serialized. Once sketched: 2^p registers, and no table.
   static constexpr uint32_t kSmall = 2;
-  uint64_t small_[kSmall] = {0, 0};
+  std::array<uint64_t, kSmall> small_{};
   uint64_t* table_ = nullptr;
   uint8_t* registers_ = nullptr;
   uint32_t n_ = 0;  // distinct values while exact, the hash 0 included

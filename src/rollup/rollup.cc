@@ -162,8 +162,21 @@ void Aggregator::Add(std::span<const model::Event> events) {
 }
 
 namespace {
-// Rows in key order (the tables' primary-key order: B-tree inserts stay local). Sorts
-// pointers, then moves each row once: rows are large (two counters).
+// Moves the rows of `m` with bucket < before to `out`; returns the earliest bucket left.
+int64_t TakeOut(RowMap* m, int64_t before, std::vector<Row>* out) {
+  int64_t kept_min = INT64_MAX;
+  for (auto it = m->begin(); it != m->end();) {
+    if (it->first.bucket < before) {
+      out->push_back(Row{it->first, std::move(it->second)});
+      m->erase(it++);
+    } else {
+      kept_min = std::min(kept_min, it->first.bucket);
+      ++it;
+    }
+  }
+  return kept_min;
+}
+
 // The rows in table order. With `keep_memory` the tables keep their allocation for the next
 // rows (erased one by one; clear() would free it), otherwise they are freed.
 std::vector<Row> Unsorted(std::initializer_list<RowMap*> maps, bool keep_memory) {
@@ -172,15 +185,12 @@ std::vector<Row> Unsorted(std::initializer_list<RowMap*> maps, bool keep_memory)
   for (RowMap* m : maps) n += m->size();
   out.reserve(n);
   for (RowMap* m : maps) {
-    if (!keep_memory) {
-      for (auto& kv : *m) out.push_back(Row{kv.first, std::move(kv.second)});
-      m->clear();
+    if (keep_memory) {
+      TakeOut(m, INT64_MAX, &out);
       continue;
     }
-    for (auto it = m->begin(); it != m->end();) {
-      out.push_back(Row{it->first, std::move(it->second)});
-      m->erase(it++);
-    }
+    for (auto& kv : *m) out.push_back(Row{kv.first, std::move(kv.second)});
+    m->clear();
   }
   return out;
 }
@@ -206,6 +216,7 @@ std::vector<Row> Sorted(std::initializer_list<RowMap*> maps) {
   return SortRows(Unsorted(maps, false));
 }
 std::vector<Row> Sorted(RowMap* m) { return Sorted({m}); }
+
 }  // namespace
 
 std::vector<Row> Aggregator::Take() {
@@ -220,21 +231,8 @@ std::vector<Row> Aggregator::TakeUnsorted() {
 
 std::vector<Row> Aggregator::TakeBefore(int64_t before5, int64_t before1d) {
   std::vector<Row> out;
-  auto take = [&out](RowMap* m, int64_t before) {
-    int64_t kept_min = INT64_MAX;
-    for (auto it = m->begin(); it != m->end();) {
-      if (it->first.bucket < before) {
-        out.push_back(Row{it->first, std::move(it->second)});
-        m->erase(it++);
-      } else {
-        kept_min = std::min(kept_min, it->first.bucket);
-        ++it;
-      }
-    }
-    return kept_min;
-  };
-  take(&rows_, before5);
-  if (daily_min_ < before1d) daily_min_ = take(&daily_, before1d);  // a day closed
+  TakeOut(&rows_, before5, &out);
+  if (daily_min_ < before1d) daily_min_ = TakeOut(&daily_, before1d, &out);  // a day closed
   return out;
 }
 
@@ -270,16 +268,7 @@ std::vector<Row> WriteAndFold(std::vector<Row>&& rows, int64_t write_from, RowMa
 int64_t Drain(RowMap* m, int64_t before, int64_t write_from, std::vector<Row>* out, RowMap* coarser,
               int64_t width, int64_t* coarser_min) {
   std::vector<Row> taken;
-  int64_t kept_min = INT64_MAX;
-  for (auto it = m->begin(); it != m->end();) {
-    if (it->first.bucket >= before) {
-      kept_min = std::min(kept_min, it->first.bucket);
-      ++it;
-      continue;
-    }
-    taken.push_back(Row{it->first, std::move(it->second)});
-    m->erase(it++);
-  }
+  const int64_t kept_min = TakeOut(m, before, &taken);
   *out = WriteAndFold(std::move(taken), write_from, coarser, width, coarser_min);
   return kept_min;
 }
@@ -328,14 +317,6 @@ std::vector<Row> Coarsen(std::vector<Row>&& rows, Resolution to, bool sorted) {
   }
   rows.clear();
   return sorted ? Sorted(&m) : Unsorted(&m);
-}
-
-PortCounts DecodePortCounts(const void* data, size_t n) {
-  PortCounts out;
-  out.reserve(n / 6);
-  ForEachPortCount(data, n,
-                   [&out](uint16_t port, uint32_t count) { out.emplace_back(port, count); });
-  return out;
 }
 
 std::string EncodePortCounts(PortCounts pc) {

@@ -164,9 +164,7 @@ using PortCounts = std::vector<std::pair<uint16_t, uint32_t>>;
 // SQLite also stores each blob's first kPortTotalsHead + 1 pairs on their own (its `head`), so
 // "top ports" can read the top of every blob without the rest (docs/rollups.md).
 constexpr size_t kPortTotalsHead = 256;
-// The pairs in stored order.
-PortCounts DecodePortCounts(const void* data, size_t n);
-// Calls f(port, count) for each pair of such a blob, without building the vector.
+// Calls f(port, count) for each pair of such a blob, in stored order.
 template <typename F>
 void ForEachPortCount(const void* data, size_t n, F&& f) {
   const auto* b = static_cast<const uint8_t*>(data);

@@ -95,8 +95,8 @@ struct SqlDialect {
   bool sensor_is_name;
   // A condition matching one source address in the events table.
   std::string (*source_is)(const model::IpAddr& a);
-  // The engine keeps `port_totals_<res>(bucket, sensor, proto, kind, tool, research, ports,
-  // head, counts)` (docs/storage-sqlite.md):
+  // The engine keeps `port_totals_<res>(bucket, sensor, proto, kind, tool, research, head,
+  // counts)` (docs/storage-sqlite.md):
   // every port's packets per bucket and filter combination, as (u16 port, u32 count)
   // little-endian pairs, highest count first — so "top ports" reads blob heads instead of
   // grouping every row (SQLite; docs/rollups.md).

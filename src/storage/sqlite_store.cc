@@ -128,13 +128,11 @@ CREATE TABLE IF NOT EXISTS port_totals_{r}(
   kind INTEGER NOT NULL,
   tool INTEGER NOT NULL,
   research INTEGER NOT NULL,
-  ports INTEGER NOT NULL,
   head BLOB NOT NULL,
   counts BLOB NOT NULL,
   PRIMARY KEY(bucket, sensor, proto, kind, tool, research)) WITHOUT ROWID;
 )sql";
 
-using rollup::DecodePortCounts;
 using rollup::EncodePortCounts;
 using rollup::PortCounts;
 
@@ -715,8 +713,7 @@ Status SqliteStore::AddPortTotals(
           -1, &get.s, nullptr) != SQLITE_OK ||
       sqlite3_prepare_v2(
           db_,
-          ForResolution("INSERT OR REPLACE INTO port_totals_{r} VALUES(?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                        r)
+          ForResolution("INSERT OR REPLACE INTO port_totals_{r} VALUES(?, ?, ?, ?, ?, ?, ?, ?)", r)
               .c_str(),
           -1, &put.s, nullptr) != SQLITE_OK) {
     return Error("prepare");
@@ -728,36 +725,23 @@ Status SqliteStore::AddPortTotals(
       sqlite3_bind_int64(get.s, i + 1, d[i]);
       sqlite3_bind_int64(put.s, i + 1, d[i]);
     }
-    PortCounts old;
+    std::vector<uint64_t> sum(65536, 0);  // what is stored plus what is added, by port
+    for (const auto& [port, n] : ports) sum[port] = n;
     if (sqlite3_step(get.s) == SQLITE_ROW) {
-      old = DecodePortCounts(sqlite3_column_blob(get.s, 0),
-                             static_cast<size_t>(sqlite3_column_bytes(get.s, 0)));
+      rollup::ForEachPortCount(sqlite3_column_blob(get.s, 0),
+                               static_cast<size_t>(sqlite3_column_bytes(get.s, 0)),
+                               [&sum](uint16_t port, uint32_t n) { sum[port] += n; });
     }
     sqlite3_reset(get.s);
-    std::sort(old.begin(), old.end());  // stored by count
-    PortCounts merged;                  // both by port: merge
-    merged.reserve(old.size() + ports.size());
-    auto a = old.begin();
-    auto b = ports.begin();
-    while (a != old.end() || b != ports.end()) {
-      if (b == ports.end() || (a != old.end() && a->first < b->first)) {
-        merged.push_back(*a++);
-      } else if (a == old.end() || b->first < a->first) {
-        merged.emplace_back(b->first,
-                            static_cast<uint32_t>(std::min<uint64_t>(b->second, UINT32_MAX)));
-        ++b;
-      } else {
-        merged.emplace_back(a->first, static_cast<uint32_t>(std::min<uint64_t>(
-                                          uint64_t{a->second} + b->second, UINT32_MAX)));
-        ++a;
-        ++b;
-      }
+    PortCounts merged;
+    for (uint32_t p = 0; p < 65536; ++p) {
+      if (sum[p])
+        merged.emplace_back(p, static_cast<uint32_t>(std::min<uint64_t>(sum[p], UINT32_MAX)));
     }
     const std::string blob = EncodePortCounts(std::move(merged));
     const size_t head = std::min(blob.size(), 6 * (rollup::kPortTotalsHead + 1));
-    sqlite3_bind_int64(put.s, 7, static_cast<int64_t>(blob.size() / 6));
-    sqlite3_bind_blob(put.s, 8, blob.data(), static_cast<int>(head), SQLITE_STATIC);
-    sqlite3_bind_blob(put.s, 9, blob.data(), static_cast<int>(blob.size()), SQLITE_STATIC);
+    sqlite3_bind_blob(put.s, 7, blob.data(), static_cast<int>(head), SQLITE_STATIC);
+    sqlite3_bind_blob(put.s, 8, blob.data(), static_cast<int>(blob.size()), SQLITE_STATIC);
     const int rc = sqlite3_step(put.s);
     sqlite3_reset(put.s);
     if (rc != SQLITE_DONE) return Error("update port totals in");

@@ -93,6 +93,15 @@ done
 collector_conf data0
 printf '[retention]\nevents_days = -3\n' >>collector.toml
 collector_refused "negative retention" "collector.toml:[0-9]*: retention.events_days"
+# `isdas api` alone: the same listen check as the collector's [api] listen.
+for bad in "localhost|is not host:port" "127.0.0.1:99999|has no valid port" "127.0.0.1:8x|has no valid port"; do
+  set +e
+  "$isdas" api --data-dir data0 --listen "${bad%|*}" >bad.out 2>&1
+  rc=$?
+  set -e
+  [ "$rc" = 64 ] || fail "0: isdas api --listen ${bad%|*}: exit $rc"
+  grep -q -- "--listen: '${bad%|*}' ${bad#*|}" bad.out || fail "0: message: $(cat bad.out)"
+done
 sensor_conf spool0 sim.pcap 1
 sed -i 's/^fsync = "always"/fsync = "sometimes"/' sensor.toml
 set +e

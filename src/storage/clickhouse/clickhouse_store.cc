@@ -266,12 +266,9 @@ Result<std::vector<BatchOutcome>> ClickhouseStore::CommitBatches(
   // attempt did not get to (begun: intent without mark).
   enum Need : uint8_t { kEvents = 1, kRollups = 2, kIntent = 4 };
   std::vector<uint8_t> need(batches.size(), 0);
-  clickhouse::RowBinary& rollups = rollups_;  // of begun batches now; of new ones below
-  clickhouse::RowBinary& new_rollups = new_rollups_;
-  clickhouse::RowBinary& rows = rows_;
-  rollups.clear();
-  new_rollups.clear();
-  rows.clear();
+  rollups_.clear();  // of begun batches now; of new ones in new_rollups_ below
+  new_rollups_.clear();
+  rows_.clear();
   for (size_t i = 0; i < batches.size(); ++i) {
     const SensorBatch& b = *batches[i];
     const std::string key = BatchKey(b);
@@ -305,13 +302,13 @@ Result<std::vector<BatchOutcome>> ClickhouseStore::CommitBatches(
                       std::to_string(rollup_rows) + " rollup rows); it needs repair");
     }
     need[i] = (ev.value() == 0 ? kEvents : 0) | (ro.value() == 0 ? kRollups : 0);
-    if (need[i] & kRollups) rollups.Append(batch_rollups);
+    if (need[i] & kRollups) rollups_.Append(batch_rollups);
   }
   // The new batches' rollup rows are counted on a second thread while this one encodes and
   // sends the events (joined before the rollups are sent).
   std::thread count_rollups([&] {
     for (size_t i = 0; i < batches.size(); ++i)
-      if (need[i] & kIntent) AppendRollupRows(*batches[i], &new_rollups, &agg_);
+      if (need[i] & kIntent) AppendRollupRows(*batches[i], &new_rollups_, &agg_);
   });
   clickhouse::RowBinary intents, marks, names;
   for (size_t i = 0; i < batches.size(); ++i) {
@@ -323,7 +320,7 @@ Result<std::vector<BatchOutcome>> ClickhouseStore::CommitBatches(
       intents.U64(b.seq);
       intents.I64(now_us);
     }
-    if (need[i] & kEvents) AppendEventRows(b, &rows);
+    if (need[i] & kEvents) AppendEventRows(b, &rows_);
     marks.String(b.sensor_id);
     marks.U64(b.epoch);
     marks.U64(b.seq);
@@ -340,10 +337,10 @@ Result<std::vector<BatchOutcome>> ClickhouseStore::CommitBatches(
   // attempt counts what is there instead of inserting it again.
   Status sent;
   if (!intents.data().empty()) sent = client_.InsertRowBinary("intents", intents.data());
-  if (sent.ok() && !rows.data().empty()) sent = client_.InsertRowBinary("events", rows.data());
+  if (sent.ok() && !rows_.data().empty()) sent = client_.InsertRowBinary("events", rows_.data());
   count_rollups.join();
   ISDAS_RETURN_IF_ERROR(sent);
-  for (const clickhouse::RowBinary* r : {&rollups, &new_rollups}) {  // each batch's in one
+  for (const clickhouse::RowBinary* r : {&rollups_, &new_rollups_}) {  // each batch's in one
     if (!r->data().empty()) ISDAS_RETURN_IF_ERROR(client_.InsertRowBinary("rollups", r->data()));
   }
   if (!names.data().empty())
