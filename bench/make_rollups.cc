@@ -16,8 +16,10 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdio>
+#include <cstdlib>
 #include <random>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "rollup/hll.h"
@@ -62,13 +64,13 @@ int main(int argc, char** argv) {
     for (uint64_t i = 0; i < m; ++i) c.Add(rng());
     return c.Serialize();
   };
-  sqlite3_stmt* ins[3];
-  sqlite3_stmt* tot[3];
+  sqlite3_stmt* ins[3] = {};
+  sqlite3_stmt* tot[3] = {};
   for (int r = 0; r < 3; ++r) {
     sqlite3_prepare_v2(db,
                        ("INSERT OR REPLACE INTO port_totals_" +
                         std::string(rollup::Name(static_cast<rollup::Resolution>(r))) +
-                        " VALUES(?, 0, 6, 1, ?, 0, ?)")
+                        " VALUES(?, 0, 6, 1, ?, 0, ?, ?)")
                            .c_str(),
                        -1, &tot[r], nullptr);
     const std::string t =
@@ -77,6 +79,19 @@ int main(int argc, char** argv) {
         db, ("INSERT OR REPLACE INTO " + t + " VALUES(?,?,?,0,6,1,?,0,?,?,?,?,?)").c_str(), -1,
         &ins[r], nullptr);
   }
+  for (int r = 0; r < 3; ++r) {
+    // The tables are the store's: a statement that does not fit them is a generator out of date.
+    if (!ins[r] || !tot[r])
+      return std::fprintf(stderr, "make_rollups: %s\n", sqlite3_errmsg(db)), 1;
+  }
+  // Every row must go in (a store missing rows would time wrong answers).
+  auto step = [db](sqlite3_stmt* st) {
+    if (sqlite3_step(st) != SQLITE_DONE) {
+      std::fprintf(stderr, "make_rollups: %s\n", sqlite3_errmsg(db));
+      std::exit(1);
+    }
+    sqlite3_reset(st);
+  };
   uint64_t rows = 0, events = 0;
   // One resolution's rows for [from, to) in buckets of `width`.
   auto emit = [&](int res, int64_t from, int64_t to, int64_t width) {
@@ -97,8 +112,7 @@ int main(int argc, char** argv) {
         sqlite3_bind_int64(st, 7, (b + width) * 1000000 - 1);
         sqlite3_bind_blob(st, 8, s.data(), static_cast<int>(s.size()), SQLITE_TRANSIENT);
         sqlite3_bind_blob(st, 9, d.data(), static_cast<int>(d.size()), SQLITE_TRANSIENT);
-        sqlite3_step(st);
-        sqlite3_reset(st);
+        step(st);
         ++rows;
       };
       uint64_t all = 0;
@@ -121,9 +135,10 @@ int main(int argc, char** argv) {
         const std::string blob = rollup::EncodePortCounts(totals[tool]);
         sqlite3_bind_int64(tot[res], 1, b);
         sqlite3_bind_int(tot[res], 2, tool);
-        sqlite3_bind_blob(tot[res], 3, blob.data(), static_cast<int>(blob.size()), SQLITE_STATIC);
-        sqlite3_step(tot[res]);
-        sqlite3_reset(tot[res]);
+        const std::string_view head = rollup::PortTotalsHead(blob);
+        sqlite3_bind_blob(tot[res], 3, head.data(), static_cast<int>(head.size()), SQLITE_STATIC);
+        sqlite3_bind_blob(tot[res], 4, blob.data(), static_cast<int>(blob.size()), SQLITE_STATIC);
+        step(tot[res]);
       }
       put(0, 0, 0, all);
       for (int c = 0; c < 10; ++c) {

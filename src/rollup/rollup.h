@@ -164,6 +164,10 @@ using PortCounts = std::vector<std::pair<uint16_t, uint32_t>>;
 // SQLite also stores each blob's first kPortTotalsHead + 1 pairs on their own (its `head`), so
 // "top ports" can read the top of every blob without the rest (docs/rollups.md).
 constexpr size_t kPortTotalsHead = 256;
+// The head of such a blob: its first kPortTotalsHead + 1 pairs (all of them when fewer).
+inline std::string_view PortTotalsHead(std::string_view blob) {
+  return blob.substr(0, 6 * (kPortTotalsHead + 1));
+}
 // Calls f(port, count) for each pair of such a blob, in stored order.
 template <typename F>
 void ForEachPortCount(const void* data, size_t n, F&& f) {

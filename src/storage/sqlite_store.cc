@@ -739,8 +739,8 @@ Status SqliteStore::AddPortTotals(
         merged.emplace_back(p, static_cast<uint32_t>(std::min<uint64_t>(sum[p], UINT32_MAX)));
     }
     const std::string blob = EncodePortCounts(std::move(merged));
-    const size_t head = std::min(blob.size(), 6 * (rollup::kPortTotalsHead + 1));
-    sqlite3_bind_blob(put.s, 7, blob.data(), static_cast<int>(head), SQLITE_STATIC);
+    const std::string_view head = rollup::PortTotalsHead(blob);
+    sqlite3_bind_blob(put.s, 7, head.data(), static_cast<int>(head.size()), SQLITE_STATIC);
     sqlite3_bind_blob(put.s, 8, blob.data(), static_cast<int>(blob.size()), SQLITE_STATIC);
     const int rc = sqlite3_step(put.s);
     sqlite3_reset(put.s);
