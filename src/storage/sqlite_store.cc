@@ -725,18 +725,21 @@ Status SqliteStore::AddPortTotals(
       sqlite3_bind_int64(get.s, i + 1, d[i]);
       sqlite3_bind_int64(put.s, i + 1, d[i]);
     }
-    std::vector<uint64_t> sum(65536, 0);  // what is stored plus what is added, by port
-    for (const auto& [port, n] : ports) sum[port] = n;
+    // What is stored plus what is added: both listed, sorted by port, equal ports summed.
+    std::vector<std::pair<uint16_t, uint64_t>> all(ports.begin(), ports.end());
     if (sqlite3_step(get.s) == SQLITE_ROW) {
       rollup::ForEachPortCount(sqlite3_column_blob(get.s, 0),
                                static_cast<size_t>(sqlite3_column_bytes(get.s, 0)),
-                               [&sum](uint16_t port, uint32_t n) { sum[port] += n; });
+                               [&all](uint16_t port, uint32_t n) { all.emplace_back(port, n); });
     }
     sqlite3_reset(get.s);
+    std::sort(all.begin(), all.end());
     PortCounts merged;
-    for (uint32_t p = 0; p < 65536; ++p) {
-      if (sum[p])
-        merged.emplace_back(p, static_cast<uint32_t>(std::min<uint64_t>(sum[p], UINT32_MAX)));
+    for (size_t i = 0; i < all.size();) {
+      uint64_t n = 0;
+      const uint16_t port = all[i].first;
+      for (; i < all.size() && all[i].first == port; ++i) n += all[i].second;
+      merged.emplace_back(port, static_cast<uint32_t>(std::min<uint64_t>(n, UINT32_MAX)));
     }
     const std::string blob = EncodePortCounts(std::move(merged));
     const std::string_view head = rollup::PortTotalsHead(blob);
