@@ -36,7 +36,7 @@ $(lab_sensor_collector bench-1 "https://127.0.0.1:$port")
 EOS
   /usr/bin/time -f "sensor %e %M" -a -o times "$isdas" sensor --config sensor.toml >sensor.out 2>&1
   grep -q "^shipped: $packets\$" sensor.out || { echo "not all shipped: $(tail -3 sensor.out)"; exit 1; }
-  stored=$(sqlite3 cdata/isdas.sqlite "SELECT COUNT(*) FROM events")
+  stored=$("$isdas" sql --data-dir cdata "SELECT COUNT(*) FROM events")
   [ "$stored" = "$packets" ] || { echo "stored $stored != $packets"; exit 1; }
   pkill -INT -f "isdas collector --config $work" || true
   wait "$cpid" 2>/dev/null || true

@@ -375,4 +375,52 @@ int CmdApi(const std::vector<std::string>& args) {
   return 0;
 }
 
+int CmdSql(const std::vector<std::string>& args) {
+  static const char* kUsage = "usage: isdas sql [--data-dir DIR] \"SELECT ...\"\n";
+  std::string data_dir = "isdas-data", sql;
+  for (size_t i = 0; i < args.size(); ++i) {
+    if (args[i] == "--data-dir" && i + 1 < args.size()) {
+      data_dir = args[++i];
+    } else if (sql.empty() && !args[i].empty() && args[i][0] != '-') {
+      sql = args[i];
+    } else {
+      std::fputs(kUsage, stderr);
+      return 64;
+    }
+  }
+  if (sql.empty()) {
+    std::fputs(kUsage, stderr);
+    return 64;
+  }
+  struct stat st;
+  if (stat((data_dir + "/isdas.sqlite").c_str(), &st) != 0) {
+    std::fprintf(stderr, "isdas sql: no store at %s/isdas.sqlite\n", data_dir.c_str());
+    return 1;
+  }
+  auto store = storage::SqliteStore::Open(data_dir);
+  if (!store.ok()) {
+    std::fprintf(stderr, "isdas sql: %s\n", store.status().message().c_str());
+    return 1;
+  }
+  auto rows = (*store)->Select(sql);
+  if (!rows.ok()) {
+    std::fprintf(stderr, "isdas sql: %s\n", rows.status().message().c_str());
+    return 1;
+  }
+  std::string out;
+  for (const auto& row : rows.value()) {
+    for (size_t c = 0; c < row.size(); ++c) {
+      if (c) out.push_back('|');
+      out += row[c];
+    }
+    out.push_back('\n');
+    if (out.size() > (1 << 16)) {
+      std::fwrite(out.data(), 1, out.size(), stdout);
+      out.clear();
+    }
+  }
+  std::fwrite(out.data(), 1, out.size(), stdout);
+  return std::fflush(stdout) == 0 ? 0 : 1;
+}
+
 }  // namespace isdas::app

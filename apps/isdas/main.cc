@@ -42,6 +42,10 @@ commands:
   simulate --out FILE [--packets N] [--seed S] [--pps R] [--start UNIX_SECONDS]
                                       write synthetic /16 darknet traffic as a pcap and print
                                       its ground truth (packets per tool and traffic kind)
+  api --data-dir DIR [--listen HOST:PORT] [--threads N]
+                                      serve the query API over a SQLite store
+  sql [--data-dir DIR] "SELECT ..."   run one read-only query on a SQLite store (the events
+                                      table included) and print its rows as "a|b|c"
   version                             print the version and the classifier rules version
   help                                this text
 
@@ -362,6 +366,7 @@ int Main(int argc, char** argv) {
   if (cmd == "keys") return CmdKeys(args);
   if (cmd == "collector") return CmdCollector(args);
   if (cmd == "api") return CmdApi(args);
+  if (cmd == "sql") return CmdSql(args);
   if (cmd == "sensor") return CmdSensor(args);
   if (cmd == "version" || cmd == "--version") {
     std::printf("isdas 0.1.0 (classifier rules v%u)\n", classify::kRulesVersion);

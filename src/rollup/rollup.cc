@@ -1,6 +1,7 @@
 #include "rollup/rollup.h"
 
 #include <algorithm>
+#include <thread>
 #include <tuple>
 
 namespace isdas::rollup {
@@ -94,7 +95,7 @@ void RowValue::Merge(const RowValue& o) {
 }
 
 int Aggregator::KeysOf(const model::Event& e, const model::SourceInfo* s, uint32_t sensor,
-                       RowKey* keys, int* n5) {
+                       RowKey* keys, int* n5) const {
   RowKey k;
   k.bucket = BucketStart(BucketStart(e.ts_us, 1000000) / 1000000, 300);
   k.sensor = sensor;
@@ -104,6 +105,7 @@ int Aggregator::KeysOf(const model::Event& e, const model::SourceInfo* s, uint32
   k.research = s ? s->research : 0;
   int n = 0;
   auto key = [&](Family f, uint64_t v) {
+    if (!(families_ & Bit(f))) return;
     k.family = f;
     k.key = v;
     keys[n++] = k;
@@ -277,8 +279,9 @@ int64_t Drain(RowMap* m, int64_t before, int64_t write_from, std::vector<Row>* o
 RollupBuffer::Out RollupBuffer::Close(int64_t c5, const int64_t write_from[3]) {
   Out out;
   const int64_t c1h = BucketStart(c5, 3600), c1d = BucketStart(c5, 86400);
-  std::vector<Row> fine;
-  for (Row& r : fine_.TakeBefore(c5, c1d)) {
+  std::vector<Row> fine, taken = fine_[0].TakeBefore(c5, c1d);
+  for (Row& r : fine_[1].TakeBefore(c5, c1d)) taken.push_back(std::move(r));
+  for (Row& r : taken) {
     if (Finest(r.key.family) == Resolution::k1d) {  // already daily
       day_min_ = std::min(day_min_, r.key.bucket);
       auto [d, fresh] = day_.try_emplace(r.key, std::move(r.value));
@@ -298,8 +301,20 @@ RollupBuffer::Out RollupBuffer::Close(int64_t c5, const int64_t write_from[3]) {
   return out;
 }
 
+void RollupBuffer::Add(std::span<const model::Event> events,
+                       std::span<const model::SourceInfo> sources, uint32_t sensor) {
+  constexpr size_t kParallelFrom = 4096;  // below, a thread costs more than it saves
+  if (events.size() < kParallelFrom) {
+    for (Aggregator& a : fine_) a.Add(events, sources, sensor);
+    return;
+  }
+  std::thread other([&] { fine_[1].Add(events, sources, sensor); });
+  fine_[0].Add(events, sources, sensor);
+  other.join();
+}
+
 void RollupBuffer::Clear() {
-  (void)fine_.Take();
+  for (Aggregator& a : fine_) (void)a.Take();
   hour_.clear();
   day_.clear();
   hour_min_ = day_min_ = INT64_MAX;

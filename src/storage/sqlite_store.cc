@@ -12,18 +12,19 @@
 #include <thread>
 
 #include "rollup/rollup.h"
+#include "storage/event_blocks.h"
+#include "storage/events_table.h"
 
 namespace isdas::storage {
 namespace {
 
-constexpr int kSchemaVersion = 3;
-constexpr int kColumns = 25;  // of the events table
-constexpr size_t kRowsPerInsert = 64;
-constexpr size_t kMaxPendingRows = 1000000;  // rollup rows held in memory at most
-constexpr int64_t kGraceSeconds = 120;       // a 5-minute bucket closes this long after its end
-constexpr double kPartialFlushSeconds = 60;  // open buckets written at least this often
-constexpr double kIdleFlushSeconds = 2;      // … and when the writer is idle, this often  //
-                                             // 1,408 parameters, well under SQLite's 32,766
+constexpr int kSchemaVersion = 4;
+constexpr size_t kImportBlockEvents = 16384;  // an import's events are stored in blocks of this
+constexpr size_t kMaxPendingRows = 1000000;   // rollup rows held in memory at most
+constexpr int64_t kGraceSeconds = 120;        // a 5-minute bucket closes this long after its end
+constexpr double kPartialFlushSeconds = 60;   // open buckets written at least this often
+constexpr double kIdleFlushSeconds = 2;       // … and when the writer is idle, this often  //
+                                              // 1,408 parameters, well under SQLite's 32,766
 
 // Column meanings: docs/storage-sqlite.md. Addresses are 4- or 16-byte BLOBs in network
 // order, so they compare and index as numbers do.
@@ -50,33 +51,14 @@ CREATE TABLE IF NOT EXISTS import_counters(
   name TEXT NOT NULL,
   count INTEGER NOT NULL,
   PRIMARY KEY(import_id, name)) WITHOUT ROWID;
-CREATE TABLE IF NOT EXISTS events(
-  ts INTEGER NOT NULL,
-  sensor INTEGER NOT NULL,
-  proto INTEGER NOT NULL,
-  src BLOB NOT NULL,
-  dst BLOB NOT NULL,
-  sport INTEGER NOT NULL,
-  dport INTEGER NOT NULL,
-  icmp_type INTEGER NOT NULL,
-  icmp_code INTEGER NOT NULL,
-  tcp_flags INTEGER NOT NULL,
-  ttl INTEGER NOT NULL,
-  ip_id INTEGER NOT NULL,
-  ip_len INTEGER NOT NULL,
-  tcp_seq INTEGER NOT NULL,
-  tcp_win INTEGER NOT NULL,
-  tcp_optlen INTEGER NOT NULL,
-  tcp_mss INTEGER NOT NULL,
-  flags INTEGER NOT NULL,
-  kind INTEGER NOT NULL,
-  tool INTEGER NOT NULL,
-  spoof INTEGER NOT NULL,
+CREATE TABLE IF NOT EXISTS event_blocks(
+  id INTEGER PRIMARY KEY,
   import_id INTEGER NOT NULL,
-  src_country TEXT NOT NULL DEFAULT '',
-  src_asn INTEGER NOT NULL DEFAULT 0,
-  src_research INTEGER NOT NULL DEFAULT 0);
-CREATE INDEX IF NOT EXISTS events_ts ON events(ts);
+  ts_min INTEGER NOT NULL,
+  ts_max INTEGER NOT NULL,
+  events INTEGER NOT NULL,
+  data BLOB NOT NULL);
+CREATE INDEX IF NOT EXISTS event_blocks_ts ON event_blocks(ts_max, ts_min);
 CREATE TABLE IF NOT EXISTS sensors(
   id INTEGER PRIMARY KEY,
   name TEXT NOT NULL UNIQUE,
@@ -177,8 +159,7 @@ struct Stmt {
 
 SqliteStore::~SqliteStore() {
   if (in_import_) Abandon();
-  sqlite3_finalize(insert_);
-  sqlite3_finalize(insert_many_);
+  sqlite3_finalize(insert_block_);
   for (sqlite3_stmt* u : upsert_) sqlite3_finalize(u);
   sqlite3_close(db_);
 }
@@ -247,6 +228,18 @@ Result<std::unique_ptr<SqliteStore>> SqliteStore::Open(const std::string& data_d
         s->Exec("ALTER TABLE events ADD COLUMN src_research INTEGER NOT NULL DEFAULT 0"));
   }
   ISDAS_RETURN_IF_ERROR(s->Exec(kSchema));
+  if (sqlite3_prepare_v2(s->db_,
+                         "INSERT INTO event_blocks(import_id, ts_min, ts_max, events, data) "
+                         "VALUES(?, ?, ?, ?, ?)",
+                         -1, &s->insert_block_, nullptr) != SQLITE_OK) {
+    return s->Error("prepare insert");
+  }
+  if (user_version >= 1 && user_version <= 3) {
+    // Version 4 stores events in blocks (docs/storage-sqlite.md#events-in-blocks).
+    ISDAS_RETURN_IF_ERROR(s->EventsToBlocks());
+  }
+  // `events` is from here on the blocks read as a table.
+  if (!RegisterEventsTable(s->db_)) return s->Error("register the events table in");
   for (rollup::Resolution r : rollup::kResolutions) {
     ISDAS_RETURN_IF_ERROR(s->Exec(ForResolution(kRollupSchema, r).c_str()));
     if (sqlite3_prepare_v2(
@@ -266,17 +259,7 @@ Result<std::unique_ptr<SqliteStore>> SqliteStore::Open(const std::string& data_d
   if (user_version == 1 || user_version == 2) {
     ISDAS_RETURN_IF_ERROR(s->RebuildRollups());
   }
-  ISDAS_RETURN_IF_ERROR(s->Exec("PRAGMA user_version=3"));
-  std::string one = "(?";
-  for (int c = 1; c < kColumns; ++c) one += ",?";
-  one += ")";
-  std::string many = "INSERT INTO events VALUES" + one;
-  for (size_t r = 1; r < kRowsPerInsert; ++r) many += "," + one;
-  if (sqlite3_prepare_v2(s->db_, ("INSERT INTO events VALUES" + one).c_str(), -1, &s->insert_,
-                         nullptr) != SQLITE_OK ||
-      sqlite3_prepare_v2(s->db_, many.c_str(), -1, &s->insert_many_, nullptr) != SQLITE_OK) {
-    return s->Error("prepare insert");
-  }
+  ISDAS_RETURN_IF_ERROR(s->Exec("PRAGMA user_version=4"));
   return s;
 }
 
@@ -312,69 +295,170 @@ Status SqliteStore::BeginImport() {
 
 Status SqliteStore::Append(std::span<const model::Event> events) {
   if (!in_import_) return Internal("Append outside an import");
-  ISDAS_RETURN_IF_ERROR(InsertEvents(events, {}, -1, import_id_));
+  import_events_.insert(import_events_.end(), events.begin(), events.end());
+  if (import_events_.size() >= kImportBlockEvents) {
+    ISDAS_RETURN_IF_ERROR(InsertEvents(import_events_, {}, -1, import_id_));
+    import_events_.clear();
+  }
   aggregator_.Add(events);
   // Bounded memory: long imports write their rollups in steps (upserts merge them).
   if (aggregator_.size() > kMaxPendingRows) return WriteRollups(&aggregator_);
   return Status::Ok();
 }
 
-// sensor < 0: take each event's own sensor_id.
+// One block (event_blocks.h) per kMaxBlockEvents events; sensor < 0: each event's own id.
 Status SqliteStore::InsertEvents(std::span<const model::Event> events,
                                  std::span<const SourceInfo> sources, int64_t sensor,
                                  int64_t import_id) {
-  // Rows go in kRowsPerInsert at a time through one multi-row INSERT: per-statement work
-  // (VDBE setup, halt, reset) is paid once per group instead of once per event.
-  size_t i = 0;
-  while (i < events.size()) {
-    const bool group = events.size() - i >= kRowsPerInsert;
-    sqlite3_stmt* s = group ? insert_many_ : insert_;
-    const size_t n = group ? kRowsPerInsert : 1;
-    for (size_t r = 0; r < n; ++r) {
-      const model::Event& e = events[i + r];
-      const int b = static_cast<int>(r) * kColumns;
-      sqlite3_bind_int64(s, b + 1, e.ts_us);
-      sqlite3_bind_int64(s, b + 2, sensor < 0 ? int64_t{e.sensor_id} : sensor);
-      sqlite3_bind_int(s, b + 3, e.proto);
-      sqlite3_bind_blob(s, b + 4, e.src.bytes, static_cast<int>(e.src.size()), SQLITE_STATIC);
-      sqlite3_bind_blob(s, b + 5, e.dst.bytes, static_cast<int>(e.dst.size()), SQLITE_STATIC);
-      sqlite3_bind_int(s, b + 6, e.sport);
-      sqlite3_bind_int(s, b + 7, e.dport);
-      sqlite3_bind_int(s, b + 8, e.icmp_type);
-      sqlite3_bind_int(s, b + 9, e.icmp_code);
-      sqlite3_bind_int(s, b + 10, e.tcp_flags);
-      sqlite3_bind_int(s, b + 11, e.ttl);
-      sqlite3_bind_int64(s, b + 12, e.ip_id);
-      sqlite3_bind_int64(s, b + 13, e.ip_len);
-      sqlite3_bind_int64(s, b + 14, e.tcp_seq);
-      sqlite3_bind_int(s, b + 15, e.tcp_win);
-      sqlite3_bind_int(s, b + 16, e.tcp_optlen);
-      sqlite3_bind_int(s, b + 17, e.tcp_mss);
-      sqlite3_bind_int(s, b + 18, e.flags);
-      sqlite3_bind_int(s, b + 19, static_cast<int>(e.labels.kind));
-      sqlite3_bind_int(s, b + 20, static_cast<int>(e.labels.tool));
-      sqlite3_bind_int(s, b + 21, e.labels.spoof);
-      sqlite3_bind_int64(s, b + 22, import_id);
-      if (sources.empty() || sources[i + r].country[0] == 0) {
-        sqlite3_bind_text(s, b + 23, "", 0, SQLITE_STATIC);
-        sqlite3_bind_int64(s, b + 24, 0);
-      } else {
-        sqlite3_bind_text(s, b + 23, sources[i + r].country, 2, SQLITE_STATIC);
-        sqlite3_bind_int64(s, b + 24, sources[i + r].asn);
-      }
-      sqlite3_bind_int(s, b + 25, sources.empty() ? 0 : sources[i + r].research);
+  for (size_t at = 0; at < events.size(); at += kMaxBlockEvents) {
+    const size_t n = std::min(kMaxBlockEvents, events.size() - at);
+    const auto ev = events.subspan(at, n);
+    const std::string data =
+        EncodeEventBlock(ev, sources.empty() ? sources : sources.subspan(at, n), sensor);
+    int64_t lo = INT64_MAX, hi = INT64_MIN;
+    for (const model::Event& e : ev) {
+      lo = std::min(lo, e.ts_us);
+      hi = std::max(hi, e.ts_us);
     }
-    const int rc = sqlite3_step(s);
-    sqlite3_reset(s);
-    if (rc != SQLITE_DONE) return Error("insert event into");
-    i += n;
+    sqlite3_bind_int64(insert_block_, 1, import_id);
+    sqlite3_bind_int64(insert_block_, 2, lo);
+    sqlite3_bind_int64(insert_block_, 3, hi);
+    sqlite3_bind_int64(insert_block_, 4, static_cast<int64_t>(n));
+    sqlite3_bind_blob(insert_block_, 5, data.data(), static_cast<int>(data.size()), SQLITE_STATIC);
+    const int rc = sqlite3_step(insert_block_);
+    sqlite3_reset(insert_block_);
+    if (rc != SQLITE_DONE) return Error("insert events into");
   }
   return Status::Ok();
 }
 
+Status SqliteStore::CutBlocks(int64_t cut_us, uint64_t* removed) {
+  auto ids = Select("SELECT id FROM event_blocks WHERE ts_min < " + std::to_string(cut_us) +
+                    " AND ts_max >= " + std::to_string(cut_us));
+  if (!ids.ok()) return ids.status();
+  for (const auto& row : ids.value()) {
+    ISDAS_RETURN_IF_ERROR(Exec("BEGIN IMMEDIATE"));
+    Status s;
+    Stmt get, put;
+    EventBlock b;
+    if (sqlite3_prepare_v2(db_, "SELECT data FROM event_blocks WHERE id = ?", -1, &get.s,
+                           nullptr) != SQLITE_OK ||
+        sqlite3_prepare_v2(db_,
+                           "UPDATE event_blocks SET ts_min = ?, events = ?, data = ? WHERE id = ?",
+                           -1, &put.s, nullptr) != SQLITE_OK) {
+      s = Error("prepare");
+    }
+    const int64_t id = std::stoll(row[0]);
+    if (s.ok()) {
+      sqlite3_bind_int64(get.s, 1, id);
+      if (sqlite3_step(get.s) != SQLITE_ROW) s = Error("read event block in");
+    }
+    if (s.ok()) {
+      const auto* data = static_cast<const char*>(sqlite3_column_blob(get.s, 0));
+      s = DecodeEventBlock(
+          std::string_view(data ? data : "", static_cast<size_t>(sqlite3_column_bytes(get.s, 0))),
+          &b);
+      if (!s.ok()) s = Corruption(path_ + ": event block " + row[0] + ": " + s.message());
+    }
+    if (s.ok()) {
+      *removed += DropBefore(&b, cut_us);
+      int64_t lo = INT64_MAX;
+      for (const model::Event& e : b.events) lo = std::min(lo, e.ts_us);
+      const size_t kept = b.events.size();
+      const std::string data = EncodeEventBlock(b.events, b.sources, -1);
+      sqlite3_bind_int64(put.s, 1, lo);
+      sqlite3_bind_int64(put.s, 2, static_cast<int64_t>(kept));
+      sqlite3_bind_blob(put.s, 3, data.data(), static_cast<int>(data.size()), SQLITE_STATIC);
+      sqlite3_bind_int64(put.s, 4, id);
+      if (sqlite3_step(put.s) != SQLITE_DONE) s = Error("rewrite event block in");
+    }
+    if (s.ok()) s = Exec("COMMIT");
+    if (!s.ok()) {
+      (void)Exec("ROLLBACK");
+      return s;
+    }
+  }
+  return Status::Ok();
+}
+
+Status SqliteStore::EventsToBlocks() {
+  ISDAS_RETURN_IF_ERROR(Exec("BEGIN IMMEDIATE"));
+  Status s;
+  {
+    // The rows in their order, a block per run of one import (kImportBlockEvents at most).
+    Stmt st;
+    if (sqlite3_prepare_v2(db_,
+                           "SELECT ts, sensor, proto, src, dst, sport, dport, icmp_type, "
+                           "icmp_code, tcp_flags, ttl, ip_id, ip_len, tcp_seq, tcp_win, "
+                           "tcp_optlen, tcp_mss, flags, kind, tool, spoof, import_id, "
+                           "src_country, src_asn, src_research FROM events ORDER BY rowid",
+                           -1, &st.s, nullptr) != SQLITE_OK) {
+      s = Error("read old events in");
+    }
+    std::vector<model::Event> ev;
+    std::vector<SourceInfo> src;
+    int64_t import_id = 0;
+    auto flush = [&] {
+      if (s.ok() && !ev.empty()) s = InsertEvents(ev, src, -1, import_id);
+      ev.clear();
+      src.clear();
+    };
+    auto addr = [&](int col, model::IpAddr* a) {
+      const int n = sqlite3_column_bytes(st.s, col);
+      const auto* b = static_cast<const uint8_t*>(sqlite3_column_blob(st.s, col));
+      if (n == 4) a->SetV4(b);
+      if (n == 16) a->SetV6(b);
+    };
+    int rc = SQLITE_DONE;
+    while (s.ok() && (rc = sqlite3_step(st.s)) == SQLITE_ROW) {
+      const int64_t imp = sqlite3_column_int64(st.s, 21);
+      if (imp != import_id || ev.size() == kImportBlockEvents) flush();
+      import_id = imp;
+      model::Event& e = ev.emplace_back();
+      auto col = [&](int c) { return sqlite3_column_int64(st.s, c); };
+      e.ts_us = col(0);
+      e.sensor_id = static_cast<uint32_t>(col(1));
+      e.proto = static_cast<uint8_t>(col(2));
+      addr(3, &e.src);
+      addr(4, &e.dst);
+      e.sport = static_cast<uint16_t>(col(5));
+      e.dport = static_cast<uint16_t>(col(6));
+      e.icmp_type = static_cast<uint8_t>(col(7));
+      e.icmp_code = static_cast<uint8_t>(col(8));
+      e.tcp_flags = static_cast<uint8_t>(col(9));
+      e.ttl = static_cast<uint8_t>(col(10));
+      e.ip_id = static_cast<uint32_t>(col(11));
+      e.ip_len = static_cast<uint32_t>(col(12));
+      e.tcp_seq = static_cast<uint32_t>(col(13));
+      e.tcp_win = static_cast<uint16_t>(col(14));
+      e.tcp_optlen = static_cast<uint8_t>(col(15));
+      e.tcp_mss = static_cast<uint16_t>(col(16));
+      e.flags = static_cast<uint8_t>(col(17));
+      e.labels.kind = static_cast<model::TrafficKind>(col(18));
+      e.labels.tool = static_cast<model::Tool>(col(19));
+      e.labels.spoof = static_cast<uint8_t>(col(20));
+      SourceInfo& i = src.emplace_back();
+      if (sqlite3_column_bytes(st.s, 22) == 2) {
+        std::memcpy(i.country, sqlite3_column_text(st.s, 22), 2);
+      }
+      i.asn = static_cast<uint32_t>(col(23));
+      i.research = static_cast<uint8_t>(col(24));
+    }
+    if (s.ok() && rc != SQLITE_DONE) s = Error("read old events in");
+    flush();
+  }
+  if (s.ok()) s = Exec("DROP TABLE events");
+  if (s.ok()) s = Exec("COMMIT");
+  if (!s.ok()) (void)Exec("ROLLBACK");
+  return s;
+}
+
 Result<int64_t> SqliteStore::Commit(const ImportSummary& sum) {
   if (!in_import_) return Internal("Commit outside an import");
-  if (Status f = WriteRollups(&aggregator_); !f.ok()) {
+  Status f = InsertEvents(import_events_, {}, -1, import_id_);
+  import_events_.clear();
+  if (f.ok()) f = WriteRollups(&aggregator_);
+  if (!f.ok()) {
     Abandon();
     return f;
   }
@@ -443,13 +527,15 @@ Result<int64_t> SqliteStore::Commit(const ImportSummary& sum) {
 void SqliteStore::Abandon() {
   if (!in_import_) return;
   (void)aggregator_.Take();
+  import_events_.clear();
   (void)Exec("ROLLBACK");
   in_import_ = false;
 }
 
 Result<uint64_t> SqliteStore::CountEvents() {
   sqlite3_stmt* st = nullptr;
-  if (sqlite3_prepare_v2(db_, "SELECT COUNT(*) FROM events", -1, &st, nullptr) != SQLITE_OK) {
+  if (sqlite3_prepare_v2(db_, "SELECT COALESCE(SUM(events), 0) FROM event_blocks", -1, &st,
+                         nullptr) != SQLITE_OK) {
     return Error("prepare");
   }
   uint64_t n = 0;
@@ -753,70 +839,40 @@ Status SqliteStore::AddPortTotals(
 }
 
 Status SqliteStore::ScanEvents(
-    const std::string& where,
-    const std::function<Status(std::span<const model::Event>, std::span<const SourceInfo>,
-                               uint32_t)>& fn) {
+    int64_t from_us, const std::function<Status(std::span<const model::Event>,
+                                                std::span<const SourceInfo>, uint32_t)>& fn) {
   Stmt st;
-  if (sqlite3_prepare_v2(db_,
-                         ("SELECT ts, sensor, proto, src, dst, dport, tcp_flags, kind, tool, "
-                          "src_country, src_asn, src_research FROM events " +
-                          where)
-                             .c_str(),
-                         -1, &st.s, nullptr) != SQLITE_OK) {
+  if (sqlite3_prepare_v2(db_, "SELECT id, data FROM event_blocks WHERE ts_max >= ? ORDER BY id", -1,
+                         &st.s, nullptr) != SQLITE_OK) {
     return Error("prepare");
   }
-  std::vector<model::Event> events;
-  std::vector<SourceInfo> sources;
-  auto add = [&]() -> Status {
-    Status s;
-    for (size_t i = 0; i < events.size() && s.ok();) {  // one sensor at a time
+  sqlite3_bind_int64(st.s, 1, from_us);
+  EventBlock b;
+  int rc;
+  while ((rc = sqlite3_step(st.s)) == SQLITE_ROW) {
+    const auto* data = static_cast<const char*>(sqlite3_column_blob(st.s, 1));
+    Status d = DecodeEventBlock(
+        std::string_view(data ? data : "", static_cast<size_t>(sqlite3_column_bytes(st.s, 1))), &b);
+    if (!d.ok()) {
+      return Corruption(path_ + ": event block " + std::to_string(sqlite3_column_int64(st.s, 0)) +
+                        ": " + d.message());
+    }
+    (void)DropBefore(&b, from_us);
+    for (size_t i = 0; i < b.events.size();) {  // one sensor at a time
       size_t j = i;
-      while (j < events.size() && events[j].sensor_id == events[i].sensor_id) ++j;
-      s = fn(std::span(events).subspan(i, j - i), std::span(sources).subspan(i, j - i),
-             events[i].sensor_id);
+      while (j < b.events.size() && b.events[j].sensor_id == b.events[i].sensor_id) ++j;
+      ISDAS_RETURN_IF_ERROR(fn(std::span(b.events).subspan(i, j - i),
+                               std::span(b.sources).subspan(i, j - i), b.events[i].sensor_id));
       i = j;
     }
-    events.clear();
-    sources.clear();
-    return s;
-  };
-  auto addr = [](sqlite3_stmt* q, int col, model::IpAddr* a) {
-    const int n = sqlite3_column_bytes(q, col);
-    const auto* b = static_cast<const uint8_t*>(sqlite3_column_blob(q, col));
-    if (n == 4) a->SetV4(b);
-    if (n == 16) a->SetV6(b);
-  };
-  Status s;
-  int rc;
-  while (s.ok() && (rc = sqlite3_step(st.s)) == SQLITE_ROW) {
-    model::Event e;
-    e.ts_us = sqlite3_column_int64(st.s, 0);
-    e.sensor_id = static_cast<uint32_t>(sqlite3_column_int64(st.s, 1));
-    e.proto = static_cast<uint8_t>(sqlite3_column_int(st.s, 2));
-    addr(st.s, 3, &e.src);
-    addr(st.s, 4, &e.dst);
-    e.dport = static_cast<uint16_t>(sqlite3_column_int(st.s, 5));
-    e.tcp_flags = static_cast<uint8_t>(sqlite3_column_int(st.s, 6));
-    e.labels.kind = static_cast<model::TrafficKind>(sqlite3_column_int(st.s, 7));
-    e.labels.tool = static_cast<model::Tool>(sqlite3_column_int(st.s, 8));
-    SourceInfo si;
-    if (sqlite3_column_bytes(st.s, 9) == 2) {
-      std::memcpy(si.country, sqlite3_column_text(st.s, 9), 2);
-    }
-    si.asn = static_cast<uint32_t>(sqlite3_column_int64(st.s, 10));
-    si.research = static_cast<uint8_t>(sqlite3_column_int(st.s, 11));
-    events.push_back(e);
-    sources.push_back(si);
-    if (events.size() == 65536) s = add();
   }
-  if (s.ok() && rc != SQLITE_DONE) s = Error("read events from");
-  if (s.ok()) s = add();
-  return s;
+  if (rc != SQLITE_DONE) return Error("read events in");
+  return Status::Ok();
 }
 
 Status SqliteStore::RebuildRollups() {
   ISDAS_RETURN_IF_ERROR(Exec("BEGIN IMMEDIATE"));
-  Status s = ScanEvents("", [this](auto ev, auto src, uint32_t sensor) {
+  Status s = ScanEvents(INT64_MIN, [this](auto ev, auto src, uint32_t sensor) {
     aggregator_.Add(ev, src, sensor);
     return aggregator_.size() > kMaxPendingRows ? WriteRollups(&aggregator_) : Status::Ok();
   });
@@ -895,7 +951,7 @@ Status SqliteStore::RecoverRollups() {
   };
   auto mark = Select("SELECT value FROM meta WHERE key = 'rollup_closed_5m'");
   if (!mark.ok()) return fail(mark.status());
-  auto top = Select("SELECT MAX(ts) FROM events");
+  auto top = Select("SELECT MAX(ts_max) FROM event_blocks");
   if (!top.ok()) return fail(top.status());
   const bool any = !top->empty() && !top.value()[0][0].empty();
   if (any) {
@@ -925,14 +981,13 @@ Status SqliteStore::RecoverRollups() {
         if (!s.ok()) return fail(s);
       }
     }
-    s = ScanEvents("WHERE ts >= " + std::to_string(from[2] * 1000000),
-                   [&](auto ev, auto src, uint32_t sensor) -> Status {
-                     buffer_.Add(ev, src, sensor);
-                     if (buffer_.size() <= kMaxPendingRows) return Status::Ok();
-                     // Fold the closed buckets without writing them, then write the rest.
-                     (void)buffer_.Close(closed5_, from);
-                     return WriteOut(buffer_.CloseAll());
-                   });
+    s = ScanEvents(from[2] * 1000000, [&](auto ev, auto src, uint32_t sensor) -> Status {
+      buffer_.Add(ev, src, sensor);
+      if (buffer_.size() <= kMaxPendingRows) return Status::Ok();
+      // Fold the closed buckets without writing them, then write the rest.
+      (void)buffer_.Close(closed5_, from);
+      return WriteOut(buffer_.CloseAll());
+    });
     if (!s.ok()) return fail(s);
     (void)buffer_.Close(closed5_, from);  // only folds: those rows are in the tables
   }
@@ -977,11 +1032,25 @@ Result<ExpireReport> SqliteStore::Expire(const Retention& ret, int64_t now_us) {
   };
   const int64_t raw = RetentionCutoff(ret.raw_days, now_us);
   if (raw != INT64_MIN) {
-    ISDAS_RETURN_IF_ERROR(
-        run("DELETE FROM events WHERE rowid IN (SELECT rowid FROM events "
-            "WHERE ts < " +
-                std::to_string(raw * 1000000) + " LIMIT 50000)",
-            &rep.events));
+    // Whole blocks before the cut-off, 16 at a time (~256 k events per transaction), then the
+    // blocks that straddle it are rewritten with the events they keep.
+    const std::string cut = std::to_string(raw * 1000000);
+    for (;;) {
+      auto n = Select(
+          "SELECT COUNT(*), COALESCE(SUM(events), 0) FROM (SELECT events "
+          "FROM event_blocks WHERE ts_max < " +
+          cut + " LIMIT 16)");
+      if (!n.ok()) return n.status();
+      if (n.value()[0][0] == "0") break;
+      uint64_t blocks = 0;
+      ISDAS_RETURN_IF_ERROR(
+          run("DELETE FROM event_blocks WHERE id IN (SELECT id FROM "
+              "event_blocks WHERE ts_max < " +
+                  cut + " LIMIT 16)",
+              &blocks));
+      rep.events += std::stoull(n.value()[0][1]);
+    }
+    ISDAS_RETURN_IF_ERROR(CutBlocks(raw * 1000000, &rep.events));
   }
   for (rollup::Resolution r : rollup::kResolutions) {
     const int64_t cut = RetentionCutoff(ret.days(static_cast<int>(r)), now_us);
@@ -1041,6 +1110,10 @@ Result<Rows> SqliteStore::Select(const std::string& sql) {
   Stmt st;
   if (sqlite3_prepare_v2(db_, sql.c_str(), -1, &st.s, nullptr) != SQLITE_OK) {
     return Error("query");
+  }
+  if (!st.s) return InvalidArgument("query: no statement in \"" + sql + "\"");
+  if (!sqlite3_stmt_readonly(st.s)) {
+    return InvalidArgument("query: not a read-only statement: " + sql);
   }
   Rows rows;
   const int n = sqlite3_column_count(st.s);

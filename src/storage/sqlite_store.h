@@ -7,6 +7,7 @@
 #include <map>
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "rollup/rollup.h"
 #include "storage/event_store.h"
@@ -48,8 +49,13 @@ class SqliteStore final : public EventStore {
   SqliteStore() = default;
   Status Exec(const char* sql);
   Status Error(const char* what);
+  // Stores events as blocks (event_blocks.h); sensor < 0: under each event's own sensor id.
   Status InsertEvents(std::span<const model::Event> events, std::span<const SourceInfo> sources,
                       int64_t sensor, int64_t import_id);
+  // Schema version 4: the rows of an older `events` table moved into blocks, the table dropped.
+  Status EventsToBlocks();
+  // Keeps only the events at or after `cut_us` in each block that straddles it.
+  Status CutBlocks(int64_t cut_us, uint64_t* removed);
   Result<int64_t> SensorId(const std::string& name, int64_t now_us);
   // Writes `agg`'s rows into the three rollup tables (inside the open transaction).
   Status WriteRollups(rollup::Aggregator* agg);
@@ -60,8 +66,8 @@ class SqliteStore final : public EventStore {
                        const std::map<rollup::RowKey, std::map<uint16_t, uint64_t>>& add);
   // Recomputes every rollup from the events table (schema migration from before rollups).
   Status RebuildRollups();
-  // Calls `fn` with the events `where` selects, a sensor's run at a time.
-  Status ScanEvents(const std::string& where,
+  // Calls `fn` with the events from `from_us` on, block by block, a sensor's run at a time.
+  Status ScanEvents(int64_t from_us,
                     const std::function<Status(std::span<const model::Event>,
                                                std::span<const SourceInfo>, uint32_t)>& fn);
   // Sensor batches' rollups (docs/rollups.md#when-rollups-are-written-sqlite): a batch's
@@ -76,15 +82,15 @@ class SqliteStore final : public EventStore {
 
   std::string path_;
   sqlite3* db_ = nullptr;
-  sqlite3_stmt* insert_ = nullptr;       // one event
-  sqlite3_stmt* insert_many_ = nullptr;  // kRowsPerInsert events
-  sqlite3_stmt* upsert_[3] = {};         // rollup upsert, by resolution
-  rollup::Aggregator aggregator_;        // an import's rollups, written with its commit
-  rollup::RollupBuffer buffer_;          // committed sensor batches' rows of open buckets
-  bool recovered_ = false;               // buffer_ matches the tables
-  int64_t closed5_ = INT64_MIN;          // 5-minute buckets before this are closed (meta)
-  int64_t max_ts_s_ = INT64_MIN;         // newest event time seen
-  double last_flush_ = 0;                // steady-clock seconds of the last write of open rows
+  sqlite3_stmt* insert_block_ = nullptr;     // one block of events
+  sqlite3_stmt* upsert_[3] = {};             // rollup upsert, by resolution
+  std::vector<model::Event> import_events_;  // an import's events not yet in a block
+  rollup::Aggregator aggregator_;            // an import's rollups, written with its commit
+  rollup::RollupBuffer buffer_;              // committed sensor batches' rows of open buckets
+  bool recovered_ = false;                   // buffer_ matches the tables
+  int64_t closed5_ = INT64_MIN;              // 5-minute buckets before this are closed (meta)
+  int64_t max_ts_s_ = INT64_MIN;             // newest event time seen
+  double last_flush_ = 0;                    // steady-clock seconds of the last write of open rows
   bool in_import_ = false;
   int64_t import_id_ = 0;
 };

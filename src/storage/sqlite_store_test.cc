@@ -3,8 +3,11 @@
 #include <gtest/gtest.h>
 #include <sqlite3.h>
 
+#include <algorithm>
 #include <cstdlib>
 #include <fstream>
+
+#include "storage/events_table.h"
 
 namespace isdas::storage {
 namespace {
@@ -80,9 +83,11 @@ TEST(SqliteStore, CommittedImportIsDurableAndFindable) {
   ASSERT_TRUE(s.ok());
   EXPECT_EQ((*s)->CountEvents().value(), 2u);
   EXPECT_EQ((*s)->FindImport("abc").value(), 1);
-  // Read back with the plain SQLite API: addresses as 4-byte blobs, seq as unsigned 32-bit.
+  // Read back with the plain SQLite API (and the events table registered): addresses as
+  // 4-byte blobs, seq as unsigned 32-bit.
   sqlite3* db;
   ASSERT_EQ(sqlite3_open((dir + "/isdas.sqlite").c_str(), &db), SQLITE_OK);
+  ASSERT_TRUE(RegisterEventsTable(db));
   sqlite3_stmt* st;
   ASSERT_EQ(sqlite3_prepare_v2(db,
                                "SELECT length(src), hex(dst), tcp_seq, import_id FROM events "
@@ -144,6 +149,7 @@ TEST(SqliteStore, VersionOneDatabaseIsMigrated) {
   ASSERT_TRUE((*s)->CommitBatches(bs, 1).ok());
   EXPECT_EQ((*s)->CountEvents().value(), 2u);  // the old row survived
   ASSERT_EQ(sqlite3_open((dir + "/isdas.sqlite").c_str(), &db), SQLITE_OK);
+  ASSERT_TRUE(RegisterEventsTable(db));
   sqlite3_stmt* st;
   ASSERT_EQ(sqlite3_prepare_v2(db,
                                "SELECT group_concat(src_country || src_asn, ',') FROM "
@@ -154,6 +160,92 @@ TEST(SqliteStore, VersionOneDatabaseIsMigrated) {
   EXPECT_STREQ(reinterpret_cast<const char*>(sqlite3_column_text(st, 0)), "0,JP4730");
   sqlite3_finalize(st);
   sqlite3_close(db);
+}
+
+// The events table read from blocks: batches whose times interleave (so blocks overlap), then
+// windows with every kind of bound on ts against brute force, a retention cut through the
+// middle of blocks, a read-only table and a damaged block reported by its id.
+TEST(SqliteStore, EventsTableFromBlocksMatchesBruteForce) {
+  const std::string dir = TempDir();
+  auto s = SqliteStore::Open(dir);
+  ASSERT_TRUE(s.ok());
+  std::vector<int64_t> all;
+  std::vector<std::pair<int, uint16_t>> sensor_port;  // beside `all`: batch % 2, dport
+  std::vector<SensorBatch> batches(6);
+  for (int b = 0; b < 6; ++b) {
+    batches[b] =
+        SensorBatch{"s" + std::to_string(b % 2), 1, static_cast<uint64_t>(b), 1, {}, {}, "v", {}};
+    for (int i = 0; i < 500; ++i) {
+      const int64_t ts = 1000000 + (i * 6 + b) * 1000 + (b % 3) * 400000;  // overlapping ranges
+      batches[b].events.push_back(Ev(ts, static_cast<uint16_t>(i % 7)));
+      all.push_back(ts);
+      sensor_port.emplace_back(b % 2, static_cast<uint16_t>(i % 7));
+    }
+  }
+  std::vector<SensorBatch*> ptrs;
+  for (auto& b : batches) ptrs.push_back(&b);
+  ASSERT_TRUE((*s)->CommitBatches(ptrs, 1).ok());
+  auto count = [&](const std::string& where) {
+    auto r = (*s)->Select("SELECT COUNT(*) FROM events WHERE " + where);
+    EXPECT_TRUE(r.ok()) << r.status().ToString();
+    return r.ok() ? std::stoull(r.value()[0][0]) : ~0ull;
+  };
+  auto truth = [&](auto pred) {
+    return static_cast<uint64_t>(std::count_if(all.begin(), all.end(), pred));
+  };
+  for (int64_t lo : {0LL, 1000000LL, 1400000LL, 2500000LL, 4400000LL, 9000000LL}) {
+    for (int64_t hi : {1000000LL, 1500001LL, 2100000LL, 4000000LL, 5000000LL}) {
+      const std::string l = std::to_string(lo), h = std::to_string(hi);
+      EXPECT_EQ(count("ts >= " + l + " AND ts < " + h),
+                truth([&](int64_t t) { return t >= lo && t < hi; }))
+          << lo << " " << hi;
+      EXPECT_EQ(count("ts > " + l + " AND ts <= " + h),
+                truth([&](int64_t t) { return t > lo && t <= hi; }));
+      EXPECT_EQ(count(h + " > ts AND ts BETWEEN " + l + " AND " + h),
+                truth([&](int64_t t) { return t >= lo && t < hi; }));
+    }
+    EXPECT_EQ(count("ts = " + std::to_string(lo + 400000)),
+              truth([&](int64_t t) { return t == lo + 400000; }));
+    EXPECT_EQ(count("ts >= " + std::to_string(lo) + ".5"),
+              truth([&](int64_t t) { return t > lo; }));
+  }
+  // Text is compared as a number (the column's INTEGER affinity), as on a plain table.
+  EXPECT_EQ(count("ts >= '1400000'"), truth([](int64_t t) { return t >= 1400000; }));
+  EXPECT_EQ(count("dport = 3 AND sensor = (SELECT id FROM sensors WHERE name = 's1')"),
+            static_cast<uint64_t>(std::count(sensor_port.begin(), sensor_port.end(),
+                                             std::pair<int, uint16_t>(1, 3))));
+  // Retention through the middle of blocks keeps exactly the events at or after the cut.
+  const int64_t cut_s = 2;  // 2,000,000 µs
+  Retention ret;
+  ret.raw_days = 1;
+  auto rep = (*s)->Expire(ret, (cut_s + 86400) * 1000000);
+  ASSERT_TRUE(rep.ok()) << rep.status().ToString();
+  const uint64_t older = truth([](int64_t t) { return t < 2000000; });
+  ASSERT_GT(older, 0u);
+  ASSERT_LT(older, all.size());
+  EXPECT_EQ(rep->events, older);
+  EXPECT_EQ((*s)->CountEvents().value(), all.size() - older);
+  EXPECT_EQ(count("ts >= 0"), all.size() - older);
+  EXPECT_EQ(count("ts < 2000000"), 0u);
+  auto again = (*s)->Expire(ret, (cut_s + 86400) * 1000000);
+  ASSERT_TRUE(again.ok());
+  EXPECT_EQ(again->events, 0u);
+  // Read-only: writes through Select are refused, and the table takes no writes at all.
+  auto w = (*s)->Select("DELETE FROM event_blocks");
+  EXPECT_EQ(w.status().kind(), ErrorKind::kInvalidArgument);
+  EXPECT_EQ((*s)->CountEvents().value(), all.size() - older);
+  sqlite3* db;
+  ASSERT_EQ(sqlite3_open((dir + "/isdas.sqlite").c_str(), &db), SQLITE_OK);
+  ASSERT_TRUE(RegisterEventsTable(db));
+  EXPECT_NE(sqlite3_exec(db, "DELETE FROM events", nullptr, nullptr, nullptr), SQLITE_OK);
+  // A damaged block fails the query and names itself.
+  ASSERT_EQ(sqlite3_exec(db, "UPDATE event_blocks SET data = x'28b52ffd00' WHERE id = 3", nullptr,
+                         nullptr, nullptr),
+            SQLITE_OK);
+  sqlite3_close(db);
+  auto bad = (*s)->Select("SELECT COUNT(*) FROM events");
+  ASSERT_FALSE(bad.ok());
+  EXPECT_NE(bad.status().message().find("block 3"), std::string::npos) << bad.status().message();
 }
 
 }  // namespace

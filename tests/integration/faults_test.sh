@@ -58,8 +58,8 @@ initial_backoff_ms = 50
 max_backoff_ms = 400
 EOS
 }
-stored() { sqlite3 "$1/isdas.sqlite" "SELECT COUNT(*) FROM events"; }
-distinct() { sqlite3 "$1/isdas.sqlite" "SELECT COUNT(*) FROM (SELECT DISTINCT ts, src, dst, sport, dport FROM events)"; }
+stored() { "$isdas" sql --data-dir "$1" "SELECT COUNT(*) FROM events"; }
+distinct() { "$isdas" sql --data-dir "$1" "SELECT COUNT(*) FROM (SELECT DISTINCT ts, src, dst, sport, dport FROM events)"; }
 counter() { grep "^$1: " "$2" | tail -1 | cut -d' ' -f2; }
 check() {  # check LABEL DATA_DIR DROPS
   local s d

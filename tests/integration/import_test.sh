@@ -11,7 +11,7 @@ isdas=$1
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
 fail() { echo "FAIL: $*" >&2; exit 1; }
-q() { sqlite3 "$tmp/data/isdas.sqlite" "$1"; }
+q() { "$isdas" sql --data-dir "$tmp/data" "$1"; }
 
 # Bad input first: nothing may be created or stored.
 set +e

@@ -108,7 +108,7 @@ cpid=$!
 pids+=($cpid)
 # Everything spooled during the outage must now arrive.
 for _ in $(seq 300); do
-  n=$(sqlite3 data/isdas.sqlite "SELECT COUNT(*) FROM events" 2>/dev/null || echo 0)
+  n=$("$isdas" sql --data-dir data "SELECT COUNT(*) FROM events" 2>/dev/null || echo 0)
   [ "$n" -ge "$(tcpdump -nn -r truth.pcap 2>/dev/null | wc -l)" ] && break
   sleep 0.1
 done
@@ -117,8 +117,7 @@ kill -TERM "$spid"
 wait "$spid" || fail "sensor exit $?: $(tail -5 sensor.out)"
 kill -TERM "$tpid"
 wait "$tpid" 2>/dev/null || true
-db=data/isdas.sqlite
-q() { sqlite3 "$db" "$1"; }
+q() { "$isdas" sql --data-dir data "$1"; }
 # Count per /24 in tcpdump's capture, with isdas decoding it (the decoder is cross-checked
 # against tshark elsewhere) and independently with tcpdump's own reading.
 truth() {  # truth THIRD_OCTET
@@ -134,9 +133,10 @@ stored() { q "SELECT COUNT(*) FROM events WHERE hex(dst) LIKE 'C613$(printf %02X
 # must meet its tool's fingerprint ("missed" if not) and carry its label ("expected").
 # "wrong" counts labels the classifier gave against the rules.
 labels() {
-  python3 - "$db" "$1" "$2" <<'PY'
-import sqlite3, sys
-db, octet, tool = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
+  q "SELECT hex(dst), dport, tcp_flags, tcp_seq, ip_id, tcp_win, tcp_optlen, tcp_mss, tool
+     FROM events WHERE proto = 6 AND length(dst) = 4" | python3 -c "$(cat <<'PY'
+import sys
+octet, tool = int(sys.argv[1]), int(sys.argv[2])
 def rule(dst, dport, flags, seq, ip_id, win, optlen, mss):
     syn_only = flags & 0x16 == 0x02
     if syn_only and seq == dst: return 1
@@ -145,18 +145,18 @@ def rule(dst, dport, flags, seq, ip_id, win, optlen, mss):
     if flags == 0x02 and optlen == 4 and mss == 1460 and win in (1024, 2048, 3072, 4096): return 4
     return 0
 expected = coincidences = wrong = missed = 0
-for row in sqlite3.connect(db).execute(
-        "SELECT dst, dport, tcp_flags, tcp_seq, ip_id, tcp_win, tcp_optlen, tcp_mss, tool "
-        "FROM events WHERE proto = 6 AND length(dst) = 4"):
-    dst = int.from_bytes(row[0], "big")
+for line in sys.stdin:
+    row = line.rstrip("\n").split("|")
+    dst, row = int(row[0], 16), [int(v) for v in row[1:]]
     if dst >> 8 != (198 << 16 | 19 << 8 | octet): continue
-    by_rule, label = rule(dst, *row[1:8]), row[8]
+    by_rule, label = rule(dst, *row[0:7]), row[7]
     if label != by_rule: wrong += 1  # the classifier disagrees with the rules
     elif by_rule == tool: expected += 1
     elif by_rule != 0 and (tool == 0 or by_rule < tool): coincidences += 1
     else: missed += 1  # the tool's own fingerprint does not hold for its packet
 print(expected, coincidences, wrong, missed)
 PY
+)" "$1" "$2"
 }
 status=0
 for row in "masscan 1 3" "zmap 2 2" "nmap 3 4" "hping3 4 0"; do

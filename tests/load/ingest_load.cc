@@ -25,6 +25,7 @@
 
 #include "model/batch_codec.h"
 #include "pki/pki.h"
+#include "storage/events_table.h"
 
 extern char** environ;
 
@@ -50,6 +51,7 @@ std::string Body(const std::string& sensor, uint64_t seq, int events) {
 int64_t Query(const std::string& db, const char* sql) {
   sqlite3* h;
   sqlite3_open(db.c_str(), &h);
+  isdas::storage::RegisterEventsTable(h);  // events are stored in blocks
   sqlite3_stmt* st;
   sqlite3_prepare_v2(h, sql, -1, &st, nullptr);
   int64_t v = sqlite3_step(st) == SQLITE_ROW ? sqlite3_column_int64(st, 0) : -1;

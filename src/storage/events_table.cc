@@ -1,0 +1,317 @@
+#include "storage/events_table.h"
+
+#include <sqlite3.h>
+
+#include <cstring>
+#include <limits>
+#include <new>
+#include <string>
+
+#include "storage/event_blocks.h"
+
+namespace isdas::storage {
+namespace {
+
+// Column order of the table; kTs and kImportId are the ones with special handling.
+constexpr const char* kDeclare =
+    "CREATE TABLE x(ts INTEGER, sensor INTEGER, proto INTEGER, src BLOB, dst BLOB, "
+    "sport INTEGER, dport INTEGER, icmp_type INTEGER, icmp_code INTEGER, tcp_flags INTEGER, "
+    "ttl INTEGER, ip_id INTEGER, ip_len INTEGER, tcp_seq INTEGER, tcp_win INTEGER, "
+    "tcp_optlen INTEGER, tcp_mss INTEGER, flags INTEGER, kind INTEGER, tool INTEGER, "
+    "spoof INTEGER, import_id INTEGER, src_country TEXT, src_asn INTEGER, src_research INTEGER)";
+enum Col { kTs = 0, kImportId = 21 };
+
+// idxNum bits: which bounds on ts xFilter receives, in this order.
+constexpr int kLower = 1;
+constexpr int kUpper = 2;
+constexpr int kEqual = 4;  // ts = v: one argument for both bounds
+
+struct Table {
+  sqlite3_vtab base{};
+  sqlite3* db = nullptr;
+};
+
+struct Cursor {
+  sqlite3_vtab_cursor base{};
+  sqlite3_stmt* blocks = nullptr;  // the chosen blocks, in id order
+  EventBlock block;
+  int64_t block_id = 0;
+  int64_t import_id = 0;
+  size_t i = 0;
+  bool eof = true;
+};
+
+int Connect(sqlite3* db, void*, int, const char* const*, sqlite3_vtab** out, char** err) {
+  if (int rc = sqlite3_declare_vtab(db, kDeclare); rc != SQLITE_OK) return rc;
+  auto* t = new (std::nothrow) Table;
+  if (!t) return SQLITE_NOMEM;
+  t->db = db;
+  *out = &t->base;
+  (void)err;
+  return SQLITE_OK;
+}
+
+int Disconnect(sqlite3_vtab* v) {
+  delete reinterpret_cast<Table*>(v);
+  return SQLITE_OK;
+}
+
+int BestIndex(sqlite3_vtab*, sqlite3_index_info* info) {
+  int lower = -1, upper = -1;
+  for (int c = 0; c < info->nConstraint; ++c) {
+    const auto& k = info->aConstraint[c];
+    if (!k.usable || k.iColumn != kTs) continue;
+    switch (k.op) {
+      case SQLITE_INDEX_CONSTRAINT_EQ:
+        lower = upper = c;
+        break;
+      case SQLITE_INDEX_CONSTRAINT_GT:
+      case SQLITE_INDEX_CONSTRAINT_GE:
+        if (lower < 0) lower = c;
+        break;
+      case SQLITE_INDEX_CONSTRAINT_LT:
+      case SQLITE_INDEX_CONSTRAINT_LE:
+        if (upper < 0) upper = c;
+        break;
+      default:
+        break;
+    }
+  }
+  // Blocks are chosen by bounds that contain the condition's; SQLite still checks every row
+  // (no `omit`), so a strict bound taken as inclusive only opens a block more.
+  int arg = 0;
+  info->idxNum = 0;
+  if (lower >= 0) {
+    info->idxNum |= kLower;
+    info->aConstraintUsage[lower].argvIndex = ++arg;
+  }
+  if (upper >= 0 && upper == lower) {
+    info->idxNum = kEqual;
+  } else if (upper >= 0) {
+    info->idxNum |= kUpper;
+    info->aConstraintUsage[upper].argvIndex = ++arg;
+  }
+  const bool both = arg == 2 || info->idxNum == kEqual;
+  info->estimatedCost = both ? 1e3 : arg == 1 ? 1e5 : 1e7;
+  info->estimatedRows = both ? 1000 : arg == 1 ? 100000 : 10000000;
+  return SQLITE_OK;
+}
+
+int Open(sqlite3_vtab*, sqlite3_vtab_cursor** out) {
+  auto* c = new (std::nothrow) Cursor;
+  if (!c) return SQLITE_NOMEM;
+  *out = &c->base;
+  return SQLITE_OK;
+}
+
+int Close(sqlite3_vtab_cursor* v) {
+  auto* c = reinterpret_cast<Cursor*>(v);
+  sqlite3_finalize(c->blocks);
+  delete c;
+  return SQLITE_OK;
+}
+
+int Fail(Cursor* c, const std::string& message) {
+  sqlite3_free(c->base.pVtab->zErrMsg);
+  c->base.pVtab->zErrMsg = sqlite3_mprintf("events: %s", message.c_str());
+  c->eof = true;
+  return SQLITE_CORRUPT;
+}
+
+// Opens blocks until one has events (or none is left).
+int NextBlock(Cursor* c) {
+  for (;;) {
+    const int rc = sqlite3_step(c->blocks);
+    if (rc == SQLITE_DONE) {
+      c->eof = true;
+      return SQLITE_OK;
+    }
+    if (rc != SQLITE_ROW) {
+      c->eof = true;
+      return rc;
+    }
+    c->block_id = sqlite3_column_int64(c->blocks, 0);
+    c->import_id = sqlite3_column_int64(c->blocks, 1);
+    const auto* data = static_cast<const char*>(sqlite3_column_blob(c->blocks, 2));
+    const size_t n = static_cast<size_t>(sqlite3_column_bytes(c->blocks, 2));
+    Status s = DecodeEventBlock(std::string_view(data ? data : "", n), &c->block);
+    if (!s.ok()) return Fail(c, "block " + std::to_string(c->block_id) + ": " + s.message());
+    c->i = 0;
+    if (!c->block.events.empty()) {
+      c->eof = false;
+      return SQLITE_OK;
+    }
+  }
+}
+
+// A bound as an integer: ts is an integer column, so a real or text bound is taken at its
+// widest (SQLite's own comparison decides the rows).
+int64_t Bound(sqlite3_value* v, bool lower) {
+  if (sqlite3_value_numeric_type(v) == SQLITE_INTEGER) return sqlite3_value_int64(v);
+  if (sqlite3_value_numeric_type(v) == SQLITE_FLOAT) {
+    const double d = sqlite3_value_double(v);
+    if (d >= -9.2e18 && d <= 9.2e18) return static_cast<int64_t>(lower ? d - 1 : d + 1);
+  }
+  return lower ? std::numeric_limits<int64_t>::min() : std::numeric_limits<int64_t>::max();
+}
+
+int Filter(sqlite3_vtab_cursor* v, int idx, const char*, int argc, sqlite3_value** argv) {
+  auto* c = reinterpret_cast<Cursor*>(v);
+  auto* t = reinterpret_cast<Table*>(v->pVtab);
+  int64_t lo = std::numeric_limits<int64_t>::min(), hi = std::numeric_limits<int64_t>::max();
+  int a = 0;
+  if ((idx & kEqual) && argc == 1) {
+    lo = Bound(argv[0], true);
+    hi = Bound(argv[0], false);
+  }
+  if ((idx & kLower) && a < argc) lo = Bound(argv[a++], true);
+  if ((idx & kUpper) && a < argc) hi = Bound(argv[a++], false);
+  if (!c->blocks && sqlite3_prepare_v2(t->db,
+                                       "SELECT id, import_id, data FROM event_blocks "
+                                       "WHERE ts_max >= ?1 AND ts_min <= ?2 ORDER BY id",
+                                       -1, &c->blocks, nullptr) != SQLITE_OK) {
+    return Fail(c, sqlite3_errmsg(t->db));
+  }
+  sqlite3_reset(c->blocks);
+  sqlite3_bind_int64(c->blocks, 1, lo);
+  sqlite3_bind_int64(c->blocks, 2, hi);
+  c->block.events.clear();
+  return NextBlock(c);
+}
+
+int Next(sqlite3_vtab_cursor* v) {
+  auto* c = reinterpret_cast<Cursor*>(v);
+  if (++c->i < c->block.events.size()) return SQLITE_OK;
+  return NextBlock(c);
+}
+
+int Eof(sqlite3_vtab_cursor* v) { return reinterpret_cast<Cursor*>(v)->eof; }
+
+void Address(sqlite3_context* ctx, const model::IpAddr& a) {
+  sqlite3_result_blob(ctx, a.bytes, static_cast<int>(a.size()), SQLITE_TRANSIENT);
+}
+
+int Column(sqlite3_vtab_cursor* v, sqlite3_context* ctx, int col) {
+  auto* c = reinterpret_cast<Cursor*>(v);
+  const model::Event& e = c->block.events[c->i];
+  const model::SourceInfo& s = c->block.sources[c->i];
+  switch (col) {
+    case 0:
+      sqlite3_result_int64(ctx, e.ts_us);
+      break;
+    case 1:
+      sqlite3_result_int64(ctx, e.sensor_id);
+      break;
+    case 2:
+      sqlite3_result_int(ctx, e.proto);
+      break;
+    case 3:
+      Address(ctx, e.src);
+      break;
+    case 4:
+      Address(ctx, e.dst);
+      break;
+    case 5:
+      sqlite3_result_int(ctx, e.sport);
+      break;
+    case 6:
+      sqlite3_result_int(ctx, e.dport);
+      break;
+    case 7:
+      sqlite3_result_int(ctx, e.icmp_type);
+      break;
+    case 8:
+      sqlite3_result_int(ctx, e.icmp_code);
+      break;
+    case 9:
+      sqlite3_result_int(ctx, e.tcp_flags);
+      break;
+    case 10:
+      sqlite3_result_int(ctx, e.ttl);
+      break;
+    case 11:
+      sqlite3_result_int64(ctx, e.ip_id);
+      break;
+    case 12:
+      sqlite3_result_int64(ctx, e.ip_len);
+      break;
+    case 13:
+      sqlite3_result_int64(ctx, e.tcp_seq);
+      break;
+    case 14:
+      sqlite3_result_int(ctx, e.tcp_win);
+      break;
+    case 15:
+      sqlite3_result_int(ctx, e.tcp_optlen);
+      break;
+    case 16:
+      sqlite3_result_int(ctx, e.tcp_mss);
+      break;
+    case 17:
+      sqlite3_result_int(ctx, e.flags);
+      break;
+    case 18:
+      sqlite3_result_int(ctx, static_cast<int>(e.labels.kind));
+      break;
+    case 19:
+      sqlite3_result_int(ctx, static_cast<int>(e.labels.tool));
+      break;
+    case 20:
+      sqlite3_result_int(ctx, e.labels.spoof);
+      break;
+    case kImportId:
+      sqlite3_result_int64(ctx, c->import_id);
+      break;
+    case 22:
+      if (s.country[0] == 0) {
+        sqlite3_result_text(ctx, "", 0, SQLITE_STATIC);
+      } else {
+        sqlite3_result_text(ctx, s.country, 2, SQLITE_TRANSIENT);
+      }
+      break;
+    case 23:
+      sqlite3_result_int64(ctx, s.asn);
+      break;
+    case 24:
+      sqlite3_result_int(ctx, s.research);
+      break;
+    default:
+      sqlite3_result_null(ctx);
+      break;
+  }
+  return SQLITE_OK;
+}
+
+int Rowid(sqlite3_vtab_cursor* v, sqlite3_int64* out) {
+  auto* c = reinterpret_cast<Cursor*>(v);
+  *out = c->block_id << 20 | static_cast<int64_t>(c->i);
+  return SQLITE_OK;
+}
+
+sqlite3_module MakeModule() {
+  sqlite3_module m{};
+  m.iVersion = 1;
+  m.xCreate = nullptr;  // eponymous only: `events` exists on every connection that registers it
+  m.xConnect = Connect;
+  m.xBestIndex = BestIndex;
+  m.xDisconnect = Disconnect;
+  m.xDestroy = Disconnect;
+  m.xOpen = Open;
+  m.xClose = Close;
+  m.xFilter = Filter;
+  m.xNext = Next;
+  m.xEof = Eof;
+  m.xColumn = Column;
+  m.xRowid = Rowid;
+  return m;
+}
+
+const sqlite3_module kModule = MakeModule();
+
+}  // namespace
+
+bool RegisterEventsTable(sqlite3* db) {
+  return sqlite3_create_module_v2(db, "events", &kModule, nullptr, nullptr) == SQLITE_OK;
+}
+
+}  // namespace isdas::storage
