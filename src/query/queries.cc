@@ -1,19 +1,29 @@
 #include "query/queries.h"
 
 #include <algorithm>
+#include <charconv>
 #include <cstdlib>
 #include <unordered_map>
 
 namespace isdas::query {
 namespace {
 
-uint64_t U64(const std::string& s) { return std::strtoull(s.c_str(), nullptr, 10); }
-int64_t I64(const std::string& s) { return std::strtoll(s.c_str(), nullptr, 10); }
+// A number cell (0 for anything else, as strtoull would).
+uint64_t U64(std::string_view s) {
+  uint64_t v = 0;
+  std::from_chars(s.data(), s.data() + s.size(), v);
+  return v;
+}
+int64_t I64(std::string_view s) {
+  int64_t v = 0;
+  std::from_chars(s.data(), s.data() + s.size(), v);
+  return v;
+}
 
-Result<std::string> FromHex(const std::string& hex);
+Result<std::string> FromHex(std::string_view hex);
 
 // Merges a counter column as Select returned it (its bytes, or hex(…) of them) into `into`.
-Status MergeCounter(const storage::SqlDialect& d, const std::string& cell,
+Status MergeCounter(const storage::SqlDialect& d, std::string_view cell,
                     rollup::DistinctCounter* into) {
   if (d.raw_blobs) return into->MergeSerialized(cell);
   auto bytes = FromHex(cell);
@@ -26,7 +36,7 @@ std::string CounterColumn(const storage::SqlDialect& d, const char* col) {
   return d.raw_blobs ? std::string(col) : "hex(" + std::string(col) + ")";
 }
 
-Result<std::string> FromHex(const std::string& hex) {
+Result<std::string> FromHex(std::string_view hex) {
   if (hex.size() % 2 != 0) return Corruption("distinct counter: odd hex length");
   std::string bytes(hex.size() / 2, '\0');
   auto nib = [](char c) -> int {
@@ -133,12 +143,12 @@ Result<std::vector<std::pair<uint32_t, uint64_t>>> Queries::PortTotals(const Top
     how->summed_all = true;
     std::vector<uint64_t> sum(65536, 0);
     for (const Segment& s : q.segments) {
-      auto blobs = store_->Select("SELECT counts FROM " + from(s));
-      if (!blobs.ok()) return blobs.status();
-      for (const auto& r : blobs.value()) {
-        rollup::ForEachPortCount(r[0].data(), r[0].size(),
-                                 [&sum](uint16_t port, uint32_t n) { sum[port] += n; });
-      }
+      ISDAS_RETURN_IF_ERROR(store_->SelectEach(
+          "SELECT counts FROM " + from(s), [&sum](std::span<const std::string_view> r) {
+            rollup::ForEachPortCount(r[0].data(), r[0].size(),
+                                     [&sum](uint16_t port, uint32_t n) { sum[port] += n; });
+            return Status::Ok();
+          }));
     }
     out.clear();
     for (uint32_t p = 0; p < 65536; ++p)
@@ -225,14 +235,14 @@ Result<std::vector<std::pair<uint32_t, uint64_t>>> Queries::PortTotals(const Top
   for (uint32_t p : cands) cand[p] = 1;
   for (const Partial* b : whole) {
     ++how->wholes;
-    auto rows = store_->Select("SELECT counts FROM " + b->key);
-    if (!rows.ok()) return rows.status();
-    for (const auto& r : rows.value()) {
-      size_t i = 0;
-      rollup::ForEachPortCount(r[0].data(), r[0].size(), [&](uint16_t port, uint32_t n) {
-        if (i++ >= head && cand[port]) low[port] += n;
-      });
-    }
+    ISDAS_RETURN_IF_ERROR(store_->SelectEach(
+        "SELECT counts FROM " + b->key, [&](std::span<const std::string_view> r) {
+          size_t i = 0;
+          rollup::ForEachPortCount(r[0].data(), r[0].size(), [&](uint16_t port, uint32_t n) {
+            if (i++ >= head && cand[port]) low[port] += n;
+          });
+          return Status::Ok();
+        }));
   }
   for (uint32_t p : cands) out.emplace_back(p, low[p]);
   return out;
@@ -306,24 +316,24 @@ Result<TopResult> Queries::Top(const TopQuery& q) {
   const std::string cols = q.distinct
                                ? g + " AS g, first_us AS f, last_us AS l, srcs AS s, dsts AS t"
                                : g + " AS g, first_us AS f, last_us AS l";
-  auto sk = store_->Select(
-      std::string("SELECT g, f, l") +
-      (q.distinct ? ", " + CounterColumn(d, "s") + ", " + CounterColumn(d, "t") : std::string()) +
-      " FROM (" + Union(d, q.segments, cols, cond + " AND " + g + " IN (" + in + ")") + ")");
-  if (!sk.ok()) return sk.status();
   struct Acc {
     int64_t first = INT64_MAX, last = INT64_MIN;
     rollup::DistinctCounter s, t;
   };
   std::unordered_map<std::string, Acc> m;
-  for (const auto& r : sk.value()) {
-    Acc& acc = m[r[0]];
-    acc.first = std::min(acc.first, I64(r[1]));
-    acc.last = std::max(acc.last, I64(r[2]));
-    if (!q.distinct) continue;
-    ISDAS_RETURN_IF_ERROR(MergeCounter(d, r[3], &acc.s));
-    ISDAS_RETURN_IF_ERROR(MergeCounter(d, r[4], &acc.t));
-  }
+  ISDAS_RETURN_IF_ERROR(store_->SelectEach(
+      std::string("SELECT g, f, l") +
+          (q.distinct ? ", " + CounterColumn(d, "s") + ", " + CounterColumn(d, "t")
+                      : std::string()) +
+          " FROM (" + Union(d, q.segments, cols, cond + " AND " + g + " IN (" + in + ")") + ")",
+      [&](std::span<const std::string_view> r) {
+        Acc& acc = m[std::string(r[0])];
+        acc.first = std::min(acc.first, I64(r[1]));
+        acc.last = std::max(acc.last, I64(r[2]));
+        if (!q.distinct) return Status::Ok();
+        Status merged = MergeCounter(d, r[3], &acc.s);
+        return merged.ok() ? MergeCounter(d, r[4], &acc.t) : merged;
+      }));
   for (size_t i = 0; i < out.rows.size(); ++i) {
     auto it = m.find(groups[i]);
     if (it == m.end()) continue;
@@ -346,24 +356,23 @@ Result<std::vector<SeriesPoint>> Queries::Series(const SeriesQuery& q) {
   for (uint64_t k : q.keys) keys += (keys.empty() ? "" : ", ") + std::to_string(k);
   const std::string cond = " AND family = " + std::to_string(static_cast<int>(q.family)) +
                            " AND key IN (" + keys + ")" + Where(q.filter, false);
-  auto rows =
-      store_->Select(Union(store_->dialect(), {Segment{q.res, q.from_s, q.to_s}},
-                           "key, bucket, packets, " + CounterColumn(store_->dialect(), "srcs") +
-                               ", " + CounterColumn(store_->dialect(), "dsts"),
-                           cond));
-  if (!rows.ok()) return rows.status();
   struct Acc {
     uint64_t packets = 0;
     rollup::DistinctCounter s, t;
   };
   std::map<std::pair<uint64_t, int64_t>, Acc> m;
-  for (const auto& r : rows.value()) {
-    const int64_t b = rollup::BucketStart(I64(r[1]) + q.tz_s, q.step_s) - q.tz_s;
-    Acc& a = m[{U64(r[0]), b}];
-    a.packets += U64(r[2]);
-    ISDAS_RETURN_IF_ERROR(MergeCounter(store_->dialect(), r[3], &a.s));
-    ISDAS_RETURN_IF_ERROR(MergeCounter(store_->dialect(), r[4], &a.t));
-  }
+  ISDAS_RETURN_IF_ERROR(store_->SelectEach(
+      Union(store_->dialect(), {Segment{q.res, q.from_s, q.to_s}},
+            "key, bucket, packets, " + CounterColumn(store_->dialect(), "srcs") + ", " +
+                CounterColumn(store_->dialect(), "dsts"),
+            cond),
+      [&](std::span<const std::string_view> r) {
+        const int64_t b = rollup::BucketStart(I64(r[1]) + q.tz_s, q.step_s) - q.tz_s;
+        Acc& a = m[{U64(r[0]), b}];
+        a.packets += U64(r[2]);
+        Status merged = MergeCounter(store_->dialect(), r[3], &a.s);
+        return merged.ok() ? MergeCounter(store_->dialect(), r[4], &a.t) : merged;
+      }));
   // Every bucket of every key, zeros included: a graph must not join points across a gap.
   const int64_t first = rollup::BucketStart(q.from_s + q.tz_s, q.step_s) - q.tz_s;
   for (uint64_t k : q.keys) {

@@ -41,6 +41,7 @@ class SqliteStore final : public EventStore {
   Result<ExpireReport> Expire(const Retention& retention, int64_t now_us) override;
   Status FlushRollups(bool force) override;
   Result<Rows> Select(const std::string& sql) override;
+  Status SelectEach(const std::string& sql, const RowFn& fn) override;
   const SqlDialect& dialect() const override;
 
   const std::string& path() const { return path_; }
