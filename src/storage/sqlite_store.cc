@@ -21,7 +21,7 @@ namespace {
 
 constexpr int kSchemaVersion = 4;
 constexpr size_t kImportBlockEvents = 16384;  // an import's events are stored in blocks of this
-constexpr size_t kMaxPendingRows = 1000000;   // rollup rows held in memory at most
+constexpr size_t kMaxPendingRows = 4000000;   // rollup rows held in memory at most
 constexpr int64_t kGraceSeconds = 120;        // a 5-minute bucket closes this long after its end
 constexpr double kPartialFlushSeconds = 60;   // open buckets written at least this often
 constexpr double kIdleFlushSeconds = 2;       // … and when the writer is idle, this often  //
@@ -644,6 +644,7 @@ Result<std::vector<BatchOutcome>> SqliteStore::CommitBatches(std::span<SensorBat
   if (failed.ok() && !stored.empty()) {
     // The events' rows and their rollups are independent work: the rollups are counted on a
     // second thread while this one inserts the rows (same transaction, joined before commit).
+    // So are the rows of buckets closed at the previous commit: written meanwhile, too.
     std::thread count_rollups([this, &stored, &late] {
       for (const auto& [b, id] : stored) Route(*b, static_cast<uint32_t>(id), &late);
     });
@@ -651,10 +652,11 @@ Result<std::vector<BatchOutcome>> SqliteStore::CommitBatches(std::span<SensorBat
       failed = InsertEvents(b->events, b->sources, id, 0);
       if (!failed.ok()) break;
     }
+    if (failed.ok()) failed = WritePending();
     count_rollups.join();
   }
   if (failed.ok() && !late.empty()) failed = WriteOut(late.CloseAll());
-  if (failed.ok()) failed = CloseBuckets(false);
+  if (failed.ok()) TakeClosed(false);
   if (failed.ok()) failed = Exec("COMMIT");
   if (!failed.ok()) {
     (void)Exec("ROLLBACK");
@@ -923,30 +925,39 @@ Status SqliteStore::WriteOut(const rollup::RollupBuffer::Out& out) {
   return Status::Ok();
 }
 
-Status SqliteStore::CloseBuckets(bool all) {
+void SqliteStore::TakeClosed(bool all) {
   const int64_t c5 =
       max_ts_s_ == INT64_MIN ? INT64_MIN : rollup::BucketStart(max_ts_s_ - kGraceSeconds, 300);
-  if (closed5_ == INT64_MIN || c5 > closed5_) {
+  if ((closed5_ == INT64_MIN || c5 > closed5_) && c5 != INT64_MIN) {
     const int64_t all_rows[3] = {INT64_MIN, INT64_MIN, INT64_MIN};
-    if (c5 != INT64_MIN) {
-      ISDAS_RETURN_IF_ERROR(WriteOut(buffer_.Close(c5, all_rows)));
-      closed5_ = c5;
-      ISDAS_RETURN_IF_ERROR(Exec(("INSERT OR REPLACE INTO meta VALUES('rollup_closed_5m', " +
-                                  std::to_string(closed5_) + ")")
-                                     .c_str()));
-    }
+    pending_.push_back(buffer_.Close(c5, all_rows));
+    closed5_ = c5;  // later events of these buckets are late (written apart, merged)
+    pending_mark_ = c5;
   }
   // Open buckets are written as they are (merged later) when memory or freshness asks.
   if (all || buffer_.size() > kMaxPendingRows ||
       (!buffer_.empty() && SteadySeconds() - last_flush_ > kPartialFlushSeconds)) {
-    ISDAS_RETURN_IF_ERROR(WriteOut(buffer_.CloseAll()));
+    pending_.push_back(buffer_.CloseAll());
     last_flush_ = SteadySeconds();
   }
+}
+
+Status SqliteStore::WritePending() {
+  for (const rollup::RollupBuffer::Out& out : pending_) ISDAS_RETURN_IF_ERROR(WriteOut(out));
+  if (pending_mark_ != INT64_MIN) {
+    ISDAS_RETURN_IF_ERROR(Exec(("INSERT OR REPLACE INTO meta VALUES('rollup_closed_5m', " +
+                                std::to_string(pending_mark_) + ")")
+                                   .c_str()));
+  }
+  pending_.clear();
+  pending_mark_ = INT64_MIN;
   return Status::Ok();
 }
 
 Status SqliteStore::RecoverRollups() {
   buffer_.Clear();
+  pending_.clear();
+  pending_mark_ = INT64_MIN;
   max_ts_s_ = INT64_MIN;
   ISDAS_RETURN_IF_ERROR(Exec("BEGIN IMMEDIATE"));
   Status s;
@@ -1007,10 +1018,11 @@ Status SqliteStore::RecoverRollups() {
 Status SqliteStore::FlushRollups(bool force) {
   if (in_import_) return Internal("FlushRollups during an import");
   if (!recovered_) ISDAS_RETURN_IF_ERROR(RecoverRollups());
-  if (buffer_.empty()) return Status::Ok();
+  if (buffer_.empty() && pending_.empty()) return Status::Ok();
   if (!force && SteadySeconds() - last_flush_ <= kIdleFlushSeconds) return Status::Ok();
   ISDAS_RETURN_IF_ERROR(Exec("BEGIN IMMEDIATE"));
-  Status s = CloseBuckets(true);
+  TakeClosed(true);
+  Status s = WritePending();
   if (s.ok()) s = Exec("COMMIT");
   if (!s.ok()) {
     (void)Exec("ROLLBACK");

@@ -74,9 +74,12 @@ class SqliteStore final : public EventStore {
   // Sensor batches' rollups (docs/rollups.md#when-rollups-are-written-sqlite): a batch's
   // events go to the buffer of open buckets, or — for buckets already closed — to `late`.
   void Route(const SensorBatch& b, uint32_t sensor, rollup::RollupBuffer* late);
-  // Inside the open transaction: writes the buckets that closed (and records the new mark),
-  // and everything open when `all`, memory or freshness asks.
-  Status CloseBuckets(bool all);
+  // Takes the rows of buckets that closed out of the buffer (and everything open when `all`,
+  // memory or freshness asks) into pending_, to be written by the next WritePending: at the
+  // next commit, beside its counting (docs/rollups.md#when-rollups-are-written-sqlite).
+  void TakeClosed(bool all);
+  // Inside the open transaction: writes pending_ and, with them, the new closed mark.
+  Status WritePending();
   // Before the first sensor batch, and after a failed transaction: the buffer rebuilt from the
   // events of the buckets still open, their partly written rows deleted.
   Status RecoverRollups();
@@ -88,10 +91,12 @@ class SqliteStore final : public EventStore {
   std::vector<model::Event> import_events_;  // an import's events not yet in a block
   rollup::Aggregator aggregator_;            // an import's rollups, written with its commit
   rollup::RollupBuffer buffer_;              // committed sensor batches' rows of open buckets
-  bool recovered_ = false;                   // buffer_ matches the tables
-  int64_t closed5_ = INT64_MIN;              // 5-minute buckets before this are closed (meta)
-  int64_t max_ts_s_ = INT64_MIN;             // newest event time seen
-  double last_flush_ = 0;                    // steady-clock seconds of the last write of open rows
+  std::vector<rollup::RollupBuffer::Out> pending_;  // taken out, not yet written
+  int64_t pending_mark_ = INT64_MIN;  // the closed mark to record with them (none: INT64_MIN)
+  bool recovered_ = false;            // buffer_ matches the tables
+  int64_t closed5_ = INT64_MIN;       // 5-minute buckets before this are closed (meta)
+  int64_t max_ts_s_ = INT64_MIN;      // newest event time seen
+  double last_flush_ = 0;             // steady-clock seconds of the last write of open rows
   bool in_import_ = false;
   int64_t import_id_ = 0;
 };
