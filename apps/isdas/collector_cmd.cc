@@ -402,13 +402,9 @@ int CmdSql(const std::vector<std::string>& args) {
     std::fprintf(stderr, "isdas sql: %s\n", store.status().message().c_str());
     return 1;
   }
-  auto rows = (*store)->Select(sql);
-  if (!rows.ok()) {
-    std::fprintf(stderr, "isdas sql: %s\n", rows.status().message().c_str());
-    return 1;
-  }
+  // Rows are printed as they come (a query over every event need not fit in memory).
   std::string out;
-  for (const auto& row : rows.value()) {
+  Status q = (*store)->SelectEach(sql, [&out](std::span<const std::string_view> row) {
     for (size_t c = 0; c < row.size(); ++c) {
       if (c) out.push_back('|');
       out += row[c];
@@ -418,8 +414,14 @@ int CmdSql(const std::vector<std::string>& args) {
       std::fwrite(out.data(), 1, out.size(), stdout);
       out.clear();
     }
-  }
+    return Status::Ok();
+  });
   std::fwrite(out.data(), 1, out.size(), stdout);
+  if (!q.ok()) {
+    std::fflush(stdout);
+    std::fprintf(stderr, "isdas sql: %s\n", q.message().c_str());
+    return 1;
+  }
   return std::fflush(stdout) == 0 ? 0 : 1;
 }
 

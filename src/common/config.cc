@@ -17,7 +17,9 @@ struct Config::Impl {
   std::string Where(const std::string& key) const {
     const toml::node* n = Find(key);
     std::string w = name;
-    if (n && n->source().begin.line) w += ":" + std::to_string(n->source().begin.line);
+    // Appended piece by piece: `":" + std::to_string(…)` draws a false -Wrestrict from GCC 12
+    // in release builds (a known libstdc++ 12 issue).
+    if (n && n->source().begin.line) w.append(":").append(std::to_string(n->source().begin.line));
     return w + ": " + key;
   }
 };

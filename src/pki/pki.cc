@@ -304,7 +304,9 @@ Result<Issued> IssueServer(const std::string& dir, const std::vector<std::string
   for (const auto& n : names) {
     const bool ip =
         n.find_first_not_of("0123456789.") == std::string::npos || n.find(':') != std::string::npos;
-    san += (san.empty() ? "" : ",") + std::string(ip ? "IP:" : "DNS:") + n;
+    if (!san.empty()) san += ',';  // appended, not `"," + …` (GCC 12's false -Wrestrict)
+    san += ip ? "IP:" : "DNS:";
+    san += n;
   }
   return Issue(dir, "server", names[0], dir + "/server.crt", dir + "/server.key", days,
                {{NID_basic_constraints, "critical,CA:FALSE"},

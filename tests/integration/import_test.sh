@@ -35,6 +35,28 @@ done
 
 "$isdas" import --data-dir "$tmp/data" "$tmp/sim.pcap" >/dev/null
 [ "$(q 'SELECT COUNT(*) FROM events')" = 30000 ] || fail "event count after import"
+# `isdas sql` refuses writes, bad SQL and a missing store, with the reason, and changes nothing.
+sql_fails() {  # sql_fails DATA_DIR QUERY EXPECTED_MESSAGE
+  set +e
+  "$isdas" sql --data-dir "$1" "$2" >"$tmp/out" 2>"$tmp/err"; rc=$?
+  set -e
+  [ "$rc" = 1 ] || fail "isdas sql '$2': exit $rc, want 1"
+  grep -q "$3" "$tmp/err" || fail "isdas sql '$2': said '$(cat "$tmp/err")', want '$3'"
+}
+sql_fails "$tmp/data" "DELETE FROM event_blocks" "not a read-only statement"
+sql_fails "$tmp/data" "DROP TABLE imports" "not a read-only statement"
+sql_fails "$tmp/data" "SELECT nope FROM events" "no such column: nope"
+sql_fails "$tmp/nowhere" "SELECT 1" "no store at $tmp/nowhere"
+[ ! -e "$tmp/nowhere" ] || fail "isdas sql created a store"
+[ "$(q 'SELECT COUNT(*) FROM events')" = 30000 ] || fail "event count after refused writes"
+# The events table read from blocks agrees with the capture, packet for packet.
+q "SELECT dport || ' ' || ttl || ' ' || ip_id || ' ' || tcp_seq FROM events" | sort >"$tmp/stored"
+"$isdas" decode "$tmp/sim.pcap" --format csv | python3 -c '
+import csv, sys
+for r in csv.DictReader(sys.stdin):
+    print(r["dport"] or 0, r["ttl"], r["ip_id"], r["tcp_seq"] or 0)' | sort >"$tmp/decoded"
+[ "$(wc -l <"$tmp/stored")" = 30000 ] || fail "events table: $(wc -l <"$tmp/stored") rows"
+cmp -s "$tmp/stored" "$tmp/decoded" || fail "events table differs from the decoded capture: $(diff "$tmp/stored" "$tmp/decoded" | head -3)"
 [ "$(q 'SELECT packets, events, anomalies, error IS NULL FROM imports')" = "30000|30000|0|1" ] \
   || fail "import summary: $(q 'SELECT * FROM imports')"
 sha=$(sha256sum "$tmp/sim.pcap" | cut -d' ' -f1)
