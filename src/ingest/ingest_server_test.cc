@@ -15,6 +15,7 @@
 #include "model/batch_codec.h"
 #include "model/heartbeat_codec.h"
 #include "pki/pki.h"
+#include "storage/events_table.h"
 #include "storage/sqlite_store.h"
 
 namespace isdas::ingest {
@@ -233,6 +234,7 @@ TEST(Ingest, SourcesAreEnrichedWithCountryAndAsAtIngest) {
   e.server->Stop();
   sqlite3* db;
   ASSERT_EQ(sqlite3_open((e.root + "/data/isdas.sqlite").c_str(), &db), SQLITE_OK);
+  ASSERT_TRUE(storage::RegisterEventsTable(db));  // events are stored in blocks
   sqlite3_stmt* st;
   ASSERT_EQ(sqlite3_prepare_v2(db,
                                "SELECT src_country, src_asn, COALESCE(n.name, '') FROM "
