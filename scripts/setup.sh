@@ -11,7 +11,7 @@ pkgs=(
   libsqlite3-dev sqlite3  # the embedded event store (and its shell, used by the demo and tests)
   libssl-dev         # SHA-256 of imported files; TLS for sensor/collector
   libprotobuf-dev protobuf-compiler  # the wire batch schema
-  libzstd-dev        # batch compression
+  libzstd-dev        # batch compression, the SQLite store's event blocks
   libtomlplusplus-dev  # TOML config files
   libabsl-dev        # Abseil flat_hash_map: the rollup aggregation's tables
   libcpp-httplib-dev zlib1g-dev  # HTTPS between sensor and collector (zlib: gzip bomb test)
