@@ -2,7 +2,8 @@
 
 // Events stored in blocks (docs/storage-sqlite.md#events-in-blocks): the events of one sensor
 // batch, or of a run of an import, as one zstd-compressed, column-by-column record. SQLite pays
-// per row inserted (~2 µs for a 25-column event here); a block is one row for 16,384 events.
+// per row inserted (its shell imports ~309 k event rows a second here); a block is one row for
+// 16,384 events.
 //
 // Layout before compression, all integers little-endian:
 //   "IEB1"  u32 count
