@@ -223,5 +223,17 @@ int main(int argc, char** argv) {
       engine.c_str(), batches * kBatch,
       static_cast<unsigned long long>(count.ok() ? count.value() : 0), busy,
       static_cast<double>(batches * kBatch) / busy, total, PeakRssKb() / 1024.0);
+  if (auto* sq = dynamic_cast<storage::SqliteStore*>(store.get())) {
+    // Where the writer's time went, and what the events take on disk.
+    const auto& t = sq->commit_times();
+    auto bytes = sq->Select("SELECT SUM(length(data)) FROM event_blocks");
+    std::printf(
+        "sqlite writer_seconds blocks %.2f rollup_rows %.2f wait_counting %.2f commit %.2f "
+        "block_bytes_per_event %.1f\n",
+        t.blocks, t.rollup_rows, t.wait_counting, t.commit,
+        bytes.ok() ? std::strtod(bytes.value()[0][0].c_str(), nullptr) /
+                         static_cast<double>(batches * kBatch)
+                   : 0.0);
+  }
   return 0;
 }

@@ -167,6 +167,10 @@ Status DecodeEventBlock(std::string_view data, EventBlock* out) {
   auto& ev = out->events;
   auto& src = out->sources;
   Reader r(raw.data() + kHeader, size - kHeader);
+  std::string wrong;  // the first value out of its range, with its event
+  auto out_of_range = [&wrong](size_t i, const char* what, unsigned v) {
+    if (wrong.empty()) wrong = "event " + std::to_string(i) + ": " + what + " " + std::to_string(v);
+  };
   int64_t ts = 0;
   bool ok = r.Column<int64_t>(n, [&](size_t i, int64_t d) { ev[i].ts_us = ts += d; }) &&
             r.Column<uint32_t>(n, [&](size_t i, uint32_t v) { ev[i].sensor_id = v; }) &&
@@ -177,11 +181,8 @@ Status DecodeEventBlock(std::string_view data, EventBlock* out) {
   if (!ok) return bad("cut short in the first columns");
   // Families first, then the addresses they size.
   for (int which = 0; which < 2; ++which) {
-    std::string wrong;
     ok = r.Column<uint8_t>(n, [&](size_t i, uint8_t v) {
-      if (v != 0 && v != 4 && v != 6 && wrong.empty()) {
-        wrong = "event " + std::to_string(i) + ": address family " + std::to_string(v);
-      }
+      if (v != 0 && v != 4 && v != 6) out_of_range(i, "address family", v);
       (which ? ev[i].dst : ev[i].src).family = v;
     });
     if (!ok) return bad("cut short in the address families");
@@ -196,7 +197,6 @@ Status DecodeEventBlock(std::string_view data, EventBlock* out) {
       }
     }
   }
-  std::string wrong;
   ok = r.Column<uint16_t>(n, [&](size_t i, uint16_t v) { ev[i].sport = v; }) &&
        r.Column<uint16_t>(n, [&](size_t i, uint16_t v) { ev[i].dport = v; }) &&
        r.Column<uint8_t>(n, [&](size_t i, uint8_t v) { ev[i].ttl = v; }) &&
@@ -209,16 +209,12 @@ Status DecodeEventBlock(std::string_view data, EventBlock* out) {
        r.Column<uint32_t>(n, [&](size_t i, uint32_t v) { ev[i].ip_len = v; }) &&
        r.Column<uint8_t>(n,
                          [&](size_t i, uint8_t v) {
-                           if (v > 2 && wrong.empty()) {
-                             wrong = "event " + std::to_string(i) + ": kind " + std::to_string(v);
-                           }
+                           if (v > 2) out_of_range(i, "kind", v);
                            ev[i].labels.kind = static_cast<model::TrafficKind>(v);
                          }) &&
        r.Column<uint8_t>(n,
                          [&](size_t i, uint8_t v) {
-                           if (v > 4 && wrong.empty()) {
-                             wrong = "event " + std::to_string(i) + ": tool " + std::to_string(v);
-                           }
+                           if (v > 4) out_of_range(i, "tool", v);
                            ev[i].labels.tool = static_cast<model::Tool>(v);
                          }) &&
        r.Column<uint8_t>(n, [&](size_t i, uint8_t v) { ev[i].labels.spoof = v; }) &&

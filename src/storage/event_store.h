@@ -145,7 +145,8 @@ class EventStore {
   // resolution's cut-off (now minus its days). A bucket is kept or deleted whole.
   virtual Result<ExpireReport> Expire(const Retention& retention, int64_t now_us) = 0;
 
-  // The read side (src/query): runs one SELECT. Blobs are asked for as hex(...) by the caller.
+  // The read side (src/query): runs one read-only SELECT (anything else is kInvalidArgument on
+  // SQLite). Blob columns come back as dialect().raw_blobs says.
   virtual Result<Rows> Select(const std::string& sql) = 0;
   // The same rows, one call of `fn` each, without copying every cell (SQLite hands out its own
   // buffers: queries that merge hundreds of 4 KiB sketches spent a fifth of their time copying

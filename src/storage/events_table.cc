@@ -111,11 +111,11 @@ int Close(sqlite3_vtab_cursor* v) {
   return SQLITE_OK;
 }
 
-int Fail(Cursor* c, const std::string& message) {
+int Fail(Cursor* c, int rc, const std::string& message) {
   sqlite3_free(c->base.pVtab->zErrMsg);
   c->base.pVtab->zErrMsg = sqlite3_mprintf("events: %s", message.c_str());
   c->eof = true;
-  return SQLITE_CORRUPT;
+  return rc;
 }
 
 // Opens blocks until one has events (or none is left).
@@ -132,10 +132,8 @@ int NextBlock(Cursor* c) {
     }
     c->block_id = sqlite3_column_int64(c->blocks, 0);
     c->import_id = sqlite3_column_int64(c->blocks, 1);
-    const auto* data = static_cast<const char*>(sqlite3_column_blob(c->blocks, 2));
-    const size_t n = static_cast<size_t>(sqlite3_column_bytes(c->blocks, 2));
-    Status s = DecodeEventBlock(std::string_view(data ? data : "", n), &c->block);
-    if (!s.ok()) return Fail(c, "block " + std::to_string(c->block_id) + ": " + s.message());
+    Status s = DecodeBlockColumn(c->blocks, 0, 2, &c->block);
+    if (!s.ok()) return Fail(c, SQLITE_CORRUPT, s.message());
     c->i = 0;
     if (!c->block.events.empty()) {
       c->eof = false;
@@ -170,7 +168,7 @@ int Filter(sqlite3_vtab_cursor* v, int idx, const char*, int argc, sqlite3_value
                                        "SELECT id, import_id, data FROM event_blocks "
                                        "WHERE ts_max >= ?1 AND ts_min <= ?2 ORDER BY id",
                                        -1, &c->blocks, nullptr) != SQLITE_OK) {
-    return Fail(c, sqlite3_errmsg(t->db));
+    return Fail(c, SQLITE_ERROR, sqlite3_errmsg(t->db));
   }
   sqlite3_reset(c->blocks);
   sqlite3_bind_int64(c->blocks, 1, lo);
@@ -309,6 +307,15 @@ sqlite3_module MakeModule() {
 const sqlite3_module kModule = MakeModule();
 
 }  // namespace
+
+Status DecodeBlockColumn(sqlite3_stmt* st, int id_col, int data_col, EventBlock* out) {
+  const auto* data = static_cast<const char*>(sqlite3_column_blob(st, data_col));
+  const size_t n = static_cast<size_t>(sqlite3_column_bytes(st, data_col));
+  Status s = DecodeEventBlock(std::string_view(data ? data : "", n), out);
+  if (s.ok()) return s;
+  return Corruption("event block " + std::to_string(sqlite3_column_int64(st, id_col)) + ": " +
+                    s.message());
+}
 
 bool RegisterEventsTable(sqlite3* db) {
   return sqlite3_create_module_v2(db, "events", &kModule, nullptr, nullptr) == SQLITE_OK;

@@ -265,7 +265,10 @@ Result<std::unique_ptr<SqliteStore>> SqliteStore::Open(const std::string& data_d
   if (user_version == 1 || user_version == 2) {
     ISDAS_RETURN_IF_ERROR(s->RebuildRollups());
   }
-  ISDAS_RETURN_IF_ERROR(s->Exec("PRAGMA user_version=4"));
+  if (user_version != kSchemaVersion) {
+    ISDAS_RETURN_IF_ERROR(
+        s->Exec(("PRAGMA user_version=" + std::to_string(kSchemaVersion)).c_str()));
+  }
   return s;
 }
 
@@ -339,44 +342,35 @@ Status SqliteStore::InsertEvents(std::span<const model::Event> events,
 }
 
 Status SqliteStore::CutBlocks(int64_t cut_us, uint64_t* removed) {
-  auto ids = Select("SELECT id FROM event_blocks WHERE ts_min < " + std::to_string(cut_us) +
-                    " AND ts_max >= " + std::to_string(cut_us));
+  const std::string cut = std::to_string(cut_us);
+  auto ids = Select("SELECT id FROM event_blocks WHERE ts_min < " + cut + " AND ts_max >= " + cut);
   if (!ids.ok()) return ids.status();
-  for (const auto& row : ids.value()) {
+  Stmt get, put;
+  if (sqlite3_prepare_v2(db_, "SELECT id, data FROM event_blocks WHERE id = ?", -1, &get.s,
+                         nullptr) != SQLITE_OK ||
+      sqlite3_prepare_v2(db_,
+                         "UPDATE event_blocks SET ts_min = ?, events = ?, data = ? WHERE id = ?",
+                         -1, &put.s, nullptr) != SQLITE_OK) {
+    return Error("prepare");
+  }
+  EventBlock b;
+  for (const auto& row : ids.value()) {  // a transaction per block: the writer waits little
     ISDAS_RETURN_IF_ERROR(Exec("BEGIN IMMEDIATE"));
-    Status s;
-    Stmt get, put;
-    EventBlock b;
-    if (sqlite3_prepare_v2(db_, "SELECT data FROM event_blocks WHERE id = ?", -1, &get.s,
-                           nullptr) != SQLITE_OK ||
-        sqlite3_prepare_v2(db_,
-                           "UPDATE event_blocks SET ts_min = ?, events = ?, data = ? WHERE id = ?",
-                           -1, &put.s, nullptr) != SQLITE_OK) {
-      s = Error("prepare");
-    }
-    const int64_t id = std::stoll(row[0]);
-    if (s.ok()) {
-      sqlite3_bind_int64(get.s, 1, id);
-      if (sqlite3_step(get.s) != SQLITE_ROW) s = Error("read event block in");
-    }
-    if (s.ok()) {
-      const auto* data = static_cast<const char*>(sqlite3_column_blob(get.s, 0));
-      s = DecodeEventBlock(
-          std::string_view(data ? data : "", static_cast<size_t>(sqlite3_column_bytes(get.s, 0))),
-          &b);
-      if (!s.ok()) s = Corruption(path_ + ": event block " + row[0] + ": " + s.message());
-    }
+    sqlite3_bind_int64(get.s, 1, std::stoll(row[0]));
+    Status s = sqlite3_step(get.s) == SQLITE_ROW ? DecodeBlockColumn(get.s, 0, 1, &b)
+                                                 : Error("read event block in");
+    sqlite3_reset(get.s);
     if (s.ok()) {
       *removed += DropBefore(&b, cut_us);
       int64_t lo = INT64_MAX;
       for (const model::Event& e : b.events) lo = std::min(lo, e.ts_us);
-      const size_t kept = b.events.size();
       const std::string data = EncodeEventBlock(b.events, b.sources, -1);
       sqlite3_bind_int64(put.s, 1, lo);
-      sqlite3_bind_int64(put.s, 2, static_cast<int64_t>(kept));
+      sqlite3_bind_int64(put.s, 2, static_cast<int64_t>(b.events.size()));
       sqlite3_bind_blob(put.s, 3, data.data(), static_cast<int>(data.size()), SQLITE_STATIC);
-      sqlite3_bind_int64(put.s, 4, id);
+      sqlite3_bind_int64(put.s, 4, std::stoll(row[0]));
       if (sqlite3_step(put.s) != SQLITE_DONE) s = Error("rewrite event block in");
+      sqlite3_reset(put.s);
     }
     if (s.ok()) s = Exec("COMMIT");
     if (!s.ok()) {
@@ -648,16 +642,28 @@ Result<std::vector<BatchOutcome>> SqliteStore::CommitBatches(std::span<SensorBat
     std::thread count_rollups([this, &stored, &late] {
       for (const auto& [b, id] : stored) Route(*b, static_cast<uint32_t>(id), &late);
     });
+    double t = SteadySeconds();
+    auto lap = [&t](double* into) {
+      const double now = SteadySeconds();
+      *into += now - t;
+      t = now;
+    };
     for (const auto& [b, id] : stored) {
       failed = InsertEvents(b->events, b->sources, id, 0);
       if (!failed.ok()) break;
     }
+    lap(&times_.blocks);
     if (failed.ok()) failed = WritePending();
+    lap(&times_.rollup_rows);
     count_rollups.join();
+    lap(&times_.wait_counting);
+    if (failed.ok() && !late.empty()) failed = WriteOut(late.CloseAll());
+    lap(&times_.rollup_rows);
   }
-  if (failed.ok() && !late.empty()) failed = WriteOut(late.CloseAll());
   if (failed.ok()) TakeClosed(false);
+  const double before_commit = SteadySeconds();
   if (failed.ok()) failed = Exec("COMMIT");
+  times_.commit += SteadySeconds() - before_commit;
   if (!failed.ok()) {
     (void)Exec("ROLLBACK");
     // The buffer may hold rows of events that are not stored, or miss rows it handed out:
@@ -858,12 +864,8 @@ Status SqliteStore::ScanEvents(
   EventBlock b;
   int rc;
   while ((rc = sqlite3_step(st.s)) == SQLITE_ROW) {
-    const auto* data = static_cast<const char*>(sqlite3_column_blob(st.s, 1));
-    Status d = DecodeEventBlock(
-        std::string_view(data ? data : "", static_cast<size_t>(sqlite3_column_bytes(st.s, 1))), &b);
-    if (!d.ok()) {
-      return Corruption(path_ + ": event block " + std::to_string(sqlite3_column_int64(st.s, 0)) +
-                        ": " + d.message());
+    if (Status d = DecodeBlockColumn(st.s, 0, 1, &b); !d.ok()) {
+      return Corruption(path_ + ": " + d.message());
     }
     (void)DropBefore(&b, from_us);
     for (size_t i = 0; i < b.events.size();) {  // one sensor at a time
@@ -942,13 +944,15 @@ void SqliteStore::TakeClosed(bool all) {
   }
 }
 
+Status SqliteStore::WriteClosedMark(int64_t closed5) {
+  return Exec(
+      ("INSERT OR REPLACE INTO meta VALUES('rollup_closed_5m', " + std::to_string(closed5) + ")")
+          .c_str());
+}
+
 Status SqliteStore::WritePending() {
   for (const rollup::RollupBuffer::Out& out : pending_) ISDAS_RETURN_IF_ERROR(WriteOut(out));
-  if (pending_mark_ != INT64_MIN) {
-    ISDAS_RETURN_IF_ERROR(Exec(("INSERT OR REPLACE INTO meta VALUES('rollup_closed_5m', " +
-                                std::to_string(pending_mark_) + ")")
-                                   .c_str()));
-  }
+  if (pending_mark_ != INT64_MIN) ISDAS_RETURN_IF_ERROR(WriteClosedMark(pending_mark_));
   pending_.clear();
   pending_mark_ = INT64_MIN;
   return Status::Ok();
@@ -979,9 +983,7 @@ Status SqliteStore::RecoverRollups() {
     // First start of a collector on this database: whatever is stored (imports) has its
     // rollups; treat its buckets as closed.
     closed5_ = any ? rollup::BucketStart(max_ts_s_, 300) + 300 : INT64_MIN;
-    s = Exec(
-        ("INSERT OR REPLACE INTO meta VALUES('rollup_closed_5m', " + std::to_string(closed5_) + ")")
-            .c_str());
+    s = WriteClosedMark(closed5_);
     if (!s.ok()) return fail(s);
   } else {
     closed5_ = std::strtoll(mark.value()[0][0].c_str(), nullptr, 10);
@@ -1050,23 +1052,32 @@ Result<ExpireReport> SqliteStore::Expire(const Retention& ret, int64_t now_us) {
   };
   const int64_t raw = RetentionCutoff(ret.raw_days, now_us);
   if (raw != INT64_MIN) {
-    // Whole blocks before the cut-off, 16 at a time (~256 k events per transaction), then the
-    // blocks that straddle it are rewritten with the events they keep.
-    const std::string cut = std::to_string(raw * 1000000);
-    for (;;) {
-      auto n = Select(
-          "SELECT COUNT(*), COALESCE(SUM(events), 0) FROM (SELECT events "
-          "FROM event_blocks WHERE ts_max < " +
-          cut + " LIMIT 16)");
-      if (!n.ok()) return n.status();
-      if (n.value()[0][0] == "0") break;
-      uint64_t blocks = 0;
-      ISDAS_RETURN_IF_ERROR(
-          run("DELETE FROM event_blocks WHERE id IN (SELECT id FROM "
-              "event_blocks WHERE ts_max < " +
-                  cut + " LIMIT 16)",
-              &blocks));
-      rep.events += std::stoull(n.value()[0][1]);
+    // Whole blocks before the cut-off, 16 at a time (~256 k events per transaction), each
+    // DELETE returning the events it removed; then the blocks that straddle the cut-off are
+    // rewritten with the events they keep.
+    Stmt del;
+    if (sqlite3_prepare_v2(db_,
+                           ("DELETE FROM event_blocks WHERE id IN (SELECT id FROM event_blocks "
+                            "WHERE ts_max < " +
+                            std::to_string(raw * 1000000) + " LIMIT 16) RETURNING events")
+                               .c_str(),
+                           -1, &del.s, nullptr) != SQLITE_OK) {
+      return Error("prepare");
+    }
+    for (bool more = true; more;) {
+      ISDAS_RETURN_IF_ERROR(Exec("BEGIN IMMEDIATE"));
+      int rc;
+      more = false;
+      while ((rc = sqlite3_step(del.s)) == SQLITE_ROW) {
+        rep.events += static_cast<uint64_t>(sqlite3_column_int64(del.s, 0));
+        more = true;
+      }
+      sqlite3_reset(del.s);
+      Status s = rc == SQLITE_DONE ? Exec("COMMIT") : Error("delete events from");
+      if (!s.ok()) {
+        (void)Exec("ROLLBACK");
+        return s;
+      }
     }
     ISDAS_RETURN_IF_ERROR(CutBlocks(raw * 1000000, &rep.events));
   }

@@ -46,6 +46,14 @@ class SqliteStore final : public EventStore {
 
   const std::string& path() const { return path_; }
 
+  // Where CommitBatches' time went, summed over the store's life (seconds, steady clock): the
+  // writer storing event blocks, writing rollup rows (pending and late ones), waiting for the
+  // counting threads, and committing. For the benchmarks (bench/store_ingest.cc).
+  struct CommitTimes {
+    double blocks = 0, rollup_rows = 0, wait_counting = 0, commit = 0;
+  };
+  const CommitTimes& commit_times() const { return times_; }
+
  private:
   SqliteStore() = default;
   Status Exec(const char* sql);
@@ -65,7 +73,7 @@ class SqliteStore final : public EventStore {
   // Adds packets to port_totals_<r> (read, merge, write each bucket's blob).
   Status AddPortTotals(rollup::Resolution r,
                        const std::map<rollup::RowKey, std::map<uint16_t, uint64_t>>& add);
-  // Recomputes every rollup from the events table (schema migration from before rollups).
+  // Recomputes every rollup from the stored events (schema migration from before rollups).
   Status RebuildRollups();
   // Calls `fn` with the events from `from_us` on, block by block, a sensor's run at a time.
   Status ScanEvents(int64_t from_us,
@@ -80,6 +88,8 @@ class SqliteStore final : public EventStore {
   void TakeClosed(bool all);
   // Inside the open transaction: writes pending_ and, with them, the new closed mark.
   Status WritePending();
+  // Records that 5-minute buckets before `closed5` are written (meta.rollup_closed_5m).
+  Status WriteClosedMark(int64_t closed5);
   // Before the first sensor batch, and after a failed transaction: the buffer rebuilt from the
   // events of the buckets still open, their partly written rows deleted.
   Status RecoverRollups();
@@ -94,9 +104,12 @@ class SqliteStore final : public EventStore {
   std::vector<rollup::RollupBuffer::Out> pending_;  // taken out, not yet written
   int64_t pending_mark_ = INT64_MIN;  // the closed mark to record with them (none: INT64_MIN)
   bool recovered_ = false;            // buffer_ matches the tables
-  int64_t closed5_ = INT64_MIN;       // 5-minute buckets before this are closed (meta)
-  int64_t max_ts_s_ = INT64_MIN;      // newest event time seen
-  double last_flush_ = 0;             // steady-clock seconds of the last write of open rows
+  // 5-minute buckets before this are closed: taken out of buffer_ (the mark in meta follows
+  // once their rows are written).
+  int64_t closed5_ = INT64_MIN;
+  int64_t max_ts_s_ = INT64_MIN;  // newest event time seen
+  double last_flush_ = 0;         // steady-clock seconds of the last write of open rows
+  CommitTimes times_;
   bool in_import_ = false;
   int64_t import_id_ = 0;
 };
