@@ -82,8 +82,8 @@ size_t RowKeyHash::operator()(const RowKey& k) const {
 }
 
 bool operator<(const RowKey& a, const RowKey& b) {
-  return std::tie(a.family, a.key, a.bucket, a.sensor, a.proto, a.kind, a.tool, a.research) <
-         std::tie(b.family, b.key, b.bucket, b.sensor, b.proto, b.kind, b.tool, b.research);
+  return std::tie(a.family, a.bucket, a.key, a.sensor, a.proto, a.kind, a.tool, a.research) <
+         std::tie(b.family, b.bucket, b.key, b.sensor, b.proto, b.kind, b.tool, b.research);
 }
 
 void RowValue::Merge(const RowValue& o) {

@@ -168,6 +168,7 @@ class RollupBuffer {
 // `sorted` is false. Consumes its input (no copies of the counters).
 std::vector<Row> Coarsen(std::vector<Row>&& rows, Resolution to, bool sorted = true);
 
+// Family, bucket, key, then the filter dimensions: SQLite's rollup primary-key order.
 bool operator<(const RowKey& a, const RowKey& b);
 
 // Every port's packets in one bucket and filter combination (SQLite's port_totals_<res>

@@ -63,6 +63,8 @@ class SqliteStore final : public EventStore {
                       int64_t sensor, int64_t import_id);
   // Schema version 4: the rows of an older `events` table moved into blocks, the table dropped.
   Status EventsToBlocks();
+  // Schema version 5: the rollup tables rebuilt keyed in bucket order.
+  Status RollupsToBucketOrder();
   // Keeps only the events at or after `cut_us` in each block that straddles it.
   Status CutBlocks(int64_t cut_us, uint64_t* removed);
   Result<int64_t> SensorId(const std::string& name, int64_t now_us);

@@ -162,6 +162,75 @@ TEST(SqliteStore, VersionOneDatabaseIsMigrated) {
   sqlite3_close(db);
 }
 
+// Version 4 kept rollup rows keyed (family, key, bucket, …); version 5 keys them in bucket
+// order. A version-4 store (made here by rebuilding a new store's tables the old way) opens with
+// every row intact, in the new layout, and takes new rows.
+TEST(SqliteStore, VersionFourRollupsAreRekeyedInBucketOrder) {
+  const std::string dir = TempDir();
+  auto rows_of = [](SqliteStore* st, const char* table) {
+    auto r = st->Select(std::string("SELECT family, key, bucket, sensor, proto, kind, tool, "
+                                    "research, packets, first_us, last_us, hex(srcs), hex(dsts) "
+                                    "FROM ") +
+                        table + " ORDER BY family, key, bucket, sensor, proto, kind, tool");
+    EXPECT_TRUE(r.ok()) << r.status().ToString();
+    return r.ok() ? r.value() : Rows{};
+  };
+  const char* tables[] = {"rollup_5m", "rollup_1h", "rollup_1d"};
+  std::vector<Rows> before;
+  {
+    auto s = SqliteStore::Open(dir);
+    ASSERT_TRUE(s.ok());
+    SensorBatch b{"tokyo-1", 1, 1, 1, {}, {}, "v", {}};
+    for (int i = 0; i < 40; ++i) {  // over two days, several ports and buckets
+      b.events.push_back(Ev((int64_t{i} * 4000 + 7) * 1000000, static_cast<uint16_t>(i % 5)));
+      b.sources.push_back(SourceInfo{{'J', 'P'}, 4730});
+    }
+    std::vector<SensorBatch*> bs{&b};
+    ASSERT_TRUE((*s)->CommitBatches(bs, 1).ok());
+    ASSERT_TRUE((*s)->FlushRollups(true).ok());
+    for (const char* t : tables) before.push_back(rows_of(s->get(), t));
+  }
+  ASSERT_GT(before[0].size(), 40u);
+  sqlite3* db;
+  ASSERT_EQ(sqlite3_open((dir + "/isdas.sqlite").c_str(), &db), SQLITE_OK);
+  for (const std::string r : {"5m", "1h", "1d"}) {
+    const std::string t = "rollup_" + r;
+    const std::string sql =
+        "CREATE TABLE old(family INTEGER NOT NULL, key INTEGER NOT NULL, bucket INTEGER NOT NULL, "
+        "sensor INTEGER NOT NULL, proto INTEGER NOT NULL, kind INTEGER NOT NULL, tool INTEGER NOT "
+        "NULL, research INTEGER NOT NULL, packets INTEGER NOT NULL, first_us INTEGER NOT NULL, "
+        "last_us INTEGER NOT NULL, srcs BLOB NOT NULL, dsts BLOB NOT NULL, PRIMARY KEY(family, "
+        "key, bucket, sensor, proto, kind, tool, research)) WITHOUT ROWID;"
+        "INSERT INTO old SELECT * FROM " +
+        t + "; DROP TABLE " + t + "; ALTER TABLE old RENAME TO " + t + "; CREATE INDEX " + t +
+        "_bucket ON " + t + "(family, bucket, key, packets);";
+    ASSERT_EQ(sqlite3_exec(db, sql.c_str(), nullptr, nullptr, nullptr), SQLITE_OK)
+        << sqlite3_errmsg(db);
+  }
+  ASSERT_EQ(sqlite3_exec(db, "PRAGMA user_version=4", nullptr, nullptr, nullptr), SQLITE_OK);
+  sqlite3_close(db);
+  auto s = SqliteStore::Open(dir);
+  ASSERT_TRUE(s.ok()) << s.status().ToString();
+  for (int i = 0; i < 3; ++i) EXPECT_EQ(rows_of(s->get(), tables[i]), before[i]) << tables[i];
+  auto layout = (*s)->Select(
+      "SELECT group_concat(name || ':' || (sql LIKE '%PRIMARY KEY(family, bucket, key,%'), ' ') "
+      "FROM (SELECT name, sql FROM sqlite_master WHERE tbl_name = 'rollup_5m' ORDER BY name)");
+  ASSERT_TRUE(layout.ok());
+  EXPECT_EQ(layout.value()[0][0], "rollup_5m:1 rollup_5m_series:0");
+  auto version = (*s)->Select("PRAGMA user_version");
+  ASSERT_TRUE(version.ok());
+  EXPECT_EQ(version.value()[0][0], "5");
+  // New rows merge into the migrated ones.
+  SensorBatch again{"tokyo-1", 1, 2, 1, {Ev(7 * 1000000, 0)}, {SourceInfo{{'J', 'P'}, 4730}},
+                    "v",       {}};
+  std::vector<SensorBatch*> bs{&again};
+  ASSERT_TRUE((*s)->CommitBatches(bs, 1).ok());
+  ASSERT_TRUE((*s)->FlushRollups(true).ok());
+  auto total = (*s)->Select("SELECT sum(packets) FROM rollup_1d WHERE family = 0");
+  ASSERT_TRUE(total.ok());
+  EXPECT_EQ(total.value()[0][0], "41");
+}
+
 // The events table read from blocks: batches whose times interleave (so blocks overlap), then
 // windows with every kind of bound on ts against brute force, a retention cut through the
 // middle of blocks, a read-only table and a damaged block reported by its id.
