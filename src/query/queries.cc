@@ -75,9 +75,19 @@ std::string Union(const storage::SqlDialect& d, const std::vector<Segment>& segs
   std::string sql;
   for (const Segment& s : segs) {
     if (!sql.empty()) sql += " UNION ALL ";
-    sql += "SELECT " + cols + " FROM " + d.rollup_from(static_cast<int>(s.res)) +
-           " bucket >= " + std::to_string(s.from_s) + " AND bucket < " + std::to_string(s.to_s) +
-           cond;
+    sql += "SELECT " + cols + " FROM " + d.rollup_from(static_cast<int>(s.res));
+    if (d.bucket_lists) {
+      // Buckets start at multiples of their width (UTC).
+      const int64_t w = rollup::Seconds(s.res);
+      std::string in;
+      for (int64_t b = rollup::BucketStart(s.from_s + w - 1, w); b < s.to_s; b += w) {
+        in += (in.empty() ? "" : ",") + std::to_string(b);
+      }
+      sql += " bucket IN (" + in + ")";
+    } else {
+      sql += " bucket >= " + std::to_string(s.from_s) + " AND bucket < " + std::to_string(s.to_s);
+    }
+    sql += cond;
   }
   return sql;
 }

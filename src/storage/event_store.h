@@ -111,6 +111,10 @@ struct SqlDialect {
   // A string literal of the engine's SQL holding `s` exactly: '…' with quotes doubled
   // (SQLite), or quotes and backslashes escaped by a backslash (ClickHouse).
   std::string (*quote)(const std::string& s);
+  // A window of rollup buckets is asked for as the list of its buckets (`bucket IN (…)`), not
+  // as a range: SQLite's rollup tables are keyed (family, bucket, key, …) with no other index,
+  // so a key's rows are found by one seek per bucket (docs/storage-sqlite.md).
+  bool bucket_lists;
 };
 
 class EventStore {

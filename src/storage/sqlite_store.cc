@@ -89,7 +89,9 @@ CREATE TABLE IF NOT EXISTS as_names(asn INTEGER PRIMARY KEY, name TEXT NOT NULL)
 // The key is in bucket order: the rows of a closed bucket are appended at the end of their
 // family's range rather than spread over the whole table (the collector writes ~100 k rows per
 // 5-minute bucket; keyed by (family, key, bucket), each landed on a page of its own —
-// BENCHMARKS.md). "Top keys in a window" reads the key's range; the index serves one key's series.
+// BENCHMARKS.md). There is no other index (one would take those scattered writes back): a
+// window is read as its list of buckets (SqlDialect::bucket_lists), so one key's series is a
+// seek per bucket. Version-5 stores made before that had a (family, key, bucket) index: dropped.
 constexpr const char* kRollupTable = R"sql(
 CREATE TABLE IF NOT EXISTS {t}(
   family INTEGER NOT NULL,
@@ -108,7 +110,7 @@ CREATE TABLE IF NOT EXISTS {t}(
   PRIMARY KEY(family, bucket, key, sensor, proto, kind, tool, research)) WITHOUT ROWID;
 )sql";
 constexpr const char* kRollupSchema = R"sql(
-CREATE INDEX IF NOT EXISTS rollup_{r}_series ON rollup_{r}(family, key, bucket);
+DROP INDEX IF EXISTS rollup_{r}_series;
 CREATE TABLE IF NOT EXISTS port_totals_{r}(
   bucket INTEGER NOT NULL,
   sensor INTEGER NOT NULL,
@@ -801,6 +803,8 @@ Status SqliteStore::WriteRollups(rollup::Aggregator* agg) {
 
 Status SqliteStore::UpsertRows(rollup::Resolution r, const std::vector<rollup::Row>& rows) {
   sqlite3_stmt* st = upsert_[static_cast<int>(r)];
+  const double start = SteadySeconds();
+  uint64_t written = 0;
   std::string srcs, dsts;
   // (bucket, filter dimensions) -> port -> packets added
   std::map<rollup::RowKey, std::map<uint16_t, uint64_t>> totals;
@@ -831,8 +835,12 @@ Status SqliteStore::UpsertRows(rollup::Resolution r, const std::vector<rollup::R
     const int rc = sqlite3_step(st);
     sqlite3_reset(st);
     if (rc != SQLITE_DONE) return Error("upsert rollup row into");
+    ++written;
   }
-  return AddPortTotals(r, totals);
+  Status st_totals = AddPortTotals(r, totals);
+  times_.rows[static_cast<int>(r)] += written;
+  times_.upsert_seconds[static_cast<int>(r)] += SteadySeconds() - start;
+  return st_totals;
 }
 
 Status SqliteStore::AddPortTotals(
@@ -1029,7 +1037,7 @@ Status SqliteStore::RecoverRollups() {
     const int64_t from[3] = {closed5_, rollup::BucketStart(closed5_, 3600),
                              rollup::BucketStart(closed5_, 86400)};
     for (rollup::Resolution r : rollup::kResolutions) {
-      for (const char* t : {"DELETE FROM rollup_{r} WHERE bucket >= ",
+      for (const char* t : {"DELETE FROM rollup_{r} WHERE family IN (0,1,2,3,4,5,6) AND bucket >= ",
                             "DELETE FROM port_totals_{r} WHERE bucket >= "}) {
         s = Exec(ForResolution(t, r).append(std::to_string(from[static_cast<int>(r)])).c_str());
         if (!s.ok()) return fail(s);
@@ -1164,7 +1172,8 @@ std::string SqliteQuote(const std::string& s) {
   return q + "'";
 }
 
-const SqlDialect kSqliteDialect{SqliteRollupFrom, false, SqliteSourceIs, true, true, SqliteQuote};
+const SqlDialect kSqliteDialect{SqliteRollupFrom, false, SqliteSourceIs, true, true,
+                                SqliteQuote,      true};
 
 }  // namespace
 

@@ -458,7 +458,7 @@ std::string ChSourceIs(const model::IpAddr& a) {
   return s + "')";
 }
 
-const SqlDialect kChDialect{ChRollupFrom, true, ChSourceIs, false, false, Quote};
+const SqlDialect kChDialect{ChRollupFrom, true, ChSourceIs, false, false, Quote, false};
 
 // TabSeparated escapes (\t \n \\ \0 \b \f \r \' and the like) undone.
 std::string Unescape(std::string_view f) {
