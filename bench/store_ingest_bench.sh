@@ -20,7 +20,7 @@ trap 'tests/clickhouse/clickhouse_server.sh stop "$ch" >/dev/null 2>&1 || true; 
 t() { /usr/bin/time -f "%e %M" -o "$work/time" "$@"; }
 
 echo "== SQLite: isdas store (events + rollups + marks, synchronous=FULL)"
-"$tool" sqlite "$work/sq" "$n" --dump-csv "$work/events.csv" | tee "$work/sqlite.out" | tail -1
+"$tool" sqlite "$work/sq" "$n" --dump-csv "$work/events.csv" | tee "$work/sqlite.out" | grep "^engine\|^sqlite "
 echo "== SQLite: sqlite3 .import of the same events (CSV, one transaction, no rollups)"
 sqlite3 "$work/bare.sqlite" "CREATE TABLE events(ts, sensor, proto, src, dst, sport, dport, icmp_type,
   icmp_code, tcp_flags, ttl, ip_id, ip_len, tcp_seq, tcp_win, tcp_optlen, tcp_mss, flags, kind,
