@@ -1180,6 +1180,7 @@ const SqlDialect kSqliteDialect{SqliteRollupFrom, false, SqliteSourceIs, true, t
 const SqlDialect& SqliteStore::dialect() const { return kSqliteDialect; }
 
 Status SqliteStore::SelectEach(const std::string& sql, const RowFn& fn) {
+  if (trace_) trace_(sql);
   Stmt st;
   if (sqlite3_prepare_v2(db_, sql.c_str(), -1, &st.s, nullptr) != SQLITE_OK) {
     return Error("query");

@@ -56,6 +56,9 @@ class SqliteStore final : public EventStore {
     double upsert_seconds[3] = {0, 0, 0};
   };
   const CommitTimes& commit_times() const { return times_; }
+  // Called with the text of every Select/SelectEach before it runs (tests check the plans of
+  // what the query layer asks; empty: none).
+  void set_select_trace(std::function<void(const std::string&)> f) { trace_ = std::move(f); }
 
  private:
   SqliteStore() = default;
@@ -115,6 +118,7 @@ class SqliteStore final : public EventStore {
   int64_t max_ts_s_ = INT64_MIN;  // newest event time seen
   double last_flush_ = 0;         // steady-clock seconds of the last write of open rows
   CommitTimes times_;
+  std::function<void(const std::string&)> trace_;
   bool in_import_ = false;
   int64_t import_id_ = 0;
 };
