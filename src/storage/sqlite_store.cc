@@ -5,6 +5,7 @@
 
 #include <cerrno>
 #include <chrono>
+#include <cstdio>
 #include <cstring>
 #include <functional>
 #include <map>
@@ -261,7 +262,12 @@ Result<std::unique_ptr<SqliteStore>> SqliteStore::Open(const std::string& data_d
   // `events` is from here on the blocks read as a table.
   if (!RegisterEventsTable(s->db_)) return s->Error("register the events table in");
   if (user_version == 3 || user_version == 4) {
-    // Version 5 keys the rollup tables in bucket order.
+    // Version 5 keys the rollup tables in bucket order. Every rollup row is copied once:
+    // minutes per GB (docs/storage-sqlite.md), so say what is going on.
+    std::fprintf(stderr,
+                 "isdas: %s: rebuilding the rollup tables in bucket order (schema version 5); "
+                 "this copies every rollup row once and can take minutes per GB\n",
+                 s->path_.c_str());
     ISDAS_RETURN_IF_ERROR(s->RollupsToBucketOrder());
   }
   for (rollup::Resolution r : rollup::kResolutions) {
