@@ -264,9 +264,10 @@ Result<TopResult> Queries::Top(const TopQuery& q) {
   if (q.segments.empty() || q.limit == 0) return out;
   const storage::SqlDialect& d = store_->dialect();
   const std::string g = GroupColumn(q.by);
-  const std::string cond = " AND family = " + std::to_string(static_cast<int>(q.family)) +
-                           " AND key >= " + std::to_string(q.key_lo) +
-                           " AND key <= " + std::to_string(q.key_hi) + Where(q.filter, false);
+  const std::string family =
+      " AND family = " + std::to_string(static_cast<int>(q.family)) + Where(q.filter, false);
+  const std::string cond = family + " AND key >= " + std::to_string(q.key_lo) +
+                           " AND key <= " + std::to_string(q.key_hi);
   std::vector<std::string> groups;  // the rows' groups as Select returns them, in rank order
   if (d.port_totals && q.family == rollup::Family::kPort && q.by == GroupBy::kKey &&
       q.key_lo == 0 && q.key_hi >= 65535) {
@@ -335,10 +336,8 @@ Result<TopResult> Queries::Top(const TopQuery& q) {
   // The shown groups' rows. Grouped by key, the list replaces the key range (the groups lie in
   // it): given both, SQLite seeks by the range and filters by the list — every key of the
   // family in each bucket read (BENCHMARKS.md, 0.6 s for 30 days) instead of one seek per key.
-  const std::string shown = q.by == GroupBy::kKey
-                                ? " AND family = " + std::to_string(static_cast<int>(q.family)) +
-                                      Where(q.filter, false) + " AND key IN (" + in + ")"
-                                : cond + " AND " + g + " IN (" + in + ")";
+  const std::string shown = q.by == GroupBy::kKey ? family + " AND key IN (" + in + ")"
+                                                  : cond + " AND " + g + " IN (" + in + ")";
   ISDAS_RETURN_IF_ERROR(store_->SelectEach(
       std::string("SELECT g, f, l") +
           (q.distinct ? ", " + CounterColumn(d, "s") + ", " + CounterColumn(d, "t")

@@ -92,7 +92,7 @@ CREATE TABLE IF NOT EXISTS as_names(asn INTEGER PRIMARY KEY, name TEXT NOT NULL)
 // 5-minute bucket; keyed by (family, key, bucket), each landed on a page of its own —
 // BENCHMARKS.md). There is no other index (one would take those scattered writes back): a
 // window is read as its list of buckets (SqlDialect::bucket_lists), so one key's series is a
-// seek per bucket. Version-5 stores made before that had a (family, key, bucket) index: dropped.
+// seek per bucket.
 constexpr const char* kRollupTable = R"sql(
 CREATE TABLE IF NOT EXISTS {t}(
   family INTEGER NOT NULL,
@@ -111,7 +111,6 @@ CREATE TABLE IF NOT EXISTS {t}(
   PRIMARY KEY(family, bucket, key, sensor, proto, kind, tool, research)) WITHOUT ROWID;
 )sql";
 constexpr const char* kRollupSchema = R"sql(
-DROP INDEX IF EXISTS rollup_{r}_series;
 CREATE TABLE IF NOT EXISTS port_totals_{r}(
   bucket INTEGER NOT NULL,
   sensor INTEGER NOT NULL,
@@ -138,6 +137,17 @@ std::string ForResolution(const char* sql, rollup::Resolution r) {
     out.replace(at, 3, name);
   }
   return out;
+}
+
+// "family IN (0, 1, …)": every rollup family, so a condition on bucket can follow it in the
+// (family, bucket, key, …) key.
+std::string AllFamilies() {
+  std::string in = "family IN (";
+  for (int f = 0; f < rollup::kFamilies; ++f) {
+    if (f) in += ',';
+    in += std::to_string(f);
+  }
+  return in + ")";
 }
 
 // kRollupTable for the table `name`.
@@ -381,8 +391,9 @@ Status SqliteStore::CutBlocks(int64_t cut_us, uint64_t* removed) {
   }
   EventBlock b;
   for (const auto& row : ids.value()) {  // a transaction per block: the writer waits little
+    const int64_t id = std::stoll(row[0]);
     ISDAS_RETURN_IF_ERROR(Exec("BEGIN IMMEDIATE"));
-    sqlite3_bind_int64(get.s, 1, std::stoll(row[0]));
+    sqlite3_bind_int64(get.s, 1, id);
     Status s = sqlite3_step(get.s) == SQLITE_ROW ? DecodeBlockColumn(get.s, 0, 1, &b)
                                                  : Error("read event block in");
     sqlite3_reset(get.s);
@@ -394,7 +405,7 @@ Status SqliteStore::CutBlocks(int64_t cut_us, uint64_t* removed) {
       sqlite3_bind_int64(put.s, 1, lo);
       sqlite3_bind_int64(put.s, 2, static_cast<int64_t>(b.events.size()));
       sqlite3_bind_blob(put.s, 3, data.data(), static_cast<int>(data.size()), SQLITE_STATIC);
-      sqlite3_bind_int64(put.s, 4, std::stoll(row[0]));
+      sqlite3_bind_int64(put.s, 4, id);
       if (sqlite3_step(put.s) != SQLITE_DONE) s = Error("rewrite event block in");
       sqlite3_reset(put.s);
     }
@@ -1043,9 +1054,11 @@ Status SqliteStore::RecoverRollups() {
     const int64_t from[3] = {closed5_, rollup::BucketStart(closed5_, 3600),
                              rollup::BucketStart(closed5_, 86400)};
     for (rollup::Resolution r : rollup::kResolutions) {
-      for (const char* t : {"DELETE FROM rollup_{r} WHERE family IN (0,1,2,3,4,5,6) AND bucket >= ",
-                            "DELETE FROM port_totals_{r} WHERE bucket >= "}) {
-        s = Exec(ForResolution(t, r).append(std::to_string(from[static_cast<int>(r)])).c_str());
+      for (const std::string& t :
+           {"DELETE FROM rollup_{r} WHERE " + AllFamilies() + " AND bucket >= ",
+            std::string("DELETE FROM port_totals_{r} WHERE bucket >= ")}) {
+        s = Exec(
+            ForResolution(t.c_str(), r).append(std::to_string(from[static_cast<int>(r)])).c_str());
         if (!s.ok()) return fail(s);
       }
     }
@@ -1136,9 +1149,11 @@ Result<ExpireReport> SqliteStore::Expire(const Retention& ret, int64_t now_us) {
     // Whole buckets only: those that end at or before the cut-off.
     const int64_t before = cut - rollup::Seconds(r) + 1;
     std::string sql = ForResolution(
-        "DELETE FROM rollup_{r} WHERE (family, key, bucket, sensor, proto, kind, tool, research) "
-        "IN (SELECT family, key, bucket, sensor, proto, kind, tool, research FROM rollup_{r} "
-        "WHERE family IN (0,1,2,3,4,5,6) AND bucket < ",
+        ("DELETE FROM rollup_{r} WHERE (family, key, bucket, sensor, proto, kind, tool, research) "
+         "IN (SELECT family, key, bucket, sensor, proto, kind, tool, research FROM rollup_{r} "
+         "WHERE " +
+         AllFamilies() + " AND bucket < ")
+            .c_str(),
         r);
     sql += std::to_string(before) + " LIMIT 50000)";
     ISDAS_RETURN_IF_ERROR(run(sql, &rep.rollup_rows[static_cast<int>(r)]));

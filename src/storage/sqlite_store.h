@@ -51,7 +51,8 @@ class SqliteStore final : public EventStore {
   // counting threads, and committing. For the benchmarks (bench/store_ingest.cc).
   struct CommitTimes {
     double blocks = 0, rollup_rows = 0, wait_counting = 0, commit = 0;
-    // Rollup rows upserted, and the seconds that took, by resolution (5m, 1h, 1d).
+    // Rollup rows upserted, and the seconds that took, by resolution (5m, 1h, 1d): every
+    // upsert — batches, FlushRollups, imports, recovery — not only CommitBatches'.
     uint64_t rows[3] = {0, 0, 0};
     double upsert_seconds[3] = {0, 0, 0};
   };
