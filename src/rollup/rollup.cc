@@ -1,6 +1,7 @@
 #include "rollup/rollup.h"
 
 #include <algorithm>
+#include <chrono>
 #include <thread>
 #include <tuple>
 
@@ -48,12 +49,6 @@ std::string_view Name(Family f) {
       return "port_flags";
   }
   return "?";
-}
-
-Resolution Finest(Family f) {
-  return f == Family::kPortCountry || f == Family::kPortAsn || f == Family::kPortFlags
-             ? Resolution::k1d
-             : Resolution::k5m;
 }
 
 int64_t BucketStart(int64_t t, int64_t width) {
@@ -132,13 +127,16 @@ void Aggregator::AddOne(const model::Event& e, const model::SourceInfo* s, uint3
   const uint64_t hs = HashAddress(e.src);
   const uint64_t hd = HashAddress(e.dst);
   if (n > n5) daily_min_ = std::min(daily_min_, keys[n5].bucket);
+  // The daily rows are the port pairs, which count no destinations (CountsDestinations).
+  static_assert(!CountsDestinations(Family::kPortCountry) &&
+                !CountsDestinations(Family::kPortFlags) && CountsDestinations(Family::kPort));
   for (int i = 0; i < n; ++i) {
     RowValue& v = (i < n5 ? rows_ : daily_)[keys[i]];
     ++v.packets;
     v.first_us = std::min(v.first_us, e.ts_us);
     v.last_us = std::max(v.last_us, e.ts_us);
     v.sources.Add(hs);
-    v.destinations.Add(hd);
+    if (i < n5) v.destinations.Add(hd);
   }
 }
 
@@ -301,15 +299,23 @@ RollupBuffer::Out RollupBuffer::Close(int64_t c5, const int64_t write_from[3]) {
   return out;
 }
 
-void RollupBuffer::Add(std::span<const model::Event> events,
-                       std::span<const model::SourceInfo> sources, uint32_t sensor) {
+void RollupBuffer::Add(std::span<const Batch> batches) {
+  auto count = [this, batches](int half) {
+    const auto t0 = std::chrono::steady_clock::now();
+    for (const Batch& b : batches) fine_[half].Add(b.events, b.sources, b.sensor);
+    half_seconds_[half] +=
+        std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  };
   constexpr size_t kParallelFrom = 4096;  // below, a thread costs more than it saves
-  if (events.size() < kParallelFrom) {
-    for (Aggregator& a : fine_) a.Add(events, sources, sensor);
+  size_t n = 0;
+  for (const Batch& b : batches) n += b.events.size();
+  if (n < kParallelFrom) {
+    count(0);
+    count(1);
     return;
   }
-  std::thread other([&] { fine_[1].Add(events, sources, sensor); });
-  fine_[0].Add(events, sources, sensor);
+  std::thread other(count, 1);
+  count(0);
   other.join();
 }
 

@@ -45,7 +45,16 @@ inline constexpr int kFamilies = 7;
 std::string_view Name(Family f);
 // The finest resolution a family is stored at: the port × country/AS/flags pairs (a port
 // page's lists) only daily — finer, they would be most of the rows written.
-Resolution Finest(Family f);
+constexpr Resolution Finest(Family f) {
+  return f == Family::kPortCountry || f == Family::kPortAsn || f == Family::kPortFlags
+             ? Resolution::k1d
+             : Resolution::k5m;
+}
+
+// Whether the family's rows count distinct destinations. The port pairs do not: a port page
+// lists its countries and flag combinations with packets and sources only, and destinations —
+// nearly one per packet on a darknet — were a third of counting them (BENCHMARKS.md).
+inline constexpr bool CountsDestinations(Family f) { return Finest(f) != Resolution::k1d; }
 
 // Two-letter code <-> key: 'J','P' -> 0x4a50; "" (not enriched) -> 0.
 uint64_t CountryKey(const char* cc2);
@@ -135,10 +144,24 @@ class Aggregator {
 // everything — is always correct too.
 class RollupBuffer {
  public:
-  // Counts a batch's events. The families are counted in two halves, each by its own
-  // aggregator: a large batch's halves are counted at once on two threads.
+  // One sensor's events (`sources` empty, or one per event).
+  struct Batch {
+    std::span<const model::Event> events;
+    std::span<const model::SourceInfo> sources;
+    uint32_t sensor = 0;
+  };
+  // Counts batches' events. The families are counted in two halves, each by its own
+  // aggregator: when there are enough events, the halves are counted at once on two threads,
+  // each through all the batches.
+  void Add(std::span<const Batch> batches);
   void Add(std::span<const model::Event> events, std::span<const model::SourceInfo> sources,
-           uint32_t sensor);
+           uint32_t sensor) {
+    const Batch b{events, sources, sensor};
+    Add(std::span(&b, 1));
+  }
+  // Seconds each half has spent counting, summed over the buffer's life (steady clock; for
+  // the benchmarks: the slower half bounds how fast events are counted).
+  const double* half_seconds() const { return half_seconds_; }
   // Rows to write, by resolution (5m, 1h, 1d).
   struct Out {
     std::vector<Row> rows[3];
@@ -165,6 +188,7 @@ class RollupBuffer {
                          Aggregator(Bit(Family::kPortCountry) | Bit(Family::kPortFlags))};
   RowMap hour_, day_;
   int64_t hour_min_ = INT64_MAX, day_min_ = INT64_MAX;  // earliest bucket in hour_, day_
+  double half_seconds_[2] = {0, 0};
 };
 
 // The rows re-bucketed at a coarser resolution (merging rows that meet), sorted by key unless

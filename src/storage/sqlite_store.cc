@@ -184,6 +184,7 @@ struct Stmt {
 }  // namespace
 
 SqliteStore::~SqliteStore() {
+  JoinCounting();
   if (in_import_) Abandon();
   sqlite3_finalize(insert_block_);
   for (sqlite3_stmt* u : upsert_) sqlite3_finalize(u);
@@ -617,8 +618,11 @@ Result<int64_t> SqliteStore::SensorId(const std::string& name, int64_t now_us) {
 Result<std::vector<BatchOutcome>> SqliteStore::CommitBatches(std::span<SensorBatch* const> batches,
                                                              int64_t now_us) {
   if (in_import_) return Internal("CommitBatches during an import");
+  JoinCounting();
   if (!recovered_) ISDAS_RETURN_IF_ERROR(RecoverRollups());
   ISDAS_RETURN_IF_ERROR(Exec("BEGIN IMMEDIATE"));
+  // The buckets the previous commits' events closed: their rows are written below.
+  TakeClosed(false);
   rollup::RollupBuffer late;  // events of buckets already closed: written now
   std::vector<BatchOutcome> out;
   std::vector<std::pair<const SensorBatch*, int64_t>> stored;  // new batches, their sensor id
@@ -690,12 +694,14 @@ Result<std::vector<BatchOutcome>> SqliteStore::CommitBatches(std::span<SensorBat
     out.push_back(BatchOutcome::kStored);
   }
   if (failed.ok() && !stored.empty()) {
-    // The events' rows and their rollups are independent work: the rollups are counted on a
-    // second thread while this one inserts the rows (same transaction, joined before commit).
-    // So are the rows of buckets closed at the previous commit: written meanwhile, too.
-    std::thread count_rollups([this, &stored, &late] {
-      for (const auto& [b, id] : stored) Route(*b, static_cast<uint32_t>(id), &late);
-    });
+    // The events' rows and their rollups are independent work: the open buckets' rows are
+    // counted on other threads while this one stores the events, writes the rows of buckets
+    // that closed, commits, and takes the next batches; the next call waits for the counting
+    // before it closes buckets. Were this transaction lost, so would be the counted rows: the
+    // buffer is rebuilt from the stored events (RecoverRollups). Late events' rows are
+    // written in this transaction, with their events.
+    for (const auto& [b, id] : stored) Route(*b, static_cast<uint32_t>(id), &late);
+    StartCounting();
     double t = SteadySeconds();
     auto lap = [&t](double* into) {
       const double now = SteadySeconds();
@@ -708,13 +714,9 @@ Result<std::vector<BatchOutcome>> SqliteStore::CommitBatches(std::span<SensorBat
     }
     lap(&times_.blocks);
     if (failed.ok()) failed = WritePending();
-    lap(&times_.rollup_rows);
-    count_rollups.join();
-    lap(&times_.wait_counting);
     if (failed.ok() && !late.empty()) failed = WriteOut(late.CloseAll());
     lap(&times_.rollup_rows);
   }
-  if (failed.ok()) TakeClosed(false);
   const double before_commit = SteadySeconds();
   if (failed.ok()) failed = Exec("COMMIT");
   times_.commit += SteadySeconds() - before_commit;
@@ -963,21 +965,39 @@ void SqliteStore::Route(const SensorBatch& b, uint32_t sensor, rollup::RollupBuf
     max_ts_s_ = std::max(max_ts_s_, t);
   }
   if (b.events.empty()) return;
+  CountJob& open = count_jobs_.emplace_back();
+  open.sensor = sensor;
   if (closed5_ == INT64_MIN || rollup::BucketStart(lo, 300) >= closed5_) {
-    buffer_.Add(b.events, b.sources, sensor);  // the usual case: nothing late
+    open.events = b.events;  // the usual case: nothing late
+    open.sources = b.sources;
     return;
   }
-  std::vector<model::Event> open_ev, late_ev;
-  std::vector<SourceInfo> open_src, late_src;
+  std::vector<model::Event> late_ev;
+  std::vector<SourceInfo> late_src;
   for (size_t i = 0; i < b.events.size(); ++i) {
     const bool is_late =
         rollup::BucketStart(rollup::BucketStart(b.events[i].ts_us, 1000000) / 1000000, 300) <
         closed5_;
-    (is_late ? late_ev : open_ev).push_back(b.events[i]);
-    if (!b.sources.empty()) (is_late ? late_src : open_src).push_back(b.sources[i]);
+    (is_late ? late_ev : open.events).push_back(b.events[i]);
+    if (!b.sources.empty()) (is_late ? late_src : open.sources).push_back(b.sources[i]);
   }
-  buffer_.Add(open_ev, open_src, sensor);
   late->Add(late_ev, late_src, sensor);
+}
+
+void SqliteStore::StartCounting() {
+  counting_ = std::thread([this] {
+    std::vector<rollup::RollupBuffer::Batch> batches;
+    for (const CountJob& j : count_jobs_) batches.push_back({j.events, j.sources, j.sensor});
+    buffer_.Add(batches);
+  });
+}
+
+void SqliteStore::JoinCounting() {
+  if (!counting_.joinable()) return;
+  const double start = SteadySeconds();
+  counting_.join();
+  times_.wait_counting += SteadySeconds() - start;
+  count_jobs_.clear();
 }
 
 Status SqliteStore::WriteOut(const rollup::RollupBuffer::Out& out) {
@@ -1019,6 +1039,7 @@ Status SqliteStore::WritePending() {
 }
 
 Status SqliteStore::RecoverRollups() {
+  JoinCounting();
   buffer_.Clear();
   pending_.clear();
   pending_mark_ = INT64_MIN;
@@ -1081,6 +1102,7 @@ Status SqliteStore::RecoverRollups() {
 
 Status SqliteStore::FlushRollups(bool force) {
   if (in_import_) return Internal("FlushRollups during an import");
+  JoinCounting();
   if (!recovered_) ISDAS_RETURN_IF_ERROR(RecoverRollups());
   if (buffer_.empty() && pending_.empty()) return Status::Ok();
   if (!force && SteadySeconds() - last_flush_ <= kIdleFlushSeconds) return Status::Ok();

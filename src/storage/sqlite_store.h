@@ -7,6 +7,7 @@
 #include <map>
 #include <memory>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "rollup/rollup.h"
@@ -48,7 +49,8 @@ class SqliteStore final : public EventStore {
 
   // Where CommitBatches' time went, summed over the store's life (seconds, steady clock): the
   // writer storing event blocks, writing rollup rows (pending and late ones), waiting for the
-  // counting threads, and committing. For the benchmarks (bench/store_ingest.cc).
+  // counting of the previous commit's events (the next call, or a flush, waits for it), and
+  // committing. For the benchmarks (bench/store_ingest.cc).
   struct CommitTimes {
     double blocks = 0, rollup_rows = 0, wait_counting = 0, commit = 0;
     // Rollup rows upserted, and the seconds that took, by resolution (5m, 1h, 1d): every
@@ -57,6 +59,8 @@ class SqliteStore final : public EventStore {
     double upsert_seconds[3] = {0, 0, 0};
   };
   const CommitTimes& commit_times() const { return times_; }
+  // Seconds each counting half of the open buckets' rows has run (RollupBuffer::half_seconds).
+  const double* counting_half_seconds() const { return buffer_.half_seconds(); }
   // Called with the text of every Select/SelectEach before it runs (tests check the plans of
   // what the query layer asks; empty: none).
   void set_select_trace(std::function<void(const std::string&)> f) { trace_ = std::move(f); }
@@ -89,11 +93,17 @@ class SqliteStore final : public EventStore {
                     const std::function<Status(std::span<const model::Event>,
                                                std::span<const SourceInfo>, uint32_t)>& fn);
   // Sensor batches' rollups (docs/rollups.md#when-rollups-are-written-sqlite): a batch's
-  // events go to the buffer of open buckets, or — for buckets already closed — to `late`.
+  // events of buckets already closed are counted into `late` now; the others are copied into
+  // count_jobs_, for the buffer of open buckets.
   void Route(const SensorBatch& b, uint32_t sensor, rollup::RollupBuffer* late);
+  // Starts counting count_jobs_ into buffer_ on its own thread; the writer goes on meanwhile
+  // (storing the events, writing closed rows, committing, taking the next batches).
+  void StartCounting();
+  // Waits for that counting (before buffer_ is read or changed again) and frees the copies.
+  void JoinCounting();
   // Takes the rows of buckets that closed out of the buffer (and everything open when `all`,
-  // memory or freshness asks) into pending_, to be written by the next WritePending: at the
-  // next commit, beside its counting (docs/rollups.md#when-rollups-are-written-sqlite).
+  // memory or freshness asks) into pending_, to be written by the next WritePending, in the
+  // same transaction (docs/rollups.md#when-rollups-are-written-sqlite).
   void TakeClosed(bool all);
   // Inside the open transaction: writes pending_ and, with them, the new closed mark.
   Status WritePending();
@@ -110,6 +120,15 @@ class SqliteStore final : public EventStore {
   std::vector<model::Event> import_events_;  // an import's events not yet in a block
   rollup::Aggregator aggregator_;            // an import's rollups, written with its commit
   rollup::RollupBuffer buffer_;              // committed sensor batches' rows of open buckets
+  // The last commit's events of open buckets (copies: the caller may free its batches once
+  // CommitBatches returns), counted into buffer_ by `counting_` while the writer goes on.
+  struct CountJob {
+    std::vector<model::Event> events;
+    std::vector<SourceInfo> sources;
+    uint32_t sensor = 0;
+  };
+  std::vector<CountJob> count_jobs_;
+  std::thread counting_;
   std::vector<rollup::RollupBuffer::Out> pending_;  // taken out, not yet written
   int64_t pending_mark_ = INT64_MIN;  // the closed mark to record with them (none: INT64_MIN)
   bool recovered_ = false;            // buffer_ matches the tables

@@ -142,8 +142,12 @@ std::vector<std::string> KeysOf(const std::string& tsv) {
   std::vector<std::string> out;
   std::istringstream in(tsv);
   std::string sensor, epoch, seq;
-  while (in >> sensor >> epoch >> seq)
-    out.push_back("(" + Quote(sensor) + ", " + epoch + ", " + seq + ")");
+  while (in >> sensor >> epoch >> seq) {
+    // Appended piece by piece: `"(" + std::string&&` trips GCC 12's false -Wrestrict.
+    std::string k = "(";
+    k.append(Quote(sensor)).append(", ").append(epoch).append(", ").append(seq).append(")");
+    out.push_back(std::move(k));
+  }
   return out;
 }
 
