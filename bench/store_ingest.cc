@@ -250,7 +250,11 @@ int main(int argc, char** argv) {
         bytes.ok() ? std::strtod(bytes.value()[0][0].c_str(), nullptr) /
                          static_cast<double>(batches * kBatch)
                    : 0.0);
-    std::printf("sqlite final_flush_seconds %.2f\n", flush_seconds);
+    std::printf("sqlite final_flush_seconds %.2f take_closed_seconds %.2f\n", flush_seconds,
+                t.take_closed);
+    std::printf("sqlite open_row_flushes bound %llu fresh %llu\n",
+                static_cast<unsigned long long>(t.flushes_bound),
+                static_cast<unsigned long long>(t.flushes_fresh));
     std::printf("sqlite counting_seconds half0 %.2f half1 %.2f\n", sq->counting_half_seconds()[0],
                 sq->counting_half_seconds()[1]);
     std::printf(

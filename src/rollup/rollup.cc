@@ -120,18 +120,36 @@ int Aggregator::KeysOf(const model::Event& e, const model::SourceInfo* s, uint32
   return n;
 }
 
+RowMap* Aggregator::Find(std::vector<Table>* v, int64_t start) {
+  for (Table& t : *v)
+    if (t.start == start) return t.rows.get();
+  return nullptr;
+}
+
+RowMap& Aggregator::TableFor(std::vector<Table>* v, int64_t start) {
+  if (RowMap* m = Find(v, start)) return *m;
+  auto m = std::make_unique<RowMap>();
+  // As large as the last table taken out: a bucket's rows are not grown into one rehash at a
+  // time (each a pass over the table).
+  m->reserve(v == &by5_ ? hint5_ : hint1d_);
+  v->push_back(Table{start, std::move(m)});
+  return *v->back().rows;
+}
+
 void Aggregator::AddOne(const model::Event& e, const model::SourceInfo* s, uint32_t sensor) {
   RowKey keys[kMaxKeys];
   int n5;
   const int n = KeysOf(e, s, sensor, keys, &n5);
   const uint64_t hs = HashAddress(e.src);
   const uint64_t hd = HashAddress(e.dst);
-  if (n > n5) daily_min_ = std::min(daily_min_, keys[n5].bucket);
+  // All of an event's 5-minute keys share one bucket, and all its daily keys one day.
+  RowMap* t5 = n5 > 0 ? &TableFor(&by5_, keys[0].bucket) : nullptr;
+  RowMap* t1d = n > n5 ? &TableFor(&by1d_, keys[n5].bucket) : nullptr;
   // The daily rows are the port pairs, which count no destinations (CountsDestinations).
   static_assert(!CountsDestinations(Family::kPortCountry) &&
                 !CountsDestinations(Family::kPortFlags) && CountsDestinations(Family::kPort));
   for (int i = 0; i < n; ++i) {
-    RowValue& v = (i < n5 ? rows_ : daily_)[keys[i]];
+    RowValue& v = (i < n5 ? *t5 : *t1d)[keys[i]];
     ++v.packets;
     v.first_us = std::min(v.first_us, e.ts_us);
     v.last_us = std::max(v.last_us, e.ts_us);
@@ -142,7 +160,7 @@ void Aggregator::AddOne(const model::Event& e, const model::SourceInfo* s, uint3
 
 void Aggregator::Add(std::span<const model::Event> events,
                      std::span<const model::SourceInfo> sources, uint32_t sensor) {
-  // The table is far larger than the caches: the rows of the event a few places ahead are
+  // The tables are far larger than the caches: the rows of the event a few places ahead are
   // fetched while this one is counted (perf: half the time was spent waiting for rows).
   constexpr size_t kAhead = 6;
   RowKey ahead[kMaxKeys];
@@ -151,7 +169,11 @@ void Aggregator::Add(std::span<const model::Event> events,
     if (i + kAhead < events.size()) {
       int n5;
       const int n = KeysOf(events[i + kAhead], source(i + kAhead), sensor, ahead, &n5);
-      for (int j = 0; j < n; ++j) (j < n5 ? rows_ : daily_).prefetch(ahead[j]);
+      RowMap* t5 = n5 > 0 ? Find(&by5_, ahead[0].bucket) : nullptr;
+      RowMap* t1d = n > n5 ? Find(&by1d_, ahead[n5].bucket) : nullptr;
+      for (int j = 0; j < n; ++j) {
+        if (RowMap* t = j < n5 ? t5 : t1d) t->prefetch(ahead[j]);
+      }
     }
     AddOne(events[i], source(i), sensor);
   }
@@ -161,134 +183,150 @@ void Aggregator::Add(std::span<const model::Event> events) {
   for (const model::Event& e : events) AddOne(e, nullptr, e.sensor_id);
 }
 
-namespace {
-// Moves the rows of `m` with bucket < before to `out`; returns the earliest bucket left.
-int64_t TakeOut(RowMap* m, int64_t before, std::vector<Row>* out) {
-  int64_t kept_min = INT64_MAX;
-  for (auto it = m->begin(); it != m->end();) {
-    if (it->first.bucket < before) {
-      out->push_back(Row{it->first, std::move(it->second)});
-      m->erase(it++);
-    } else {
-      kept_min = std::min(kept_min, it->first.bucket);
-      ++it;
-    }
-  }
-  return kept_min;
+size_t Aggregator::size() const {
+  size_t n = 0;
+  for (const auto* v : {&by5_, &by1d_})
+    for (const Table& t : *v) n += t.rows->size();
+  return n;
 }
 
-// The rows in table order. With `keep_memory` the tables keep their allocation for the next
-// rows (erased one by one; clear() would free it), otherwise they are freed.
-std::vector<Row> Unsorted(std::initializer_list<RowMap*> maps, bool keep_memory) {
-  std::vector<Row> out;
-  size_t n = 0;
-  for (RowMap* m : maps) n += m->size();
-  out.reserve(n);
-  for (RowMap* m : maps) {
-    if (keep_memory) {
-      TakeOut(m, INT64_MAX, &out);
+void Aggregator::TakeTables(std::vector<Table>* v, int64_t before, size_t* hint,
+                            std::vector<RowMap>* out) {
+  for (size_t i = 0; i < v->size();) {
+    Table& t = (*v)[i];
+    if (t.start >= before) {
+      ++i;
       continue;
     }
-    for (auto& kv : *m) out.push_back(Row{kv.first, std::move(kv.second)});
-    m->clear();
+    *hint = std::max(*hint, t.rows->size());
+    out->push_back(std::move(*t.rows));
+    (*v)[i] = std::move(v->back());
+    v->pop_back();
+  }
+}
+
+std::vector<RowMap> Aggregator::TakeBefore(int64_t before5, int64_t before1d) {
+  std::vector<RowMap> out;
+  TakeTables(&by5_, before5, &hint5_, &out);
+  TakeTables(&by1d_, before1d, &hint1d_, &out);
+  return out;
+}
+
+namespace {
+// The rows of `maps` in no particular order; the maps are left empty.
+std::vector<Row> Unsorted(std::vector<RowMap>&& maps) {
+  std::vector<Row> out;
+  size_t n = 0;
+  for (const RowMap& m : maps) n += m.size();
+  out.reserve(n);
+  for (RowMap& m : maps) {
+    for (auto& kv : m) out.push_back(Row{kv.first, std::move(kv.second)});
+    m = RowMap();
   }
   return out;
 }
-std::vector<Row> Unsorted(RowMap* m) { return Unsorted({m}, false); }
 
 // Rows in key order (the tables' primary-key order: B-tree inserts stay local). Sorts the keys
 // in one array (comparing keys spread over the heap was a cache miss each), then moves each
 // row once.
-std::vector<Row> SortRows(std::vector<Row>&& rows) {
+template <typename R>
+std::vector<R> SortRows(std::vector<R>&& rows) {
   std::vector<std::pair<RowKey, uint32_t>> order;
   order.reserve(rows.size());
   for (size_t i = 0; i < rows.size(); ++i) order.emplace_back(rows[i].key, i);
   std::sort(order.begin(), order.end(),
             [](const auto& a, const auto& b) { return a.first < b.first; });
-  std::vector<Row> out;
+  std::vector<R> out;
   out.reserve(rows.size());
   for (const auto& [key, i] : order) out.push_back(std::move(rows[i]));
   rows.clear();
   return out;
 }
 
-std::vector<Row> Sorted(std::initializer_list<RowMap*> maps) {
-  return SortRows(Unsorted(maps, false));
+std::vector<Row> Unsorted(RowMap* m) {
+  std::vector<RowMap> one;
+  one.push_back(std::move(*m));
+  *m = RowMap();
+  return Unsorted(std::move(one));
 }
-std::vector<Row> Sorted(RowMap* m) { return Sorted({m}); }
 
 }  // namespace
 
-std::vector<Row> Aggregator::Take() {
-  daily_min_ = INT64_MAX;
-  return Sorted({&rows_, &daily_});
-}
+std::vector<Row> Aggregator::Take() { return SortRows(TakeUnsorted()); }
 
-std::vector<Row> Aggregator::TakeUnsorted() {
-  daily_min_ = INT64_MAX;
-  return Unsorted({&rows_, &daily_}, /*keep_memory=*/true);
-}
-
-std::vector<Row> Aggregator::TakeBefore(int64_t before5, int64_t before1d) {
-  std::vector<Row> out;
-  TakeOut(&rows_, before5, &out);
-  if (daily_min_ < before1d) daily_min_ = TakeOut(&daily_, before1d, &out);  // a day closed
-  return out;
-}
+std::vector<Row> Aggregator::TakeUnsorted() { return Unsorted(TakeBefore(INT64_MAX, INT64_MAX)); }
 
 namespace {
-// Folds each row into `coarser` (re-bucketed to `width`; `coarser_min` lowered to its
-// buckets) when given, and returns those at or after `write_from`, sorted, to be written.
-std::vector<Row> WriteAndFold(std::vector<Row>&& rows, int64_t write_from, RowMap* coarser,
-                              int64_t width, int64_t* coarser_min) {
-  std::vector<Row> write;
-  write.reserve(rows.size());
-  for (Row& r : rows) {
-    if (coarser) {
-      RowKey k = r.key;
-      k.bucket = BucketStart(k.bucket, width);
-      *coarser_min = std::min(*coarser_min, k.bucket);
-      if (r.key.bucket >= write_from) {
-        auto [c, fresh] = coarser->try_emplace(k, r.value);  // a copy: the row is written too
-        if (!fresh) c->second.Merge(r.value);
-      } else {
-        auto [c, fresh] = coarser->try_emplace(k, std::move(r.value));
-        if (!fresh) c->second.Merge(r.value);
-        continue;
-      }
-    }
-    if (r.key.bucket >= write_from) write.push_back(std::move(r));
-  }
-  rows.clear();
-  return SortRows(std::move(write));
+StoredRow Serialized(const RowKey& k, const RowValue& v) {
+  return StoredRow{
+      k, v.packets, v.first_us, v.last_us, v.sources.Serialize(), v.destinations.Serialize()};
+}
+}  // namespace
+
+StoredRow Serialized(const Row& r) { return Serialized(r.key, r.value); }
+
+namespace {
+// A row taken out: serialized into `write` when its bucket is at or after `write_from`, then
+// folded into `coarser` (re-bucketed to `width`; `coarser_min` lowered to its bucket) when
+// given — moved there, its counters never copied.
+void WriteAndFold(const RowKey& key, RowValue&& value, int64_t write_from,
+                  std::vector<StoredRow>* write, RowMap* coarser, int64_t width,
+                  int64_t* coarser_min) {
+  if (key.bucket >= write_from) write->push_back(Serialized(key, value));
+  if (!coarser) return;
+  RowKey k = key;
+  k.bucket = BucketStart(k.bucket, width);
+  *coarser_min = std::min(*coarser_min, k.bucket);
+  auto [c, fresh] = coarser->try_emplace(k, std::move(value));
+  if (!fresh) c->second.Merge(value);
 }
 
-// Takes the rows of `m` with bucket < before out, through WriteAndFold into `out`. Returns the
+// Takes the rows of `m` with bucket < before out (erased one by one: the table keeps its
+// memory for the next hour or day), through WriteAndFold into `out`, sorted. Returns the
 // earliest bucket left in `m`.
-int64_t Drain(RowMap* m, int64_t before, int64_t write_from, std::vector<Row>* out, RowMap* coarser,
-              int64_t width, int64_t* coarser_min) {
-  std::vector<Row> taken;
-  const int64_t kept_min = TakeOut(m, before, &taken);
-  *out = WriteAndFold(std::move(taken), write_from, coarser, width, coarser_min);
+int64_t Drain(RowMap* m, int64_t before, int64_t write_from, std::vector<StoredRow>* out,
+              RowMap* coarser, int64_t width, int64_t* coarser_min) {
+  int64_t kept_min = INT64_MAX;
+  for (auto it = m->begin(); it != m->end();) {
+    if (it->first.bucket < before) {
+      WriteAndFold(it->first, std::move(it->second), write_from, out, coarser, width, coarser_min);
+      m->erase(it++);
+    } else {
+      kept_min = std::min(kept_min, it->first.bucket);
+      ++it;
+    }
+  }
+  *out = SortRows(std::move(*out));
   return kept_min;
 }
 }  // namespace
 
-RollupBuffer::Out RollupBuffer::Close(int64_t c5, const int64_t write_from[3]) {
-  Out out;
-  const int64_t c1h = BucketStart(c5, 3600), c1d = BucketStart(c5, 86400);
-  std::vector<Row> fine, taken = fine_[0].TakeBefore(c5, c1d);
-  for (Row& r : fine_[1].TakeBefore(c5, c1d)) taken.push_back(std::move(r));
-  for (Row& r : taken) {
-    if (Finest(r.key.family) == Resolution::k1d) {  // already daily
-      day_min_ = std::min(day_min_, r.key.bucket);
-      auto [d, fresh] = day_.try_emplace(r.key, std::move(r.value));
-      if (!fresh) d->second.Merge(r.value);
-    } else {
-      fine.push_back(std::move(r));
-    }
+RollupBuffer::Taken RollupBuffer::Take(int64_t c5) {
+  Taken t;
+  t.c5 = c5;
+  const int64_t c1d = BucketStart(c5, 86400);
+  for (Aggregator& a : fine_) {
+    for (RowMap& m : a.TakeBefore(c5, c1d)) t.tables.push_back(std::move(m));
   }
-  out.rows[0] = WriteAndFold(std::move(fine), write_from[0], &hour_, 3600, &hour_min_);
+  return t;
+}
+
+RollupBuffer::Out RollupBuffer::Fold(Taken&& t, const int64_t write_from[3]) {
+  Out out;
+  const int64_t c1h = BucketStart(t.c5, 3600), c1d = BucketStart(t.c5, 86400);
+  for (RowMap& m : t.tables) {
+    for (auto& [key, value] : m) {
+      if (Finest(key.family) == Resolution::k1d) {  // already daily
+        day_min_ = std::min(day_min_, key.bucket);
+        auto [d, fresh] = day_.try_emplace(key, std::move(value));
+        if (!fresh) d->second.Merge(value);
+      } else {
+        WriteAndFold(key, std::move(value), write_from[0], &out.rows[0], &hour_, 3600, &hour_min_);
+      }
+    }
+    m = RowMap();
+  }
+  out.rows[0] = SortRows(std::move(out.rows[0]));
   // The open hour's and day's rows stay; they are only looked at once one has closed.
   if (hour_min_ < c1h) {
     hour_min_ = Drain(&hour_, c1h, write_from[1], &out.rows[1], &day_, 86400, &day_min_);
@@ -320,7 +358,7 @@ void RollupBuffer::Add(std::span<const Batch> batches) {
 }
 
 void RollupBuffer::Clear() {
-  for (Aggregator& a : fine_) (void)a.Take();
+  for (Aggregator& a : fine_) (void)a.TakeBefore(INT64_MAX, INT64_MAX);
   hour_.clear();
   day_.clear();
   hour_min_ = day_min_ = INT64_MAX;
@@ -337,7 +375,7 @@ std::vector<Row> Coarsen(std::vector<Row>&& rows, Resolution to, bool sorted) {
     if (!fresh) it->second.Merge(r.value);
   }
   rows.clear();
-  return sorted ? Sorted(&m) : Unsorted(&m);
+  return sorted ? SortRows(Unsorted(&m)) : Unsorted(&m);
 }
 
 std::string EncodePortCounts(PortCounts pc) {

@@ -12,6 +12,7 @@
 #include <absl/container/flat_hash_map.h>
 
 #include <cstdint>
+#include <memory>
 #include <span>
 #include <string>
 #include <string_view>
@@ -90,6 +91,15 @@ struct Row {
   RowValue value;
 };
 
+// A row as the tables store it: its counters serialized (DistinctCounter::Serialize).
+struct StoredRow {
+  RowKey key;
+  uint64_t packets = 0;
+  int64_t first_us = 0, last_us = 0;
+  std::string sources, destinations;
+};
+StoredRow Serialized(const Row& r);
+
 // Rows by key. An open-addressing table (Abseil): aggregation does several lookups per event,
 // and with std::unordered_map's node chains they were a quarter of the collector's time.
 using RowMap = absl::flat_hash_map<RowKey, RowValue, RowKeyHash>;
@@ -110,16 +120,16 @@ class Aggregator {
            uint32_t sensor);
   // Adds events carrying their own sensor number (imports).
   void Add(std::span<const model::Event> events);
-  bool empty() const { return rows_.empty() && daily_.empty(); }
-  size_t size() const { return rows_.size() + daily_.size(); }
+  bool empty() const { return size() == 0; }
+  size_t size() const;
   // Takes out the rows whose bucket is before `before5` (families kept at 5 minutes) or
-  // `before1d` (families kept daily), unsorted.
-  std::vector<Row> TakeBefore(int64_t before5, int64_t before1d);
+  // `before1d` (families kept daily): their buckets' whole tables.
+  std::vector<RowMap> TakeBefore(int64_t before5, int64_t before1d);
   // The rows so far, sorted by key; clears the aggregator. Buckets are 5 minutes, except for
   // families whose Finest() is coarser: those rows are already in daily buckets.
   std::vector<Row> Take();
-  // The same in no particular order (for an engine that sorts on insert); the aggregator keeps
-  // its memory for the next rows.
+  // The same in no particular order (for an engine that sorts on insert); the next rows'
+  // tables are made as large as these were.
   std::vector<Row> TakeUnsorted();
 
  private:
@@ -129,10 +139,19 @@ class Aggregator {
   int KeysOf(const model::Event& e, const model::SourceInfo* s, uint32_t sensor, RowKey* keys,
              int* n5) const;
   void AddOne(const model::Event& e, const model::SourceInfo* s, uint32_t sensor);
-  // Rows of families kept at 5 minutes, and of those kept daily (apart: closing a 5-minute
-  // bucket need not look at a day's rows).
-  RowMap rows_, daily_;
-  int64_t daily_min_ = INT64_MAX;  // no daily row has an earlier bucket
+  // The open rows, one table per bucket: closing a bucket hands its table over whole, with no
+  // look at the rows still open (the tables are few: events come nearly in time order).
+  struct Table {
+    int64_t start;  // the bucket
+    std::unique_ptr<RowMap> rows;
+  };
+  static RowMap* Find(std::vector<Table>* v, int64_t start);
+  RowMap& TableFor(std::vector<Table>* v, int64_t start);  // made when missing
+  static void TakeTables(std::vector<Table>* v, int64_t before, size_t* hint,
+                         std::vector<RowMap>* out);
+  // Families kept at 5 minutes by 5-minute bucket, those kept daily by day.
+  std::vector<Table> by5_, by1d_;
+  size_t hint5_ = 0, hint1d_ = 0;  // the most rows a table taken out held: new ones' size
   FamilySet families_;
 };
 
@@ -162,17 +181,28 @@ class RollupBuffer {
   // Seconds each half has spent counting, summed over the buffer's life (steady clock; for
   // the benchmarks: the slower half bounds how fast events are counted).
   const double* half_seconds() const { return half_seconds_; }
-  // Rows to write, by resolution (5m, 1h, 1d).
+  // Rows to write, by resolution (5m, 1h, 1d), sorted by key, serialized.
   struct Out {
-    std::vector<Row> rows[3];
+    std::vector<StoredRow> rows[3];
   };
-  // Closes every 5-minute bucket before `c5` (and the hours and days before its hour and day):
-  // their rows are taken out; those with buckets at or after `write_from[r]` are returned to
-  // be written, the others only folded into coarser rows (used when rebuilding after a crash).
-  Out Close(int64_t c5, const int64_t write_from[3]);
+  // Closing every 5-minute bucket before `c5` (and the hours and days before its hour and
+  // day) is two steps. Take, which must not run beside Add, takes the closed buckets' tables
+  // out of the counting aggregators (no row is looked at). Fold, which may run while Add
+  // counts (it touches only the hourly and daily rows), returns the rows with buckets at or
+  // after `write_from[r]` to be written, serialized, and folds every row (moved, not copied)
+  // into its coarser one; rows before `write_from[r]` are only folded (rebuilding after a
+  // crash). Folds run one at a time, in the order of their Takes.
+  struct Taken {
+    std::vector<RowMap> tables;
+    int64_t c5 = INT64_MIN;
+  };
+  Taken Take(int64_t c5);
+  Out Fold(Taken&& taken, const int64_t write_from[3]);
+  Out Close(int64_t c5, const int64_t write_from[3]) { return Fold(Take(c5), write_from); }
+  static constexpr int64_t kEverything = INT64_MAX - 86400 * 2;  // a c5 closing every bucket
   Out CloseAll() {
     const int64_t all[3] = {INT64_MIN, INT64_MIN, INT64_MIN};
-    return Close(INT64_MAX - 86400 * 2, all);
+    return Close(kEverything, all);
   }
   size_t size() const { return fine_[0].size() + fine_[1].size() + hour_.size() + day_.size(); }
   bool empty() const { return size() == 0; }

@@ -621,8 +621,9 @@ Result<std::vector<BatchOutcome>> SqliteStore::CommitBatches(std::span<SensorBat
   JoinCounting();
   if (!recovered_) ISDAS_RETURN_IF_ERROR(RecoverRollups());
   ISDAS_RETURN_IF_ERROR(Exec("BEGIN IMMEDIATE"));
-  // The buckets the previous commits' events closed: their rows are written below.
-  TakeClosed(false);
+  // The tables of the buckets the previous commits' events closed (their rows are folded and
+  // written below, while this commit's events are counted).
+  rollup::RollupBuffer::Taken closed = TakeClosed(false);
   rollup::RollupBuffer late;  // events of buckets already closed: written now
   std::vector<BatchOutcome> out;
   std::vector<std::pair<const SensorBatch*, int64_t>> stored;  // new batches, their sensor id
@@ -695,13 +696,14 @@ Result<std::vector<BatchOutcome>> SqliteStore::CommitBatches(std::span<SensorBat
   }
   if (failed.ok() && !stored.empty()) {
     // The events' rows and their rollups are independent work: the open buckets' rows are
-    // counted on other threads while this one stores the events, writes the rows of buckets
-    // that closed, commits, and takes the next batches; the next call waits for the counting
-    // before it closes buckets. Were this transaction lost, so would be the counted rows: the
-    // buffer is rebuilt from the stored events (RecoverRollups). Late events' rows are
-    // written in this transaction, with their events.
+    // counted on other threads while this one folds and writes the closed buckets' rows,
+    // stores the events, commits, and takes the next batches; the next call waits for the
+    // counting. Were this transaction lost, so would be the counted rows: the buffer is
+    // rebuilt from the stored events (RecoverRollups). Late events' rows are written in this
+    // transaction, with their events.
     for (const auto& [b, id] : stored) Route(*b, static_cast<uint32_t>(id), &late);
     StartCounting();
+    FoldClosed(closed);
     double t = SteadySeconds();
     auto lap = [&t](double* into) {
       const double now = SteadySeconds();
@@ -717,6 +719,7 @@ Result<std::vector<BatchOutcome>> SqliteStore::CommitBatches(std::span<SensorBat
     if (failed.ok() && !late.empty()) failed = WriteOut(late.CloseAll());
     lap(&times_.rollup_rows);
   }
+  FoldClosed(closed);  // when no new batch took it above: written with the next ones
   const double before_commit = SteadySeconds();
   if (failed.ok()) failed = Exec("COMMIT");
   times_.commit += SteadySeconds() - before_commit;
@@ -813,28 +816,31 @@ Status SqliteStore::WriteRollups(rollup::Aggregator* agg) {
   if (agg->empty()) return Status::Ok();
   // 5-minute rows, then hourly ones made from them, then daily ones made from the hourly.
   std::vector<rollup::Row> rows = agg->Take();
+  std::vector<rollup::StoredRow> stored;
   for (rollup::Resolution r : rollup::kResolutions) {
     if (r != rollup::Resolution::k5m) rows = rollup::Coarsen(std::move(rows), r);
-    ISDAS_RETURN_IF_ERROR(UpsertRows(r, rows));
+    stored.clear();
+    stored.reserve(rows.size());
+    for (const rollup::Row& row : rows) stored.push_back(rollup::Serialized(row));
+    ISDAS_RETURN_IF_ERROR(UpsertRows(r, stored));
   }
   return Status::Ok();
 }
 
-Status SqliteStore::UpsertRows(rollup::Resolution r, const std::vector<rollup::Row>& rows) {
+Status SqliteStore::UpsertRows(rollup::Resolution r, const std::vector<rollup::StoredRow>& rows) {
   sqlite3_stmt* st = upsert_[static_cast<int>(r)];
   const double start = SteadySeconds();
   uint64_t written = 0;
-  std::string srcs, dsts;
   // (bucket, filter dimensions) -> port -> packets added
   std::map<rollup::RowKey, std::map<uint16_t, uint64_t>> totals;
-  for (const rollup::Row& row : rows) {
+  for (const rollup::StoredRow& row : rows) {
     const rollup::RowKey& k = row.key;
     if (r < rollup::Finest(k.family)) continue;
     if (k.family == rollup::Family::kPort) {
       rollup::RowKey dims = k;
       dims.family = rollup::Family::kPort;
       dims.key = 0;
-      totals[dims][static_cast<uint16_t>(k.key)] += row.value.packets;
+      totals[dims][static_cast<uint16_t>(k.key)] += row.packets;
     }
     sqlite3_bind_int(st, 1, static_cast<int>(k.family));
     sqlite3_bind_int64(st, 2, static_cast<int64_t>(k.key));
@@ -844,13 +850,13 @@ Status SqliteStore::UpsertRows(rollup::Resolution r, const std::vector<rollup::R
     sqlite3_bind_int(st, 6, k.kind);
     sqlite3_bind_int(st, 7, k.tool);
     sqlite3_bind_int(st, 8, k.research);
-    sqlite3_bind_int64(st, 9, static_cast<int64_t>(row.value.packets));
-    sqlite3_bind_int64(st, 10, row.value.first_us);
-    sqlite3_bind_int64(st, 11, row.value.last_us);
-    srcs = row.value.sources.Serialize();
-    dsts = row.value.destinations.Serialize();
-    sqlite3_bind_blob(st, 12, srcs.data(), static_cast<int>(srcs.size()), SQLITE_STATIC);
-    sqlite3_bind_blob(st, 13, dsts.data(), static_cast<int>(dsts.size()), SQLITE_STATIC);
+    sqlite3_bind_int64(st, 9, static_cast<int64_t>(row.packets));
+    sqlite3_bind_int64(st, 10, row.first_us);
+    sqlite3_bind_int64(st, 11, row.last_us);
+    sqlite3_bind_blob(st, 12, row.sources.data(), static_cast<int>(row.sources.size()),
+                      SQLITE_STATIC);
+    sqlite3_bind_blob(st, 13, row.destinations.data(), static_cast<int>(row.destinations.size()),
+                      SQLITE_STATIC);
     const int rc = sqlite3_step(st);
     sqlite3_reset(st);
     if (rc != SQLITE_DONE) return Error("upsert rollup row into");
@@ -1007,21 +1013,40 @@ Status SqliteStore::WriteOut(const rollup::RollupBuffer::Out& out) {
   return Status::Ok();
 }
 
-void SqliteStore::TakeClosed(bool all) {
+rollup::RollupBuffer::Taken SqliteStore::TakeClosed(bool all) {
+  const double start = SteadySeconds();
   const int64_t c5 =
       max_ts_s_ == INT64_MIN ? INT64_MIN : rollup::BucketStart(max_ts_s_ - kGraceSeconds, 300);
-  if ((closed5_ == INT64_MIN || c5 > closed5_) && c5 != INT64_MIN) {
-    const int64_t all_rows[3] = {INT64_MIN, INT64_MIN, INT64_MIN};
-    pending_.push_back(buffer_.Close(c5, all_rows));
+  const bool closes = (closed5_ == INT64_MIN || c5 > closed5_) && c5 != INT64_MIN;
+  if (closes) {
     closed5_ = c5;  // later events of these buckets are late (written apart, merged)
     pending_mark_ = c5;
   }
   // Open buckets are written as they are (merged later) when memory or freshness asks.
-  if (all || buffer_.size() > kMaxPendingRows ||
-      (!buffer_.empty() && SteadySeconds() - last_flush_ > kPartialFlushSeconds)) {
-    pending_.push_back(buffer_.CloseAll());
+  const bool bound = buffer_.size() > kMaxPendingRows;
+  const bool flush =
+      all || bound || (!buffer_.empty() && SteadySeconds() - last_flush_ > kPartialFlushSeconds);
+  if (flush) {
+    if (!all) ++(bound ? times_.flushes_bound : times_.flushes_fresh);
     last_flush_ = SteadySeconds();
   }
+  rollup::RollupBuffer::Taken t;
+  if (flush) {
+    t = buffer_.Take(rollup::RollupBuffer::kEverything);
+  } else if (closes) {
+    t = buffer_.Take(c5);
+  }
+  times_.take_closed += SteadySeconds() - start;
+  return t;
+}
+
+void SqliteStore::FoldClosed(rollup::RollupBuffer::Taken& taken) {
+  if (taken.c5 == INT64_MIN) return;  // nothing taken, or folded already
+  const double start = SteadySeconds();
+  const int64_t all_rows[3] = {INT64_MIN, INT64_MIN, INT64_MIN};
+  pending_.push_back(buffer_.Fold(std::move(taken), all_rows));
+  taken = rollup::RollupBuffer::Taken();
+  times_.take_closed += SteadySeconds() - start;
 }
 
 Status SqliteStore::WriteClosedMark(int64_t closed5) {
@@ -1107,7 +1132,8 @@ Status SqliteStore::FlushRollups(bool force) {
   if (buffer_.empty() && pending_.empty()) return Status::Ok();
   if (!force && SteadySeconds() - last_flush_ <= kIdleFlushSeconds) return Status::Ok();
   ISDAS_RETURN_IF_ERROR(Exec("BEGIN IMMEDIATE"));
-  TakeClosed(true);
+  rollup::RollupBuffer::Taken taken = TakeClosed(true);
+  FoldClosed(taken);
   Status s = WritePending();
   if (s.ok()) s = Exec("COMMIT");
   if (!s.ok()) {

@@ -57,6 +57,10 @@ class SqliteStore final : public EventStore {
     // upsert — batches, FlushRollups, imports, recovery — not only CommitBatches'.
     uint64_t rows[3] = {0, 0, 0};
     double upsert_seconds[3] = {0, 0, 0};
+    // Taking closed rows out of the buffer (folding them into coarser ones, sorting), and how
+    // often the open rows were written as they are: at the bound on memory, or for freshness.
+    double take_closed = 0;
+    uint64_t flushes_bound = 0, flushes_fresh = 0;
   };
   const CommitTimes& commit_times() const { return times_; }
   // Seconds each counting half of the open buckets' rows has run (RollupBuffer::half_seconds).
@@ -81,7 +85,7 @@ class SqliteStore final : public EventStore {
   Result<int64_t> SensorId(const std::string& name, int64_t now_us);
   // Writes `agg`'s rows into the three rollup tables (inside the open transaction).
   Status WriteRollups(rollup::Aggregator* agg);
-  Status UpsertRows(rollup::Resolution r, const std::vector<rollup::Row>& rows);
+  Status UpsertRows(rollup::Resolution r, const std::vector<rollup::StoredRow>& rows);
   Status WriteOut(const rollup::RollupBuffer::Out& out);
   // Adds packets to port_totals_<r> (read, merge, write each bucket's blob).
   Status AddPortTotals(rollup::Resolution r,
@@ -97,14 +101,19 @@ class SqliteStore final : public EventStore {
   // count_jobs_, for the buffer of open buckets.
   void Route(const SensorBatch& b, uint32_t sensor, rollup::RollupBuffer* late);
   // Starts counting count_jobs_ into buffer_ on its own thread; the writer goes on meanwhile
-  // (storing the events, writing closed rows, committing, taking the next batches).
+  // (folding and writing closed rows, storing the events, committing, taking the next
+  // batches).
   void StartCounting();
-  // Waits for that counting (before buffer_ is read or changed again) and frees the copies.
+  // Waits for that counting (before it is started again or the buffer taken from or read)
+  // and frees the copies.
   void JoinCounting();
-  // Takes the rows of buckets that closed out of the buffer (and everything open when `all`,
-  // memory or freshness asks) into pending_, to be written by the next WritePending, in the
-  // same transaction (docs/rollups.md#when-rollups-are-written-sqlite).
-  void TakeClosed(bool all);
+  // Takes the tables of buckets that closed out of the buffer (everything open when `all`,
+  // memory or freshness asks) and moves the closed mark (docs/rollups.md#when-rollups-are-
+  // written-sqlite). Not beside counting.
+  rollup::RollupBuffer::Taken TakeClosed(bool all);
+  // Folds what TakeClosed took into pending_, to be written by the next WritePending (may run
+  // beside counting), and empties `taken`.
+  void FoldClosed(rollup::RollupBuffer::Taken& taken);
   // Inside the open transaction: writes pending_ and, with them, the new closed mark.
   Status WritePending();
   // Records that 5-minute buckets before `closed5` are written (meta.rollup_closed_5m).
