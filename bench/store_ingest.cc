@@ -103,6 +103,12 @@ double Now() {
   return std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch()).count();
 }
 
+int64_t WallUs() {
+  return std::chrono::duration_cast<std::chrono::microseconds>(
+             std::chrono::system_clock::now().time_since_epoch())
+      .count();
+}
+
 long PeakRssKb() {
   rusage ru{};
   getrusage(RUSAGE_SELF, &ru);
@@ -203,7 +209,7 @@ int main(int argc, char** argv) {
     const double d1 = Now();
     dumping += d1 - d0;
     dumping_all += d1 - d0;
-    auto r = store->CommitBatches(ptrs, static_cast<int64_t>(d1 * 1e6));
+    auto r = store->CommitBatches(ptrs, WallUs());
     busy += Now() - d1;
     if (!r.ok()) return std::fprintf(stderr, "commit: %s\n", r.status().ToString().c_str()), 1;
     done += g;
@@ -250,8 +256,10 @@ int main(int argc, char** argv) {
         bytes.ok() ? std::strtod(bytes.value()[0][0].c_str(), nullptr) /
                          static_cast<double>(batches * kBatch)
                    : 0.0);
-    std::printf("sqlite final_flush_seconds %.2f take_closed_seconds %.2f\n", flush_seconds,
-                t.take_closed);
+    std::printf(
+        "sqlite final_flush_seconds %.2f take_closed_seconds %.2f fold_seconds %.2f "
+        "wait_fold_seconds %.2f\n",
+        flush_seconds, t.take_closed, t.fold, t.wait_fold);
     std::printf("sqlite open_row_flushes bound %llu fresh %llu\n",
                 static_cast<unsigned long long>(t.flushes_bound),
                 static_cast<unsigned long long>(t.flushes_fresh));

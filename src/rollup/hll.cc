@@ -180,6 +180,12 @@ uint64_t DistinctCounter::Estimate() const {
 
 std::string DistinctCounter::Serialize() const {
   std::string s;
+  SerializeTo(&s);
+  return s;
+}
+
+void DistinctCounter::SerializeTo(std::string* out) const {
+  std::string& s = *out;
   s.push_back(static_cast<char>(kFormat));
   s.push_back(static_cast<char>(p_));
   if (!registers_) {
@@ -201,7 +207,6 @@ std::string DistinctCounter::Serialize() const {
     s.push_back('r');
     s.append(reinterpret_cast<const char*>(registers_), registers());
   }
-  return s;
 }
 
 Result<DistinctCounter> DistinctCounter::Parse(std::string_view b) {

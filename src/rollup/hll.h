@@ -34,6 +34,7 @@ class DistinctCounter {
 
   // Compact bytes for storage: version, p, then either the exact hashes or the registers.
   std::string Serialize() const;
+  void SerializeTo(std::string* out) const;  // appends the same bytes
   // Errors: kCorruption naming what is wrong.
   static Result<DistinctCounter> Parse(std::string_view bytes);
   // Merge(Parse(bytes)) without building the counter (queries merge hundreds). Same errors as

@@ -1,5 +1,7 @@
 #include "rollup/rollup.h"
 
+#include <pthread.h>
+
 #include <algorithm>
 #include <chrono>
 #include <thread>
@@ -229,14 +231,13 @@ std::vector<Row> Unsorted(std::vector<RowMap>&& maps) {
 // Rows in key order (the tables' primary-key order: B-tree inserts stay local). Sorts the keys
 // in one array (comparing keys spread over the heap was a cache miss each), then moves each
 // row once.
-template <typename R>
-std::vector<R> SortRows(std::vector<R>&& rows) {
+std::vector<Row> SortRows(std::vector<Row>&& rows) {
   std::vector<std::pair<RowKey, uint32_t>> order;
   order.reserve(rows.size());
   for (size_t i = 0; i < rows.size(); ++i) order.emplace_back(rows[i].key, i);
   std::sort(order.begin(), order.end(),
             [](const auto& a, const auto& b) { return a.first < b.first; });
-  std::vector<R> out;
+  std::vector<Row> out;
   out.reserve(rows.size());
   for (const auto& [key, i] : order) out.push_back(std::move(rows[i]));
   rows.clear();
@@ -256,23 +257,28 @@ std::vector<Row> Aggregator::Take() { return SortRows(TakeUnsorted()); }
 
 std::vector<Row> Aggregator::TakeUnsorted() { return Unsorted(TakeBefore(INT64_MAX, INT64_MAX)); }
 
-namespace {
-StoredRow Serialized(const RowKey& k, const RowValue& v) {
-  return StoredRow{
-      k, v.packets, v.first_us, v.last_us, v.sources.Serialize(), v.destinations.Serialize()};
+void StoredRows::Add(const RowKey& key, const RowValue& value) {
+  Row r{key, value.packets, value.first_us, value.last_us};
+  r.sources_at = bytes_.size();
+  value.sources.SerializeTo(&bytes_);
+  r.sources_len = bytes_.size() - r.sources_at;
+  r.destinations_at = bytes_.size();
+  value.destinations.SerializeTo(&bytes_);
+  r.destinations_len = bytes_.size() - r.destinations_at;
+  rows_.push_back(r);
 }
-}  // namespace
 
-StoredRow Serialized(const Row& r) { return Serialized(r.key, r.value); }
+void StoredRows::SortByKey() {
+  std::sort(rows_.begin(), rows_.end(), [](const Row& a, const Row& b) { return a.key < b.key; });
+}
 
 namespace {
 // A row taken out: serialized into `write` when its bucket is at or after `write_from`, then
 // folded into `coarser` (re-bucketed to `width`; `coarser_min` lowered to its bucket) when
 // given — moved there, its counters never copied.
-void WriteAndFold(const RowKey& key, RowValue&& value, int64_t write_from,
-                  std::vector<StoredRow>* write, RowMap* coarser, int64_t width,
-                  int64_t* coarser_min) {
-  if (key.bucket >= write_from) write->push_back(Serialized(key, value));
+void WriteAndFold(const RowKey& key, RowValue&& value, int64_t write_from, StoredRows* write,
+                  RowMap* coarser, int64_t width, int64_t* coarser_min) {
+  if (key.bucket >= write_from) write->Add(key, value);
   if (!coarser) return;
   RowKey k = key;
   k.bucket = BucketStart(k.bucket, width);
@@ -284,8 +290,8 @@ void WriteAndFold(const RowKey& key, RowValue&& value, int64_t write_from,
 // Takes the rows of `m` with bucket < before out (erased one by one: the table keeps its
 // memory for the next hour or day), through WriteAndFold into `out`, sorted. Returns the
 // earliest bucket left in `m`.
-int64_t Drain(RowMap* m, int64_t before, int64_t write_from, std::vector<StoredRow>* out,
-              RowMap* coarser, int64_t width, int64_t* coarser_min) {
+int64_t Drain(RowMap* m, int64_t before, int64_t write_from, StoredRows* out, RowMap* coarser,
+              int64_t width, int64_t* coarser_min) {
   int64_t kept_min = INT64_MAX;
   for (auto it = m->begin(); it != m->end();) {
     if (it->first.bucket < before) {
@@ -296,7 +302,7 @@ int64_t Drain(RowMap* m, int64_t before, int64_t write_from, std::vector<StoredR
       ++it;
     }
   }
-  *out = SortRows(std::move(*out));
+  out->SortByKey();
   return kept_min;
 }
 }  // namespace
@@ -326,7 +332,7 @@ RollupBuffer::Out RollupBuffer::Fold(Taken&& t, const int64_t write_from[3]) {
     }
     m = RowMap();
   }
-  out.rows[0] = SortRows(std::move(out.rows[0]));
+  out.rows[0].SortByKey();
   // The open hour's and day's rows stay; they are only looked at once one has closed.
   if (hour_min_ < c1h) {
     hour_min_ = Drain(&hour_, c1h, write_from[1], &out.rows[1], &day_, 86400, &day_min_);
@@ -352,7 +358,10 @@ void RollupBuffer::Add(std::span<const Batch> batches) {
     count(1);
     return;
   }
-  std::thread other(count, 1);
+  std::thread other([&count] {
+    pthread_setname_np(pthread_self(), "isdas-count1");
+    count(1);
+  });
   count(0);
   other.join();
 }

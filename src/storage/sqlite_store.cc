@@ -1,5 +1,6 @@
 #include "storage/sqlite_store.h"
 
+#include <pthread.h>
 #include <sqlite3.h>
 #include <sys/stat.h>
 
@@ -8,10 +9,10 @@
 #include <cstdio>
 #include <cstring>
 #include <functional>
-#include <map>
 #include <mutex>
 #include <string>
 #include <thread>
+#include <utility>
 
 #include "rollup/rollup.h"
 #include "storage/event_blocks.h"
@@ -25,6 +26,7 @@ constexpr size_t kImportBlockEvents = 16384;  // an import's events are stored i
 constexpr size_t kMaxPendingRows = 4000000;   // rollup rows held in memory at most
 constexpr int64_t kGraceSeconds = 120;        // a 5-minute bucket closes this long after its end
 constexpr double kPartialFlushSeconds = 60;   // open buckets written at least this often
+constexpr int64_t kLiveSeconds = 3600;        // traffic this recent is live (freshness flush)
 constexpr double kIdleFlushSeconds = 2;       // … and when the writer is idle, this often  //
                                               // 1,408 parameters, well under SQLite's 32,766
 
@@ -185,6 +187,7 @@ struct Stmt {
 
 SqliteStore::~SqliteStore() {
   JoinCounting();
+  JoinFold();
   if (in_import_) Abandon();
   sqlite3_finalize(insert_block_);
   for (sqlite3_stmt* u : upsert_) sqlite3_finalize(u);
@@ -619,11 +622,13 @@ Result<std::vector<BatchOutcome>> SqliteStore::CommitBatches(std::span<SensorBat
                                                              int64_t now_us) {
   if (in_import_) return Internal("CommitBatches during an import");
   JoinCounting();
+  JoinFold();  // the rows taken out at the previous commit: written below
   if (!recovered_) ISDAS_RETURN_IF_ERROR(RecoverRollups());
   ISDAS_RETURN_IF_ERROR(Exec("BEGIN IMMEDIATE"));
-  // The tables of the buckets the previous commits' events closed (their rows are folded and
-  // written below, while this commit's events are counted).
-  rollup::RollupBuffer::Taken closed = TakeClosed(false);
+  // The tables of the buckets the previous commits' events closed: folded while this commit's
+  // events are counted, written with the next commit.
+  int64_t closed_mark;
+  rollup::RollupBuffer::Taken closed = TakeClosed(false, now_us, &closed_mark);
   rollup::RollupBuffer late;  // events of buckets already closed: written now
   std::vector<BatchOutcome> out;
   std::vector<std::pair<const SensorBatch*, int64_t>> stored;  // new batches, their sensor id
@@ -696,14 +701,14 @@ Result<std::vector<BatchOutcome>> SqliteStore::CommitBatches(std::span<SensorBat
   }
   if (failed.ok() && !stored.empty()) {
     // The events' rows and their rollups are independent work: the open buckets' rows are
-    // counted on other threads while this one folds and writes the closed buckets' rows,
-    // stores the events, commits, and takes the next batches; the next call waits for the
-    // counting. Were this transaction lost, so would be the counted rows: the buffer is
-    // rebuilt from the stored events (RecoverRollups). Late events' rows are written in this
-    // transaction, with their events.
+    // counted, and the closed ones folded, on other threads while this one stores the events,
+    // writes the rows folded at the previous commit, commits, and takes the next batches; the
+    // next call waits for both. Were this transaction lost, so would be the counted rows: the
+    // buffer is rebuilt from the stored events (RecoverRollups). Late events' rows are
+    // written in this transaction, with their events.
     for (const auto& [b, id] : stored) Route(*b, static_cast<uint32_t>(id), &late);
     StartCounting();
-    FoldClosed(closed);
+    StartFold(std::exchange(closed, {}), std::exchange(closed_mark, INT64_MIN));
     double t = SteadySeconds();
     auto lap = [&t](double* into) {
       const double now = SteadySeconds();
@@ -719,7 +724,8 @@ Result<std::vector<BatchOutcome>> SqliteStore::CommitBatches(std::span<SensorBat
     if (failed.ok() && !late.empty()) failed = WriteOut(late.CloseAll());
     lap(&times_.rollup_rows);
   }
-  FoldClosed(closed);  // when no new batch took it above: written with the next ones
+  // With no new batch, what was taken is folded all the same (written with the next ones).
+  if (failed.ok()) StartFold(std::exchange(closed, {}), std::exchange(closed_mark, INT64_MIN));
   const double before_commit = SteadySeconds();
   if (failed.ok()) failed = Exec("COMMIT");
   times_.commit += SteadySeconds() - before_commit;
@@ -816,31 +822,28 @@ Status SqliteStore::WriteRollups(rollup::Aggregator* agg) {
   if (agg->empty()) return Status::Ok();
   // 5-minute rows, then hourly ones made from them, then daily ones made from the hourly.
   std::vector<rollup::Row> rows = agg->Take();
-  std::vector<rollup::StoredRow> stored;
   for (rollup::Resolution r : rollup::kResolutions) {
     if (r != rollup::Resolution::k5m) rows = rollup::Coarsen(std::move(rows), r);
-    stored.clear();
-    stored.reserve(rows.size());
-    for (const rollup::Row& row : rows) stored.push_back(rollup::Serialized(row));
+    rollup::StoredRows stored;
+    for (const rollup::Row& row : rows) stored.Add(row.key, row.value);
     ISDAS_RETURN_IF_ERROR(UpsertRows(r, stored));
   }
   return Status::Ok();
 }
 
-Status SqliteStore::UpsertRows(rollup::Resolution r, const std::vector<rollup::StoredRow>& rows) {
+Status SqliteStore::UpsertRows(rollup::Resolution r, const rollup::StoredRows& rows) {
   sqlite3_stmt* st = upsert_[static_cast<int>(r)];
   const double start = SteadySeconds();
   uint64_t written = 0;
-  // (bucket, filter dimensions) -> port -> packets added
-  std::map<rollup::RowKey, std::map<uint16_t, uint64_t>> totals;
-  for (const rollup::StoredRow& row : rows) {
+  PortAdds totals;
+  for (const rollup::StoredRows::Row& row : rows.rows()) {
     const rollup::RowKey& k = row.key;
     if (r < rollup::Finest(k.family)) continue;
     if (k.family == rollup::Family::kPort) {
       rollup::RowKey dims = k;
       dims.family = rollup::Family::kPort;
       dims.key = 0;
-      totals[dims][static_cast<uint16_t>(k.key)] += row.packets;
+      totals[dims].emplace_back(static_cast<uint16_t>(k.key), row.packets);
     }
     sqlite3_bind_int(st, 1, static_cast<int>(k.family));
     sqlite3_bind_int64(st, 2, static_cast<int64_t>(k.key));
@@ -853,10 +856,9 @@ Status SqliteStore::UpsertRows(rollup::Resolution r, const std::vector<rollup::S
     sqlite3_bind_int64(st, 9, static_cast<int64_t>(row.packets));
     sqlite3_bind_int64(st, 10, row.first_us);
     sqlite3_bind_int64(st, 11, row.last_us);
-    sqlite3_bind_blob(st, 12, row.sources.data(), static_cast<int>(row.sources.size()),
-                      SQLITE_STATIC);
-    sqlite3_bind_blob(st, 13, row.destinations.data(), static_cast<int>(row.destinations.size()),
-                      SQLITE_STATIC);
+    const std::string_view srcs = rows.sources(row), dsts = rows.destinations(row);
+    sqlite3_bind_blob(st, 12, srcs.data(), static_cast<int>(srcs.size()), SQLITE_STATIC);
+    sqlite3_bind_blob(st, 13, dsts.data(), static_cast<int>(dsts.size()), SQLITE_STATIC);
     const int rc = sqlite3_step(st);
     sqlite3_reset(st);
     if (rc != SQLITE_DONE) return Error("upsert rollup row into");
@@ -868,8 +870,7 @@ Status SqliteStore::UpsertRows(rollup::Resolution r, const std::vector<rollup::S
   return st_totals;
 }
 
-Status SqliteStore::AddPortTotals(
-    rollup::Resolution r, const std::map<rollup::RowKey, std::map<uint16_t, uint64_t>>& add) {
+Status SqliteStore::AddPortTotals(rollup::Resolution r, PortAdds& add) {
   if (add.empty()) return Status::Ok();
   Stmt get, put;
   if (sqlite3_prepare_v2(
@@ -886,7 +887,11 @@ Status SqliteStore::AddPortTotals(
           -1, &put.s, nullptr) != SQLITE_OK) {
     return Error("prepare");
   }
-  for (const auto& [dims, ports] : add) {
+  std::vector<std::pair<rollup::RowKey, std::vector<std::pair<uint16_t, uint64_t>>*>> order;
+  for (auto& [dims, ports] : add) order.emplace_back(dims, &ports);
+  std::sort(order.begin(), order.end(),
+            [](const auto& a, const auto& b) { return a.first < b.first; });
+  for (const auto& [dims, ports] : order) {
     const int64_t d[6] = {dims.bucket, dims.sensor, dims.proto,
                           dims.kind,   dims.tool,   dims.research};
     for (int i = 0; i < 6; ++i) {
@@ -894,7 +899,7 @@ Status SqliteStore::AddPortTotals(
       sqlite3_bind_int64(put.s, i + 1, d[i]);
     }
     // What is stored plus what is added: both listed, sorted by port, equal ports summed.
-    std::vector<std::pair<uint16_t, uint64_t>> all(ports.begin(), ports.end());
+    std::vector<std::pair<uint16_t, uint64_t>>& all = *ports;
     if (sqlite3_step(get.s) == SQLITE_ROW) {
       rollup::ForEachPortCount(sqlite3_column_blob(get.s, 0),
                                static_cast<size_t>(sqlite3_column_bytes(get.s, 0)),
@@ -971,13 +976,16 @@ void SqliteStore::Route(const SensorBatch& b, uint32_t sensor, rollup::RollupBuf
     max_ts_s_ = std::max(max_ts_s_, t);
   }
   if (b.events.empty()) return;
-  CountJob& open = count_jobs_.emplace_back();
+  if (jobs_ == count_jobs_.size()) count_jobs_.emplace_back();
+  CountJob& open = count_jobs_[jobs_++];
   open.sensor = sensor;
   if (closed5_ == INT64_MIN || rollup::BucketStart(lo, 300) >= closed5_) {
-    open.events = b.events;  // the usual case: nothing late
-    open.sources = b.sources;
+    open.events.assign(b.events.begin(), b.events.end());  // the usual case: nothing late
+    open.sources.assign(b.sources.begin(), b.sources.end());
     return;
   }
+  open.events.clear();
+  open.sources.clear();
   std::vector<model::Event> late_ev;
   std::vector<SourceInfo> late_src;
   for (size_t i = 0; i < b.events.size(); ++i) {
@@ -992,8 +1000,12 @@ void SqliteStore::Route(const SensorBatch& b, uint32_t sensor, rollup::RollupBuf
 
 void SqliteStore::StartCounting() {
   counting_ = std::thread([this] {
+    pthread_setname_np(pthread_self(), "isdas-count");
     std::vector<rollup::RollupBuffer::Batch> batches;
-    for (const CountJob& j : count_jobs_) batches.push_back({j.events, j.sources, j.sensor});
+    for (size_t i = 0; i < jobs_; ++i) {
+      const CountJob& j = count_jobs_[i];
+      batches.push_back({j.events, j.sources, j.sensor});
+    }
     buffer_.Add(batches);
   });
 }
@@ -1003,7 +1015,7 @@ void SqliteStore::JoinCounting() {
   const double start = SteadySeconds();
   counting_.join();
   times_.wait_counting += SteadySeconds() - start;
-  count_jobs_.clear();
+  jobs_ = 0;
 }
 
 Status SqliteStore::WriteOut(const rollup::RollupBuffer::Out& out) {
@@ -1013,19 +1025,24 @@ Status SqliteStore::WriteOut(const rollup::RollupBuffer::Out& out) {
   return Status::Ok();
 }
 
-rollup::RollupBuffer::Taken SqliteStore::TakeClosed(bool all) {
+rollup::RollupBuffer::Taken SqliteStore::TakeClosed(bool all, int64_t now_us, int64_t* mark) {
   const double start = SteadySeconds();
   const int64_t c5 =
       max_ts_s_ == INT64_MIN ? INT64_MIN : rollup::BucketStart(max_ts_s_ - kGraceSeconds, 300);
   const bool closes = (closed5_ == INT64_MIN || c5 > closed5_) && c5 != INT64_MIN;
+  *mark = INT64_MIN;
   if (closes) {
     closed5_ = c5;  // later events of these buckets are late (written apart, merged)
-    pending_mark_ = c5;
+    *mark = c5;
   }
-  // Open buckets are written as they are (merged later) when memory or freshness asks.
+  // Open buckets are written as they are (merged later) when memory asks, or freshness: the
+  // traffic is live (its newest event within kLiveSeconds of the clock). A backlog's buckets
+  // close as its time goes by.
   const bool bound = buffer_.size() > kMaxPendingRows;
+  const bool live = max_ts_s_ != INT64_MIN && max_ts_s_ >= now_us / 1000000 - kLiveSeconds;
   const bool flush =
-      all || bound || (!buffer_.empty() && SteadySeconds() - last_flush_ > kPartialFlushSeconds);
+      all || bound ||
+      (live && !buffer_.empty() && SteadySeconds() - last_flush_ > kPartialFlushSeconds);
   if (flush) {
     if (!all) ++(bound ? times_.flushes_bound : times_.flushes_fresh);
     last_flush_ = SteadySeconds();
@@ -1040,13 +1057,36 @@ rollup::RollupBuffer::Taken SqliteStore::TakeClosed(bool all) {
   return t;
 }
 
-void SqliteStore::FoldClosed(rollup::RollupBuffer::Taken& taken) {
-  if (taken.c5 == INT64_MIN) return;  // nothing taken, or folded already
+void SqliteStore::Fold(rollup::RollupBuffer::Taken&& taken, int64_t mark) {
   const double start = SteadySeconds();
   const int64_t all_rows[3] = {INT64_MIN, INT64_MIN, INT64_MIN};
-  pending_.push_back(buffer_.Fold(std::move(taken), all_rows));
-  taken = rollup::RollupBuffer::Taken();
-  times_.take_closed += SteadySeconds() - start;
+  if (taken.c5 != INT64_MIN) folded_ = buffer_.Fold(std::move(taken), all_rows);
+  folded_mark_ = mark;
+  fold_seconds_ = SteadySeconds() - start;
+}
+
+void SqliteStore::StartFold(rollup::RollupBuffer::Taken&& taken, int64_t mark) {
+  if (taken.c5 == INT64_MIN && mark == INT64_MIN) return;
+  folding_ = std::thread([this, mark, t = std::move(taken)]() mutable {
+    pthread_setname_np(pthread_self(), "isdas-fold");
+    Fold(std::move(t), mark);
+  });
+}
+
+void SqliteStore::JoinFold() {
+  if (folding_.joinable()) {
+    const double start = SteadySeconds();
+    folding_.join();
+    times_.wait_fold += SteadySeconds() - start;
+  }
+  times_.fold += fold_seconds_;
+  fold_seconds_ = 0;
+  if (folded_mark_ != INT64_MIN) pending_mark_ = folded_mark_;
+  folded_mark_ = INT64_MIN;
+  bool any = false;
+  for (const auto& rows : folded_.rows) any = any || !rows.empty();
+  if (any) pending_.push_back(std::move(folded_));
+  folded_ = rollup::RollupBuffer::Out();
 }
 
 Status SqliteStore::WriteClosedMark(int64_t closed5) {
@@ -1065,6 +1105,7 @@ Status SqliteStore::WritePending() {
 
 Status SqliteStore::RecoverRollups() {
   JoinCounting();
+  JoinFold();
   buffer_.Clear();
   pending_.clear();
   pending_mark_ = INT64_MIN;
@@ -1128,12 +1169,15 @@ Status SqliteStore::RecoverRollups() {
 Status SqliteStore::FlushRollups(bool force) {
   if (in_import_) return Internal("FlushRollups during an import");
   JoinCounting();
+  JoinFold();
   if (!recovered_) ISDAS_RETURN_IF_ERROR(RecoverRollups());
   if (buffer_.empty() && pending_.empty()) return Status::Ok();
   if (!force && SteadySeconds() - last_flush_ <= kIdleFlushSeconds) return Status::Ok();
   ISDAS_RETURN_IF_ERROR(Exec("BEGIN IMMEDIATE"));
-  rollup::RollupBuffer::Taken taken = TakeClosed(true);
-  FoldClosed(taken);
+  int64_t mark;
+  rollup::RollupBuffer::Taken all = TakeClosed(true, 0, &mark);
+  Fold(std::move(all), mark);
+  JoinFold();  // nothing to wait for: moves what Fold made to pending_
   Status s = WritePending();
   if (s.ok()) s = Exec("COMMIT");
   if (!s.ok()) {

@@ -4,7 +4,6 @@
 // Schema and column meanings: docs/storage-sqlite.md.
 
 #include <functional>
-#include <map>
 #include <memory>
 #include <string>
 #include <thread>
@@ -59,7 +58,8 @@ class SqliteStore final : public EventStore {
     double upsert_seconds[3] = {0, 0, 0};
     // Taking closed rows out of the buffer (folding them into coarser ones, sorting), and how
     // often the open rows were written as they are: at the bound on memory, or for freshness.
-    double take_closed = 0;
+    // Folding them (serializing those written) on their own thread, and waiting for that.
+    double take_closed = 0, fold = 0, wait_fold = 0;
     uint64_t flushes_bound = 0, flushes_fresh = 0;
   };
   const CommitTimes& commit_times() const { return times_; }
@@ -85,11 +85,14 @@ class SqliteStore final : public EventStore {
   Result<int64_t> SensorId(const std::string& name, int64_t now_us);
   // Writes `agg`'s rows into the three rollup tables (inside the open transaction).
   Status WriteRollups(rollup::Aggregator* agg);
-  Status UpsertRows(rollup::Resolution r, const std::vector<rollup::StoredRow>& rows);
+  Status UpsertRows(rollup::Resolution r, const rollup::StoredRows& rows);
   Status WriteOut(const rollup::RollupBuffer::Out& out);
-  // Adds packets to port_totals_<r> (read, merge, write each bucket's blob).
-  Status AddPortTotals(rollup::Resolution r,
-                       const std::map<rollup::RowKey, std::map<uint16_t, uint64_t>>& add);
+  // Packets to add to port_totals_<r>: (bucket, filter dimensions) -> (port, packets) pairs,
+  // a port at most once a row.
+  using PortAdds = absl::flat_hash_map<rollup::RowKey, std::vector<std::pair<uint16_t, uint64_t>>,
+                                       rollup::RowKeyHash>;
+  // Adds them (read, merge, write each bucket's blob); `add` is used up.
+  Status AddPortTotals(rollup::Resolution r, PortAdds& add);
   // Recomputes every rollup from the stored events (schema migration from before rollups).
   Status RebuildRollups();
   // Calls `fn` with the events from `from_us` on, block by block, a sensor's run at a time.
@@ -108,12 +111,16 @@ class SqliteStore final : public EventStore {
   // and frees the copies.
   void JoinCounting();
   // Takes the tables of buckets that closed out of the buffer (everything open when `all`,
-  // memory or freshness asks) and moves the closed mark (docs/rollups.md#when-rollups-are-
-  // written-sqlite). Not beside counting.
-  rollup::RollupBuffer::Taken TakeClosed(bool all);
-  // Folds what TakeClosed took into pending_, to be written by the next WritePending (may run
-  // beside counting), and empties `taken`.
-  void FoldClosed(rollup::RollupBuffer::Taken& taken);
+  // memory or freshness asks) and moves the closed mark in memory; `mark` is set to the mark
+  // to record once their rows are written, or INT64_MIN (docs/rollups.md#when-rollups-are-
+  // written-sqlite). Not beside counting or folding.
+  rollup::RollupBuffer::Taken TakeClosed(bool all, int64_t now_us, int64_t* mark);
+  // Folds what TakeClosed took (RollupBuffer::Fold) into folded_ and folded_mark_: on the
+  // `folding_` thread (StartFold), beside counting, or on this one (Fold).
+  void Fold(rollup::RollupBuffer::Taken&& taken, int64_t mark);
+  void StartFold(rollup::RollupBuffer::Taken&& taken, int64_t mark);
+  // Waits for that fold; its rows and mark go to pending_ and pending_mark_.
+  void JoinFold();
   // Inside the open transaction: writes pending_ and, with them, the new closed mark.
   Status WritePending();
   // Records that 5-minute buckets before `closed5` are written (meta.rollup_closed_5m).
@@ -136,8 +143,13 @@ class SqliteStore final : public EventStore {
     std::vector<SourceInfo> sources;
     uint32_t sensor = 0;
   };
-  std::vector<CountJob> count_jobs_;
+  std::vector<CountJob> count_jobs_;  // the first jobs_ in use (kept: their memory is reused)
+  size_t jobs_ = 0;
   std::thread counting_;
+  std::thread folding_;
+  rollup::RollupBuffer::Out folded_;  // made by Fold, for pending_
+  int64_t folded_mark_ = INT64_MIN;
+  double fold_seconds_ = 0;
   std::vector<rollup::RollupBuffer::Out> pending_;  // taken out, not yet written
   int64_t pending_mark_ = INT64_MIN;  // the closed mark to record with them (none: INT64_MIN)
   bool recovered_ = false;            // buffer_ matches the tables
