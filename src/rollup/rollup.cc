@@ -112,13 +112,18 @@ int Aggregator::KeysOf(const model::Event& e, const model::SourceInfo* s, uint32
   key(Family::kCountry, cc);
   key(Family::kAsn, s ? s->asn : 0);
   if (e.proto == model::kProtoTcp || e.proto == model::kProtoUdp) key(Family::kPort, e.dport);
-  *n5 = n;
   if (e.proto == model::kProtoTcp || e.proto == model::kProtoUdp) {
-    // Families stored only daily are counted in daily buckets straight away.
-    k.bucket = BucketStart(k.bucket, 86400);
+    // Families stored only daily are counted in daily buckets straight away, unless asked to
+    // count them in 5-minute ones.
+    if (!daily_by_5m_) {
+      *n5 = n;
+      k.bucket = BucketStart(k.bucket, 86400);
+    }
     key(Family::kPortCountry, uint64_t{e.dport} << 16 | cc);
     if (e.proto == model::kProtoTcp) key(Family::kPortFlags, uint64_t{e.dport} << 8 | e.tcp_flags);
+    if (!daily_by_5m_) return n;
   }
+  *n5 = n;
   return n;
 }
 
@@ -147,16 +152,13 @@ void Aggregator::AddOne(const model::Event& e, const model::SourceInfo* s, uint3
   // All of an event's 5-minute keys share one bucket, and all its daily keys one day.
   RowMap* t5 = n5 > 0 ? &TableFor(&by5_, keys[0].bucket) : nullptr;
   RowMap* t1d = n > n5 ? &TableFor(&by1d_, keys[n5].bucket) : nullptr;
-  // The daily rows are the port pairs, which count no destinations (CountsDestinations).
-  static_assert(!CountsDestinations(Family::kPortCountry) &&
-                !CountsDestinations(Family::kPortFlags) && CountsDestinations(Family::kPort));
   for (int i = 0; i < n; ++i) {
     RowValue& v = (i < n5 ? *t5 : *t1d)[keys[i]];
     ++v.packets;
     v.first_us = std::min(v.first_us, e.ts_us);
     v.last_us = std::max(v.last_us, e.ts_us);
     v.sources.Add(hs);
-    if (i < n5) v.destinations.Add(hd);
+    if (CountsDestinations(keys[i].family)) v.destinations.Add(hd);
   }
 }
 
@@ -311,35 +313,49 @@ RollupBuffer::Taken RollupBuffer::Take(int64_t c5) {
   Taken t;
   t.c5 = c5;
   const int64_t c1d = BucketStart(c5, 86400);
-  for (Aggregator& a : fine_) {
-    for (RowMap& m : a.TakeBefore(c5, c1d)) t.tables.push_back(std::move(m));
-  }
+  for (int half : {0, 1}) t.tables[half] = fine_[half].TakeBefore(c5, c1d);
   return t;
+}
+
+void RollupBuffer::FoldHalf(int half, std::vector<RowMap>&& tables, int64_t c5,
+                            const int64_t write_from[3], Out* out) {
+  const int64_t c1h = BucketStart(c5, 3600), c1d = BucketStart(c5, 86400);
+  if (half == 1) {
+    // The port pairs, kept daily only: straight into the day's.
+    for (RowMap& m : tables) {
+      for (auto& [key, value] : m) {
+        RowKey k = key;
+        k.bucket = BucketStart(k.bucket, 86400);
+        pairs_min_ = std::min(pairs_min_, k.bucket);
+        auto [d, fresh] = pairs_.try_emplace(k, std::move(value));
+        if (!fresh) d->second.Merge(value);
+      }
+      m = RowMap();
+    }
+    if (pairs_min_ < c1d) {
+      pairs_min_ = Drain(&pairs_, c1d, write_from[2], &out->rows[2], nullptr, 0, nullptr);
+    }
+    return;
+  }
+  for (RowMap& m : tables) {
+    for (auto& [key, value] : m) {
+      WriteAndFold(key, std::move(value), write_from[0], &out->rows[0], &hour_, 3600, &hour_min_);
+    }
+    m = RowMap();
+  }
+  out->rows[0].SortByKey();
+  // The open hour's and day's rows stay; they are only looked at once one has closed.
+  if (hour_min_ < c1h) {
+    hour_min_ = Drain(&hour_, c1h, write_from[1], &out->rows[1], &day_, 86400, &day_min_);
+  }
+  if (day_min_ < c1d) {
+    day_min_ = Drain(&day_, c1d, write_from[2], &out->rows[2], nullptr, 0, nullptr);
+  }
 }
 
 RollupBuffer::Out RollupBuffer::Fold(Taken&& t, const int64_t write_from[3]) {
   Out out;
-  const int64_t c1h = BucketStart(t.c5, 3600), c1d = BucketStart(t.c5, 86400);
-  for (RowMap& m : t.tables) {
-    for (auto& [key, value] : m) {
-      if (Finest(key.family) == Resolution::k1d) {  // already daily
-        day_min_ = std::min(day_min_, key.bucket);
-        auto [d, fresh] = day_.try_emplace(key, std::move(value));
-        if (!fresh) d->second.Merge(value);
-      } else {
-        WriteAndFold(key, std::move(value), write_from[0], &out.rows[0], &hour_, 3600, &hour_min_);
-      }
-    }
-    m = RowMap();
-  }
-  out.rows[0].SortByKey();
-  // The open hour's and day's rows stay; they are only looked at once one has closed.
-  if (hour_min_ < c1h) {
-    hour_min_ = Drain(&hour_, c1h, write_from[1], &out.rows[1], &day_, 86400, &day_min_);
-  }
-  if (day_min_ < c1d) {
-    day_min_ = Drain(&day_, c1d, write_from[2], &out.rows[2], nullptr, 0, nullptr);
-  }
+  for (int half : {0, 1}) FoldHalf(half, std::move(t.tables[half]), t.c5, write_from, &out);
   return out;
 }
 
@@ -370,7 +386,8 @@ void RollupBuffer::Clear() {
   for (Aggregator& a : fine_) (void)a.TakeBefore(INT64_MAX, INT64_MAX);
   hour_.clear();
   day_.clear();
-  hour_min_ = day_min_ = INT64_MAX;
+  pairs_.clear();
+  hour_min_ = day_min_ = pairs_min_ = INT64_MAX;
 }
 
 std::vector<Row> Coarsen(std::vector<Row>&& rows, Resolution to, bool sorted) {

@@ -132,8 +132,10 @@ inline constexpr FamilySet kAllFamilies = 0x7f;
 
 class Aggregator {
  public:
-  // Counts rows of the families in `families` only.
-  explicit Aggregator(FamilySet families = kAllFamilies) : families_(families) {}
+  // Counts rows of the families in `families` only; with `daily_by_5m`, those kept daily
+  // (Finest) in 5-minute buckets too.
+  explicit Aggregator(FamilySet families = kAllFamilies, bool daily_by_5m = false)
+      : families_(families), daily_by_5m_(daily_by_5m) {}
   // Adds events of one sensor. `sources` is empty (not enriched) or one per event.
   void Add(std::span<const model::Event> events, std::span<const model::SourceInfo> sources,
            uint32_t sensor);
@@ -172,6 +174,7 @@ class Aggregator {
   std::vector<Table> by5_, by1d_;
   size_t hint5_ = 0, hint1d_ = 0;  // the most rows a table taken out held: new ones' size
   FamilySet families_;
+  bool daily_by_5m_;
 };
 
 // Rollup rows of buckets still open, for the collector (docs/rollups.md#when-rollups-are-
@@ -212,31 +215,40 @@ class RollupBuffer {
   // into its coarser one; rows before `write_from[r]` are only folded (rebuilding after a
   // crash). Folds run one at a time, in the order of their Takes.
   struct Taken {
-    std::vector<RowMap> tables;
+    std::vector<RowMap> tables[2];  // by counting half
     int64_t c5 = INT64_MIN;
   };
   Taken Take(int64_t c5);
   Out Fold(Taken&& taken, const int64_t write_from[3]);
+  // Fold of one half's tables alone, its rows added to `out`: the halves' folds touch
+  // different rows (0: hourly and daily rows of the 5-minute families; 1: the day's port
+  // pairs), so the two may run at once, each after the previous fold of its half.
+  void FoldHalf(int half, std::vector<RowMap>&& tables, int64_t c5, const int64_t write_from[3],
+                Out* out);
   Out Close(int64_t c5, const int64_t write_from[3]) { return Fold(Take(c5), write_from); }
   static constexpr int64_t kEverything = INT64_MAX - 86400 * 2;  // a c5 closing every bucket
   Out CloseAll() {
     const int64_t all[3] = {INT64_MIN, INT64_MIN, INT64_MIN};
     return Close(kEverything, all);
   }
-  size_t size() const { return fine_[0].size() + fine_[1].size() + hour_.size() + day_.size(); }
+  size_t size() const {
+    return fine_[0].size() + fine_[1].size() + hour_.size() + day_.size() + pairs_.size();
+  }
   bool empty() const { return size() == 0; }
   void Clear();
 
  private:
-  // Total, country, AS, port / port × country, port × flags: about half the work each. The
-  // daily pairs are the costly rows (one table over the whole day, mostly rows seen once, each
-  // a miss in memory); timed over 8 M generated events, the port rows beside them made that
-  // half take 14.5 s against 4.4 s for the other (BENCHMARKS.md).
+  // Total, country, AS, port / port × country, port × flags: about half the work each
+  // (BENCHMARKS.md). The pairs are counted in 5-minute tables and folded into the day's: a
+  // table over the whole day, mostly rows seen once, made every count a miss in memory.
   Aggregator fine_[2] = {Aggregator(Bit(Family::kTotal) | Bit(Family::kCountry) |
                                     Bit(Family::kAsn) | Bit(Family::kPort)),
-                         Aggregator(Bit(Family::kPortCountry) | Bit(Family::kPortFlags))};
-  RowMap hour_, day_;
-  int64_t hour_min_ = INT64_MAX, day_min_ = INT64_MAX;  // earliest bucket in hour_, day_
+                         Aggregator(Bit(Family::kPortCountry) | Bit(Family::kPortFlags),
+                                    /*daily_by_5m=*/true)};
+  // Hourly and daily rows of the 5-minute families, the day's port pairs (counted in 5-minute
+  // tables, which stay small enough for the caches, and folded here).
+  RowMap hour_, day_, pairs_;
+  int64_t hour_min_ = INT64_MAX, day_min_ = INT64_MAX, pairs_min_ = INT64_MAX;  // earliest bucket
   double half_seconds_[2] = {0, 0};
 };
 

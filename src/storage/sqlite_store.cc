@@ -1060,33 +1060,43 @@ rollup::RollupBuffer::Taken SqliteStore::TakeClosed(bool all, int64_t now_us, in
 void SqliteStore::Fold(rollup::RollupBuffer::Taken&& taken, int64_t mark) {
   const double start = SteadySeconds();
   const int64_t all_rows[3] = {INT64_MIN, INT64_MIN, INT64_MIN};
-  if (taken.c5 != INT64_MIN) folded_ = buffer_.Fold(std::move(taken), all_rows);
+  if (taken.c5 != INT64_MIN) folded_[0] = buffer_.Fold(std::move(taken), all_rows);
   folded_mark_ = mark;
-  fold_seconds_ = SteadySeconds() - start;
+  fold_seconds_[0] = SteadySeconds() - start;
 }
 
 void SqliteStore::StartFold(rollup::RollupBuffer::Taken&& taken, int64_t mark) {
-  if (taken.c5 == INT64_MIN && mark == INT64_MIN) return;
-  folding_ = std::thread([this, mark, t = std::move(taken)]() mutable {
-    pthread_setname_np(pthread_self(), "isdas-fold");
-    Fold(std::move(t), mark);
-  });
+  if (mark != INT64_MIN) folded_mark_ = mark;
+  if (taken.c5 == INT64_MIN) return;
+  // The halves' folds touch different rows (RollupBuffer::FoldHalf): one thread each.
+  for (int half : {0, 1}) {
+    folding_[half] =
+        std::thread([this, half, c5 = taken.c5, tables = std::move(taken.tables[half])]() mutable {
+          pthread_setname_np(pthread_self(), half == 0 ? "isdas-fold" : "isdas-fold1");
+          const double start = SteadySeconds();
+          const int64_t all_rows[3] = {INT64_MIN, INT64_MIN, INT64_MIN};
+          buffer_.FoldHalf(half, std::move(tables), c5, all_rows, &folded_[half]);
+          fold_seconds_[half] = SteadySeconds() - start;
+        });
+  }
 }
 
 void SqliteStore::JoinFold() {
-  if (folding_.joinable()) {
-    const double start = SteadySeconds();
-    folding_.join();
-    times_.wait_fold += SteadySeconds() - start;
+  for (int half : {0, 1}) {
+    if (folding_[half].joinable()) {
+      const double start = SteadySeconds();
+      folding_[half].join();
+      times_.wait_fold += SteadySeconds() - start;
+    }
+    times_.fold += fold_seconds_[half];
+    fold_seconds_[half] = 0;
+    bool any = false;
+    for (const auto& rows : folded_[half].rows) any = any || !rows.empty();
+    if (any) pending_.push_back(std::move(folded_[half]));
+    folded_[half] = rollup::RollupBuffer::Out();
   }
-  times_.fold += fold_seconds_;
-  fold_seconds_ = 0;
   if (folded_mark_ != INT64_MIN) pending_mark_ = folded_mark_;
   folded_mark_ = INT64_MIN;
-  bool any = false;
-  for (const auto& rows : folded_.rows) any = any || !rows.empty();
-  if (any) pending_.push_back(std::move(folded_));
-  folded_ = rollup::RollupBuffer::Out();
 }
 
 Status SqliteStore::WriteClosedMark(int64_t closed5) {

@@ -116,7 +116,8 @@ class SqliteStore final : public EventStore {
   // written-sqlite). Not beside counting or folding.
   rollup::RollupBuffer::Taken TakeClosed(bool all, int64_t now_us, int64_t* mark);
   // Folds what TakeClosed took (RollupBuffer::Fold) into folded_ and folded_mark_: on the
-  // `folding_` thread (StartFold), beside counting, or on this one (Fold).
+  // `folding_` threads, one a counting half (StartFold), beside counting, or on this one
+  // (Fold).
   void Fold(rollup::RollupBuffer::Taken&& taken, int64_t mark);
   void StartFold(rollup::RollupBuffer::Taken&& taken, int64_t mark);
   // Waits for that fold; its rows and mark go to pending_ and pending_mark_.
@@ -146,10 +147,10 @@ class SqliteStore final : public EventStore {
   std::vector<CountJob> count_jobs_;  // the first jobs_ in use (kept: their memory is reused)
   size_t jobs_ = 0;
   std::thread counting_;
-  std::thread folding_;
-  rollup::RollupBuffer::Out folded_;  // made by Fold, for pending_
+  std::thread folding_[2];
+  rollup::RollupBuffer::Out folded_[2];  // made by Fold, for pending_
   int64_t folded_mark_ = INT64_MIN;
-  double fold_seconds_ = 0;
+  double fold_seconds_[2] = {0, 0};
   std::vector<rollup::RollupBuffer::Out> pending_;  // taken out, not yet written
   int64_t pending_mark_ = INT64_MIN;  // the closed mark to record with them (none: INT64_MIN)
   bool recovered_ = false;            // buffer_ matches the tables
