@@ -1057,14 +1057,6 @@ rollup::RollupBuffer::Taken SqliteStore::TakeClosed(bool all, int64_t now_us, in
   return t;
 }
 
-void SqliteStore::Fold(rollup::RollupBuffer::Taken&& taken, int64_t mark) {
-  const double start = SteadySeconds();
-  const int64_t all_rows[3] = {INT64_MIN, INT64_MIN, INT64_MIN};
-  if (taken.c5 != INT64_MIN) folded_[0] = buffer_.Fold(std::move(taken), all_rows);
-  folded_mark_ = mark;
-  fold_seconds_[0] = SteadySeconds() - start;
-}
-
 void SqliteStore::StartFold(rollup::RollupBuffer::Taken&& taken, int64_t mark) {
   if (mark != INT64_MIN) folded_mark_ = mark;
   if (taken.c5 == INT64_MIN) return;
@@ -1186,8 +1178,8 @@ Status SqliteStore::FlushRollups(bool force) {
   ISDAS_RETURN_IF_ERROR(Exec("BEGIN IMMEDIATE"));
   int64_t mark;
   rollup::RollupBuffer::Taken all = TakeClosed(true, 0, &mark);
-  Fold(std::move(all), mark);
-  JoinFold();  // nothing to wait for: moves what Fold made to pending_
+  StartFold(std::move(all), mark);  // both halves at once: here, the writer has only to wait
+  JoinFold();
   Status s = WritePending();
   if (s.ok()) s = Exec("COMMIT");
   if (!s.ok()) {

@@ -115,10 +115,8 @@ class SqliteStore final : public EventStore {
   // to record once their rows are written, or INT64_MIN (docs/rollups.md#when-rollups-are-
   // written-sqlite). Not beside counting or folding.
   rollup::RollupBuffer::Taken TakeClosed(bool all, int64_t now_us, int64_t* mark);
-  // Folds what TakeClosed took (RollupBuffer::Fold) into folded_ and folded_mark_: on the
-  // `folding_` threads, one a counting half (StartFold), beside counting, or on this one
-  // (Fold).
-  void Fold(rollup::RollupBuffer::Taken&& taken, int64_t mark);
+  // Folds what TakeClosed took into folded_ and folded_mark_, on the `folding_` threads, one a
+  // counting half (RollupBuffer::FoldHalf), beside counting.
   void StartFold(rollup::RollupBuffer::Taken&& taken, int64_t mark);
   // Waits for that fold; its rows and mark go to pending_ and pending_mark_.
   void JoinFold();
