@@ -54,7 +54,7 @@ constexpr Resolution Finest(Family f) {
 
 // Whether the family's rows count distinct destinations. The port pairs do not: a port page
 // lists its countries and flag combinations with packets and sources only, and destinations —
-// nearly one per packet on a darknet — were a third of counting them (BENCHMARKS.md).
+// nearly one per packet on a darknet — were a fifth of counting them (BENCHMARKS.md).
 inline constexpr bool CountsDestinations(Family f) { return Finest(f) != Resolution::k1d; }
 
 // Two-letter code <-> key: 'J','P' -> 0x4a50; "" (not enriched) -> 0.
@@ -92,7 +92,7 @@ struct Row {
 };
 
 // Rows as the tables store them: counters serialized (DistinctCounter::Serialize) into one
-// buffer, not a string each (two allocations a row were a tenth of the writer's time).
+// buffer, not a string each (malloc and free were 16 % of the writer's time; BENCHMARKS.md).
 struct RowValue;
 class StoredRows {
  public:

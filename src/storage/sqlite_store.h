@@ -56,10 +56,12 @@ class SqliteStore final : public EventStore {
     // upsert — batches, FlushRollups, imports, recovery — not only CommitBatches'.
     uint64_t rows[3] = {0, 0, 0};
     double upsert_seconds[3] = {0, 0, 0};
-    // Taking closed rows out of the buffer (folding them into coarser ones, sorting), and how
-    // often the open rows were written as they are: at the bound on memory, or for freshness.
-    // Folding them (serializing those written) on their own thread, and waiting for that.
+    // Taking closed buckets' tables out of the buffer (the writer); folding them into coarser
+    // rows, serializing those written (the fold threads' time, summed); the writer waiting for
+    // the folds.
     double take_closed = 0, fold = 0, wait_fold = 0;
+    // How often the open rows were written as they are: at the bound on memory, or for
+    // freshness (not counting FlushRollups).
     uint64_t flushes_bound = 0, flushes_fresh = 0;
   };
   const CommitTimes& commit_times() const { return times_; }
