@@ -111,25 +111,25 @@ int Aggregator::KeysOf(const model::Event& e, const model::SourceInfo* s, uint32
   key(Family::kTotal, 0);
   key(Family::kCountry, cc);
   key(Family::kAsn, s ? s->asn : 0);
-  if (e.proto == model::kProtoTcp || e.proto == model::kProtoUdp) key(Family::kPort, e.dport);
-  if (e.proto == model::kProtoTcp || e.proto == model::kProtoUdp) {
+  const bool ports = e.proto == model::kProtoTcp || e.proto == model::kProtoUdp;
+  if (ports) key(Family::kPort, e.dport);
+  *n5 = n;
+  if (ports) {
     // Families stored only daily are counted in daily buckets straight away, unless asked to
-    // count them in 5-minute ones.
-    if (!daily_by_5m_) {
-      *n5 = n;
-      k.bucket = BucketStart(k.bucket, 86400);
-    }
+    // count them in 5-minute ones (then every key is a 5-minute one).
+    if (!daily_by_5m_) k.bucket = BucketStart(k.bucket, 86400);
     key(Family::kPortCountry, uint64_t{e.dport} << 16 | cc);
     if (e.proto == model::kProtoTcp) key(Family::kPortFlags, uint64_t{e.dport} << 8 | e.tcp_flags);
-    if (!daily_by_5m_) return n;
   }
-  *n5 = n;
+  if (daily_by_5m_) *n5 = n;
   return n;
 }
 
 RowMap* Aggregator::Find(std::vector<Table>* v, int64_t start) {
-  for (Table& t : *v)
-    if (t.start == start) return t.rows.get();
+  // Newest first: events come nearly in time order, and an import may hold hundreds of
+  // buckets' tables between its writes.
+  for (auto t = v->rbegin(); t != v->rend(); ++t)
+    if (t->start == start) return t->rows.get();
   return nullptr;
 }
 
@@ -246,13 +246,6 @@ std::vector<Row> SortRows(std::vector<Row>&& rows) {
   return out;
 }
 
-std::vector<Row> Unsorted(RowMap* m) {
-  std::vector<RowMap> one;
-  one.push_back(std::move(*m));
-  *m = RowMap();
-  return Unsorted(std::move(one));
-}
-
 }  // namespace
 
 std::vector<Row> Aggregator::Take() { return SortRows(TakeUnsorted()); }
@@ -275,18 +268,23 @@ void StoredRows::SortByKey() {
 }
 
 namespace {
-// A row taken out: serialized into `write` when its bucket is at or after `write_from`, then
-// folded into `coarser` (re-bucketed to `width`; `coarser_min` lowered to its bucket) when
-// given — moved there, its counters never copied.
-void WriteAndFold(const RowKey& key, RowValue&& value, int64_t write_from, StoredRows* write,
-                  RowMap* coarser, int64_t width, int64_t* coarser_min) {
-  if (key.bucket >= write_from) write->Add(key, value);
-  if (!coarser) return;
+// Folds a row into `coarser`, re-bucketed to `width` (`coarser_min` lowered to its bucket):
+// moved there, its counters never copied.
+void FoldInto(const RowKey& key, RowValue&& value, RowMap* coarser, int64_t width,
+              int64_t* coarser_min) {
   RowKey k = key;
   k.bucket = BucketStart(k.bucket, width);
   *coarser_min = std::min(*coarser_min, k.bucket);
   auto [c, fresh] = coarser->try_emplace(k, std::move(value));
   if (!fresh) c->second.Merge(value);
+}
+
+// A row taken out: serialized into `write` when its bucket is at or after `write_from`, then
+// folded into `coarser` when given.
+void WriteAndFold(const RowKey& key, RowValue&& value, int64_t write_from, StoredRows* write,
+                  RowMap* coarser, int64_t width, int64_t* coarser_min) {
+  if (key.bucket >= write_from) write->Add(key, value);
+  if (coarser) FoldInto(key, std::move(value), coarser, width, coarser_min);
 }
 
 // Takes the rows of `m` with bucket < before out (erased one by one: the table keeps its
@@ -323,13 +321,7 @@ void RollupBuffer::FoldHalf(int half, std::vector<RowMap>&& tables, int64_t c5,
   if (half == 1) {
     // The port pairs, kept daily only: straight into the day's.
     for (RowMap& m : tables) {
-      for (auto& [key, value] : m) {
-        RowKey k = key;
-        k.bucket = BucketStart(k.bucket, 86400);
-        pairs_min_ = std::min(pairs_min_, k.bucket);
-        auto [d, fresh] = pairs_.try_emplace(k, std::move(value));
-        if (!fresh) d->second.Merge(value);
-      }
+      for (auto& [key, value] : m) FoldInto(key, std::move(value), &pairs_, 86400, &pairs_min_);
       m = RowMap();
     }
     if (pairs_min_ < c1d) {
@@ -391,7 +383,8 @@ void RollupBuffer::Clear() {
 }
 
 std::vector<Row> Coarsen(std::vector<Row>&& rows, Resolution to, bool sorted) {
-  RowMap m;
+  std::vector<RowMap> maps(1);
+  RowMap& m = maps[0];
   m.reserve(rows.size());
   const int64_t w = Seconds(to);
   for (Row& r : rows) {
@@ -401,7 +394,8 @@ std::vector<Row> Coarsen(std::vector<Row>&& rows, Resolution to, bool sorted) {
     if (!fresh) it->second.Merge(r.value);
   }
   rows.clear();
-  return sorted ? SortRows(Unsorted(&m)) : Unsorted(&m);
+  std::vector<Row> out = Unsorted(std::move(maps));
+  return sorted ? SortRows(std::move(out)) : out;
 }
 
 std::string EncodePortCounts(PortCounts pc) {

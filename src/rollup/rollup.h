@@ -147,7 +147,8 @@ class Aggregator {
   // `before1d` (families kept daily): their buckets' whole tables.
   std::vector<RowMap> TakeBefore(int64_t before5, int64_t before1d);
   // The rows so far, sorted by key; clears the aggregator. Buckets are 5 minutes, except for
-  // families whose Finest() is coarser: those rows are already in daily buckets.
+  // families whose Finest() is coarser: those rows are already in daily buckets (unless
+  // `daily_by_5m`).
   std::vector<Row> Take();
   // The same in no particular order (for an engine that sorts on insert); the next rows'
   // tables are made as large as these were.
@@ -178,11 +179,11 @@ class Aggregator {
 };
 
 // Rollup rows of buckets still open, for the collector (docs/rollups.md#when-rollups-are-
-// written-sqlite): events fold into 5-minute rows (port pairs into daily ones); when 5-minute
-// buckets close, their rows are handed out to be written and folded into hourly rows, which
-// close into daily rows in turn. So a row is written once per bucket, however many batches it
-// counts. Everything written is merged (added) into the tables, so a partial write — Close with
-// everything — is always correct too.
+// written-sqlite): events fold into 5-minute rows (the port pairs too, which are kept daily
+// only); when 5-minute buckets close, their rows are handed out to be written and folded into
+// hourly rows (the pairs straight into the day's), which close into daily rows in turn. So a row is
+// written once per bucket, however many batches it counts. Everything written is merged (added)
+// into the tables, so a partial write — Close with everything — is always correct too.
 class RollupBuffer {
  public:
   // One sensor's events (`sources` empty, or one per event).

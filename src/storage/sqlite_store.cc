@@ -699,16 +699,19 @@ Result<std::vector<BatchOutcome>> SqliteStore::CommitBatches(std::span<SensorBat
     }
     out.push_back(BatchOutcome::kStored);
   }
-  if (failed.ok() && !stored.empty()) {
-    // The events' rows and their rollups are independent work: the open buckets' rows are
-    // counted, and the closed ones folded, on other threads while this one stores the events,
-    // writes the rows folded at the previous commit, commits, and takes the next batches; the
-    // next call waits for both. Were this transaction lost, so would be the counted rows: the
-    // buffer is rebuilt from the stored events (RecoverRollups). Late events' rows are
-    // written in this transaction, with their events.
+  // The events' rows and their rollups are independent work: the open buckets' rows are
+  // counted, and the closed ones folded (with no new batch too: written with the next ones), on
+  // other threads while this one stores the events, writes the rows folded at the previous
+  // commit, commits, and takes the next batches; the next call waits for both. Were this
+  // transaction lost, so would be the counted rows: the buffer is rebuilt from the stored
+  // events (RecoverRollups). Late events' rows are written in this transaction, with their
+  // events.
+  if (failed.ok()) {
     for (const auto& [b, id] : stored) Route(*b, static_cast<uint32_t>(id), &late);
-    StartCounting();
-    StartFold(std::exchange(closed, {}), std::exchange(closed_mark, INT64_MIN));
+    if (!stored.empty()) StartCounting();
+    StartFold(std::move(closed), closed_mark);
+  }
+  if (failed.ok() && !stored.empty()) {
     double t = SteadySeconds();
     auto lap = [&t](double* into) {
       const double now = SteadySeconds();
@@ -724,8 +727,6 @@ Result<std::vector<BatchOutcome>> SqliteStore::CommitBatches(std::span<SensorBat
     if (failed.ok() && !late.empty()) failed = WriteOut(late.CloseAll());
     lap(&times_.rollup_rows);
   }
-  // With no new batch, what was taken is folded all the same (written with the next ones).
-  if (failed.ok()) StartFold(std::exchange(closed, {}), std::exchange(closed_mark, INT64_MIN));
   const double before_commit = SteadySeconds();
   if (failed.ok()) failed = Exec("COMMIT");
   times_.commit += SteadySeconds() - before_commit;
@@ -1026,7 +1027,6 @@ Status SqliteStore::WriteOut(const rollup::RollupBuffer::Out& out) {
 }
 
 rollup::RollupBuffer::Taken SqliteStore::TakeClosed(bool all, int64_t now_us, int64_t* mark) {
-  const double start = SteadySeconds();
   const int64_t c5 =
       max_ts_s_ == INT64_MIN ? INT64_MIN : rollup::BucketStart(max_ts_s_ - kGraceSeconds, 300);
   const bool closes = (closed5_ == INT64_MIN || c5 > closed5_) && c5 != INT64_MIN;
@@ -1053,12 +1053,11 @@ rollup::RollupBuffer::Taken SqliteStore::TakeClosed(bool all, int64_t now_us, in
   } else if (closes) {
     t = buffer_.Take(c5);
   }
-  times_.take_closed += SteadySeconds() - start;
   return t;
 }
 
 void SqliteStore::StartFold(rollup::RollupBuffer::Taken&& taken, int64_t mark) {
-  if (mark != INT64_MIN) folded_mark_ = mark;
+  folded_mark_ = mark;  // JoinFold, always before, has taken the previous one
   if (taken.c5 == INT64_MIN) return;
   // The halves' folds touch different rows (RollupBuffer::FoldHalf): one thread each.
   for (int half : {0, 1}) {

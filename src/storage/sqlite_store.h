@@ -56,10 +56,10 @@ class SqliteStore final : public EventStore {
     // upsert — batches, FlushRollups, imports, recovery — not only CommitBatches'.
     uint64_t rows[3] = {0, 0, 0};
     double upsert_seconds[3] = {0, 0, 0};
-    // Taking closed buckets' tables out of the buffer (the writer); folding them into coarser
-    // rows, serializing those written (the fold threads' time, summed); the writer waiting for
-    // the folds.
-    double take_closed = 0, fold = 0, wait_fold = 0;
+    // Folding closed buckets' rows into coarser ones, serializing those written (the fold
+    // threads' time, summed; taking the tables out takes next to none), and the writer waiting
+    // for the folds.
+    double fold = 0, wait_fold = 0;
     // How often the open rows were written as they are: at the bound on memory, or for
     // freshness (not counting FlushRollups).
     uint64_t flushes_bound = 0, flushes_fresh = 0;
