@@ -75,6 +75,9 @@ size_t RowKeyHash::operator()(const RowKey& k) const {
                         uint64_t{k.proto} << 16 | uint64_t{k.kind} << 10 | uint64_t{k.tool} << 2 |
                         k.research;
   h ^= dims * 0xbf58476d1ce4e5b9ULL;
+  // Mixed to the low bits (BucketRows indexes its slots by them; a pair's key holds the port
+  // above the country, which alone would have clustered every port of a country together).
+  h = (h ^ (h >> 31)) * 0x94d049bb133111ebULL;
   return static_cast<size_t>(h ^ (h >> 29));
 }
 
@@ -125,107 +128,187 @@ int Aggregator::KeysOf(const model::Event& e, const model::SourceInfo* s, uint32
   return n;
 }
 
-RowMap* Aggregator::Find(std::vector<Table>* v, int64_t start) {
+BucketRows::BucketRows(size_t expect) {
+  size_t cap = 16;
+  while (cap < 2 * expect) cap *= 2;
+  slots_.assign(cap, Slot{});
+  mask_ = cap - 1;
+  rows_.reserve(expect);
+}
+
+uint32_t BucketRows::FindOrAdd(const RowKey& key, size_t hash) {
+  const uint64_t dims = Dims(key);
+  const uint8_t used = static_cast<uint8_t>(1 + key.research);
+  for (size_t i = hash & mask_;; i = (i + 1) & mask_) {
+    Slot& s = slots_[i];
+    if (s.used == 0) {
+      if ((rows_.size() + 1) * 2 > slots_.size()) {
+        Grow();
+        return FindOrAdd(key, hash);
+      }
+      s = Slot{key.key, dims, static_cast<uint32_t>(rows_.size()), static_cast<uint32_t>(hash),
+               used};
+      rows_.emplace_back();
+      rows_.back().key = key;
+      return s.row;
+    }
+    if (s.key == key.key && s.dims == dims && s.used == used) return s.row;
+  }
+}
+
+void BucketRows::Grow() {
+  std::vector<Slot> old(slots_.size() * 2, Slot{});
+  old.swap(slots_);
+  mask_ = slots_.size() - 1;
+  for (const Slot& o : old) {
+    if (o.used == 0) continue;
+    size_t i = o.hash & mask_;
+    while (slots_[i].used != 0) i = (i + 1) & mask_;
+    slots_[i] = o;
+  }
+}
+
+std::vector<Row> BucketRows::TakeRows() {
+  std::vector<Row> out = std::move(rows_);
+  rows_ = {};
+  slots_.assign(16, Slot{});  // usable again, empty
+  mask_ = slots_.size() - 1;
+  return out;
+}
+
+BucketRows& RowTables::For(int64_t bucket) {
   // Newest first: events come nearly in time order, and an import may hold hundreds of
   // buckets' tables between its writes.
-  for (auto t = v->rbegin(); t != v->rend(); ++t)
-    if (t->start == start) return t->rows.get();
-  return nullptr;
+  for (auto t = tables_.rbegin(); t != tables_.rend(); ++t)
+    if (t->start == bucket) return *t->rows;
+  // As large as the largest table taken out: a bucket's rows are not grown into one rehash
+  // at a time (each a pass over the table).
+  tables_.push_back(Table{bucket, std::make_unique<BucketRows>(hint_)});
+  return *tables_.back().rows;
 }
 
-RowMap& Aggregator::TableFor(std::vector<Table>* v, int64_t start) {
-  if (RowMap* m = Find(v, start)) return *m;
-  auto m = std::make_unique<RowMap>();
-  // As large as the last table taken out: a bucket's rows are not grown into one rehash at a
-  // time (each a pass over the table).
-  m->reserve(v == &by5_ ? hint5_ : hint1d_);
-  v->push_back(Table{start, std::move(m)});
-  return *v->back().rows;
+void RowTables::TakeBefore(int64_t before, std::vector<std::vector<Row>>* out) {
+  for (size_t i = 0; i < tables_.size();) {
+    Table& t = tables_[i];
+    if (t.start >= before) {
+      ++i;
+      continue;
+    }
+    hint_ = std::max(hint_, t.rows->size());
+    out->push_back(t.rows->TakeRows());
+    tables_[i] = std::move(tables_.back());
+    tables_.pop_back();
+  }
 }
 
-void Aggregator::AddOne(const model::Event& e, const model::SourceInfo* s, uint32_t sensor) {
-  RowKey keys[kMaxKeys];
-  int n5;
-  const int n = KeysOf(e, s, sensor, keys, &n5);
-  const uint64_t hs = HashAddress(e.src);
-  const uint64_t hd = HashAddress(e.dst);
-  // All of an event's 5-minute keys share one bucket, and all its daily keys one day.
-  RowMap* t5 = n5 > 0 ? &TableFor(&by5_, keys[0].bucket) : nullptr;
-  RowMap* t1d = n > n5 ? &TableFor(&by1d_, keys[n5].bucket) : nullptr;
-  for (int i = 0; i < n; ++i) {
-    RowValue& v = (i < n5 ? *t5 : *t1d)[keys[i]];
-    ++v.packets;
-    v.first_us = std::min(v.first_us, e.ts_us);
-    v.last_us = std::max(v.last_us, e.ts_us);
-    v.sources.Add(hs);
-    if (CountsDestinations(keys[i].family)) v.destinations.Add(hd);
+size_t RowTables::size() const {
+  size_t n = 0;
+  for (const Table& t : tables_) n += t.rows->size();
+  return n;
+}
+
+template <typename EventAt, typename SourceAt, typename SensorAt>
+void Aggregator::AddStaged(size_t n, EventAt event, SourceAt source, SensorAt sensor) {
+  // The tables are far larger than the caches, and a count is three dependent reads: the
+  // slot, the row, the counter's memory. Each event goes through four stages, kStep events
+  // apart: A makes its keys and fetches their slots; B finds (or makes) the rows and fetches
+  // them; C fetches the rows' counters' memory; D counts. (perf: before, counting waited for
+  // memory at the slot and again at the counter.)
+  constexpr size_t kStep = 4, kB = kStep, kC = 2 * kStep, kD = 3 * kStep, kRing = 16;
+  static_assert(kRing > kD);
+  struct Staged {
+    RowKey keys[kMaxKeys];
+    size_t hash[kMaxKeys];
+    BucketRows* table[kMaxKeys];
+    uint32_t row[kMaxKeys];
+    uint64_t hs, hd;
+    int n;
+  };
+  Staged ring[kRing];
+  for (size_t t = 0; t < n + kD; ++t) {
+    if (t < n) {
+      Staged& s = ring[t % kRing];
+      const model::Event& e = event(t);
+      int n5;
+      s.n = KeysOf(e, source(t), sensor(t), s.keys, &n5);
+      // All of an event's 5-minute keys share one bucket, and all its daily keys one day.
+      BucketRows* t5 = n5 > 0 ? &by5_.For(s.keys[0].bucket) : nullptr;
+      BucketRows* t1d = s.n > n5 ? &by1d_.For(s.keys[n5].bucket) : nullptr;
+      for (int k = 0; k < s.n; ++k) {
+        s.table[k] = k < n5 ? t5 : t1d;
+        s.hash[k] = RowKeyHash()(s.keys[k]);
+        __builtin_prefetch(s.table[k]->SlotFor(s.hash[k]));
+      }
+      s.hs = HashAddress(e.src);
+      s.hd = HashAddress(e.dst);
+    }
+    if (t >= kB && t - kB < n) {
+      Staged& s = ring[(t - kB) % kRing];
+      for (int k = 0; k < s.n; ++k) {
+        s.row[k] = s.table[k]->FindOrAdd(s.keys[k], s.hash[k]);
+        const char* v = reinterpret_cast<const char*>(&s.table[k]->row(s.row[k]).value);
+        __builtin_prefetch(v, 1);
+        __builtin_prefetch(v + sizeof(RowValue) - 1, 1);
+      }
+    }
+    if (t >= kC && t - kC < n) {
+      const Staged& s = ring[(t - kC) % kRing];
+      for (int k = 0; k < s.n; ++k) {
+        const RowValue& v = s.table[k]->row(s.row[k]).value;
+        v.sources.Prefetch(s.hs);
+        if (CountsDestinations(s.keys[k].family)) v.destinations.Prefetch(s.hd);
+      }
+    }
+    if (t >= kD) {
+      const Staged& s = ring[(t - kD) % kRing];
+      const int64_t ts = event(t - kD).ts_us;
+      for (int k = 0; k < s.n; ++k) {
+        RowValue& v = s.table[k]->row(s.row[k]).value;
+        ++v.packets;
+        v.first_us = std::min(v.first_us, ts);
+        v.last_us = std::max(v.last_us, ts);
+        v.sources.Add(s.hs);
+        if (CountsDestinations(s.keys[k].family)) v.destinations.Add(s.hd);
+      }
+    }
   }
 }
 
 void Aggregator::Add(std::span<const model::Event> events,
                      std::span<const model::SourceInfo> sources, uint32_t sensor) {
-  // The tables are far larger than the caches: the rows of the event a few places ahead are
-  // fetched while this one is counted (perf: half the time was spent waiting for rows).
-  constexpr size_t kAhead = 6;
-  RowKey ahead[kMaxKeys];
-  auto source = [&](size_t i) { return sources.empty() ? nullptr : &sources[i]; };
-  for (size_t i = 0; i < events.size(); ++i) {
-    if (i + kAhead < events.size()) {
-      int n5;
-      const int n = KeysOf(events[i + kAhead], source(i + kAhead), sensor, ahead, &n5);
-      RowMap* t5 = n5 > 0 ? Find(&by5_, ahead[0].bucket) : nullptr;
-      RowMap* t1d = n > n5 ? Find(&by1d_, ahead[n5].bucket) : nullptr;
-      for (int j = 0; j < n; ++j) {
-        if (RowMap* t = j < n5 ? t5 : t1d) t->prefetch(ahead[j]);
-      }
-    }
-    AddOne(events[i], source(i), sensor);
-  }
+  AddStaged(
+      events.size(), [events](size_t i) -> const model::Event& { return events[i]; },
+      [sources](size_t i) { return sources.empty() ? nullptr : &sources[i]; },
+      [sensor](size_t) { return sensor; });
 }
 
 void Aggregator::Add(std::span<const model::Event> events) {
-  for (const model::Event& e : events) AddOne(e, nullptr, e.sensor_id);
+  AddStaged(
+      events.size(), [events](size_t i) -> const model::Event& { return events[i]; },
+      [](size_t) -> const model::SourceInfo* { return nullptr; },
+      [events](size_t i) { return events[i].sensor_id; });
 }
 
-size_t Aggregator::size() const {
-  size_t n = 0;
-  for (const auto* v : {&by5_, &by1d_})
-    for (const Table& t : *v) n += t.rows->size();
-  return n;
-}
+size_t Aggregator::size() const { return by5_.size() + by1d_.size(); }
 
-void Aggregator::TakeTables(std::vector<Table>* v, int64_t before, size_t* hint,
-                            std::vector<RowMap>* out) {
-  for (size_t i = 0; i < v->size();) {
-    Table& t = (*v)[i];
-    if (t.start >= before) {
-      ++i;
-      continue;
-    }
-    *hint = std::max(*hint, t.rows->size());
-    out->push_back(std::move(*t.rows));
-    (*v)[i] = std::move(v->back());
-    v->pop_back();
-  }
-}
-
-std::vector<RowMap> Aggregator::TakeBefore(int64_t before5, int64_t before1d) {
-  std::vector<RowMap> out;
-  TakeTables(&by5_, before5, &hint5_, &out);
-  TakeTables(&by1d_, before1d, &hint1d_, &out);
+std::vector<std::vector<Row>> Aggregator::TakeBefore(int64_t before5, int64_t before1d) {
+  std::vector<std::vector<Row>> out;
+  by5_.TakeBefore(before5, &out);
+  by1d_.TakeBefore(before1d, &out);
   return out;
 }
 
 namespace {
-// The rows of `maps` in no particular order; the maps are left empty.
-std::vector<Row> Unsorted(std::vector<RowMap>&& maps) {
+// The rows of `tables` in one vector, in no particular order; the tables are left empty.
+std::vector<Row> Unsorted(std::vector<std::vector<Row>>&& tables) {
+  if (tables.size() == 1) return std::move(tables[0]);
   std::vector<Row> out;
   size_t n = 0;
-  for (const RowMap& m : maps) n += m.size();
+  for (const auto& t : tables) n += t.size();
   out.reserve(n);
-  for (RowMap& m : maps) {
-    for (auto& kv : m) out.push_back(Row{kv.first, std::move(kv.second)});
-    m = RowMap();
+  for (auto& t : tables) {
+    for (Row& r : t) out.push_back(std::move(r));
+    t = {};
   }
   return out;
 }
@@ -268,42 +351,54 @@ void StoredRows::SortByKey() {
 }
 
 namespace {
-// Folds a row into `coarser`, re-bucketed to `width` (`coarser_min` lowered to its bucket):
-// moved there, its counters never copied.
-void FoldInto(const RowKey& key, RowValue&& value, RowMap* coarser, int64_t width,
-              int64_t* coarser_min) {
-  RowKey k = key;
-  k.bucket = BucketStart(k.bucket, width);
-  *coarser_min = std::min(*coarser_min, k.bucket);
-  auto [c, fresh] = coarser->try_emplace(k, std::move(value));
-  if (!fresh) c->second.Merge(value);
-}
-
-// A row taken out: serialized into `write` when its bucket is at or after `write_from`, then
-// folded into `coarser` when given.
-void WriteAndFold(const RowKey& key, RowValue&& value, int64_t write_from, StoredRows* write,
-                  RowMap* coarser, int64_t width, int64_t* coarser_min) {
-  if (key.bucket >= write_from) write->Add(key, value);
-  if (coarser) FoldInto(key, std::move(value), coarser, width, coarser_min);
-}
-
-// Takes the rows of `m` with bucket < before out (erased one by one: the table keeps its
-// memory for the next hour or day), through WriteAndFold into `out`, sorted. Returns the
-// earliest bucket left in `m`.
-int64_t Drain(RowMap* m, int64_t before, int64_t write_from, StoredRows* out, RowMap* coarser,
-              int64_t width, int64_t* coarser_min) {
-  int64_t kept_min = INT64_MAX;
-  for (auto it = m->begin(); it != m->end();) {
-    if (it->first.bucket < before) {
-      WriteAndFold(it->first, std::move(it->second), write_from, out, coarser, width, coarser_min);
-      m->erase(it++);
-    } else {
-      kept_min = std::min(kept_min, it->first.bucket);
-      ++it;
+// Serializes into `write` the rows with buckets at or after `write_from` (when given), then
+// folds every row into its bucket of `width` in `coarser` (when given): moved there when the
+// row is new, else merged. Rows are looked up some rows ahead of folding them, and their
+// memory fetched meanwhile (the coarser tables are far larger than the caches). `rows` is
+// left empty.
+void WriteAndFold(std::vector<Row>&& rows, int64_t write_from, StoredRows* write,
+                  RowTables* coarser, int64_t width) {
+  const size_t n = rows.size();
+  constexpr size_t kStep = 4, kB = kStep, kC = 2 * kStep, kRing = 16;
+  static_assert(kRing > kC);
+  struct Staged {
+    RowKey key;
+    size_t hash;
+    BucketRows* table;
+    uint32_t row;
+  };
+  Staged ring[kRing];
+  for (size_t t = 0; t < n + (coarser ? kC : 0); ++t) {
+    if (t < n) {
+      const Row& r = rows[t];
+      if (write && r.key.bucket >= write_from) write->Add(r.key, r.value);
+      if (!coarser) continue;
+      Staged& s = ring[t % kRing];
+      s.key = r.key;
+      s.key.bucket = BucketStart(s.key.bucket, width);
+      s.table = &coarser->For(s.key.bucket);
+      s.hash = RowKeyHash()(s.key);
+      __builtin_prefetch(s.table->SlotFor(s.hash));
+    }
+    if (t >= kB && t - kB < n) {
+      Staged& s = ring[(t - kB) % kRing];
+      s.row = s.table->FindOrAdd(s.key, s.hash);
+      const char* v = reinterpret_cast<const char*>(&s.table->row(s.row).value);
+      __builtin_prefetch(v, 1);
+      __builtin_prefetch(v + sizeof(RowValue) - 1, 1);
+    }
+    if (t >= kC) {
+      const Staged& s = ring[(t - kC) % kRing];
+      RowValue& to = s.table->row(s.row).value;
+      RowValue& from = rows[t - kC].value;
+      if (to.packets == 0) {
+        to = std::move(from);  // new in `coarser`: every counted row has packets
+      } else {
+        to.Merge(from);
+      }
     }
   }
-  out->SortByKey();
-  return kept_min;
+  rows = {};
 }
 }  // namespace
 
@@ -315,34 +410,29 @@ RollupBuffer::Taken RollupBuffer::Take(int64_t c5) {
   return t;
 }
 
-void RollupBuffer::FoldHalf(int half, std::vector<RowMap>&& tables, int64_t c5,
+void RollupBuffer::FoldHalf(int half, std::vector<std::vector<Row>>&& tables, int64_t c5,
                             const int64_t write_from[3], Out* out) {
   const int64_t c1h = BucketStart(c5, 3600), c1d = BucketStart(c5, 86400);
+  std::vector<std::vector<Row>> hours, days;
   if (half == 1) {
     // The port pairs, kept daily only: straight into the day's.
-    for (RowMap& m : tables) {
-      for (auto& [key, value] : m) FoldInto(key, std::move(value), &pairs_, 86400, &pairs_min_);
-      m = RowMap();
+    for (auto& rows : tables) WriteAndFold(std::move(rows), 0, nullptr, &pairs_, 86400);
+    pairs_.TakeBefore(c1d, &days);
+  } else {
+    for (auto& rows : tables) {
+      WriteAndFold(std::move(rows), write_from[0], &out->rows[0], &hours_, 3600);
     }
-    if (pairs_min_ < c1d) {
-      pairs_min_ = Drain(&pairs_, c1d, write_from[2], &out->rows[2], nullptr, 0, nullptr);
+    out->rows[0].SortByKey();
+    // The open hour's and day's rows stay.
+    hours_.TakeBefore(c1h, &hours);
+    for (auto& rows : hours) {
+      WriteAndFold(std::move(rows), write_from[1], &out->rows[1], &days_, 86400);
     }
-    return;
+    out->rows[1].SortByKey();
+    days_.TakeBefore(c1d, &days);
   }
-  for (RowMap& m : tables) {
-    for (auto& [key, value] : m) {
-      WriteAndFold(key, std::move(value), write_from[0], &out->rows[0], &hour_, 3600, &hour_min_);
-    }
-    m = RowMap();
-  }
-  out->rows[0].SortByKey();
-  // The open hour's and day's rows stay; they are only looked at once one has closed.
-  if (hour_min_ < c1h) {
-    hour_min_ = Drain(&hour_, c1h, write_from[1], &out->rows[1], &day_, 86400, &day_min_);
-  }
-  if (day_min_ < c1d) {
-    day_min_ = Drain(&day_, c1d, write_from[2], &out->rows[2], nullptr, 0, nullptr);
-  }
+  for (auto& rows : days) WriteAndFold(std::move(rows), write_from[2], &out->rows[2], nullptr, 0);
+  out->rows[2].SortByKey();
 }
 
 RollupBuffer::Out RollupBuffer::Fold(Taken&& t, const int64_t write_from[3]) {
@@ -376,15 +466,13 @@ void RollupBuffer::Add(std::span<const Batch> batches) {
 
 void RollupBuffer::Clear() {
   for (Aggregator& a : fine_) (void)a.TakeBefore(INT64_MAX, INT64_MAX);
-  hour_.clear();
-  day_.clear();
-  pairs_.clear();
-  hour_min_ = day_min_ = pairs_min_ = INT64_MAX;
+  hours_.Clear();
+  days_.Clear();
+  pairs_.Clear();
 }
 
 std::vector<Row> Coarsen(std::vector<Row>&& rows, Resolution to, bool sorted) {
-  std::vector<RowMap> maps(1);
-  RowMap& m = maps[0];
+  RowMap m;
   m.reserve(rows.size());
   const int64_t w = Seconds(to);
   for (Row& r : rows) {
@@ -394,7 +482,9 @@ std::vector<Row> Coarsen(std::vector<Row>&& rows, Resolution to, bool sorted) {
     if (!fresh) it->second.Merge(r.value);
   }
   rows.clear();
-  std::vector<Row> out = Unsorted(std::move(maps));
+  std::vector<Row> out;
+  out.reserve(m.size());
+  for (auto& kv : m) out.push_back(Row{kv.first, std::move(kv.second)});
   return sorted ? SortRows(std::move(out)) : out;
 }
 

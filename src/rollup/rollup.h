@@ -123,6 +123,61 @@ class StoredRows {
 // and with std::unordered_map's node chains they were a quarter of the collector's time.
 using RowMap = absl::flat_hash_map<RowKey, RowValue, RowKeyHash>;
 
+// One bucket's open rows as the Aggregator counts them: the rows in the order they were made,
+// found through an index of compact slots (32 bytes: two to a cache line; open addressing,
+// linear probing, at most half full). A row is known by its number, which stays valid while
+// other rows are added, so rows can be looked up a few events ahead of counting them and
+// their memory fetched meanwhile (Aggregator::Add; an Abseil table could fetch only the first
+// slot of a 16-slot group, and counting waited for memory at every row).
+class BucketRows {
+ public:
+  explicit BucketRows(size_t expect);
+  // Where the search for a key with this hash starts (to prefetch).
+  const void* SlotFor(size_t hash) const { return &slots_[hash & mask_]; }
+  // The row of `key` (hash: RowKeyHash of it), made empty when missing.
+  uint32_t FindOrAdd(const RowKey& key, size_t hash);
+  Row& row(uint32_t i) { return rows_[i]; }
+  size_t size() const { return rows_.size(); }
+  // The rows, in the order they were made; the table is left empty.
+  std::vector<Row> TakeRows();
+
+ private:
+  struct alignas(32) Slot {
+    uint64_t key;
+    uint64_t dims;  // sensor, family, proto, kind, tool
+    uint32_t row;
+    uint32_t hash;  // its low bits, to grow without rehashing the keys
+    uint8_t used;   // 0: empty; else 1 + research
+  };
+  static uint64_t Dims(const RowKey& k) {
+    return uint64_t{k.sensor} << 32 | uint64_t{static_cast<uint8_t>(k.family)} << 24 |
+           uint64_t{k.proto} << 16 | uint64_t{k.kind} << 8 | k.tool;
+  }
+  void Grow();
+  std::vector<Slot> slots_;
+  size_t mask_ = 0;
+  std::vector<Row> rows_;
+};
+
+// Open rows by bucket, one BucketRows each: closing buckets hands their tables over whole,
+// with no look at the rows still open (the tables are few: events come nearly in time order).
+class RowTables {
+ public:
+  BucketRows& For(int64_t bucket);  // made when missing, as large as the largest taken out
+  // Appends the tables of buckets before `before`, each a vector of rows.
+  void TakeBefore(int64_t before, std::vector<std::vector<Row>>* out);
+  size_t size() const;
+  void Clear() { tables_.clear(); }
+
+ private:
+  struct Table {
+    int64_t start;  // the bucket
+    std::unique_ptr<BucketRows> rows;
+  };
+  std::vector<Table> tables_;
+  size_t hint_ = 0;  // the most rows a table taken out held: new ones' size
+};
+
 // A set of families, one bit each (1 << Family).
 using FamilySet = uint8_t;
 inline constexpr FamilySet Bit(Family f) {
@@ -144,8 +199,8 @@ class Aggregator {
   bool empty() const { return size() == 0; }
   size_t size() const;
   // Takes out the rows whose bucket is before `before5` (families kept at 5 minutes) or
-  // `before1d` (families kept daily): their buckets' whole tables.
-  std::vector<RowMap> TakeBefore(int64_t before5, int64_t before1d);
+  // `before1d` (families kept daily): their buckets' whole tables, each a vector of rows.
+  std::vector<std::vector<Row>> TakeBefore(int64_t before5, int64_t before1d);
   // The rows so far, sorted by key; clears the aggregator. Buckets are 5 minutes, except for
   // families whose Finest() is coarser: those rows are already in daily buckets (unless
   // `daily_by_5m`).
@@ -160,20 +215,12 @@ class Aggregator {
   static constexpr int kMaxKeys = 6;
   int KeysOf(const model::Event& e, const model::SourceInfo* s, uint32_t sensor, RowKey* keys,
              int* n5) const;
-  void AddOne(const model::Event& e, const model::SourceInfo* s, uint32_t sensor);
-  // The open rows, one table per bucket: closing a bucket hands its table over whole, with no
-  // look at the rows still open (the tables are few: events come nearly in time order).
-  struct Table {
-    int64_t start;  // the bucket
-    std::unique_ptr<RowMap> rows;
-  };
-  static RowMap* Find(std::vector<Table>* v, int64_t start);
-  RowMap& TableFor(std::vector<Table>* v, int64_t start);  // made when missing
-  static void TakeTables(std::vector<Table>* v, int64_t before, size_t* hint,
-                         std::vector<RowMap>* out);
+  // Counts events (event(i), source(i) or null, sensor(i)) in stages a few events apart, each
+  // fetching what the next needs: the rows' slots, the rows, their counters' memory.
+  template <typename EventAt, typename SourceAt, typename SensorAt>
+  void AddStaged(size_t n, EventAt event, SourceAt source, SensorAt sensor);
   // Families kept at 5 minutes by 5-minute bucket, those kept daily by day.
-  std::vector<Table> by5_, by1d_;
-  size_t hint5_ = 0, hint1d_ = 0;  // the most rows a table taken out held: new ones' size
+  RowTables by5_, by1d_;
   FamilySet families_;
   bool daily_by_5m_;
 };
@@ -216,7 +263,7 @@ class RollupBuffer {
   // into its coarser one; rows before `write_from[r]` are only folded (rebuilding after a
   // crash). Folds run one at a time, in the order of their Takes.
   struct Taken {
-    std::vector<RowMap> tables[2];  // by counting half
+    std::vector<std::vector<Row>> tables[2];  // by counting half
     int64_t c5 = INT64_MIN;
   };
   Taken Take(int64_t c5);
@@ -224,8 +271,8 @@ class RollupBuffer {
   // Fold of one half's tables alone, its rows added to `out`: the halves' folds touch
   // different rows (0: hourly and daily rows of the 5-minute families; 1: the day's port
   // pairs), so the two may run at once, each after the previous fold of its half.
-  void FoldHalf(int half, std::vector<RowMap>&& tables, int64_t c5, const int64_t write_from[3],
-                Out* out);
+  void FoldHalf(int half, std::vector<std::vector<Row>>&& tables, int64_t c5,
+                const int64_t write_from[3], Out* out);
   Out Close(int64_t c5, const int64_t write_from[3]) { return Fold(Take(c5), write_from); }
   static constexpr int64_t kEverything = INT64_MAX - 86400 * 2;  // a c5 closing every bucket
   Out CloseAll() {
@@ -233,7 +280,7 @@ class RollupBuffer {
     return Close(kEverything, all);
   }
   size_t size() const {
-    return fine_[0].size() + fine_[1].size() + hour_.size() + day_.size() + pairs_.size();
+    return fine_[0].size() + fine_[1].size() + hours_.size() + days_.size() + pairs_.size();
   }
   bool empty() const { return size() == 0; }
   void Clear();
@@ -248,8 +295,7 @@ class RollupBuffer {
                                     /*daily_by_5m=*/true)};
   // Hourly and daily rows of the 5-minute families, the day's port pairs (counted in 5-minute
   // tables, which stay small enough for the caches, and folded here).
-  RowMap hour_, day_, pairs_;
-  int64_t hour_min_ = INT64_MAX, day_min_ = INT64_MAX, pairs_min_ = INT64_MAX;  // earliest bucket
+  RowTables hours_, days_, pairs_;
   double half_seconds_[2] = {0, 0};
 };
 
