@@ -62,7 +62,7 @@ TEST(BucketRows, RowsKeepTheirNumbersAndValuesAcrossGrowth) {
     ASSERT_EQ(r, i);
     ASSERT_EQ(t.row(r).value.packets, i + 1);
   }
-  std::vector<Row> rows = t.TakeRows();
+  RowVector rows = t.TakeRows();
   ASSERT_EQ(rows.size(), kRows);
   EXPECT_EQ(rows[kRows - 1].key, Key(kRows - 1));
   EXPECT_EQ(t.size(), 0u);

@@ -157,7 +157,7 @@ uint32_t BucketRows::FindOrAdd(const RowKey& key, size_t hash) {
 }
 
 void BucketRows::Grow() {
-  std::vector<Slot> old(slots_.size() * 2, Slot{});
+  std::vector<Slot, HugePageAllocator<Slot>> old(slots_.size() * 2, Slot{});
   old.swap(slots_);
   mask_ = slots_.size() - 1;
   for (const Slot& o : old) {
@@ -168,8 +168,8 @@ void BucketRows::Grow() {
   }
 }
 
-std::vector<Row> BucketRows::TakeRows() {
-  std::vector<Row> out = std::move(rows_);
+RowVector BucketRows::TakeRows() {
+  RowVector out = std::move(rows_);
   rows_ = {};
   slots_.assign(16, Slot{});  // usable again, empty
   mask_ = slots_.size() - 1;
@@ -187,7 +187,7 @@ BucketRows& RowTables::For(int64_t bucket) {
   return *tables_.back().rows;
 }
 
-void RowTables::TakeBefore(int64_t before, std::vector<std::vector<Row>>* out) {
+void RowTables::TakeBefore(int64_t before, std::vector<RowVector>* out) {
   for (size_t i = 0; i < tables_.size();) {
     Table& t = tables_[i];
     if (t.start >= before) {
@@ -291,8 +291,8 @@ void Aggregator::Add(std::span<const model::Event> events) {
 
 size_t Aggregator::size() const { return by5_.size() + by1d_.size(); }
 
-std::vector<std::vector<Row>> Aggregator::TakeBefore(int64_t before5, int64_t before1d) {
-  std::vector<std::vector<Row>> out;
+std::vector<RowVector> Aggregator::TakeBefore(int64_t before5, int64_t before1d) {
+  std::vector<RowVector> out;
   by5_.TakeBefore(before5, &out);
   by1d_.TakeBefore(before1d, &out);
   return out;
@@ -300,8 +300,7 @@ std::vector<std::vector<Row>> Aggregator::TakeBefore(int64_t before5, int64_t be
 
 namespace {
 // The rows of `tables` in one vector, in no particular order; the tables are left empty.
-std::vector<Row> Unsorted(std::vector<std::vector<Row>>&& tables) {
-  if (tables.size() == 1) return std::move(tables[0]);
+std::vector<Row> Unsorted(std::vector<RowVector>&& tables) {
   std::vector<Row> out;
   size_t n = 0;
   for (const auto& t : tables) n += t.size();
@@ -356,8 +355,8 @@ namespace {
 // row is new, else merged. Rows are looked up some rows ahead of folding them, and their
 // memory fetched meanwhile (the coarser tables are far larger than the caches). `rows` is
 // left empty.
-void WriteAndFold(std::vector<Row>&& rows, int64_t write_from, StoredRows* write,
-                  RowTables* coarser, int64_t width) {
+void WriteAndFold(RowVector&& rows, int64_t write_from, StoredRows* write, RowTables* coarser,
+                  int64_t width) {
   const size_t n = rows.size();
   constexpr size_t kStep = 4, kB = kStep, kC = 2 * kStep, kRing = 16;
   static_assert(kRing > kC);
@@ -410,10 +409,10 @@ RollupBuffer::Taken RollupBuffer::Take(int64_t c5) {
   return t;
 }
 
-void RollupBuffer::FoldHalf(int half, std::vector<std::vector<Row>>&& tables, int64_t c5,
+void RollupBuffer::FoldHalf(int half, std::vector<RowVector>&& tables, int64_t c5,
                             const int64_t write_from[3], Out* out) {
   const int64_t c1h = BucketStart(c5, 3600), c1d = BucketStart(c5, 86400);
-  std::vector<std::vector<Row>> hours, days;
+  std::vector<RowVector> hours, days;
   if (half == 1) {
     // The port pairs, kept daily only: straight into the day's.
     for (auto& rows : tables) WriteAndFold(std::move(rows), 0, nullptr, &pairs_, 86400);

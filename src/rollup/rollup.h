@@ -21,6 +21,7 @@
 #include "model/event.h"
 #include "model/source_info.h"
 #include "rollup/hll.h"
+#include "rollup/huge_pages.h"
 
 namespace isdas::rollup {
 
@@ -123,6 +124,9 @@ class StoredRows {
 // and with std::unordered_map's node chains they were a quarter of the collector's time.
 using RowMap = absl::flat_hash_map<RowKey, RowValue, RowKeyHash>;
 
+// Rows in an array of their own (BucketRows, the tables taken out of it).
+using RowVector = std::vector<Row, HugePageAllocator<Row>>;
+
 // One bucket's open rows as the Aggregator counts them: the rows in the order they were made,
 // found through an index of compact slots (32 bytes: two to a cache line; open addressing,
 // linear probing, at most half full). A row is known by its number, which stays valid while
@@ -139,7 +143,7 @@ class BucketRows {
   Row& row(uint32_t i) { return rows_[i]; }
   size_t size() const { return rows_.size(); }
   // The rows, in the order they were made; the table is left empty.
-  std::vector<Row> TakeRows();
+  RowVector TakeRows();
 
  private:
   struct alignas(32) Slot {
@@ -154,9 +158,9 @@ class BucketRows {
            uint64_t{k.proto} << 16 | uint64_t{k.kind} << 8 | k.tool;
   }
   void Grow();
-  std::vector<Slot> slots_;
+  std::vector<Slot, HugePageAllocator<Slot>> slots_;
   size_t mask_ = 0;
-  std::vector<Row> rows_;
+  RowVector rows_;
 };
 
 // Open rows by bucket, one BucketRows each: closing buckets hands their tables over whole,
@@ -165,7 +169,7 @@ class RowTables {
  public:
   BucketRows& For(int64_t bucket);  // made when missing, as large as the largest taken out
   // Appends the tables of buckets before `before`, each a vector of rows.
-  void TakeBefore(int64_t before, std::vector<std::vector<Row>>* out);
+  void TakeBefore(int64_t before, std::vector<RowVector>* out);
   size_t size() const;
   void Clear() { tables_.clear(); }
 
@@ -200,7 +204,7 @@ class Aggregator {
   size_t size() const;
   // Takes out the rows whose bucket is before `before5` (families kept at 5 minutes) or
   // `before1d` (families kept daily): their buckets' whole tables, each a vector of rows.
-  std::vector<std::vector<Row>> TakeBefore(int64_t before5, int64_t before1d);
+  std::vector<RowVector> TakeBefore(int64_t before5, int64_t before1d);
   // The rows so far, sorted by key; clears the aggregator. Buckets are 5 minutes, except for
   // families whose Finest() is coarser: those rows are already in daily buckets (unless
   // `daily_by_5m`).
@@ -263,7 +267,7 @@ class RollupBuffer {
   // into its coarser one; rows before `write_from[r]` are only folded (rebuilding after a
   // crash). Folds run one at a time, in the order of their Takes.
   struct Taken {
-    std::vector<std::vector<Row>> tables[2];  // by counting half
+    std::vector<RowVector> tables[2];  // by counting half
     int64_t c5 = INT64_MIN;
   };
   Taken Take(int64_t c5);
@@ -271,8 +275,8 @@ class RollupBuffer {
   // Fold of one half's tables alone, its rows added to `out`: the halves' folds touch
   // different rows (0: hourly and daily rows of the 5-minute families; 1: the day's port
   // pairs), so the two may run at once, each after the previous fold of its half.
-  void FoldHalf(int half, std::vector<std::vector<Row>>&& tables, int64_t c5,
-                const int64_t write_from[3], Out* out);
+  void FoldHalf(int half, std::vector<RowVector>&& tables, int64_t c5, const int64_t write_from[3],
+                Out* out);
   Out Close(int64_t c5, const int64_t write_from[3]) { return Fold(Take(c5), write_from); }
   static constexpr int64_t kEverything = INT64_MAX - 86400 * 2;  // a c5 closing every bucket
   Out CloseAll() {
