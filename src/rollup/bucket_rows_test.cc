@@ -72,3 +72,24 @@ TEST(BucketRows, RowsKeepTheirNumbersAndValuesAcrossGrowth) {
 
 }  // namespace
 }  // namespace isdas::rollup
+
+namespace isdas::rollup {
+namespace {
+
+// The allocator behind BucketRows' arrays: large arrays on 2 MiB boundaries (where huge pages
+// can back them), small ones from the heap; both usable and freed through the vector.
+TEST(HugePageAllocator, LargeArraysStartOnA2MiBBoundary) {
+  std::vector<uint64_t, HugePageAllocator<uint64_t>> big(HugePageAllocator<uint64_t>::kHuge);
+  EXPECT_EQ(reinterpret_cast<uintptr_t>(big.data()) % HugePageAllocator<uint64_t>::kHuge, 0u);
+  for (size_t i = 0; i < big.size(); i += 4096) big[i] = i;  // writable throughout
+  EXPECT_EQ(big[big.size() / 2 / 4096 * 4096], big.size() / 2 / 4096 * 4096);
+  big.resize(big.size() * 3);  // grown: a new large array, the old one freed
+  EXPECT_EQ(reinterpret_cast<uintptr_t>(big.data()) % HugePageAllocator<uint64_t>::kHuge, 0u);
+  EXPECT_EQ(big[4096], 4096u);
+  std::vector<uint64_t, HugePageAllocator<uint64_t>> small(10, 7);
+  EXPECT_EQ(small[9], 7u);
+  EXPECT_EQ(reinterpret_cast<uintptr_t>(small.data()) % alignof(uint64_t), 0u);
+}
+
+}  // namespace
+}  // namespace isdas::rollup
