@@ -25,7 +25,6 @@ constexpr int kSchemaVersion = 5;
 constexpr size_t kImportBlockEvents = 16384;  // an import's events are stored in blocks of this
 constexpr size_t kMaxPendingRows = 4000000;   // rollup rows held in memory at most
 constexpr int64_t kGraceSeconds = 120;        // a 5-minute bucket closes this long after its end
-constexpr double kPartialFlushSeconds = 60;   // open buckets written at least this often
 constexpr int64_t kLiveSeconds = 3600;        // traffic this recent is live (freshness flush)
 constexpr double kIdleFlushSeconds = 2;       // … and when the writer is idle, this often  //
                                               // 1,408 parameters, well under SQLite's 32,766
@@ -1042,7 +1041,7 @@ rollup::RollupBuffer::Taken SqliteStore::TakeClosed(bool all, int64_t now_us, in
   const bool live = max_ts_s_ != INT64_MIN && max_ts_s_ >= now_us / 1000000 - kLiveSeconds;
   const bool flush =
       all || bound ||
-      (live && !buffer_.empty() && SteadySeconds() - last_flush_ > kPartialFlushSeconds);
+      (live && !buffer_.empty() && SteadySeconds() - last_flush_ > partial_flush_seconds_);
   if (flush) {
     if (!all) ++(bound ? times_.flushes_bound : times_.flushes_fresh);
     last_flush_ = SteadySeconds();

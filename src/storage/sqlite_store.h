@@ -70,6 +70,9 @@ class SqliteStore final : public EventStore {
   // Called with the text of every Select/SelectEach before it runs (tests check the plans of
   // what the query layer asks; empty: none).
   void set_select_trace(std::function<void(const std::string&)> f) { trace_ = std::move(f); }
+  // How often the open buckets of live traffic are written (docs/rollups.md; 60 s). Tests
+  // shorten it rather than wait.
+  void set_partial_flush_seconds(double s) { partial_flush_seconds_ = s; }
 
  private:
   SqliteStore() = default;
@@ -157,8 +160,9 @@ class SqliteStore final : public EventStore {
   // 5-minute buckets before this are closed: taken out of buffer_ (the mark in meta follows
   // once their rows are written).
   int64_t closed5_ = INT64_MIN;
-  int64_t max_ts_s_ = INT64_MIN;  // newest event time seen
-  double last_flush_ = 0;         // steady-clock seconds of the last write of open rows
+  int64_t max_ts_s_ = INT64_MIN;       // newest event time seen
+  double partial_flush_seconds_ = 60;  // open buckets of live traffic written at least this often
+  double last_flush_ = 0;              // steady-clock seconds of the last write of open rows
   CommitTimes times_;
   std::function<void(const std::string&)> trace_;
   bool in_import_ = false;

@@ -798,6 +798,66 @@ TEST(SqliteRollups, ReadsSeekByBucketAndByTheKeysTheyName) {
 // The closed mark says which buckets' rows are complete in the tables (recovery counts only
 // the buckets after it again): it must follow the rows as they are written — one commit after
 // their bucket closes (docs/rollups.md) — and every 5-minute row before it must be whole.
+// Open buckets are written before they close (merged again later) only while the traffic is
+// live: its newest event within an hour of the clock. A backlog's open rows wait for their
+// bucket to close (docs/rollups.md: a spool replayed after an outage had its open day merged
+// again every minute).
+TEST(SqliteRollups, OpenBucketsAreWrittenEarlyOnlyWhileLive) {
+  const int64_t bucket = kDay0 + 3600;  // three commits of events, all in this 5-minute bucket
+  auto run = [&](int64_t now_us, uint64_t* early_packets, uint64_t* fresh_flushes,
+                 uint64_t* all_packets) {
+    char tmpl[] = "/tmp/isdas_live_XXXXXX";
+    const std::string dir = mkdtemp(tmpl);
+    auto st = SqliteStore::Open(dir, false);
+    ASSERT_TRUE(st.ok()) << st.status().ToString();
+    (*st)->set_partial_flush_seconds(0);  // due at every commit, if live
+    auto packets = [&]() -> uint64_t {
+      auto r = (*st)->Select(
+          "SELECT COALESCE(SUM(packets), 0) FROM rollup_5m WHERE family = 0 "
+          "AND bucket = " +
+          std::to_string(bucket));
+      EXPECT_TRUE(r.ok()) << r.status().ToString();
+      return r.ok() ? std::strtoull((*r)[0][0].c_str(), nullptr, 10) : 0;
+    };
+    for (int c = 0; c < 3; ++c) {
+      SensorBatch b;
+      b.sensor_id = "s-a";
+      b.epoch = 1;
+      b.seq = static_cast<uint64_t>(c + 1);
+      for (int i = 0; i < 60; ++i) {
+        model::Event e;
+        e.ts_us = (bucket + 10 + c * 60 + i) * 1000000;
+        e.proto = model::kProtoTcp;
+        e.src = model::IpAddr::V4(0xc6120000u + static_cast<uint32_t>(i % 7));
+        e.dst = model::IpAddr::V4(0xc6130000u + static_cast<uint32_t>(i));
+        e.dport = 23;
+        b.events.push_back(e);
+      }
+      std::vector<SensorBatch*> g{&b};
+      ASSERT_TRUE((*st)->CommitBatches(g, now_us).ok());
+    }
+    // Commit 2 took out the rows commit 1 counted (when due), commit 3 wrote them.
+    *early_packets = packets();
+    *fresh_flushes = (*st)->commit_times().flushes_fresh;
+    ASSERT_TRUE((*st)->FlushRollups(true).ok());
+    *all_packets = packets();
+    st->reset();
+    std::filesystem::remove_all(dir);
+  };
+  uint64_t early = 0, fresh = 0, all = 0;
+  // Live: the newest event 4 minutes before the clock.
+  run((bucket + 250 + 240) * 1000000, &early, &fresh, &all);
+  EXPECT_GE(fresh, 1u);
+  EXPECT_GE(early, 60u);  // at least the first commit's events, before their bucket closed
+  EXPECT_LT(early, 180u);
+  EXPECT_EQ(all, 180u);  // merged with what came after: nothing doubled, nothing lost
+  // A backlog: the same events two hours before the clock.
+  run((bucket + 250 + 7200) * 1000000, &early, &fresh, &all);
+  EXPECT_EQ(fresh, 0u);
+  EXPECT_EQ(early, 0u);  // nothing written while the bucket is open
+  EXPECT_EQ(all, 180u);
+}
+
 TEST(SqliteRollups, ClosedMarkFollowsTheWrittenRows) {
   char tmpl[] = "/tmp/isdas_mark_XXXXXX";
   const std::string dir = mkdtemp(tmpl);
