@@ -28,7 +28,7 @@ int main(int argc, char** argv) {
   rollup::RollupBuffer buffer;
   // Below RollupBuffer's parallel threshold: both halves on this thread, timed apart.
   constexpr size_t kChunk = 4000;
-  constexpr int64_t kGraceSeconds = 60;  // as the SQLite store's
+  constexpr int64_t kGraceSeconds = 120;  // as the SQLite store's (kGraceSeconds)
   double take = 0, fold = 0, generate = 0;
   size_t rows[3] = {0, 0, 0}, done = 0;
   int64_t max_ts = INT64_MIN;

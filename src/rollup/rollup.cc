@@ -137,15 +137,12 @@ BucketRows::BucketRows(size_t expect) {
 }
 
 uint32_t BucketRows::FindOrAdd(const RowKey& key, size_t hash) {
+  if ((rows_.size() + 1) * 2 > slots_.size()) Grow();  // room for one more, at most half full
   const uint64_t dims = Dims(key);
   const uint8_t used = static_cast<uint8_t>(1 + key.research);
   for (size_t i = hash & mask_;; i = (i + 1) & mask_) {
     Slot& s = slots_[i];
     if (s.used == 0) {
-      if ((rows_.size() + 1) * 2 > slots_.size()) {
-        Grow();
-        return FindOrAdd(key, hash);
-      }
       s = Slot{key.key, dims, static_cast<uint32_t>(rows_.size()), static_cast<uint32_t>(hash),
                used};
       rows_.emplace_back();
@@ -177,13 +174,20 @@ RowVector BucketRows::TakeRows() {
 }
 
 BucketRows& RowTables::For(int64_t bucket) {
-  // Newest first: events come nearly in time order, and an import may hold hundreds of
-  // buckets' tables between its writes.
-  for (auto t = tables_.rbegin(); t != tables_.rend(); ++t)
-    if (t->start == bucket) return *t->rows;
+  // The table asked for last, then newest first: events come nearly in time order, and rows
+  // re-bucketed (Coarsen) come a family at a time, in bucket order; an import may hold
+  // hundreds of buckets' tables.
+  if (last_ < tables_.size() && tables_[last_].start == bucket) return *tables_[last_].rows;
+  for (size_t i = tables_.size(); i-- > 0;) {
+    if (tables_[i].start == bucket) {
+      last_ = i;
+      return *tables_[i].rows;
+    }
+  }
   // As large as the largest table taken out: a bucket's rows are not grown into one rehash
   // at a time (each a pass over the table).
   tables_.push_back(Table{bucket, std::make_unique<BucketRows>(hint_)});
+  last_ = tables_.size() - 1;
   return *tables_.back().rows;
 }
 
@@ -246,9 +250,7 @@ void Aggregator::AddStaged(size_t n, EventAt event, SourceAt source, SensorAt se
       Staged& s = ring[(t - kB) % kRing];
       for (int k = 0; k < s.n; ++k) {
         s.row[k] = s.table[k]->FindOrAdd(s.keys[k], s.hash[k]);
-        const char* v = reinterpret_cast<const char*>(&s.table[k]->row(s.row[k]).value);
-        __builtin_prefetch(v, 1);
-        __builtin_prefetch(v + sizeof(RowValue) - 1, 1);
+        s.table[k]->PrefetchValue(s.row[k]);
       }
     }
     if (t >= kC && t - kC < n) {
@@ -353,9 +355,9 @@ namespace {
 // Serializes into `write` the rows with buckets at or after `write_from` (when given), then
 // folds every row into its bucket of `width` in `coarser` (when given): moved there when the
 // row is new, else merged. Rows are looked up some rows ahead of folding them, and their
-// memory fetched meanwhile (the coarser tables are far larger than the caches). `rows` is
-// left empty.
-void WriteAndFold(RowVector&& rows, int64_t write_from, StoredRows* write, RowTables* coarser,
+// memory fetched meanwhile (the coarser tables are far larger than the caches). The rows'
+// values are moved from.
+void WriteAndFold(std::span<Row> rows, int64_t write_from, StoredRows* write, RowTables* coarser,
                   int64_t width) {
   const size_t n = rows.size();
   constexpr size_t kStep = 4, kB = kStep, kC = 2 * kStep, kRing = 16;
@@ -382,9 +384,7 @@ void WriteAndFold(RowVector&& rows, int64_t write_from, StoredRows* write, RowTa
     if (t >= kB && t - kB < n) {
       Staged& s = ring[(t - kB) % kRing];
       s.row = s.table->FindOrAdd(s.key, s.hash);
-      const char* v = reinterpret_cast<const char*>(&s.table->row(s.row).value);
-      __builtin_prefetch(v, 1);
-      __builtin_prefetch(v + sizeof(RowValue) - 1, 1);
+      s.table->PrefetchValue(s.row);
     }
     if (t >= kC) {
       const Staged& s = ring[(t - kC) % kRing];
@@ -397,7 +397,15 @@ void WriteAndFold(RowVector&& rows, int64_t write_from, StoredRows* write, RowTa
       }
     }
   }
-  rows = {};
+}
+
+// WriteAndFold of each table, each freed once done.
+void WriteAndFold(std::vector<RowVector>* tables, int64_t write_from, StoredRows* write,
+                  RowTables* coarser, int64_t width) {
+  for (RowVector& rows : *tables) {
+    WriteAndFold(std::span(rows), write_from, write, coarser, width);
+    rows = {};
+  }
 }
 }  // namespace
 
@@ -415,22 +423,18 @@ void RollupBuffer::FoldHalf(int half, std::vector<RowVector>&& tables, int64_t c
   std::vector<RowVector> hours, days;
   if (half == 1) {
     // The port pairs, kept daily only: straight into the day's.
-    for (auto& rows : tables) WriteAndFold(std::move(rows), 0, nullptr, &pairs_, 86400);
+    WriteAndFold(&tables, 0, nullptr, &pairs_, 86400);
     pairs_.TakeBefore(c1d, &days);
   } else {
-    for (auto& rows : tables) {
-      WriteAndFold(std::move(rows), write_from[0], &out->rows[0], &hours_, 3600);
-    }
+    WriteAndFold(&tables, write_from[0], &out->rows[0], &hours_, 3600);
     out->rows[0].SortByKey();
     // The open hour's and day's rows stay.
     hours_.TakeBefore(c1h, &hours);
-    for (auto& rows : hours) {
-      WriteAndFold(std::move(rows), write_from[1], &out->rows[1], &days_, 86400);
-    }
+    WriteAndFold(&hours, write_from[1], &out->rows[1], &days_, 86400);
     out->rows[1].SortByKey();
     days_.TakeBefore(c1d, &days);
   }
-  for (auto& rows : days) WriteAndFold(std::move(rows), write_from[2], &out->rows[2], nullptr, 0);
+  WriteAndFold(&days, write_from[2], &out->rows[2], nullptr, 0);
   out->rows[2].SortByKey();
 }
 
@@ -471,19 +475,12 @@ void RollupBuffer::Clear() {
 }
 
 std::vector<Row> Coarsen(std::vector<Row>&& rows, Resolution to, bool sorted) {
-  RowMap m;
-  m.reserve(rows.size());
-  const int64_t w = Seconds(to);
-  for (Row& r : rows) {
-    RowKey k = r.key;
-    k.bucket = BucketStart(k.bucket, w);
-    auto [it, fresh] = m.try_emplace(k, std::move(r.value));
-    if (!fresh) it->second.Merge(r.value);
-  }
+  RowTables coarse;
+  WriteAndFold(std::span(rows), 0, nullptr, &coarse, Seconds(to));
   rows.clear();
-  std::vector<Row> out;
-  out.reserve(m.size());
-  for (auto& kv : m) out.push_back(Row{kv.first, std::move(kv.second)});
+  std::vector<RowVector> tables;
+  coarse.TakeBefore(INT64_MAX, &tables);
+  std::vector<Row> out = Unsorted(std::move(tables));
   return sorted ? SortRows(std::move(out)) : out;
 }
 

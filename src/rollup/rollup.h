@@ -9,8 +9,6 @@
 // The Aggregator folds events into 5-minute rows; Coarsen re-buckets rows into hourly or daily
 // ones (rows, not events: the cost is paid once per row). Both are plain values, one thread.
 
-#include <absl/container/flat_hash_map.h>
-
 #include <cstdint>
 #include <memory>
 #include <span>
@@ -120,10 +118,6 @@ class StoredRows {
   std::string bytes_;
 };
 
-// Rows by key. An open-addressing table (Abseil): aggregation does several lookups per event,
-// and with std::unordered_map's node chains they were a quarter of the collector's time.
-using RowMap = absl::flat_hash_map<RowKey, RowValue, RowKeyHash>;
-
 // Rows in an array of their own (BucketRows, the tables taken out of it).
 using RowVector = std::vector<Row, HugePageAllocator<Row>>;
 
@@ -141,6 +135,12 @@ class BucketRows {
   // The row of `key` (hash: RowKeyHash of it), made empty when missing.
   uint32_t FindOrAdd(const RowKey& key, size_t hash);
   Row& row(uint32_t i) { return rows_[i]; }
+  // Fetches row i's value into the caches (it is about to be counted into or merged).
+  void PrefetchValue(uint32_t i) const {
+    const char* v = reinterpret_cast<const char*>(&rows_[i].value);
+    __builtin_prefetch(v, 1);
+    __builtin_prefetch(v + sizeof(RowValue) - 1, 1);
+  }
   size_t size() const { return rows_.size(); }
   // The rows, in the order they were made; the table is left empty.
   RowVector TakeRows();
@@ -179,6 +179,7 @@ class RowTables {
     std::unique_ptr<BucketRows> rows;
   };
   std::vector<Table> tables_;
+  size_t last_ = 0;  // the table For found or made last
   size_t hint_ = 0;  // the most rows a table taken out held: new ones' size
 };
 

@@ -26,8 +26,7 @@ constexpr size_t kImportBlockEvents = 16384;  // an import's events are stored i
 constexpr size_t kMaxPendingRows = 4000000;   // rollup rows held in memory at most
 constexpr int64_t kGraceSeconds = 120;        // a 5-minute bucket closes this long after its end
 constexpr int64_t kLiveSeconds = 3600;        // traffic this recent is live (freshness flush)
-constexpr double kIdleFlushSeconds = 2;       // … and when the writer is idle, this often  //
-                                              // 1,408 parameters, well under SQLite's 32,766
+constexpr double kIdleFlushSeconds = 2;       // an idle writer writes open rows at most this often
 
 // Column meanings: docs/storage-sqlite.md. Addresses are 4- or 16-byte BLOBs in network
 // order, so they compare and index as numbers do.

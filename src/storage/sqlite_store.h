@@ -3,6 +3,8 @@
 // SQLite engine of EventStore: one file, `<data_dir>/isdas.sqlite`, WAL journal.
 // Schema and column meanings: docs/storage-sqlite.md.
 
+#include <absl/container/flat_hash_map.h>
+
 #include <functional>
 #include <memory>
 #include <string>
@@ -151,7 +153,7 @@ class SqliteStore final : public EventStore {
   size_t jobs_ = 0;
   std::thread counting_;
   std::thread folding_[2];
-  rollup::RollupBuffer::Out folded_[2];  // made by Fold, for pending_
+  rollup::RollupBuffer::Out folded_[2];  // made by FoldHalf, for pending_
   int64_t folded_mark_ = INT64_MIN;
   double fold_seconds_[2] = {0, 0};
   std::vector<rollup::RollupBuffer::Out> pending_;  // taken out, not yet written

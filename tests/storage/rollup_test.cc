@@ -795,9 +795,26 @@ TEST(SqliteRollups, ReadsSeekByBucketAndByTheKeysTheyName) {
   EXPECT_GE(keyed, 7);
 }
 
-// The closed mark says which buckets' rows are complete in the tables (recovery counts only
-// the buckets after it again): it must follow the rows as they are written — one commit after
-// their bucket closes (docs/rollups.md) — and every 5-minute row before it must be whole.
+// One sensor's batch (sequence number `seq`) of n TCP events: event i at ts_s(i) seconds (plus
+// 17 µs), from one of `sources` addresses, to its own address and one of 25 ports.
+template <typename TsOf>
+SensorBatch TcpBatch(uint64_t seq, int n, TsOf ts_s, uint32_t sources) {
+  SensorBatch b;
+  b.sensor_id = "s-a";
+  b.epoch = 1;
+  b.seq = seq;
+  for (int i = 0; i < n; ++i) {
+    model::Event e;
+    e.ts_us = ts_s(i) * 1000000 + 17;
+    e.proto = model::kProtoTcp;
+    e.src = model::IpAddr::V4(0xc6120000u + static_cast<uint32_t>(i) % sources);
+    e.dst = model::IpAddr::V4(0xc6130000u + static_cast<uint32_t>(i));
+    e.dport = static_cast<uint16_t>(1 + i % 25);
+    b.events.push_back(e);
+  }
+  return b;
+}
+
 // Open buckets are written before they close (merged again later) only while the traffic is
 // live: its newest event within an hour of the clock. A backlog's open rows wait for their
 // bucket to close (docs/rollups.md: a spool replayed after an outage had its open day merged
@@ -820,19 +837,8 @@ TEST(SqliteRollups, OpenBucketsAreWrittenEarlyOnlyWhileLive) {
       return r.ok() ? std::strtoull((*r)[0][0].c_str(), nullptr, 10) : 0;
     };
     for (int c = 0; c < 3; ++c) {
-      SensorBatch b;
-      b.sensor_id = "s-a";
-      b.epoch = 1;
-      b.seq = static_cast<uint64_t>(c + 1);
-      for (int i = 0; i < 60; ++i) {
-        model::Event e;
-        e.ts_us = (bucket + 10 + c * 60 + i) * 1000000;
-        e.proto = model::kProtoTcp;
-        e.src = model::IpAddr::V4(0xc6120000u + static_cast<uint32_t>(i % 7));
-        e.dst = model::IpAddr::V4(0xc6130000u + static_cast<uint32_t>(i));
-        e.dport = 23;
-        b.events.push_back(e);
-      }
+      SensorBatch b = TcpBatch(
+          static_cast<uint64_t>(c + 1), 60, [&](int i) { return bucket + 10 + c * 60 + i; }, 7);
       std::vector<SensorBatch*> g{&b};
       ASSERT_TRUE((*st)->CommitBatches(g, now_us).ok());
     }
@@ -858,6 +864,9 @@ TEST(SqliteRollups, OpenBucketsAreWrittenEarlyOnlyWhileLive) {
   EXPECT_EQ(all, 180u);
 }
 
+// The closed mark says which buckets' rows are complete in the tables (recovery counts only
+// the buckets after it again): it must follow the rows as they are written — one commit after
+// their bucket closes (docs/rollups.md) — and every 5-minute row before it must be whole.
 TEST(SqliteRollups, ClosedMarkFollowsTheWrittenRows) {
   char tmpl[] = "/tmp/isdas_mark_XXXXXX";
   const std::string dir = mkdtemp(tmpl);
@@ -873,21 +882,9 @@ TEST(SqliteRollups, ClosedMarkFollowsTheWrittenRows) {
   std::vector<int64_t> newest;             // newest event time (s) of each commit
   int64_t last_mark = INT64_MIN;
   for (int c = 0; c < 18; ++c) {
-    SensorBatch b;
-    b.sensor_id = "s-a";
-    b.epoch = 1;
-    b.seq = static_cast<uint64_t>(c + 1);
-    for (int i = 0; i < 300; ++i) {
-      const int64_t t = kDay0 + c * 600 + i * 2;
-      model::Event e;
-      e.ts_us = t * 1000000 + 17;
-      e.proto = model::kProtoTcp;
-      e.src = model::IpAddr::V4(0xc6120000u + static_cast<uint32_t>(i % 40));
-      e.dst = model::IpAddr::V4(0xc6130000u + static_cast<uint32_t>(i));
-      e.dport = static_cast<uint16_t>(1 + i % 25);
-      b.events.push_back(e);
-      per_bucket[rollup::BucketStart(t, 300)]++;
-    }
+    auto ts_s = [c](int i) { return kDay0 + c * 600 + i * 2; };
+    SensorBatch b = TcpBatch(static_cast<uint64_t>(c + 1), 300, ts_s, 40);
+    for (int i = 0; i < 300; ++i) per_bucket[rollup::BucketStart(ts_s(i), 300)]++;
     newest.push_back(kDay0 + c * 600 + 598);
     std::vector<SensorBatch*> g{&b};
     ASSERT_TRUE((*st)->CommitBatches(g, kNowUs).ok());
