@@ -24,6 +24,7 @@
 
 #include "rollup/hll.h"
 #include "rollup/rollup.h"
+#include "storage/rollup_packs.h"
 #include "storage/sqlite_store.h"
 
 using namespace isdas;
@@ -64,7 +65,8 @@ int main(int argc, char** argv) {
     for (uint64_t i = 0; i < m; ++i) c.Add(rng());
     return c.Serialize();
   };
-  sqlite3_stmt* ins[3] = {};
+  // The rows go through the store's own pack writer (storage/rollup_packs.h).
+  storage::PackWriter ins[3];
   sqlite3_stmt* tot[3] = {};
   for (int r = 0; r < 3; ++r) {
     sqlite3_prepare_v2(db,
@@ -73,16 +75,13 @@ int main(int argc, char** argv) {
                         " VALUES(?, 0, 6, 1, ?, 0, ?, ?)")
                            .c_str(),
                        -1, &tot[r], nullptr);
-    const std::string t =
-        std::string("rollup_") + std::string(rollup::Name(static_cast<rollup::Resolution>(r)));
-    sqlite3_prepare_v2(
-        db, ("INSERT OR REPLACE INTO " + t + " VALUES(?,?,?,0,6,1,?,0,?,?,?,?,?)").c_str(), -1,
-        &ins[r], nullptr);
-  }
-  for (int r = 0; r < 3; ++r) {
+    Status p = ins[r].Prepare(db, static_cast<rollup::Resolution>(r));
     // The tables are the store's: a statement that does not fit them is a generator out of date.
-    if (!ins[r] || !tot[r])
-      return std::fprintf(stderr, "make_rollups: %s\n", sqlite3_errmsg(db)), 1;
+    if (!p.ok() || !tot[r]) {
+      return std::fprintf(stderr, "make_rollups: %s %s\n", p.ToString().c_str(),
+                          sqlite3_errmsg(db)),
+             1;
+    }
   }
   // Every row must go in (a store missing rows would time wrong answers).
   auto step = [db](sqlite3_stmt* st) {
@@ -98,21 +97,19 @@ int main(int argc, char** argv) {
     const double per_bucket = per_day * static_cast<double>(width) / 86400;
     for (int64_t b = from; b < to; b += width) {
       sqlite3_exec(db, "BEGIN", nullptr, nullptr, nullptr);
+      rollup::StoredRows bucket_rows;
       auto put = [&](int family, uint64_t key, int tool, uint64_t n) {
         if (n == 0) return;
-        sqlite3_stmt* st = ins[res];
         const std::string s = counter(std::max<uint64_t>(1, n * 2 / 3));
         const std::string d = counter(std::max<uint64_t>(1, n * 9 / 10));
-        sqlite3_bind_int(st, 1, family);
-        sqlite3_bind_int64(st, 2, static_cast<int64_t>(key));
-        sqlite3_bind_int64(st, 3, b);
-        sqlite3_bind_int(st, 4, tool);
-        sqlite3_bind_int64(st, 5, static_cast<int64_t>(n));
-        sqlite3_bind_int64(st, 6, b * 1000000);
-        sqlite3_bind_int64(st, 7, (b + width) * 1000000 - 1);
-        sqlite3_bind_blob(st, 8, s.data(), static_cast<int>(s.size()), SQLITE_TRANSIENT);
-        sqlite3_bind_blob(st, 9, d.data(), static_cast<int>(d.size()), SQLITE_TRANSIENT);
-        step(st);
+        rollup::RowKey k;
+        k.family = static_cast<rollup::Family>(family);
+        k.key = key;
+        k.bucket = b;
+        k.proto = 6;
+        k.kind = 1;
+        k.tool = static_cast<uint8_t>(tool);
+        bucket_rows.Add(k, n, b * 1000000, (b + width) * 1000000 - 1, s, d);
         ++rows;
       };
       uint64_t all = 0;
@@ -146,16 +143,20 @@ int main(int argc, char** argv) {
       }
       for (uint64_t a = 1; a <= 300; ++a) put(3, a, 0, static_cast<uint64_t>(all / (a + 1.0) / 7));
       if (res == 2) events += all;
+      uint64_t written = 0;
+      if (Status w = ins[res].Write(bucket_rows, &written); !w.ok()) {
+        std::fprintf(stderr, "make_rollups: %s\n", w.ToString().c_str());
+        std::exit(1);
+      }
       sqlite3_exec(db, "COMMIT", nullptr, nullptr, nullptr);
     }
   };
   emit(2, first_day, now_day + 86400, 86400);
   emit(1, now_day - 6 * 86400, now_day + 86400, 3600);
   emit(0, now_day - 86400, now_day + 86400, 300);
-  for (auto* st : ins) sqlite3_finalize(st);
   for (auto* st : tot) sqlite3_finalize(st);
   sqlite3_exec(db, "ANALYZE", nullptr, nullptr, nullptr);
-  sqlite3_close(db);
+  sqlite3_close_v2(db);  // closed once the pack writers finalize their statements
   std::printf("days %d events %llu rows %llu\n", days, static_cast<unsigned long long>(events),
               static_cast<unsigned long long>(rows));
   return 0;

@@ -201,9 +201,9 @@ int main(int argc, char** argv) {
                 sq->counting_half_seconds()[1]);
     std::printf(
         "sqlite rollup_rows_written 5m %llu in %.2f s, 1h %llu in %.2f s, 1d %llu in %.2f s\n",
-        static_cast<unsigned long long>(t.rows[0]), t.upsert_seconds[0],
-        static_cast<unsigned long long>(t.rows[1]), t.upsert_seconds[1],
-        static_cast<unsigned long long>(t.rows[2]), t.upsert_seconds[2]);
+        static_cast<unsigned long long>(t.rows[0]), t.write_seconds[0],
+        static_cast<unsigned long long>(t.rows[1]), t.write_seconds[1],
+        static_cast<unsigned long long>(t.rows[2]), t.write_seconds[2]);
   }
   return 0;
 }

@@ -347,6 +347,18 @@ void StoredRows::Add(const RowKey& key, const RowValue& value) {
   rows_.push_back(r);
 }
 
+void StoredRows::Add(const RowKey& key, uint64_t packets, int64_t first_us, int64_t last_us,
+                     std::string_view sources, std::string_view destinations) {
+  Row r{key, packets, first_us, last_us};
+  r.sources_at = bytes_.size();
+  bytes_.append(sources);
+  r.sources_len = sources.size();
+  r.destinations_at = bytes_.size();
+  bytes_.append(destinations);
+  r.destinations_len = destinations.size();
+  rows_.push_back(r);
+}
+
 void StoredRows::SortByKey() {
   std::sort(rows_.begin(), rows_.end(), [](const Row& a, const Row& b) { return a.key < b.key; });
 }

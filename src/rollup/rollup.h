@@ -102,6 +102,9 @@ class StoredRows {
     size_t sources_at = 0, sources_len = 0, destinations_at = 0, destinations_len = 0;
   };
   void Add(const RowKey& key, const RowValue& value);
+  // A row whose counters are serialized already (DistinctCounter::Serialize's bytes).
+  void Add(const RowKey& key, uint64_t packets, int64_t first_us, int64_t last_us,
+           std::string_view sources, std::string_view destinations);
   void SortByKey();  // operator< below: the tables' primary-key order
   const std::vector<Row>& rows() const { return rows_; }
   std::string_view sources(const Row& r) const {

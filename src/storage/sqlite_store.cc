@@ -21,7 +21,7 @@
 namespace isdas::storage {
 namespace {
 
-constexpr int kSchemaVersion = 5;
+constexpr int kSchemaVersion = 6;
 constexpr size_t kImportBlockEvents = 16384;  // an import's events are stored in blocks of this
 constexpr size_t kMaxPendingRows = 4000000;   // rollup rows held in memory at most
 constexpr int64_t kGraceSeconds = 120;        // a 5-minute bucket closes this long after its end
@@ -86,30 +86,8 @@ CREATE TABLE IF NOT EXISTS batches(
 CREATE TABLE IF NOT EXISTS as_names(asn INTEGER PRIMARY KEY, name TEXT NOT NULL);
 )sql";
 
-// One table per resolution (docs/rollups.md); `{r}` is 5m, 1h or 1d, `{t}` the table's name.
-// The key is in bucket order: the rows of a closed bucket are appended at the end of their
-// family's range rather than spread over the whole table (the collector writes ~100 k rows per
-// 5-minute bucket; keyed by (family, key, bucket), each landed on a page of its own —
-// BENCHMARKS.md). There is no other index (one would take those scattered writes back): a
-// window is read as its list of buckets (SqlDialect::bucket_lists), so one key's series is a
-// seek per bucket.
-constexpr const char* kRollupTable = R"sql(
-CREATE TABLE IF NOT EXISTS {t}(
-  family INTEGER NOT NULL,
-  key INTEGER NOT NULL,
-  bucket INTEGER NOT NULL,
-  sensor INTEGER NOT NULL,
-  proto INTEGER NOT NULL,
-  kind INTEGER NOT NULL,
-  tool INTEGER NOT NULL,
-  research INTEGER NOT NULL,
-  packets INTEGER NOT NULL,
-  first_us INTEGER NOT NULL,
-  last_us INTEGER NOT NULL,
-  srcs BLOB NOT NULL,
-  dsts BLOB NOT NULL,
-  PRIMARY KEY(family, bucket, key, sensor, proto, kind, tool, research)) WITHOUT ROWID;
-)sql";
+// Rollup rows are kept in packs (rollup_packs.h, rollup_<res>_packs); beside them, per
+// resolution (`{r}` is 5m, 1h or 1d):
 constexpr const char* kRollupSchema = R"sql(
 CREATE TABLE IF NOT EXISTS port_totals_{r}(
   bucket INTEGER NOT NULL,
@@ -150,31 +128,6 @@ std::string AllFamilies() {
   return in + ")";
 }
 
-// kRollupTable for the table `name`.
-std::string RollupTableSql(const std::string& name) {
-  std::string out = kRollupTable;
-  out.replace(out.find("{t}"), 3, name);
-  return out;
-}
-
-// isdas_merge(a, b): the union of two serialized distinct counters (rollup upserts).
-void MergeSketches(sqlite3_context* ctx, int, sqlite3_value** argv) {
-  auto parse = [](sqlite3_value* v) {
-    return rollup::DistinctCounter::Parse(
-        std::string_view(static_cast<const char*>(sqlite3_value_blob(v)),
-                         static_cast<size_t>(sqlite3_value_bytes(v))));
-  };
-  auto a = parse(argv[0]);
-  auto b = parse(argv[1]);
-  if (!a.ok() || !b.ok()) {
-    sqlite3_result_error(ctx, "isdas_merge: damaged distinct counter", -1);
-    return;
-  }
-  a->Merge(b.value());
-  const std::string bytes = a->Serialize();
-  sqlite3_result_blob(ctx, bytes.data(), static_cast<int>(bytes.size()), SQLITE_TRANSIENT);
-}
-
 // RAII for prepared statements used once.
 struct Stmt {
   sqlite3_stmt* s = nullptr;
@@ -188,7 +141,6 @@ SqliteStore::~SqliteStore() {
   JoinFold();
   if (in_import_) Abandon();
   sqlite3_finalize(insert_block_);
-  for (sqlite3_stmt* u : upsert_) sqlite3_finalize(u);
   sqlite3_close(db_);
 }
 
@@ -243,10 +195,6 @@ Result<std::unique_ptr<SqliteStore>> SqliteStore::Open(const std::string& data_d
     return Corruption(s->path_ + " has schema version " + std::to_string(user_version) +
                       ", newer than this isdas (" + std::to_string(kSchemaVersion) + ")");
   }
-  if (sqlite3_create_function_v2(s->db_, "isdas_merge", 2, SQLITE_UTF8 | SQLITE_DETERMINISTIC,
-                                 nullptr, MergeSketches, nullptr, nullptr, nullptr) != SQLITE_OK) {
-    return s->Error("register isdas_merge in");
-  }
   if (user_version == 1) {
     // Version 2 added source enrichment (docs/geo.md): new columns go at the end, exactly
     // where a fresh schema has them.
@@ -273,32 +221,22 @@ Result<std::unique_ptr<SqliteStore>> SqliteStore::Open(const std::string& data_d
   }
   // `events` is from here on the blocks read as a table.
   if (!RegisterEventsTable(s->db_)) return s->Error("register the events table in");
-  if (user_version == 3 || user_version == 4) {
-    // Version 5 keys the rollup tables in bucket order. Every rollup row is copied once:
-    // minutes per GB (docs/storage-sqlite.md), so say what is going on.
+  ISDAS_RETURN_IF_ERROR(s->Exec(PacksSchema().c_str()));
+  // `rollup_5m` … are from here on the packs read as tables (a store before version 6 still
+  // has real tables of those names, hiding them until RollupsToPacks drops them).
+  if (!RegisterRollupTables(s->db_)) return s->Error("register the rollup tables in");
+  if (user_version >= 3 && user_version <= 5) {
+    // Version 6 keeps rollup rows in packs. Every rollup row is copied once: minutes per GB
+    // (docs/storage-sqlite.md), so say what is going on.
     std::fprintf(stderr,
-                 "isdas: %s: rebuilding the rollup tables in bucket order (schema version 5); "
-                 "this copies every rollup row once and can take minutes per GB\n",
+                 "isdas: %s: moving the rollup rows into packs (schema version 6); this copies "
+                 "every rollup row once and can take minutes per GB\n",
                  s->path_.c_str());
-    ISDAS_RETURN_IF_ERROR(s->RollupsToBucketOrder());
+    ISDAS_RETURN_IF_ERROR(s->RollupsToPacks());
   }
   for (rollup::Resolution r : rollup::kResolutions) {
-    ISDAS_RETURN_IF_ERROR(
-        s->Exec(RollupTableSql("rollup_" + std::string(rollup::Name(r))).c_str()));
     ISDAS_RETURN_IF_ERROR(s->Exec(ForResolution(kRollupSchema, r).c_str()));
-    if (sqlite3_prepare_v2(
-            s->db_,
-            ForResolution("INSERT INTO rollup_{r} VALUES(?,?,?,?,?,?,?,?,?,?,?,?,?) "
-                          "ON CONFLICT DO UPDATE SET packets = packets + excluded.packets, "
-                          "first_us = min(first_us, excluded.first_us), "
-                          "last_us = max(last_us, excluded.last_us), "
-                          "srcs = isdas_merge(srcs, excluded.srcs), "
-                          "dsts = isdas_merge(dsts, excluded.dsts)",
-                          r)
-                .c_str(),
-            -1, &s->upsert_[static_cast<int>(r)], nullptr) != SQLITE_OK) {
-      return s->Error("prepare rollup upsert");
-    }
+    ISDAS_RETURN_IF_ERROR(s->packs_[static_cast<int>(r)].Prepare(s->db_, r));
   }
   if (user_version == 1 || user_version == 2) {
     ISDAS_RETURN_IF_ERROR(s->RebuildRollups());
@@ -492,21 +430,67 @@ Status SqliteStore::EventsToBlocks() {
   return s;
 }
 
-Status SqliteStore::RollupsToBucketOrder() {
-  // One transaction for the three tables: a crash leaves the old layout and version, and the
-  // next open starts again. The rows are copied in the new key order (SQLite sorts them in
-  // temporary files), so the new table is written front to back.
-  std::string sql = "BEGIN;";
+Status SqliteStore::RollupsToPacks() {
+  // One transaction for the three tables: a crash leaves the old tables and version, and the
+  // next open starts again. The rows are read in the packs' order (version 5's key; older
+  // tables are sorted by SQLite in temporary files), so each pack is written once.
+  ISDAS_RETURN_IF_ERROR(Exec("BEGIN"));
+  Status s;
   for (rollup::Resolution r : rollup::kResolutions) {
     const std::string t = "rollup_" + std::string(rollup::Name(r));
-    sql += "DROP TABLE IF EXISTS " + t + "_v5;" + RollupTableSql(t + "_v5") + "INSERT INTO " + t +
-           "_v5 SELECT * FROM " + t +
-           " ORDER BY family, bucket, key, sensor, proto, kind, tool, research;DROP TABLE " + t +
-           ";ALTER TABLE " + t + "_v5 RENAME TO " + t + ";";
+    auto exists = Select("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = '" + t + "'");
+    if (!exists.ok()) {
+      s = exists.status();
+      break;
+    }
+    if (exists->empty()) continue;
+    PackWriter w;
+    s = w.Prepare(db_, r);
+    Stmt st;
+    if (s.ok() && sqlite3_prepare_v2(
+                      db_,
+                      ("SELECT family, key, bucket, sensor, proto, kind, tool, research, "
+                       "packets, first_us, last_us, srcs, dsts FROM main." +
+                       t + " ORDER BY family, bucket, key, sensor, proto, kind, tool, research")
+                          .c_str(),
+                      -1, &st.s, nullptr) != SQLITE_OK) {
+      s = Error("read old rollups in");
+    }
+    rollup::StoredRows rows;
+    uint64_t written = 0;
+    auto blob = [&st](int col) {
+      const auto* p = static_cast<const char*>(sqlite3_column_blob(st.s, col));
+      return std::string_view(p ? p : "", static_cast<size_t>(sqlite3_column_bytes(st.s, col)));
+    };
+    int rc = SQLITE_DONE;
+    while (s.ok() && (rc = sqlite3_step(st.s)) == SQLITE_ROW) {
+      rollup::RowKey k;
+      k.family = static_cast<rollup::Family>(sqlite3_column_int(st.s, 0));
+      k.key = static_cast<uint64_t>(sqlite3_column_int64(st.s, 1));
+      k.bucket = sqlite3_column_int64(st.s, 2);
+      k.sensor = static_cast<uint32_t>(sqlite3_column_int64(st.s, 3));
+      k.proto = static_cast<uint8_t>(sqlite3_column_int(st.s, 4));
+      k.kind = static_cast<uint8_t>(sqlite3_column_int(st.s, 5));
+      k.tool = static_cast<uint8_t>(sqlite3_column_int(st.s, 6));
+      k.research = static_cast<uint8_t>(sqlite3_column_int(st.s, 7));
+      rows.Add(k, static_cast<uint64_t>(sqlite3_column_int64(st.s, 8)),
+               sqlite3_column_int64(st.s, 9), sqlite3_column_int64(st.s, 10), blob(11), blob(12));
+      // A pack cut between two writes is merged by the second: any batch size is right.
+      if (rows.size() >= 500000) {
+        s = w.Write(rows, &written);
+        rows = rollup::StoredRows();
+      }
+    }
+    if (s.ok() && rc != SQLITE_DONE) s = Error("read old rollups in");
+    if (s.ok()) s = w.Write(rows, &written);
+    sqlite3_finalize(st.s);  // before the DROP: an open read would hold the table
+    st.s = nullptr;
+    if (s.ok()) s = Exec(("DROP TABLE main." + t).c_str());
+    if (!s.ok()) break;
   }
-  Status st = Exec((sql + "COMMIT;").c_str());
-  if (!st.ok()) (void)Exec("ROLLBACK");
-  return st;
+  if (s.ok()) s = Exec("COMMIT");
+  if (!s.ok()) (void)Exec("ROLLBACK");
+  return s;
 }
 
 Result<int64_t> SqliteStore::Commit(const ImportSummary& sum) {
@@ -825,48 +809,27 @@ Status SqliteStore::WriteRollups(rollup::Aggregator* agg) {
     if (r != rollup::Resolution::k5m) rows = rollup::Coarsen(std::move(rows), r);
     rollup::StoredRows stored;
     for (const rollup::Row& row : rows) stored.Add(row.key, row.value);
-    ISDAS_RETURN_IF_ERROR(UpsertRows(r, stored));
+    ISDAS_RETURN_IF_ERROR(WriteRows(r, stored));
   }
   return Status::Ok();
 }
 
-Status SqliteStore::UpsertRows(rollup::Resolution r, const rollup::StoredRows& rows) {
-  sqlite3_stmt* st = upsert_[static_cast<int>(r)];
+Status SqliteStore::WriteRows(rollup::Resolution r, const rollup::StoredRows& rows) {
   const double start = SteadySeconds();
-  uint64_t written = 0;
   PortAdds totals;
   for (const rollup::StoredRows::Row& row : rows.rows()) {
     const rollup::RowKey& k = row.key;
-    if (r < rollup::Finest(k.family)) continue;
-    if (k.family == rollup::Family::kPort) {
-      rollup::RowKey dims = k;
-      dims.family = rollup::Family::kPort;
-      dims.key = 0;
-      totals[dims].emplace_back(static_cast<uint16_t>(k.key), row.packets);
-    }
-    sqlite3_bind_int(st, 1, static_cast<int>(k.family));
-    sqlite3_bind_int64(st, 2, static_cast<int64_t>(k.key));
-    sqlite3_bind_int64(st, 3, k.bucket);
-    sqlite3_bind_int64(st, 4, k.sensor);
-    sqlite3_bind_int(st, 5, k.proto);
-    sqlite3_bind_int(st, 6, k.kind);
-    sqlite3_bind_int(st, 7, k.tool);
-    sqlite3_bind_int(st, 8, k.research);
-    sqlite3_bind_int64(st, 9, static_cast<int64_t>(row.packets));
-    sqlite3_bind_int64(st, 10, row.first_us);
-    sqlite3_bind_int64(st, 11, row.last_us);
-    const std::string_view srcs = rows.sources(row), dsts = rows.destinations(row);
-    sqlite3_bind_blob(st, 12, srcs.data(), static_cast<int>(srcs.size()), SQLITE_STATIC);
-    sqlite3_bind_blob(st, 13, dsts.data(), static_cast<int>(dsts.size()), SQLITE_STATIC);
-    const int rc = sqlite3_step(st);
-    sqlite3_reset(st);
-    if (rc != SQLITE_DONE) return Error("upsert rollup row into");
-    ++written;
+    if (k.family != rollup::Family::kPort || r < rollup::Finest(k.family)) continue;
+    rollup::RowKey dims = k;
+    dims.key = 0;
+    totals[dims].emplace_back(static_cast<uint16_t>(k.key), row.packets);
   }
-  Status st_totals = AddPortTotals(r, totals);
+  uint64_t written = 0;
+  Status s = packs_[static_cast<int>(r)].Write(rows, &written);
+  if (s.ok()) s = AddPortTotals(r, totals);
   times_.rows[static_cast<int>(r)] += written;
-  times_.upsert_seconds[static_cast<int>(r)] += SteadySeconds() - start;
-  return st_totals;
+  times_.write_seconds[static_cast<int>(r)] += SteadySeconds() - start;
+  return s;
 }
 
 Status SqliteStore::AddPortTotals(rollup::Resolution r, PortAdds& add) {
@@ -1019,7 +982,7 @@ void SqliteStore::JoinCounting() {
 
 Status SqliteStore::WriteOut(const rollup::RollupBuffer::Out& out) {
   for (rollup::Resolution r : rollup::kResolutions) {
-    ISDAS_RETURN_IF_ERROR(UpsertRows(r, out.rows[static_cast<int>(r)]));
+    ISDAS_RETURN_IF_ERROR(WriteRows(r, out.rows[static_cast<int>(r)]));
   }
   return Status::Ok();
 }
@@ -1141,7 +1104,7 @@ Status SqliteStore::RecoverRollups() {
                              rollup::BucketStart(closed5_, 86400)};
     for (rollup::Resolution r : rollup::kResolutions) {
       for (const std::string& t :
-           {"DELETE FROM rollup_{r} WHERE " + AllFamilies() + " AND bucket >= ",
+           {"DELETE FROM rollup_{r}_packs WHERE " + AllFamilies() + " AND bucket >= ",
             std::string("DELETE FROM port_totals_{r} WHERE bucket >= ")}) {
         s = Exec(
             ForResolution(t.c_str(), r).append(std::to_string(from[static_cast<int>(r)])).c_str());
@@ -1186,6 +1149,29 @@ Status SqliteStore::FlushRollups(bool force) {
   return s;
 }
 
+Status SqliteStore::DeleteCounting(const std::string& sql, uint64_t* removed) {
+  Stmt del;
+  if (sqlite3_prepare_v2(db_, sql.c_str(), -1, &del.s, nullptr) != SQLITE_OK) {
+    return Error("prepare");
+  }
+  for (bool more = true; more;) {
+    ISDAS_RETURN_IF_ERROR(Exec("BEGIN IMMEDIATE"));
+    int rc;
+    more = false;
+    while ((rc = sqlite3_step(del.s)) == SQLITE_ROW) {
+      *removed += static_cast<uint64_t>(sqlite3_column_int64(del.s, 0));
+      more = true;
+    }
+    sqlite3_reset(del.s);
+    Status s = rc == SQLITE_DONE ? Exec("COMMIT") : Error("delete expired rows from");
+    if (!s.ok()) {
+      (void)Exec("ROLLBACK");
+      return s;
+    }
+  }
+  return Status::Ok();
+}
+
 Result<ExpireReport> SqliteStore::Expire(const Retention& ret, int64_t now_us) {
   ExpireReport rep;
   // Small transactions, so the writer (the collector's ingest) never waits long.
@@ -1208,30 +1194,11 @@ Result<ExpireReport> SqliteStore::Expire(const Retention& ret, int64_t now_us) {
     // Whole blocks before the cut-off, 16 at a time (~256 k events per transaction), each
     // DELETE returning the events it removed; then the blocks that straddle the cut-off are
     // rewritten with the events they keep.
-    Stmt del;
-    if (sqlite3_prepare_v2(db_,
-                           ("DELETE FROM event_blocks WHERE id IN (SELECT id FROM event_blocks "
-                            "WHERE ts_max < " +
-                            std::to_string(raw * 1000000) + " LIMIT 16) RETURNING events")
-                               .c_str(),
-                           -1, &del.s, nullptr) != SQLITE_OK) {
-      return Error("prepare");
-    }
-    for (bool more = true; more;) {
-      ISDAS_RETURN_IF_ERROR(Exec("BEGIN IMMEDIATE"));
-      int rc;
-      more = false;
-      while ((rc = sqlite3_step(del.s)) == SQLITE_ROW) {
-        rep.events += static_cast<uint64_t>(sqlite3_column_int64(del.s, 0));
-        more = true;
-      }
-      sqlite3_reset(del.s);
-      Status s = rc == SQLITE_DONE ? Exec("COMMIT") : Error("delete events from");
-      if (!s.ok()) {
-        (void)Exec("ROLLBACK");
-        return s;
-      }
-    }
+    ISDAS_RETURN_IF_ERROR(
+        DeleteCounting("DELETE FROM event_blocks WHERE id IN (SELECT id FROM event_blocks "
+                       "WHERE ts_max < " +
+                           std::to_string(raw * 1000000) + " LIMIT 16) RETURNING events",
+                       &rep.events));
     ISDAS_RETURN_IF_ERROR(CutBlocks(raw * 1000000, &rep.events));
   }
   for (rollup::Resolution r : rollup::kResolutions) {
@@ -1239,15 +1206,13 @@ Result<ExpireReport> SqliteStore::Expire(const Retention& ret, int64_t now_us) {
     if (cut == INT64_MIN) continue;
     // Whole buckets only: those that end at or before the cut-off.
     const int64_t before = cut - rollup::Seconds(r) + 1;
-    std::string sql = ForResolution(
-        ("DELETE FROM rollup_{r} WHERE (family, key, bucket, sensor, proto, kind, tool, research) "
-         "IN (SELECT family, key, bucket, sensor, proto, kind, tool, research FROM rollup_{r} "
-         "WHERE " +
-         AllFamilies() + " AND bucket < ")
+    // Packs, 64 at a time, each DELETE returning the rows it removed.
+    const std::string sql = ForResolution(
+        ("DELETE FROM rollup_{r}_packs WHERE id IN (SELECT id FROM rollup_{r}_packs WHERE " +
+         AllFamilies() + " AND bucket < " + std::to_string(before) + " LIMIT 64) RETURNING rows")
             .c_str(),
         r);
-    sql += std::to_string(before) + " LIMIT 50000)";
-    ISDAS_RETURN_IF_ERROR(run(sql, &rep.rollup_rows[static_cast<int>(r)]));
+    ISDAS_RETURN_IF_ERROR(DeleteCounting(sql, &rep.rollup_rows[static_cast<int>(r)]));
     uint64_t blobs = 0;
     ISDAS_RETURN_IF_ERROR(run(
         ForResolution("DELETE FROM port_totals_{r} WHERE bucket < ", r) + std::to_string(before),

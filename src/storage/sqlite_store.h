@@ -13,6 +13,7 @@
 
 #include "rollup/rollup.h"
 #include "storage/event_store.h"
+#include "storage/rollup_packs.h"
 
 struct sqlite3;
 struct sqlite3_stmt;
@@ -54,10 +55,11 @@ class SqliteStore final : public EventStore {
   // committing. For the benchmarks (bench/store_ingest.cc).
   struct CommitTimes {
     double blocks = 0, rollup_rows = 0, wait_counting = 0, commit = 0;
-    // Rollup rows upserted, and the seconds that took, by resolution (5m, 1h, 1d): every
-    // upsert — batches, FlushRollups, imports, recovery — not only CommitBatches'.
+    // Rollup rows written (merged into their packs), and the seconds that took, by resolution
+    // (5m, 1h, 1d): every write — batches, FlushRollups, imports, recovery — not only
+    // CommitBatches'.
     uint64_t rows[3] = {0, 0, 0};
-    double upsert_seconds[3] = {0, 0, 0};
+    double write_seconds[3] = {0, 0, 0};
     // Folding closed buckets' rows into coarser ones, serializing those written (the fold
     // threads' time, summed; taking the tables out takes next to none), and the writer waiting
     // for the folds.
@@ -85,14 +87,19 @@ class SqliteStore final : public EventStore {
                       int64_t sensor, int64_t import_id);
   // Schema version 4: the rows of an older `events` table moved into blocks, the table dropped.
   Status EventsToBlocks();
-  // Schema version 5: the rollup tables rebuilt keyed in bucket order.
-  Status RollupsToBucketOrder();
+  // Schema version 6: the rows of the rollup tables (versions 3 to 5) moved into packs, the
+  // tables dropped.
+  Status RollupsToPacks();
+  // Runs `sql`, a DELETE of a few rows RETURNING one count, in transactions of its own until it
+  // deletes nothing; adds the counts to `removed`.
+  Status DeleteCounting(const std::string& sql, uint64_t* removed);
   // Keeps only the events at or after `cut_us` in each block that straddles it.
   Status CutBlocks(int64_t cut_us, uint64_t* removed);
   Result<int64_t> SensorId(const std::string& name, int64_t now_us);
   // Writes `agg`'s rows into the three rollup tables (inside the open transaction).
   Status WriteRollups(rollup::Aggregator* agg);
-  Status UpsertRows(rollup::Resolution r, const rollup::StoredRows& rows);
+  // Writes rows into rollup_<r>'s packs (merged with what is there) and port_totals_<r>.
+  Status WriteRows(rollup::Resolution r, const rollup::StoredRows& rows);
   Status WriteOut(const rollup::RollupBuffer::Out& out);
   // Packets to add to port_totals_<r>: (bucket, filter dimensions) -> (port, packets) pairs,
   // a port at most once a row.
@@ -138,7 +145,7 @@ class SqliteStore final : public EventStore {
   std::string path_;
   sqlite3* db_ = nullptr;
   sqlite3_stmt* insert_block_ = nullptr;     // one block of events
-  sqlite3_stmt* upsert_[3] = {};             // rollup upsert, by resolution
+  PackWriter packs_[3];                      // rollup rows, by resolution
   std::vector<model::Event> import_events_;  // an import's events not yet in a block
   rollup::Aggregator aggregator_;            // an import's rollups, written with its commit
   rollup::RollupBuffer buffer_;              // committed sensor batches' rows of open buckets

@@ -1,0 +1,680 @@
+#include "storage/rollup_packs.h"
+
+#include <sqlite3.h>
+
+#include <algorithm>
+#include <cstring>
+#include <limits>
+#include <new>
+#include <tuple>
+
+namespace isdas::storage {
+namespace {
+
+constexpr uint8_t kPackVersion = 1;
+constexpr size_t kHeader = 5;  // version, u32 row count (little-endian)
+
+void PutVarint(std::string* out, uint64_t v) {
+  char buf[10];
+  int n = 0;
+  while (v >= 0x80) {
+    buf[n++] = static_cast<char>(v | 0x80);
+    v >>= 7;
+  }
+  buf[n++] = static_cast<char>(v);
+  out->append(buf, static_cast<size_t>(n));
+}
+
+uint64_t ZigZag(int64_t v) {
+  return (static_cast<uint64_t>(v) << 1) ^ static_cast<uint64_t>(v >> 63);
+}
+int64_t UnZigZag(uint64_t v) { return static_cast<int64_t>(v >> 1) ^ -static_cast<int64_t>(v & 1); }
+
+// Times are stored as differences that wrap (two's complement both ways), so any int64
+// round-trips.
+int64_t Minus(int64_t a, int64_t b) {
+  return static_cast<int64_t>(static_cast<uint64_t>(a) - static_cast<uint64_t>(b));
+}
+int64_t Plus(int64_t a, int64_t b) {
+  return static_cast<int64_t>(static_cast<uint64_t>(a) + static_cast<uint64_t>(b));
+}
+int64_t BucketUs(int64_t bucket) {
+  return static_cast<int64_t>(static_cast<uint64_t>(bucket) * 1000000u);
+}
+
+// Bounds-checked reads over a pack; `at` is where the first failure was.
+struct Reader {
+  const uint8_t* p;
+  size_t n, pos = 0;
+  bool Varint(uint64_t* v) {
+    uint64_t r = 0;
+    for (int shift = 0; shift < 64; shift += 7) {
+      if (pos >= n) return false;
+      const uint8_t b = p[pos++];
+      if (shift == 63 && b > 1) return false;  // more than 64 bits
+      r |= uint64_t{b & 0x7fu} << shift;
+      if (!(b & 0x80)) {
+        *v = r;
+        return true;
+      }
+    }
+    return false;
+  }
+  bool Byte(uint8_t* v) {
+    if (pos >= n) return false;
+    *v = p[pos++];
+    return true;
+  }
+  bool Bytes(std::string_view* v) {
+    uint64_t len;
+    if (!Varint(&len) || len > n - pos) return false;
+    *v = std::string_view(reinterpret_cast<const char*>(p + pos), len);
+    pos += len;
+    return true;
+  }
+};
+
+auto Tie(const PackRow& r) {
+  return std::tie(r.key, r.sensor, r.proto, r.kind, r.tool, r.research);
+}
+
+// Merges serialized counter `b` into `a`, the result kept in `scratch`.
+Status MergeCounter(std::string_view* a, std::string_view b, std::string* scratch) {
+  auto c = rollup::DistinctCounter::Parse(*a);
+  if (!c.ok()) return c.status();
+  ISDAS_RETURN_IF_ERROR(c->MergeSerialized(b));
+  scratch->clear();
+  c->SerializeTo(scratch);
+  *a = *scratch;
+  return Status::Ok();
+}
+
+}  // namespace
+
+int PartShift(rollup::Family f) {
+  switch (f) {
+    case rollup::Family::kTotal:
+      return 0;
+    case rollup::Family::kPort:
+      return 8;
+    case rollup::Family::kCountry:
+      return 16;
+    case rollup::Family::kAsn:
+      return 10;
+    case rollup::Family::kPortCountry:
+      return 20;  // port << 16 | country: 16 ports
+    case rollup::Family::kPortAsn:
+      return 36;  // retired (port << 32 | AS)
+    case rollup::Family::kPortFlags:
+      return 12;  // port << 8 | flags: 16 ports
+  }
+  return 63;
+}
+
+bool PackOrder(const PackRow& a, const PackRow& b) { return Tie(a) < Tie(b); }
+bool SameRow(const PackRow& a, const PackRow& b) { return Tie(a) == Tie(b); }
+
+void EncodePack(rollup::Family f, int64_t bucket, int64_t part, std::span<const PackRow> rows,
+                std::string* out) {
+  out->clear();
+  out->push_back(static_cast<char>(kPackVersion));
+  const auto count = static_cast<uint32_t>(rows.size());
+  for (int i = 0; i < 4; ++i) out->push_back(static_cast<char>(count >> (8 * i)));
+  uint64_t prev = static_cast<uint64_t>(part) << PartShift(f);
+  const int64_t base = BucketUs(bucket);
+  for (const PackRow& r : rows) {
+    PutVarint(out, r.key - prev);
+    prev = r.key;
+    PutVarint(out, r.sensor);
+    const char dims[4] = {static_cast<char>(r.proto), static_cast<char>(r.kind),
+                          static_cast<char>(r.tool), static_cast<char>(r.research)};
+    out->append(dims, 4);
+    PutVarint(out, r.packets);
+    PutVarint(out, ZigZag(Minus(r.first_us, base)));
+    PutVarint(out, ZigZag(Minus(r.last_us, r.first_us)));
+    PutVarint(out, r.sources.size());
+    out->append(r.sources);
+    PutVarint(out, r.destinations.size());
+    out->append(r.destinations);
+  }
+}
+
+Status DecodePack(std::string_view data, rollup::Family f, int64_t bucket, int64_t part,
+                  std::vector<PackRow>* out) {
+  out->clear();
+  Reader rd{reinterpret_cast<const uint8_t*>(data.data()), data.size()};
+  auto bad = [&](const std::string& what) {
+    return Corruption("rollup pack (family " + std::to_string(static_cast<int>(f)) + ", bucket " +
+                      std::to_string(bucket) + ", part " + std::to_string(part) + "): " + what +
+                      " at byte " + std::to_string(rd.pos) + " of " + std::to_string(data.size()));
+  };
+  if (data.size() < kHeader) return bad("header cut short");
+  if (static_cast<uint8_t>(data[0]) != kPackVersion) {
+    return bad("unknown version " + std::to_string(static_cast<uint8_t>(data[0])));
+  }
+  uint32_t count = 0;
+  for (int i = 0; i < 4; ++i) count |= uint32_t{static_cast<uint8_t>(data[1 + i])} << (8 * i);
+  rd.pos = kHeader;
+  // A row takes at least 13 bytes: a larger count cannot be true.
+  if (count > (data.size() - kHeader) / 13) {
+    return bad(std::to_string(count) + " rows claimed");
+  }
+  out->reserve(count);
+  const int shift = PartShift(f);
+  uint64_t prev = static_cast<uint64_t>(part) << shift;
+  const int64_t base = BucketUs(bucket);
+  for (uint32_t i = 0; i < count; ++i) {
+    PackRow r;
+    uint64_t delta, sensor, first, span;
+    if (!rd.Varint(&delta) || !rd.Varint(&sensor) || !rd.Byte(&r.proto) || !rd.Byte(&r.kind) ||
+        !rd.Byte(&r.tool) || !rd.Byte(&r.research) || !rd.Varint(&r.packets) ||
+        !rd.Varint(&first) || !rd.Varint(&span) || !rd.Bytes(&r.sources) ||
+        !rd.Bytes(&r.destinations)) {
+      return bad("row " + std::to_string(i) + " cut short");
+    }
+    r.key = prev + delta;
+    if (r.key < prev || (shift < 64 && static_cast<int64_t>(r.key >> shift) != part)) {
+      return bad("row " + std::to_string(i) + ": key outside the part");
+    }
+    if (sensor > UINT32_MAX) return bad("row " + std::to_string(i) + ": sensor out of range");
+    r.sensor = static_cast<uint32_t>(sensor);
+    r.first_us = Plus(base, UnZigZag(first));
+    r.last_us = Plus(r.first_us, UnZigZag(span));
+    if (!out->empty() && !PackOrder(out->back(), r)) {
+      return bad("row " + std::to_string(i) + " out of order");
+    }
+    prev = r.key;
+    out->push_back(r);
+  }
+  if (rd.pos != data.size()) return bad(std::to_string(data.size() - rd.pos) + " bytes left over");
+  return Status::Ok();
+}
+
+std::string PacksTable(rollup::Resolution r) {
+  return "rollup_" + std::string(rollup::Name(r)) + "_packs";
+}
+
+std::string PacksSchema() {
+  std::string sql;
+  for (rollup::Resolution r : rollup::kResolutions) {
+    const std::string t = PacksTable(r);
+    sql += "CREATE TABLE IF NOT EXISTS " + t +
+           "(id INTEGER PRIMARY KEY, family INTEGER NOT NULL, bucket INTEGER NOT NULL, "
+           "part INTEGER NOT NULL, rows INTEGER NOT NULL, data BLOB NOT NULL);"
+           "CREATE UNIQUE INDEX IF NOT EXISTS " +
+           t + "_key ON " + t + "(family, bucket, part);";
+  }
+  return sql;
+}
+
+PackWriter::~PackWriter() {
+  sqlite3_finalize(get_);
+  sqlite3_finalize(insert_);
+  sqlite3_finalize(update_);
+}
+
+Status PackWriter::Error(const char* what) {
+  return IoError(std::string(what) + " " + PacksTable(res_) + ": " + sqlite3_errmsg(db_));
+}
+
+Status PackWriter::Prepare(sqlite3* db, rollup::Resolution r) {
+  db_ = db;
+  res_ = r;
+  const std::string t = PacksTable(r);
+  if (sqlite3_prepare_v2(
+          db,
+          ("SELECT id, data FROM " + t + " WHERE family = ? AND bucket = ? AND part = ?").c_str(),
+          -1, &get_, nullptr) != SQLITE_OK ||
+      sqlite3_prepare_v2(
+          db,
+          ("INSERT INTO " + t + "(family, bucket, part, rows, data) VALUES(?, ?, ?, ?, ?)").c_str(),
+          -1, &insert_, nullptr) != SQLITE_OK ||
+      sqlite3_prepare_v2(db, ("UPDATE " + t + " SET rows = ?, data = ? WHERE id = ?").c_str(), -1,
+                         &update_, nullptr) != SQLITE_OK) {
+    return Error("prepare");
+  }
+  return Status::Ok();
+}
+
+Status PackWriter::Write(const rollup::StoredRows& rows, uint64_t* written) {
+  const auto& all = rows.rows();
+  std::vector<uint32_t> order;
+  order.reserve(all.size());
+  for (uint32_t i = 0; i < all.size(); ++i) {
+    if (res_ >= rollup::Finest(all[i].key.family)) order.push_back(i);
+  }
+  auto less = [&all](uint32_t a, uint32_t b) { return all[a].key < all[b].key; };
+  if (!std::is_sorted(order.begin(), order.end(), less)) {
+    std::stable_sort(order.begin(), order.end(), less);
+  }
+  for (size_t i = 0; i < order.size();) {
+    const rollup::RowKey& k = all[order[i]].key;
+    const int64_t part = PartOf(k.family, k.key);
+    group_.clear();
+    size_t j = i;
+    for (; j < order.size(); ++j) {
+      const rollup::StoredRows::Row& r = all[order[j]];
+      if (r.key.family != k.family || r.key.bucket != k.bucket ||
+          PartOf(r.key.family, r.key.key) != part) {
+        break;
+      }
+      group_.push_back(PackRow{r.key.key, r.key.sensor, r.key.proto, r.key.kind, r.key.tool,
+                               r.key.research, r.packets, r.first_us, r.last_us, rows.sources(r),
+                               rows.destinations(r)});
+    }
+    ISDAS_RETURN_IF_ERROR(WritePart(k.family, k.bucket, part, group_));
+    *written += j - i;
+    i = j;
+  }
+  return Status::Ok();
+}
+
+Status PackWriter::WritePart(rollup::Family f, int64_t bucket, int64_t part,
+                             std::span<const PackRow> rows) {
+  sqlite3_bind_int(get_, 1, static_cast<int>(f));
+  sqlite3_bind_int64(get_, 2, bucket);
+  sqlite3_bind_int64(get_, 3, part);
+  int64_t id = -1;
+  stored_.clear();
+  int rc = sqlite3_step(get_);
+  if (rc == SQLITE_ROW) {
+    id = sqlite3_column_int64(get_, 0);
+    const auto* p = static_cast<const char*>(sqlite3_column_blob(get_, 1));
+    old_.assign(p ? p : "", static_cast<size_t>(sqlite3_column_bytes(get_, 1)));
+    rc = SQLITE_DONE;
+  }
+  sqlite3_reset(get_);
+  if (rc != SQLITE_DONE) return Error("read a pack of");
+  if (id >= 0) {
+    Status s = DecodePack(old_, f, bucket, part, &stored_);
+    if (!s.ok())
+      return Corruption(PacksTable(res_) + " id " + std::to_string(id) + ": " + s.message());
+  }
+  // Both lists in order; equal rows (stored and new, or new twice) become one.
+  merged_.clear();
+  size_t used = 0;
+  Status failed;
+  auto push = [&](const PackRow& r) {
+    if (merged_.empty() || !SameRow(merged_.back(), r)) {
+      merged_.push_back(r);
+      return;
+    }
+    PackRow& m = merged_.back();
+    m.packets += r.packets;
+    m.first_us = std::min(m.first_us, r.first_us);
+    m.last_us = std::max(m.last_us, r.last_us);
+    while (scratch_.size() < used + 2) scratch_.emplace_back();
+    Status s = MergeCounter(&m.sources, r.sources, &scratch_[used++]);
+    if (s.ok()) s = MergeCounter(&m.destinations, r.destinations, &scratch_[used++]);
+    if (!s.ok() && failed.ok()) failed = s;
+  };
+  size_t a = 0, b = 0;
+  while (a < stored_.size() || b < rows.size()) {
+    if (b == rows.size() || (a < stored_.size() && !PackOrder(rows[b], stored_[a]))) {
+      push(stored_[a++]);
+    } else {
+      push(rows[b++]);
+    }
+  }
+  if (!failed.ok()) {
+    return Corruption(PacksTable(res_) + " (family " + std::to_string(static_cast<int>(f)) +
+                      ", bucket " + std::to_string(bucket) + "): " + failed.message());
+  }
+  EncodePack(f, bucket, part, merged_, &blob_);
+  sqlite3_stmt* st = id >= 0 ? update_ : insert_;
+  if (id >= 0) {
+    sqlite3_bind_int64(st, 1, static_cast<int64_t>(merged_.size()));
+    sqlite3_bind_blob(st, 2, blob_.data(), static_cast<int>(blob_.size()), SQLITE_STATIC);
+    sqlite3_bind_int64(st, 3, id);
+  } else {
+    sqlite3_bind_int(st, 1, static_cast<int>(f));
+    sqlite3_bind_int64(st, 2, bucket);
+    sqlite3_bind_int64(st, 3, part);
+    sqlite3_bind_int64(st, 4, static_cast<int64_t>(merged_.size()));
+    sqlite3_bind_blob(st, 5, blob_.data(), static_cast<int>(blob_.size()), SQLITE_STATIC);
+  }
+  rc = sqlite3_step(st);
+  sqlite3_reset(st);
+  if (rc != SQLITE_DONE) return Error("write a pack of");
+  return Status::Ok();
+}
+
+// ---- the virtual tables -------------------------------------------------------------------
+
+namespace {
+
+constexpr const char* kDeclare =
+    "CREATE TABLE x(family INTEGER, key INTEGER, bucket INTEGER, sensor INTEGER, proto INTEGER, "
+    "kind INTEGER, tool INTEGER, research INTEGER, packets INTEGER, first_us INTEGER, "
+    "last_us INTEGER, srcs BLOB, dsts BLOB)";
+// The columns that choose packs, and the idxNum bits of each (3 bits a column, in this order):
+// which bounds xFilter receives.
+constexpr int kChoosing[3] = {0, 1, 2};  // family, key, bucket
+constexpr const char* kChoosingName[3] = {"family", "key", "bucket"};
+constexpr int kLower = 1, kUpper = 2, kEqual = 4;
+
+const rollup::Resolution kRes[3] = {rollup::Resolution::k5m, rollup::Resolution::k1h,
+                                    rollup::Resolution::k1d};
+
+struct Table {
+  sqlite3_vtab base{};
+  sqlite3* db = nullptr;
+  rollup::Resolution res = rollup::Resolution::k5m;
+};
+
+struct Cursor {
+  sqlite3_vtab_cursor base{};
+  // The statements choosing packs (PackSelectSql's three), made when first needed; `packs` is
+  // the one in use, in (family, bucket, part) order.
+  sqlite3_stmt* select[3] = {};
+  sqlite3_stmt* packs = nullptr;
+  std::string data;           // the current pack's bytes
+  std::vector<PackRow> rows;  // ... decoded
+  int family = 0;
+  int64_t bucket = 0, pack_id = 0;
+  int64_t key_lo = 0, key_hi = std::numeric_limits<int64_t>::max();
+  size_t i = 0;
+  bool eof = true;
+};
+
+int Connect(sqlite3* db, void* aux, int, const char* const*, sqlite3_vtab** out, char**) {
+  if (int rc = sqlite3_declare_vtab(db, kDeclare); rc != SQLITE_OK) return rc;
+  auto* t = new (std::nothrow) Table;
+  if (!t) return SQLITE_NOMEM;
+  t->db = db;
+  t->res = *static_cast<const rollup::Resolution*>(aux);
+  *out = &t->base;
+  return SQLITE_OK;
+}
+
+int Disconnect(sqlite3_vtab* v) {
+  delete reinterpret_cast<Table*>(v);
+  return SQLITE_OK;
+}
+
+int BestIndex(sqlite3_vtab*, sqlite3_index_info* info) {
+  int use[3][3];  // [column][lower, upper, equal]: constraint index or -1
+  for (auto& u : use) std::fill(u, u + 3, -1);
+  for (int c = 0; c < info->nConstraint; ++c) {
+    const auto& k = info->aConstraint[c];
+    const int col = k.iColumn >= 0 && k.iColumn < 3 ? k.iColumn : -1;
+    if (!k.usable || col < 0) continue;
+    switch (k.op) {
+      case SQLITE_INDEX_CONSTRAINT_EQ:
+        use[col][2] = c;
+        break;
+      case SQLITE_INDEX_CONSTRAINT_GT:
+      case SQLITE_INDEX_CONSTRAINT_GE:
+        if (use[col][0] < 0) use[col][0] = c;
+        break;
+      case SQLITE_INDEX_CONSTRAINT_LT:
+      case SQLITE_INDEX_CONSTRAINT_LE:
+        if (use[col][1] < 0) use[col][1] = c;
+        break;
+      default:
+        break;
+    }
+  }
+  // Packs are chosen by bounds that contain the condition's; SQLite still checks every row (no
+  // `omit`), so a strict bound taken as inclusive only reads a row more.
+  int arg = 0;
+  int idx = 0;
+  double rows = 1e9;
+  std::string how;
+  for (int col : kChoosing) {
+    const int bits = 3 * col;
+    if (use[col][2] >= 0) {
+      idx |= kEqual << bits;
+      info->aConstraintUsage[use[col][2]].argvIndex = ++arg;
+      rows /= col == 0 ? 7 : col == 1 ? 1e3 : 1e4;
+      how += std::string(how.empty() ? "" : " ") + kChoosingName[col] + "=";
+      continue;
+    }
+    for (int side : {0, 1}) {
+      if (use[col][side] < 0) continue;
+      idx |= (side == 0 ? kLower : kUpper) << bits;
+      info->aConstraintUsage[use[col][side]].argvIndex = ++arg;
+      rows /= 3;
+      how += std::string(how.empty() ? "" : " ") + kChoosingName[col] + (side == 0 ? ">" : "<");
+    }
+  }
+  info->idxNum = idx;
+  info->idxStr = sqlite3_mprintf("%s", how.empty() ? "every pack" : how.c_str());
+  info->needToFreeIdxStr = 1;
+  info->estimatedRows = static_cast<sqlite3_int64>(std::max(rows, 1.0));
+  info->estimatedCost = std::max(rows, 1.0) + 10;
+  return SQLITE_OK;
+}
+
+int Open(sqlite3_vtab*, sqlite3_vtab_cursor** out) {
+  auto* c = new (std::nothrow) Cursor;
+  if (!c) return SQLITE_NOMEM;
+  *out = &c->base;
+  return SQLITE_OK;
+}
+
+int Close(sqlite3_vtab_cursor* v) {
+  auto* c = reinterpret_cast<Cursor*>(v);
+  for (sqlite3_stmt* st : c->select) sqlite3_finalize(st);
+  delete c;
+  return SQLITE_OK;
+}
+
+int Fail(Cursor* c, int rc, const std::string& message) {
+  sqlite3_free(c->base.pVtab->zErrMsg);
+  c->base.pVtab->zErrMsg = sqlite3_mprintf("%s", message.c_str());
+  c->eof = true;
+  return rc;
+}
+
+bool InRange(const Cursor* c, const PackRow& r) {
+  return r.key <= static_cast<uint64_t>(c->key_hi) &&
+         (c->key_lo <= 0 || r.key >= static_cast<uint64_t>(c->key_lo));
+}
+
+// Moves to the next row within the key bounds, opening packs as needed.
+int Advance(Cursor* c) {
+  auto* t = reinterpret_cast<Table*>(c->base.pVtab);
+  for (;;) {
+    while (c->i < c->rows.size()) {
+      if (InRange(c, c->rows[c->i])) {
+        c->eof = false;
+        return SQLITE_OK;
+      }
+      ++c->i;
+    }
+    const int rc = c->packs ? sqlite3_step(c->packs) : SQLITE_DONE;
+    if (rc == SQLITE_DONE) {
+      c->eof = true;
+      return SQLITE_OK;
+    }
+    if (rc != SQLITE_ROW) return Fail(c, rc, sqlite3_errmsg(t->db));
+    c->pack_id = sqlite3_column_int64(c->packs, 0);
+    c->family = sqlite3_column_int(c->packs, 1);
+    c->bucket = sqlite3_column_int64(c->packs, 2);
+    const int64_t part = sqlite3_column_int64(c->packs, 3);
+    const auto* p = static_cast<const char*>(sqlite3_column_blob(c->packs, 4));
+    c->data.assign(p ? p : "", static_cast<size_t>(sqlite3_column_bytes(c->packs, 4)));
+    c->i = 0;
+    Status s =
+        c->family >= 0 && c->family < rollup::kFamilies
+            ? DecodePack(c->data, static_cast<rollup::Family>(c->family), c->bucket, part, &c->rows)
+            : Corruption("unknown family " + std::to_string(c->family));
+    if (!s.ok()) {
+      c->rows.clear();
+      return Fail(c, SQLITE_CORRUPT,
+                  PacksTable(t->res) + " id " + std::to_string(c->pack_id) + ": " + s.message());
+    }
+  }
+}
+
+// A bound as an integer: the columns are integers, so a real or text bound is taken at its
+// widest (SQLite's own comparison decides the rows).
+int64_t Bound(sqlite3_value* v, bool lower) {
+  if (sqlite3_value_numeric_type(v) == SQLITE_INTEGER) return sqlite3_value_int64(v);
+  if (sqlite3_value_numeric_type(v) == SQLITE_FLOAT) {
+    const double d = sqlite3_value_double(v);
+    if (d >= -9.2e18 && d <= 9.2e18) return static_cast<int64_t>(lower ? d - 1 : d + 1);
+  }
+  return lower ? std::numeric_limits<int64_t>::min() : std::numeric_limits<int64_t>::max();
+}
+
+int Filter(sqlite3_vtab_cursor* v, int idx, const char*, int argc, sqlite3_value** argv) {
+  auto* c = reinterpret_cast<Cursor*>(v);
+  auto* t = reinterpret_cast<Table*>(v->pVtab);
+  int64_t lo[3], hi[3];
+  int a = 0;
+  for (int col : kChoosing) {
+    lo[col] = std::numeric_limits<int64_t>::min();
+    hi[col] = std::numeric_limits<int64_t>::max();
+    const int bits = idx >> (3 * col);
+    if ((bits & kEqual) && a < argc) {
+      lo[col] = Bound(argv[a], true);
+      hi[col] = Bound(argv[a++], false);
+    }
+    if ((bits & kLower) && a < argc) lo[col] = Bound(argv[a++], true);
+    if ((bits & kUpper) && a < argc) hi[col] = Bound(argv[a++], false);
+  }
+  c->key_lo = lo[1];
+  c->key_hi = hi[1];
+  c->rows.clear();
+  c->i = 0;
+  c->packs = nullptr;
+  // Parts are known from the key bounds only within one family (each has its own width).
+  int64_t part_lo = std::numeric_limits<int64_t>::min(),
+          part_hi = std::numeric_limits<int64_t>::max();
+  if (hi[1] < 0 || lo[1] > hi[1]) {  // keys are never negative
+    c->eof = true;
+    return SQLITE_OK;
+  }
+  if (lo[0] == hi[0] && lo[0] >= 0 && lo[0] < rollup::kFamilies) {
+    const auto f = static_cast<rollup::Family>(lo[0]);
+    part_lo = lo[1] <= 0 ? 0 : PartOf(f, static_cast<uint64_t>(lo[1]));
+    part_hi = PartOf(f, static_cast<uint64_t>(hi[1]));
+  }
+  // The family and the bucket fixed, as a window's list of buckets asks: the packs are found by
+  // one seek. Otherwise ranges of the (family, bucket, part) index.
+  const bool one_family = lo[0] == hi[0], one_bucket = one_family && lo[2] == hi[2];
+  const int which = one_bucket ? 0 : one_family ? 1 : 2;
+  if (!c->select[which] && sqlite3_prepare_v2(t->db, PackSelectSql(t->res, which).c_str(), -1,
+                                              &c->select[which], nullptr) != SQLITE_OK) {
+    return Fail(c, SQLITE_ERROR, sqlite3_errmsg(t->db));
+  }
+  c->packs = c->select[which];
+  sqlite3_reset(c->packs);
+  sqlite3_bind_int64(c->packs, 1, lo[0]);
+  sqlite3_bind_int64(c->packs, 2, hi[0]);
+  sqlite3_bind_int64(c->packs, 3, lo[2]);
+  sqlite3_bind_int64(c->packs, 4, hi[2]);
+  sqlite3_bind_int64(c->packs, 5, part_lo);
+  sqlite3_bind_int64(c->packs, 6, part_hi);
+  return Advance(c);
+}
+
+int Next(sqlite3_vtab_cursor* v) {
+  auto* c = reinterpret_cast<Cursor*>(v);
+  ++c->i;
+  return Advance(c);
+}
+
+int Eof(sqlite3_vtab_cursor* v) { return reinterpret_cast<Cursor*>(v)->eof; }
+
+int Column(sqlite3_vtab_cursor* v, sqlite3_context* ctx, int col) {
+  auto* c = reinterpret_cast<Cursor*>(v);
+  const PackRow& r = c->rows[c->i];
+  switch (col) {
+    case 0:
+      sqlite3_result_int(ctx, c->family);
+      break;
+    case 1:
+      sqlite3_result_int64(ctx, static_cast<int64_t>(r.key));
+      break;
+    case 2:
+      sqlite3_result_int64(ctx, c->bucket);
+      break;
+    case 3:
+      sqlite3_result_int64(ctx, r.sensor);
+      break;
+    case 4:
+      sqlite3_result_int(ctx, r.proto);
+      break;
+    case 5:
+      sqlite3_result_int(ctx, r.kind);
+      break;
+    case 6:
+      sqlite3_result_int(ctx, r.tool);
+      break;
+    case 7:
+      sqlite3_result_int(ctx, r.research);
+      break;
+    case 8:
+      sqlite3_result_int64(ctx, static_cast<int64_t>(r.packets));
+      break;
+    case 9:
+      sqlite3_result_int64(ctx, r.first_us);
+      break;
+    case 10:
+      sqlite3_result_int64(ctx, r.last_us);
+      break;
+    case 11:
+      sqlite3_result_blob(ctx, r.sources.data(), static_cast<int>(r.sources.size()),
+                          SQLITE_TRANSIENT);
+      break;
+    case 12:
+      sqlite3_result_blob(ctx, r.destinations.data(), static_cast<int>(r.destinations.size()),
+                          SQLITE_TRANSIENT);
+      break;
+    default:
+      sqlite3_result_null(ctx);
+      break;
+  }
+  return SQLITE_OK;
+}
+
+int Rowid(sqlite3_vtab_cursor* v, sqlite3_int64* out) {
+  auto* c = reinterpret_cast<Cursor*>(v);
+  *out = c->pack_id << 24 | static_cast<int64_t>(c->i);
+  return SQLITE_OK;
+}
+
+sqlite3_module MakeModule() {
+  sqlite3_module m{};
+  m.iVersion = 1;
+  m.xCreate = nullptr;  // eponymous only: the tables exist on every connection that registers
+  m.xConnect = Connect;
+  m.xBestIndex = BestIndex;
+  m.xDisconnect = Disconnect;
+  m.xDestroy = Disconnect;
+  m.xOpen = Open;
+  m.xClose = Close;
+  m.xFilter = Filter;
+  m.xNext = Next;
+  m.xEof = Eof;
+  m.xColumn = Column;
+  m.xRowid = Rowid;
+  return m;
+}
+
+const sqlite3_module kModule = MakeModule();
+
+}  // namespace
+
+std::string PackSelectSql(rollup::Resolution r, int which) {
+  const char* where[3] = {"family = ?1 AND bucket = ?3", "family = ?1 AND bucket BETWEEN ?3 AND ?4",
+                          "family BETWEEN ?1 AND ?2 AND bucket BETWEEN ?3 AND ?4"};
+  return "SELECT id, family, bucket, part, data FROM " + PacksTable(r) + " WHERE " + where[which] +
+         " AND part BETWEEN ?5 AND ?6 ORDER BY family, bucket, part";
+}
+
+bool RegisterRollupTables(sqlite3* db) {
+  for (const rollup::Resolution& r : kRes) {
+    const std::string name = "rollup_" + std::string(rollup::Name(r));
+    if (sqlite3_create_module_v2(db, name.c_str(), &kModule, const_cast<rollup::Resolution*>(&r),
+                                 nullptr) != SQLITE_OK) {
+      return false;
+    }
+  }
+  return true;
+}
+
+}  // namespace isdas::storage

@@ -1,0 +1,108 @@
+#pragma once
+
+// Rollup rows of a SQLite store, kept in packs (docs/storage-sqlite.md#rollup-packs): the rows
+// of one (family, bucket, part of the key space) encoded together in one blob of
+// `rollup_<res>_packs`, sorted by key and filter dimensions. A SQLite row a rollup row cost
+// ~2-3 µs to upsert, and the collector writes ~0.4 rollup rows an event; a pack of a few hundred
+// rows is one insert (BENCHMARKS.md).
+//
+// Reading: `rollup_5m`, `rollup_1h` and `rollup_1d` are eponymous virtual tables with the
+// columns of a rollup row (family, key, bucket, sensor, proto, kind, tool, research, packets,
+// first_us, last_us, srcs, dsts), so SQL over rollups works as on plain tables. Conditions on
+// family, bucket and key choose the packs to open; SQLite checks every condition on the rows.
+// SqliteStore registers them; any other connection calls RegisterRollupTables first.
+//
+// Writing: PackWriter merges rows into the stored packs (a row already stored has the new one
+// added: packets summed, first/last widened, distinct counters merged), so a pack holds each
+// key once however often its bucket is written.
+
+#include <cstdint>
+#include <deque>
+#include <span>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "common/status.h"
+#include "rollup/rollup.h"
+
+struct sqlite3;
+struct sqlite3_stmt;
+
+namespace isdas::storage {
+
+// How many low bits of a family's key the part leaves out: a part holds the keys k with
+// k >> PartShift(f) equal (256 ports; every country; 1,024 AS numbers; 16 ports' pairs). Fixed
+// by the format: every write of a bucket puts a key into the same part.
+int PartShift(rollup::Family f);
+inline int64_t PartOf(rollup::Family f, uint64_t key) {
+  return static_cast<int64_t>(key >> PartShift(f));
+}
+
+// One row of a pack; the counters' bytes are views (into the pack, or the writer's buffers).
+struct PackRow {
+  uint64_t key = 0;
+  uint32_t sensor = 0;
+  uint8_t proto = 0, kind = 0, tool = 0, research = 0;
+  uint64_t packets = 0;
+  int64_t first_us = 0, last_us = 0;
+  std::string_view sources, destinations;
+};
+// Order of rows in a pack: by key, then the filter dimensions.
+bool PackOrder(const PackRow& a, const PackRow& b);
+bool SameRow(const PackRow& a, const PackRow& b);  // the same key and dimensions
+
+// Encodes rows in PackOrder, each key and dimensions once, all in `part` of family `f`.
+void EncodePack(rollup::Family f, int64_t bucket, int64_t part, std::span<const PackRow> rows,
+                std::string* out);
+// Decodes a pack (rows viewing `data`). A damaged pack — bytes missing or left over, an
+// unknown version, rows out of order or outside the part, times that overflow — is
+// kCorruption saying what and at which byte; `out` is then unspecified.
+Status DecodePack(std::string_view data, rollup::Family f, int64_t bucket, int64_t part,
+                  std::vector<PackRow>* out);
+
+// Writes rows into the packs of one resolution, merged with what is stored, inside the caller's
+// transaction. Rows of families not kept at this resolution (rollup::Finest) are skipped.
+class PackWriter {
+ public:
+  PackWriter() = default;
+  PackWriter(const PackWriter&) = delete;
+  PackWriter& operator=(const PackWriter&) = delete;
+  ~PackWriter();
+  Status Prepare(sqlite3* db, rollup::Resolution r);
+  // Rows may come in any order (sorted here when not in the packs' order already) and hold a
+  // key more than once. `written` counts the rows taken.
+  Status Write(const rollup::StoredRows& rows, uint64_t* written);
+
+ private:
+  Status Error(const char* what);
+  // Writes the pack of (f, bucket, part) as it is plus `rows` (sorted, each key once).
+  Status WritePart(rollup::Family f, int64_t bucket, int64_t part, std::span<const PackRow> rows);
+
+  sqlite3* db_ = nullptr;
+  rollup::Resolution res_ = rollup::Resolution::k5m;
+  sqlite3_stmt* get_ = nullptr;
+  sqlite3_stmt* insert_ = nullptr;
+  sqlite3_stmt* update_ = nullptr;
+  // Reused between writes.
+  std::vector<PackRow> stored_, merged_, group_;
+  std::deque<std::string> scratch_;  // counters merged while writing one pack (views stay)
+  std::string old_, blob_;
+};
+
+// The packs table of a resolution: "rollup_5m_packs".
+std::string PacksTable(rollup::Resolution r);
+// SQL creating the packs tables (and their key index), if missing.
+std::string PacksSchema();
+
+// The statements the virtual tables choose packs with: 0 with the family and the bucket
+// fixed, 1 with the family fixed, 2 otherwise. Parameters: ?1-?2 family, ?3-?4 bucket, ?5-?6
+// part, each an inclusive range (tests check their plans).
+std::string PackSelectSql(rollup::Resolution r, int which);
+
+// Makes rollup_5m, rollup_1h and rollup_1d readable on `db`; false (with SQLite's message in
+// `db`) if it cannot. A real table of one of those names (a store before schema version 6)
+// hides the virtual one until it is dropped.
+bool RegisterRollupTables(sqlite3* db);
+
+}  // namespace isdas::storage
