@@ -114,13 +114,12 @@ int PartShift(rollup::Family f) {
 bool PackOrder(const PackRow& a, const PackRow& b) { return Tie(a) < Tie(b); }
 bool SameRow(const PackRow& a, const PackRow& b) { return Tie(a) == Tie(b); }
 
-void EncodePack(rollup::Family f, int64_t bucket, int64_t part, std::span<const PackRow> rows,
-                std::string* out) {
+void EncodePack(int64_t bucket, std::span<const PackRow> rows, std::string* out) {
   out->clear();
   out->push_back(static_cast<char>(kPackVersion));
   const auto count = static_cast<uint32_t>(rows.size());
   for (int i = 0; i < 4; ++i) out->push_back(static_cast<char>(count >> (8 * i)));
-  uint64_t prev = static_cast<uint64_t>(part) << PartShift(f);
+  uint64_t prev = 0;  // the first key whole: a pack read as another part's is refused
   const int64_t base = BucketUs(bucket);
   for (const PackRow& r : rows) {
     PutVarint(out, r.key - prev);
@@ -161,7 +160,7 @@ Status DecodePack(std::string_view data, rollup::Family f, int64_t bucket, int64
   }
   out->reserve(count);
   const int shift = PartShift(f);
-  uint64_t prev = static_cast<uint64_t>(part) << shift;
+  uint64_t prev = 0;
   const int64_t base = BucketUs(bucket);
   for (uint32_t i = 0; i < count; ++i) {
     PackRow r;
@@ -320,7 +319,7 @@ Status PackWriter::WritePart(rollup::Family f, int64_t bucket, int64_t part,
     return Corruption(PacksTable(res_) + " (family " + std::to_string(static_cast<int>(f)) +
                       ", bucket " + std::to_string(bucket) + "): " + failed.message());
   }
-  EncodePack(f, bucket, part, merged_, &blob_);
+  EncodePack(bucket, merged_, &blob_);
   sqlite3_stmt* st = id >= 0 ? update_ : insert_;
   if (id >= 0) {
     sqlite3_bind_int64(st, 1, static_cast<int64_t>(merged_.size()));

@@ -52,9 +52,9 @@ struct PackRow {
 bool PackOrder(const PackRow& a, const PackRow& b);
 bool SameRow(const PackRow& a, const PackRow& b);  // the same key and dimensions
 
-// Encodes rows in PackOrder, each key and dimensions once, all in `part` of family `f`.
-void EncodePack(rollup::Family f, int64_t bucket, int64_t part, std::span<const PackRow> rows,
-                std::string* out);
+// Encodes rows of one bucket in PackOrder, each key and dimensions once, all in one part of
+// one family (DecodePack checks both).
+void EncodePack(int64_t bucket, std::span<const PackRow> rows, std::string* out);
 // Decodes a pack (rows viewing `data`). A damaged pack — bytes missing or left over, an
 // unknown version, rows out of order or outside the part, times that overflow — is
 // kCorruption saying what and at which byte; `out` is then unspecified.

@@ -1,0 +1,286 @@
+#include "storage/rollup_packs.h"
+
+#include <gtest/gtest.h>
+#include <sqlite3.h>
+
+#include <algorithm>
+#include <map>
+#include <random>
+#include <tuple>
+
+namespace isdas::storage {
+namespace {
+
+using rollup::Family;
+using rollup::Resolution;
+
+std::string Counter(std::initializer_list<uint64_t> hashes) {
+  rollup::DistinctCounter c;
+  for (uint64_t h : hashes) c.Add(h);
+  return c.Serialize();
+}
+
+// Three rows of port part 0 (ports 0-255) of one bucket, in order.
+struct Sample {
+  std::string a = Counter({1, 2}), b = Counter({3});
+  std::vector<PackRow> rows{
+      {22, 1, 6, 1, 0, 0, 5, 1000, 2000, a, b},
+      {22, 2, 6, 1, 0, 0, 1, 1500, 1500, b, b},
+      {255, 1, 17, 0, 0, 1, 9, -7, INT64_MAX, a, a},
+  };
+  std::string Encoded(int64_t bucket = 300) const {
+    std::string out;
+    EncodePack(bucket, rows, &out);
+    return out;
+  }
+};
+
+void ExpectCorrupt(std::string_view data, const std::string& what, Family f = Family::kPort,
+                   int64_t part = 0) {
+  std::vector<PackRow> out;
+  Status s = DecodePack(data, f, 300, part, &out);
+  EXPECT_EQ(s.kind(), ErrorKind::kCorruption) << what;
+  EXPECT_NE(s.message().find(" at byte "), std::string::npos) << s.message();
+  EXPECT_NE(s.message().find(what), std::string::npos) << s.message();
+}
+
+// Malformed packs first: every prefix of a good pack, a byte too many, an unknown version, a
+// count larger than the bytes, rows outside the part or out of order, a varint of 11 bytes.
+TEST(RollupPacks, DamagedPacksAreRefusedSayingWhereAndWhat) {
+  const Sample s;
+  const std::string good = s.Encoded();
+  ExpectCorrupt("", "header cut short");
+  ExpectCorrupt(good.substr(0, 4), "header cut short");
+  // (Short ones claim more rows than their bytes could hold; longer ones run out mid-row.)
+  for (size_t n = 5; n < good.size(); ++n) ExpectCorrupt(good.substr(0, n), "");
+  ExpectCorrupt(good + "x", "1 bytes left over");
+  std::string v2 = good;
+  v2[0] = 2;
+  ExpectCorrupt(v2, "unknown version 2");
+  std::string many = good;
+  many[4] = 0x7f;  // 2^31 + 3 rows
+  ExpectCorrupt(many, "rows claimed");
+  // The same rows read as another part's, or another family's, are outside it.
+  ExpectCorrupt(good, "row 0: key outside the part", Family::kPort, 1);
+  ExpectCorrupt(good, "row 0: key outside the part", Family::kTotal, 0);
+  std::string outside;
+  std::vector<PackRow> big = s.rows;
+  big.push_back(big.back());
+  big.back().key = 256;  // port 256 is in part 1
+  EncodePack(300, big, &outside);
+  ExpectCorrupt(outside, "row 3: key outside the part");
+  std::string unordered, twice;
+  std::vector<PackRow> swapped = {s.rows[1], s.rows[0], s.rows[2]};
+  EncodePack(300, swapped, &unordered);
+  ExpectCorrupt(unordered, "row 1 out of order");
+  std::vector<PackRow> same = {s.rows[0], s.rows[0]};
+  EncodePack(300, same, &twice);
+  ExpectCorrupt(twice, "row 1 out of order");
+  std::string header = good.substr(0, 5);
+  header[1] = 1, header[2] = header[3] = header[4] = 0;
+  header.append(10, '\xff');  // a varint of more than 64 bits
+  header.append(20, '\0');
+  ExpectCorrupt(header, "row 0 cut short");
+}
+
+TEST(RollupPacks, RowsRoundTripExactly) {
+  const Sample s;
+  for (int64_t bucket : {int64_t{-86400}, int64_t{0}, int64_t{1795651200}}) {
+    std::string data;
+    std::vector<PackRow> rows = s.rows;
+    rows[0].first_us = INT64_MIN;  // any time round-trips, however far from its bucket
+    rows[1].sensor = UINT32_MAX;
+    EncodePack(bucket, rows, &data);
+    std::vector<PackRow> back;
+    ASSERT_TRUE(DecodePack(data, Family::kPort, bucket, 0, &back).ok());
+    ASSERT_EQ(back.size(), rows.size());
+    for (size_t i = 0; i < rows.size(); ++i) {
+      EXPECT_TRUE(SameRow(back[i], rows[i]));
+      EXPECT_EQ(back[i].packets, rows[i].packets);
+      EXPECT_EQ(back[i].first_us, rows[i].first_us);
+      EXPECT_EQ(back[i].last_us, rows[i].last_us);
+      EXPECT_EQ(back[i].sources, rows[i].sources);
+      EXPECT_EQ(back[i].destinations, rows[i].destinations);
+    }
+  }
+  // Keys at the ends of each family's parts.
+  for (Family f : {Family::kTotal, Family::kPort, Family::kCountry, Family::kAsn,
+                   Family::kPortCountry, Family::kPortFlags}) {
+    for (uint64_t key : {uint64_t{0}, uint64_t{65535} << 16 | 0x5a5a, uint64_t{4294967295}}) {
+      if (f == Family::kTotal && key) continue;
+      std::vector<PackRow> one = {s.rows[0]};
+      one[0].key = key;
+      std::string data;
+      EncodePack(0, one, &data);
+      std::vector<PackRow> back;
+      ASSERT_TRUE(DecodePack(data, f, 0, PartOf(f, key), &back).ok()) << key;
+      EXPECT_EQ(back[0].key, key);
+    }
+  }
+}
+
+// A store-like database: the packs tables and the virtual ones over them.
+struct Db {
+  sqlite3* db = nullptr;
+  Db() {
+    EXPECT_EQ(sqlite3_open(":memory:", &db), SQLITE_OK);
+    EXPECT_EQ(sqlite3_exec(db, PacksSchema().c_str(), nullptr, nullptr, nullptr), SQLITE_OK);
+    EXPECT_TRUE(RegisterRollupTables(db));
+  }
+  ~Db() { sqlite3_close_v2(db); }
+  // The first column of every row of `sql` as text joined by ",", or "error: …".
+  std::string Query(const std::string& sql) {
+    sqlite3_stmt* st = nullptr;
+    if (sqlite3_prepare_v2(db, sql.c_str(), -1, &st, nullptr) != SQLITE_OK) {
+      return std::string("error: ") + sqlite3_errmsg(db);
+    }
+    std::string out;
+    int rc;
+    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+      const auto* t = sqlite3_column_text(st, 0);
+      if (!out.empty()) out += ',';
+      out += t ? reinterpret_cast<const char*>(t) : "";
+    }
+    if (rc != SQLITE_DONE) out = std::string("error: ") + sqlite3_errmsg(db);
+    sqlite3_finalize(st);
+    return out;
+  }
+};
+
+rollup::RowKey Key(Family f, uint64_t key, int64_t bucket, uint32_t sensor = 1) {
+  rollup::RowKey k;
+  k.family = f;
+  k.key = key;
+  k.bucket = bucket;
+  k.sensor = sensor;
+  k.proto = 6;
+  return k;
+}
+
+// Writes merge into what is stored: rows in any order, a key given twice in one write, a key
+// written again later — each stored once, packets summed, times widened, counters merged.
+// Families not kept at the resolution are left out.
+TEST(RollupPacks, WritesMergeIntoStoredRows) {
+  Db d;
+  PackWriter w;
+  ASSERT_TRUE(w.Prepare(d.db, Resolution::k5m).ok());
+  rollup::StoredRows first, second;
+  first.Add(Key(Family::kPort, 443, 600), 2, 610, 620, Counter({1}), Counter({9}));
+  first.Add(Key(Family::kPort, 22, 600), 1, 605, 605, Counter({2}), Counter({9}));
+  first.Add(Key(Family::kPort, 443, 600), 3, 601, 615, Counter({3}), Counter({9}));
+  first.Add(Key(Family::kPortCountry, 22 << 16, 600), 1, 605, 605, Counter({2}), Counter({}));
+  uint64_t written = 0;
+  ASSERT_TRUE(w.Write(first, &written).ok());
+  EXPECT_EQ(written, 3u);  // the pair is daily only
+  second.Add(Key(Family::kPort, 443, 600), 4, 630, 640, Counter({1, 4}), Counter({8}));
+  second.Add(Key(Family::kPort, 300, 600), 1, 650, 650, Counter({5}), Counter({8}));
+  ASSERT_TRUE(w.Write(second, &written).ok());
+  EXPECT_EQ(d.Query("SELECT key || ':' || packets || ':' || first_us || ':' || last_us FROM "
+                    "rollup_5m ORDER BY key"),
+            "22:1:605:605,300:1:650:650,443:9:601:640");
+  // 443's sources: hashes 1, 3, 4 (1 twice); destinations 9, 8.
+  sqlite3_stmt* st = nullptr;
+  ASSERT_EQ(sqlite3_prepare_v2(d.db, "SELECT srcs, dsts FROM rollup_5m WHERE key = 443", -1, &st,
+                               nullptr),
+            SQLITE_OK);
+  ASSERT_EQ(sqlite3_step(st), SQLITE_ROW);
+  for (auto [col, n] : {std::pair{0, 3u}, {1, 2u}}) {
+    auto c = rollup::DistinctCounter::Parse(
+        std::string_view(static_cast<const char*>(sqlite3_column_blob(st, col)),
+                         static_cast<size_t>(sqlite3_column_bytes(st, col))));
+    ASSERT_TRUE(c.ok());
+    EXPECT_EQ(c->Estimate(), n);
+  }
+  sqlite3_finalize(st);
+  // Port 22 is in part 0, ports 300 and 443 in part 1 (the second written twice).
+  EXPECT_EQ(d.Query("SELECT part || ':' || rows FROM rollup_5m_packs ORDER BY part"), "0:1,1:2");
+  EXPECT_EQ(d.Query("SELECT count(*) FROM rollup_1d"), "0");
+}
+
+// Every kind of condition the virtual tables see, against the rows written: equalities, IN
+// lists, open and closed ranges on family, bucket and key, bounds that are real or text, and
+// none at all.
+TEST(RollupPacks, ConditionsChooseExactlyTheRowsAsOnAPlainTable) {
+  Db d;
+  PackWriter w;
+  ASSERT_TRUE(w.Prepare(d.db, Resolution::k1d).ok());
+  rollup::StoredRows rows;
+  std::vector<std::tuple<int, uint64_t, int64_t>> truth;  // family, key, bucket
+  std::mt19937_64 rng(7);
+  for (int i = 0; i < 3000; ++i) {
+    const Family f = static_cast<Family>(std::vector<int>{0, 1, 2, 3, 4, 6}[rng() % 6]);
+    uint64_t key = f == Family::kTotal       ? 0
+                   : f == Family::kPort      ? rng() % 2000
+                   : f == Family::kCountry   ? rollup::CountryKey("JP") + rng() % 3
+                   : f == Family::kAsn       ? rng() % 100000
+                   : f == Family::kPortFlags ? (rng() % 100) << 8 | (rng() % 4)
+                                             : (rng() % 100) << 16 | (rng() % 5);
+    const int64_t bucket = -86400 + 86400 * static_cast<int64_t>(rng() % 6);
+    const auto t = std::make_tuple(static_cast<int>(f), key, bucket);
+    if (std::find(truth.begin(), truth.end(), t) != truth.end()) continue;
+    truth.push_back(t);
+    rows.Add(Key(f, key, bucket), 1, bucket * 1000000, bucket * 1000000, Counter({1}),
+             Counter({2}));
+  }
+  uint64_t written = 0;
+  ASSERT_TRUE(w.Write(rows, &written).ok());
+  ASSERT_EQ(written, truth.size());
+  auto count = [&](auto pred) {
+    return std::to_string(std::count_if(truth.begin(), truth.end(), [&](const auto& t) {
+      return pred(std::get<0>(t), std::get<1>(t), std::get<2>(t));
+    }));
+  };
+  auto ask = [&](const std::string& where) {
+    return d.Query("SELECT count(*) FROM rollup_1d WHERE " + where);
+  };
+  EXPECT_EQ(d.Query("SELECT count(*) FROM rollup_1d"), std::to_string(truth.size()));
+  EXPECT_EQ(ask("family = 1 AND key = 1000"),
+            count([](int f, uint64_t k, int64_t) { return f == 1 && k == 1000; }));
+  EXPECT_EQ(ask("family = 1 AND key IN (3, 255, 256, 1999) AND bucket IN (0, 86400)"),
+            count([](int f, uint64_t k, int64_t b) {
+              return f == 1 && (k == 3 || k == 255 || k == 256 || k == 1999) &&
+                     (b == 0 || b == 86400);
+            }));
+  EXPECT_EQ(ask("family = 1 AND key > 255 AND key <= 767"),
+            count([](int f, uint64_t k, int64_t) { return f == 1 && k > 255 && k <= 767; }));
+  EXPECT_EQ(ask("family = 3 AND key >= 1023.5 AND key < 50000"),
+            count([](int f, uint64_t k, int64_t) { return f == 3 && k >= 1024 && k < 50000; }));
+  EXPECT_EQ(ask("family = 4 AND key BETWEEN " + std::to_string(23 << 16) + " AND " +
+                std::to_string((24 << 16) - 1)),
+            count([](int f, uint64_t k, int64_t) { return f == 4 && (k >> 16) == 23; }));
+  EXPECT_EQ(
+      ask("family IN (0, 6) AND bucket >= 0 AND bucket < 259200"),
+      count([](int f, uint64_t, int64_t b) { return (f == 0 || f == 6) && b >= 0 && b < 259200; }));
+  EXPECT_EQ(ask("family >= 2 AND key < 40000"),
+            count([](int f, uint64_t k, int64_t) { return f >= 2 && k < 40000; }));
+  EXPECT_EQ(ask("bucket = '-86400'"), count([](int, uint64_t, int64_t b) { return b == -86400; }));
+  EXPECT_EQ(ask("key < 0"), "0");
+  EXPECT_EQ(ask("family = 1 AND key > 5 AND key < 5"), "0");
+  EXPECT_EQ(ask("family = 9"), "0");
+  // Read-only: the rows change only through the packs.
+  EXPECT_NE(sqlite3_exec(d.db, "DELETE FROM rollup_1d", nullptr, nullptr, nullptr), SQLITE_OK);
+  // A damaged pack fails the query that reads it, naming it; others still read.
+  ASSERT_EQ(sqlite3_exec(d.db,
+                         "UPDATE rollup_1d_packs SET data = substr(data, 1, 9) WHERE family = 1 "
+                         "AND part = 0 AND bucket = 0",
+                         nullptr, nullptr, nullptr),
+            SQLITE_OK);
+  const std::string id =
+      d.Query("SELECT id FROM rollup_1d_packs WHERE family = 1 AND part = 0 AND bucket = 0");
+  ASSERT_FALSE(id.empty());
+  const std::string bad = ask("family = 1 AND bucket = 0 AND key = 1");
+  EXPECT_NE(bad.find("error: rollup_1d_packs id " + id + ": rollup pack"), std::string::npos)
+      << bad;
+  EXPECT_NE(bad.find("rows claimed at byte 5 of 9"), std::string::npos) << bad;
+  EXPECT_EQ(ask("family = 1 AND bucket = 86400 AND key = 1000"),
+            count([](int f, uint64_t k, int64_t b) { return f == 1 && k == 1000 && b == 86400; }));
+  // A write into a damaged pack fails and says so, rather than replacing what it cannot read.
+  rollup::StoredRows more;
+  more.Add(Key(Family::kPort, 1, 0), 1, 0, 0, Counter({1}), Counter({2}));
+  Status s = w.Write(more, &written);
+  EXPECT_EQ(s.kind(), ErrorKind::kCorruption);
+  EXPECT_NE(s.message().find("rollup_1d_packs id " + id), std::string::npos) << s.message();
+}
+
+}  // namespace
+}  // namespace isdas::storage
