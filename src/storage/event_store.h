@@ -112,8 +112,8 @@ struct SqlDialect {
   // (SQLite), or quotes and backslashes escaped by a backslash (ClickHouse).
   std::string (*quote)(const std::string& s);
   // A window of rollup buckets is asked for as the list of its buckets (`bucket IN (…)`), not
-  // as a range: SQLite's rollup tables are keyed (family, bucket, key, …) with no other index,
-  // so a key's rows are found by one seek per bucket (docs/storage-sqlite.md).
+  // as a range: SQLite keeps rollup rows in packs indexed by (family, bucket, part of the
+  // key), so each bucket of a family is one seek of that index (docs/storage-sqlite.md).
   bool bucket_lists;
 };
 

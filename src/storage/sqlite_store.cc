@@ -177,8 +177,9 @@ Result<std::unique_ptr<SqliteStore>> SqliteStore::Open(const std::string& data_d
     return s->Error("open");
   }
   sqlite3_busy_timeout(s->db_, 10000);
-  // The rollup tables take an upsert per row: with SQLite's default 2 MB page cache nearly
-  // every one re-read its B-tree pages from the kernel. 64 MB of cache per connection (256 MB
+  // Rollup packs and port totals are read and rewritten as their buckets are written: with
+  // SQLite's default 2 MB page cache, the upserts of the rows before packs re-read their
+  // B-tree pages from the kernel nearly every time. 64 MB of cache per connection (256 MB
   // stored no faster over 4 M events and took 200 MB more; BENCHMARKS.md).
   ISDAS_RETURN_IF_ERROR(s->Exec("PRAGMA cache_size=-65536;"));
   ISDAS_RETURN_IF_ERROR(s->Exec(durable ? "PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL;"
