@@ -19,7 +19,7 @@ if [ ! -f "$dir/isdas.sqlite" ]; then
   /usr/bin/time -f "generated in %e s" build/release/bench/make_rollups "$dir" "$days"
 fi
 echo "store: $(du -sh "$dir/isdas.sqlite" | cut -f1), $(sqlite3 "$dir/isdas.sqlite" \
-  "SELECT (SELECT COUNT(*) FROM rollup_1d) + (SELECT COUNT(*) FROM rollup_1h) + (SELECT COUNT(*) FROM rollup_5m)") rollup rows"
+  "SELECT (SELECT sum(rows) FROM rollup_1d_packs) + (SELECT sum(rows) FROM rollup_1h_packs) + (SELECT sum(rows) FROM rollup_5m_packs)") rollup rows"
 port=18089
 build/release/apps/isdas/isdas api --data-dir "$dir" --listen 127.0.0.1:$port --threads 8 >/dev/null &
 api=$!

@@ -141,7 +141,9 @@ SqliteStore::~SqliteStore() {
   JoinFold();
   if (in_import_) Abandon();
   sqlite3_finalize(insert_block_);
-  sqlite3_close(db_);
+  // The pack writers' statements are finalized after this body, with the members: the
+  // connection closes then.
+  sqlite3_close_v2(db_);
 }
 
 Status SqliteStore::Error(const char* what) {

@@ -65,7 +65,8 @@ EOU
   echo "$pid" >"$dir/pid"
   echo "$http" >"$dir/http_port"
   echo "$tcp" >"$dir/tcp_port"
-  for _ in $(seq 300); do
+  # Up to 90 s: a server starting beside another one and heavy disk traffic took over 30 s.
+  for _ in $(seq 900); do
     if [ "$(curl -s "http://127.0.0.1:$http/ping" 2>/dev/null)" = "Ok." ]; then
       echo "$http $pid"
       exit 0
@@ -74,7 +75,7 @@ EOU
     sleep 0.1
   done
   echo "clickhouse-server did not start; last log lines:" >&2
-  tail -20 "$dir/log/server.err.log" "$dir/log/stdout.log" >&2 || true
+  tail -n 20 "$dir/log/server.err.log" "$dir/log/stdout.log" >&2 || true
   exit 1
   ;;
 cluster)
