@@ -96,17 +96,17 @@ int PartShift(rollup::Family f) {
     case rollup::Family::kTotal:
       return 0;
     case rollup::Family::kPort:
-      return 8;
+      return 4;  // 16 ports
     case rollup::Family::kCountry:
-      return 16;
+      return 8;  // the countries of one first letter
     case rollup::Family::kAsn:
       return 10;
     case rollup::Family::kPortCountry:
-      return 20;  // port << 16 | country: 16 ports
+      return 16;  // port << 16 | country: one port's countries
     case rollup::Family::kPortAsn:
-      return 36;  // retired (port << 32 | AS)
+      return 32;  // retired (port << 32 | AS)
     case rollup::Family::kPortFlags:
-      return 12;  // port << 8 | flags: 16 ports
+      return 8;  // port << 8 | flags: one port's
   }
   return 63;
 }
@@ -367,8 +367,9 @@ struct Cursor {
   // the one in use, in (family, bucket, part) order.
   sqlite3_stmt* select[3] = {};
   sqlite3_stmt* packs = nullptr;
-  std::string data;           // the current pack's bytes
-  std::vector<PackRow> rows;  // ... decoded
+  // The current pack's rows, viewing its bytes where SQLite holds them (valid until `packs`
+  // steps again, which it does only once they are all read).
+  std::vector<PackRow> rows;
   int family = 0;
   int64_t bucket = 0, pack_id = 0;
   int64_t key_lo = 0, key_hi = std::numeric_limits<int64_t>::max();
@@ -493,11 +494,11 @@ int Advance(Cursor* c) {
     c->bucket = sqlite3_column_int64(c->packs, 2);
     const int64_t part = sqlite3_column_int64(c->packs, 3);
     const auto* p = static_cast<const char*>(sqlite3_column_blob(c->packs, 4));
-    c->data.assign(p ? p : "", static_cast<size_t>(sqlite3_column_bytes(c->packs, 4)));
+    const std::string_view data(p ? p : "", static_cast<size_t>(sqlite3_column_bytes(c->packs, 4)));
     c->i = 0;
     Status s =
         c->family >= 0 && c->family < rollup::kFamilies
-            ? DecodePack(c->data, static_cast<rollup::Family>(c->family), c->bucket, part, &c->rows)
+            ? DecodePack(data, static_cast<rollup::Family>(c->family), c->bucket, part, &c->rows)
             : Corruption("unknown family " + std::to_string(c->family));
     if (!s.ok()) {
       c->rows.clear();

@@ -32,8 +32,10 @@ struct sqlite3_stmt;
 namespace isdas::storage {
 
 // How many low bits of a family's key the part leaves out: a part holds the keys k with
-// k >> PartShift(f) equal (256 ports; every country; 1,024 AS numbers; 16 ports' pairs). Fixed
-// by the format: every write of a bucket puts a key into the same part.
+// k >> PartShift(f) equal (16 ports; the countries of one first letter; 1,024 AS numbers; one
+// port's pairs). Small, because reading one key decodes its whole pack (a busy port's row
+// holds two 4 KiB sketches; with 256 ports a pack, a year's series of one port read 26 MB).
+// Fixed by the format: every write of a bucket puts a key into the same part.
 int PartShift(rollup::Family f);
 inline int64_t PartOf(rollup::Family f, uint64_t key) {
   return static_cast<int64_t>(key >> PartShift(f));

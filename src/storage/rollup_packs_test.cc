@@ -20,13 +20,13 @@ std::string Counter(std::initializer_list<uint64_t> hashes) {
   return c.Serialize();
 }
 
-// Three rows of port part 0 (ports 0-255) of one bucket, in order.
+// Three rows of port part 0 (ports 0-15) of one bucket, in order.
 struct Sample {
   std::string a = Counter({1, 2}), b = Counter({3});
   std::vector<PackRow> rows{
-      {22, 1, 6, 1, 0, 0, 5, 1000, 2000, a, b},
-      {22, 2, 6, 1, 0, 0, 1, 1500, 1500, b, b},
-      {255, 1, 17, 0, 0, 1, 9, -7, INT64_MAX, a, a},
+      {2, 1, 6, 1, 0, 0, 5, 1000, 2000, a, b},
+      {2, 2, 6, 1, 0, 0, 1, 1500, 1500, b, b},
+      {15, 1, 17, 0, 0, 1, 9, -7, INT64_MAX, a, a},
   };
   std::string Encoded(int64_t bucket = 300) const {
     std::string out;
@@ -66,7 +66,7 @@ TEST(RollupPacks, DamagedPacksAreRefusedSayingWhereAndWhat) {
   std::string outside;
   std::vector<PackRow> big = s.rows;
   big.push_back(big.back());
-  big.back().key = 256;  // port 256 is in part 1
+  big.back().key = 16;  // port 16 is in part 1
   EncodePack(300, big, &outside);
   ExpectCorrupt(outside, "row 3: key outside the part");
   std::string unordered, twice;
@@ -192,8 +192,9 @@ TEST(RollupPacks, WritesMergeIntoStoredRows) {
     EXPECT_EQ(c->Estimate(), n);
   }
   sqlite3_finalize(st);
-  // Port 22 is in part 0, ports 300 and 443 in part 1 (the second written twice).
-  EXPECT_EQ(d.Query("SELECT part || ':' || rows FROM rollup_5m_packs ORDER BY part"), "0:1,1:2");
+  // Ports 22, 300 and 443 are in parts 1, 18 and 27 (the last written twice).
+  EXPECT_EQ(d.Query("SELECT part || ':' || rows FROM rollup_5m_packs ORDER BY part"),
+            "1:1,18:1,27:1");
   EXPECT_EQ(d.Query("SELECT count(*) FROM rollup_1d"), "0");
 }
 
