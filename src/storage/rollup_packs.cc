@@ -196,14 +196,55 @@ std::string PacksTable(rollup::Resolution r) {
 std::string PacksSchema() {
   std::string sql;
   for (rollup::Resolution r : rollup::kResolutions) {
-    const std::string t = PacksTable(r);
-    sql += "CREATE TABLE IF NOT EXISTS " + t +
+    sql += "CREATE TABLE IF NOT EXISTS " + PacksTable(r) +
            "(id INTEGER PRIMARY KEY, family INTEGER NOT NULL, bucket INTEGER NOT NULL, "
-           "part INTEGER NOT NULL, rows INTEGER NOT NULL, data BLOB NOT NULL);"
-           "CREATE UNIQUE INDEX IF NOT EXISTS " +
-           t + "_key ON " + t + "(family, bucket, part);";
+           "part INTEGER NOT NULL, rows INTEGER NOT NULL, data BLOB NOT NULL);";
   }
   return sql;
+}
+
+namespace {
+constexpr int kPartBits = 24, kBucketBits = 34;
+constexpr int64_t kBucketOffset = int64_t{1} << 33;  // bucket numbers before 1970 too
+constexpr int64_t kMaxNumber = (int64_t{1} << kBucketBits) - 1;
+constexpr int64_t kMaxPart = (int64_t{1} << kPartBits) - 1;
+
+int64_t Compose(int64_t family, int64_t number, int64_t part) {
+  return family << (kPartBits + kBucketBits) | number << kPartBits | part;
+}
+int64_t FloorDiv(int64_t a, int64_t b) { return a / b - (a % b != 0 && a < 0); }
+int64_t CeilDiv(int64_t a, int64_t b) { return a / b + (a % b != 0 && a > 0); }
+}  // namespace
+
+Result<int64_t> PackId(rollup::Resolution r, rollup::Family f, int64_t bucket, int64_t part) {
+  const int64_t w = rollup::Seconds(r);
+  const int64_t number = bucket / w + kBucketOffset;
+  if (bucket % w != 0 || number < 0 || number > kMaxNumber || part < 0 || part > kMaxPart) {
+    return InvalidArgument("rollup pack: bucket " + std::to_string(bucket) + " part " +
+                           std::to_string(part) + " of family " +
+                           std::to_string(static_cast<int>(f)) + " cannot be stored at " +
+                           std::string(rollup::Name(r)));
+  }
+  return Compose(static_cast<int64_t>(f), number, part);
+}
+
+bool PackIdRange(rollup::Resolution r, int64_t family_lo, int64_t family_hi, int64_t bucket_lo,
+                 int64_t bucket_hi, int64_t part_lo, int64_t part_hi, int64_t* lo, int64_t* hi) {
+  const int64_t w = rollup::Seconds(r);
+  family_lo = std::max<int64_t>(family_lo, 0);
+  family_hi = std::min<int64_t>(family_hi, rollup::kFamilies - 1);
+  // Bounds far outside any bucket number clamp before the offset could overflow.
+  const int64_t far = kMaxNumber * 86400;
+  const int64_t n_lo =
+      std::max<int64_t>(CeilDiv(std::clamp(bucket_lo, -far, far), w) + kBucketOffset, 0);
+  const int64_t n_hi =
+      std::min(FloorDiv(std::clamp(bucket_hi, -far, far), w) + kBucketOffset, kMaxNumber);
+  part_lo = std::max<int64_t>(part_lo, 0);
+  part_hi = std::min(part_hi, kMaxPart);
+  if (family_lo > family_hi || n_lo > n_hi || part_lo > part_hi) return false;
+  *lo = Compose(family_lo, n_lo, part_lo);
+  *hi = Compose(family_hi, n_hi, part_hi);
+  return true;
 }
 
 PackWriter::~PackWriter() {
@@ -220,13 +261,12 @@ Status PackWriter::Prepare(sqlite3* db, rollup::Resolution r) {
   db_ = db;
   res_ = r;
   const std::string t = PacksTable(r);
-  if (sqlite3_prepare_v2(
-          db,
-          ("SELECT id, data FROM " + t + " WHERE family = ? AND bucket = ? AND part = ?").c_str(),
-          -1, &get_, nullptr) != SQLITE_OK ||
+  if (sqlite3_prepare_v2(db, ("SELECT data FROM " + t + " WHERE id = ?").c_str(), -1, &get_,
+                         nullptr) != SQLITE_OK ||
       sqlite3_prepare_v2(
           db,
-          ("INSERT INTO " + t + "(family, bucket, part, rows, data) VALUES(?, ?, ?, ?, ?)").c_str(),
+          ("INSERT INTO " + t + "(id, family, bucket, part, rows, data) VALUES(?, ?, ?, ?, ?, ?)")
+              .c_str(),
           -1, &insert_, nullptr) != SQLITE_OK ||
       sqlite3_prepare_v2(db, ("UPDATE " + t + " SET rows = ?, data = ? WHERE id = ?").c_str(), -1,
                          &update_, nullptr) != SQLITE_OK) {
@@ -270,21 +310,22 @@ Status PackWriter::Write(const rollup::StoredRows& rows, uint64_t* written) {
 
 Status PackWriter::WritePart(rollup::Family f, int64_t bucket, int64_t part,
                              std::span<const PackRow> rows) {
-  sqlite3_bind_int(get_, 1, static_cast<int>(f));
-  sqlite3_bind_int64(get_, 2, bucket);
-  sqlite3_bind_int64(get_, 3, part);
-  int64_t id = -1;
+  auto pack_id = PackId(res_, f, bucket, part);
+  if (!pack_id.ok()) return pack_id.status();
+  const int64_t id = pack_id.value();
+  sqlite3_bind_int64(get_, 1, id);
+  bool exists = false;
   stored_.clear();
   int rc = sqlite3_step(get_);
   if (rc == SQLITE_ROW) {
-    id = sqlite3_column_int64(get_, 0);
-    const auto* p = static_cast<const char*>(sqlite3_column_blob(get_, 1));
-    old_.assign(p ? p : "", static_cast<size_t>(sqlite3_column_bytes(get_, 1)));
+    exists = true;
+    const auto* p = static_cast<const char*>(sqlite3_column_blob(get_, 0));
+    old_.assign(p ? p : "", static_cast<size_t>(sqlite3_column_bytes(get_, 0)));
     rc = SQLITE_DONE;
   }
   sqlite3_reset(get_);
   if (rc != SQLITE_DONE) return Error("read a pack of");
-  if (id >= 0) {
+  if (exists) {
     Status s = DecodePack(old_, f, bucket, part, &stored_);
     if (!s.ok())
       return Corruption(PacksTable(res_) + " id " + std::to_string(id) + ": " + s.message());
@@ -320,17 +361,18 @@ Status PackWriter::WritePart(rollup::Family f, int64_t bucket, int64_t part,
                       ", bucket " + std::to_string(bucket) + "): " + failed.message());
   }
   EncodePack(bucket, merged_, &blob_);
-  sqlite3_stmt* st = id >= 0 ? update_ : insert_;
-  if (id >= 0) {
+  sqlite3_stmt* st = exists ? update_ : insert_;
+  if (exists) {
     sqlite3_bind_int64(st, 1, static_cast<int64_t>(merged_.size()));
     sqlite3_bind_blob(st, 2, blob_.data(), static_cast<int>(blob_.size()), SQLITE_STATIC);
     sqlite3_bind_int64(st, 3, id);
   } else {
-    sqlite3_bind_int(st, 1, static_cast<int>(f));
-    sqlite3_bind_int64(st, 2, bucket);
-    sqlite3_bind_int64(st, 3, part);
-    sqlite3_bind_int64(st, 4, static_cast<int64_t>(merged_.size()));
-    sqlite3_bind_blob(st, 5, blob_.data(), static_cast<int>(blob_.size()), SQLITE_STATIC);
+    sqlite3_bind_int64(st, 1, id);
+    sqlite3_bind_int(st, 2, static_cast<int>(f));
+    sqlite3_bind_int64(st, 3, bucket);
+    sqlite3_bind_int64(st, 4, part);
+    sqlite3_bind_int64(st, 5, static_cast<int64_t>(merged_.size()));
+    sqlite3_bind_blob(st, 6, blob_.data(), static_cast<int>(blob_.size()), SQLITE_STATIC);
   }
   rc = sqlite3_step(st);
   sqlite3_reset(st);
@@ -363,9 +405,9 @@ struct Table {
 
 struct Cursor {
   sqlite3_vtab_cursor base{};
-  // The statements choosing packs (PackSelectSql's three), made when first needed; `packs` is
-  // the one in use, in (family, bucket, part) order.
-  sqlite3_stmt* select[3] = {};
+  // The packs chosen (PackSelectSql), in id order: made when first needed; null when nothing
+  // can match.
+  sqlite3_stmt* select = nullptr;
   sqlite3_stmt* packs = nullptr;
   // The current pack's rows, viewing its bytes where SQLite holds them (valid until `packs`
   // steps again, which it does only once they are all read).
@@ -455,7 +497,7 @@ int Open(sqlite3_vtab*, sqlite3_vtab_cursor** out) {
 
 int Close(sqlite3_vtab_cursor* v) {
   auto* c = reinterpret_cast<Cursor*>(v);
-  for (sqlite3_stmt* st : c->select) sqlite3_finalize(st);
+  sqlite3_finalize(c->select);
   delete c;
   return SQLITE_OK;
 }
@@ -552,22 +594,21 @@ int Filter(sqlite3_vtab_cursor* v, int idx, const char*, int argc, sqlite3_value
     part_lo = lo[1] <= 0 ? 0 : PartOf(f, static_cast<uint64_t>(lo[1]));
     part_hi = PartOf(f, static_cast<uint64_t>(hi[1]));
   }
-  // The family and the bucket fixed, as a window's list of buckets asks: the packs are found by
-  // one seek. Otherwise ranges of the (family, bucket, part) index.
-  const bool one_family = lo[0] == hi[0], one_bucket = one_family && lo[2] == hi[2];
-  const int which = one_bucket ? 0 : one_family ? 1 : 2;
-  if (!c->select[which] && sqlite3_prepare_v2(t->db, PackSelectSql(t->res, which).c_str(), -1,
-                                              &c->select[which], nullptr) != SQLITE_OK) {
+  // The family and the bucket fixed, as a window's list of buckets asks, the packs are one
+  // range of ids (one seek); otherwise the range's rows are checked by their columns.
+  int64_t id_lo, id_hi;
+  if (!PackIdRange(t->res, lo[0], hi[0], lo[2], hi[2], part_lo, part_hi, &id_lo, &id_hi)) {
+    c->eof = true;
+    return SQLITE_OK;
+  }
+  if (!c->select && sqlite3_prepare_v2(t->db, PackSelectSql(t->res).c_str(), -1, &c->select,
+                                       nullptr) != SQLITE_OK) {
     return Fail(c, SQLITE_ERROR, sqlite3_errmsg(t->db));
   }
-  c->packs = c->select[which];
+  c->packs = c->select;
   sqlite3_reset(c->packs);
-  sqlite3_bind_int64(c->packs, 1, lo[0]);
-  sqlite3_bind_int64(c->packs, 2, hi[0]);
-  sqlite3_bind_int64(c->packs, 3, lo[2]);
-  sqlite3_bind_int64(c->packs, 4, hi[2]);
-  sqlite3_bind_int64(c->packs, 5, part_lo);
-  sqlite3_bind_int64(c->packs, 6, part_hi);
+  const int64_t binds[8] = {id_lo, id_hi, lo[0], hi[0], lo[2], hi[2], part_lo, part_hi};
+  for (int i = 0; i < 8; ++i) sqlite3_bind_int64(c->packs, i + 1, binds[i]);
   return Advance(c);
 }
 
@@ -659,11 +700,10 @@ const sqlite3_module kModule = MakeModule();
 
 }  // namespace
 
-std::string PackSelectSql(rollup::Resolution r, int which) {
-  const char* where[3] = {"family = ?1 AND bucket = ?3", "family = ?1 AND bucket BETWEEN ?3 AND ?4",
-                          "family BETWEEN ?1 AND ?2 AND bucket BETWEEN ?3 AND ?4"};
-  return "SELECT id, family, bucket, part, data FROM " + PacksTable(r) + " WHERE " + where[which] +
-         " AND part BETWEEN ?5 AND ?6 ORDER BY family, bucket, part";
+std::string PackSelectSql(rollup::Resolution r) {
+  return "SELECT id, family, bucket, part, data FROM " + PacksTable(r) +
+         " WHERE id BETWEEN ?1 AND ?2 AND family BETWEEN ?3 AND ?4 AND bucket BETWEEN ?5 AND ?6"
+         " AND part BETWEEN ?7 AND ?8 ORDER BY id";
 }
 
 bool RegisterRollupTables(sqlite3* db) {

@@ -97,10 +97,19 @@ std::string PacksTable(rollup::Resolution r);
 // SQL creating the packs tables (and their key index), if missing.
 std::string PacksSchema();
 
-// The statements the virtual tables choose packs with: 0 with the family and the bucket
-// fixed, 1 with the family fixed, 2 otherwise. Parameters: ?1-?2 family, ?3-?4 bucket, ?5-?6
-// part, each an inclusive range (tests check their plans).
-std::string PackSelectSql(rollup::Resolution r, int which);
+// The rowid of a pack: its family, bucket number (bucket / width, offset to stay positive)
+// and part in one integer, in that order — family << 58 | (bucket / width + 2^33) << 24 |
+// part — so a pack is one seek of the table's own B-tree, and a family's buckets one range
+// of it (there is no other index). kInvalidArgument for a bucket not at a multiple of the
+// resolution's width, or a bucket or part out of range.
+Result<int64_t> PackId(rollup::Resolution r, rollup::Family f, int64_t bucket, int64_t part);
+// The range of ids holding every pack with family, bucket (seconds, any values) and part in
+// the given inclusive ranges (with others: check the columns); false when none can.
+bool PackIdRange(rollup::Resolution r, int64_t family_lo, int64_t family_hi, int64_t bucket_lo,
+                 int64_t bucket_hi, int64_t part_lo, int64_t part_hi, int64_t* lo, int64_t* hi);
+// The statement the virtual tables choose packs with. Parameters: ?1-?2 the id range, ?3-?4
+// family, ?5-?6 bucket, ?7-?8 part, each inclusive (tests check its plan).
+std::string PackSelectSql(rollup::Resolution r);
 
 // Makes rollup_5m, rollup_1h and rollup_1d readable on `db`; false (with SQLite's message in
 // `db`) if it cannot. A real table of one of those names (a store before schema version 6)

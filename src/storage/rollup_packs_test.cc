@@ -119,6 +119,44 @@ TEST(RollupPacks, RowsRoundTripExactly) {
   }
 }
 
+// A pack's id orders packs by family, bucket and part; a range of ids holds exactly the packs
+// of one family and bucket range; what cannot be an id is refused.
+TEST(RollupPacks, IdsAreFamilyBucketPartInOrder) {
+  const Resolution r = Resolution::k1h;
+  std::vector<std::tuple<int, int64_t, int64_t>> keys;
+  for (int f : {0, 1, 6}) {
+    for (int64_t b : {int64_t{-7200}, int64_t{0}, int64_t{3600}, int64_t{1795651200}}) {
+      for (int64_t p : {int64_t{0}, int64_t{1}, int64_t{(1 << 24) - 1}}) keys.emplace_back(f, b, p);
+    }
+  }
+  std::sort(keys.begin(), keys.end());
+  int64_t prev = -1;
+  for (auto [f, b, p] : keys) {
+    auto id = PackId(r, static_cast<Family>(f), b, p);
+    ASSERT_TRUE(id.ok()) << f << " " << b << " " << p;
+    EXPECT_GT(id.value(), prev);
+    prev = id.value();
+    int64_t lo, hi;
+    ASSERT_TRUE(PackIdRange(r, f, f, b, b, p, p, &lo, &hi));
+    EXPECT_EQ(lo, id.value());
+    EXPECT_EQ(hi, id.value());
+    // Bounds between buckets round inwards.
+    ASSERT_TRUE(PackIdRange(r, f, f, b - 3599, b + 3599, p, p, &lo, &hi));
+    EXPECT_EQ(lo, id.value());
+    EXPECT_EQ(hi, id.value());
+  }
+  int64_t lo, hi;
+  EXPECT_FALSE(PackIdRange(r, 1, 1, 1, 3599, 0, INT64_MAX, &lo, &hi));  // no bucket starts there
+  EXPECT_FALSE(PackIdRange(r, 7, 9, INT64_MIN, INT64_MAX, 0, INT64_MAX, &lo, &hi));
+  ASSERT_TRUE(
+      PackIdRange(r, INT64_MIN, INT64_MAX, INT64_MIN, INT64_MAX, INT64_MIN, INT64_MAX, &lo, &hi));
+  EXPECT_LE(lo, PackId(r, Family::kTotal, -7200, 0).value());
+  EXPECT_GE(hi, PackId(r, Family::kPortFlags, 1795651200, 65535).value());
+  EXPECT_EQ(PackId(r, Family::kPort, 1800, 0).status().kind(), ErrorKind::kInvalidArgument);
+  EXPECT_EQ(PackId(r, Family::kPort, 0, 1 << 24).status().kind(), ErrorKind::kInvalidArgument);
+  EXPECT_EQ(PackId(r, Family::kPort, 0, -1).status().kind(), ErrorKind::kInvalidArgument);
+}
+
 // A store-like database: the packs tables and the virtual ones over them.
 struct Db {
   sqlite3* db = nullptr;

@@ -117,15 +117,17 @@ std::string ForResolution(const char* sql, rollup::Resolution r) {
   return out;
 }
 
-// "family IN (0, 1, …)": every rollup family, so a condition on bucket can follow it in the
-// (family, bucket, key, …) key.
-std::string AllFamilies() {
-  std::string in = "family IN (";
+// The packs of every family with buckets in [lo, hi] (seconds), as ranges of their ids (the
+// packs table's only key).
+std::string PacksInBuckets(rollup::Resolution r, int64_t lo, int64_t hi) {
+  std::string w;
   for (int f = 0; f < rollup::kFamilies; ++f) {
-    if (f) in += ',';
-    in += std::to_string(f);
+    int64_t a, b;
+    if (!PackIdRange(r, f, f, lo, hi, 0, INT64_MAX, &a, &b)) continue;
+    w += (w.empty() ? "(id BETWEEN " : " OR id BETWEEN ") + std::to_string(a) + " AND " +
+         std::to_string(b);
   }
-  return in + ")";
+  return w.empty() ? "0" : w + ")";
 }
 
 // RAII for prepared statements used once.
@@ -1106,11 +1108,11 @@ Status SqliteStore::RecoverRollups() {
     const int64_t from[3] = {closed5_, rollup::BucketStart(closed5_, 3600),
                              rollup::BucketStart(closed5_, 86400)};
     for (rollup::Resolution r : rollup::kResolutions) {
-      for (const std::string& t :
-           {"DELETE FROM rollup_{r}_packs WHERE " + AllFamilies() + " AND bucket >= ",
-            std::string("DELETE FROM port_totals_{r} WHERE bucket >= ")}) {
-        s = Exec(
-            ForResolution(t.c_str(), r).append(std::to_string(from[static_cast<int>(r)])).c_str());
+      const int64_t b = from[static_cast<int>(r)];
+      for (const std::string& sql :
+           {"DELETE FROM " + PacksTable(r) + " WHERE " + PacksInBuckets(r, b, INT64_MAX),
+            ForResolution("DELETE FROM port_totals_{r} WHERE bucket >= ", r) + std::to_string(b)}) {
+        s = Exec(sql.c_str());
         if (!s.ok()) return fail(s);
       }
     }
@@ -1210,11 +1212,9 @@ Result<ExpireReport> SqliteStore::Expire(const Retention& ret, int64_t now_us) {
     // Whole buckets only: those that end at or before the cut-off.
     const int64_t before = cut - rollup::Seconds(r) + 1;
     // Packs, 64 at a time, each DELETE returning the rows it removed.
-    const std::string sql = ForResolution(
-        ("DELETE FROM rollup_{r}_packs WHERE id IN (SELECT id FROM rollup_{r}_packs WHERE " +
-         AllFamilies() + " AND bucket < " + std::to_string(before) + " LIMIT 64) RETURNING rows")
-            .c_str(),
-        r);
+    const std::string t = PacksTable(r);
+    const std::string sql = "DELETE FROM " + t + " WHERE id IN (SELECT id FROM " + t + " WHERE " +
+                            PacksInBuckets(r, INT64_MIN, before - 1) + " LIMIT 64) RETURNING rows";
     ISDAS_RETURN_IF_ERROR(DeleteCounting(sql, &rep.rollup_rows[static_cast<int>(r)]));
     uint64_t blobs = 0;
     ISDAS_RETURN_IF_ERROR(run(
