@@ -192,8 +192,10 @@ int main(int argc, char** argv) {
         bytes.ok() ? std::strtod(bytes.value()[0][0].c_str(), nullptr) /
                          static_cast<double>(batches * kBatch)
                    : 0.0);
-    std::printf("sqlite final_flush_seconds %.2f fold_seconds %.2f wait_fold_seconds %.2f\n",
-                flush_seconds, t.fold, t.wait_fold);
+    std::printf(
+        "sqlite final_flush_seconds %.2f fold_seconds %.2f (halves %.2f %.2f) wait_fold_seconds "
+        "%.2f\n",
+        flush_seconds, t.fold, t.fold_half[0], t.fold_half[1], t.wait_fold);
     std::printf("sqlite open_row_flushes bound %llu fresh %llu\n",
                 static_cast<unsigned long long>(t.flushes_bound),
                 static_cast<unsigned long long>(t.flushes_fresh));

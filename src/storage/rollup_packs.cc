@@ -219,7 +219,8 @@ int64_t CeilDiv(int64_t a, int64_t b) { return a / b + (a % b != 0 && a > 0); }
 Result<int64_t> PackId(rollup::Resolution r, rollup::Family f, int64_t bucket, int64_t part) {
   const int64_t w = rollup::Seconds(r);
   const int64_t number = bucket / w + kBucketOffset;
-  if (bucket % w != 0 || number < 0 || number > kMaxNumber || part < 0 || part > kMaxPart) {
+  if (static_cast<int>(f) >= rollup::kFamilies || bucket % w != 0 || number < 0 ||
+      number > kMaxNumber || part < 0 || part > kMaxPart) {
     return InvalidArgument("rollup pack: bucket " + std::to_string(bucket) + " part " +
                            std::to_string(part) + " of family " +
                            std::to_string(static_cast<int>(f)) + " cannot be stored at " +

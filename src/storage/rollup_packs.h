@@ -100,8 +100,8 @@ std::string PacksSchema();
 // The rowid of a pack: its family, bucket number (bucket / width, offset to stay positive)
 // and part in one integer, in that order — family << 58 | (bucket / width + 2^33) << 24 |
 // part — so a pack is one seek of the table's own B-tree, and a family's buckets one range
-// of it (there is no other index). kInvalidArgument for a bucket not at a multiple of the
-// resolution's width, or a bucket or part out of range.
+// of it (there is no other index). kInvalidArgument for an unknown family, a bucket not at a
+// multiple of the resolution's width, or a bucket or part out of range.
 Result<int64_t> PackId(rollup::Resolution r, rollup::Family f, int64_t bucket, int64_t part);
 // The range of ids holding every pack with family, bucket (seconds, any values) and part in
 // the given inclusive ranges (with others: check the columns); false when none can.

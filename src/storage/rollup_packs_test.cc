@@ -155,6 +155,7 @@ TEST(RollupPacks, IdsAreFamilyBucketPartInOrder) {
   EXPECT_EQ(PackId(r, Family::kPort, 1800, 0).status().kind(), ErrorKind::kInvalidArgument);
   EXPECT_EQ(PackId(r, Family::kPort, 0, 1 << 24).status().kind(), ErrorKind::kInvalidArgument);
   EXPECT_EQ(PackId(r, Family::kPort, 0, -1).status().kind(), ErrorKind::kInvalidArgument);
+  EXPECT_EQ(PackId(r, static_cast<Family>(9), 0, 0).status().kind(), ErrorKind::kInvalidArgument);
 }
 
 // A store-like database: the packs tables and the virtual ones over them.

@@ -1046,6 +1046,7 @@ void SqliteStore::JoinFold() {
       times_.wait_fold += SteadySeconds() - start;
     }
     times_.fold += fold_seconds_[half];
+    times_.fold_half[half] += fold_seconds_[half];
     fold_seconds_[half] = 0;
     bool any = false;
     for (const auto& rows : folded_[half].rows) any = any || !rows.empty();

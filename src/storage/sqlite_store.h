@@ -64,6 +64,7 @@ class SqliteStore final : public EventStore {
     // threads' time, summed; taking the tables out takes next to none), and the writer waiting
     // for the folds.
     double fold = 0, wait_fold = 0;
+    double fold_half[2] = {0, 0};  // `fold` by counting half (0: hours and days, 1: pairs)
     // How often the open rows were written as they are: at the bound on memory, or for
     // freshness (not counting FlushRollups).
     uint64_t flushes_bound = 0, flushes_fresh = 0;
