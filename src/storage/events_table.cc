@@ -8,6 +8,7 @@
 #include <string>
 
 #include "storage/event_blocks.h"
+#include "storage/vtab_util.h"
 
 namespace isdas::storage {
 namespace {
@@ -97,13 +98,6 @@ int BestIndex(sqlite3_vtab*, sqlite3_index_info* info) {
   return SQLITE_OK;
 }
 
-int Open(sqlite3_vtab*, sqlite3_vtab_cursor** out) {
-  auto* c = new (std::nothrow) Cursor;
-  if (!c) return SQLITE_NOMEM;
-  *out = &c->base;
-  return SQLITE_OK;
-}
-
 int Close(sqlite3_vtab_cursor* v) {
   auto* c = reinterpret_cast<Cursor*>(v);
   sqlite3_finalize(c->blocks);
@@ -112,10 +106,8 @@ int Close(sqlite3_vtab_cursor* v) {
 }
 
 int Fail(Cursor* c, int rc, const std::string& message) {
-  sqlite3_free(c->base.pVtab->zErrMsg);
-  c->base.pVtab->zErrMsg = sqlite3_mprintf("events: %s", message.c_str());
   c->eof = true;
-  return rc;
+  return VtabError(c->base.pVtab, rc, "events: " + message);
 }
 
 // Opens blocks until one has events (or none is left).
@@ -142,28 +134,17 @@ int NextBlock(Cursor* c) {
   }
 }
 
-// A bound as an integer: ts is an integer column, so a real or text bound is taken at its
-// widest (SQLite's own comparison decides the rows).
-int64_t Bound(sqlite3_value* v, bool lower) {
-  if (sqlite3_value_numeric_type(v) == SQLITE_INTEGER) return sqlite3_value_int64(v);
-  if (sqlite3_value_numeric_type(v) == SQLITE_FLOAT) {
-    const double d = sqlite3_value_double(v);
-    if (d >= -9.2e18 && d <= 9.2e18) return static_cast<int64_t>(lower ? d - 1 : d + 1);
-  }
-  return lower ? std::numeric_limits<int64_t>::min() : std::numeric_limits<int64_t>::max();
-}
-
 int Filter(sqlite3_vtab_cursor* v, int idx, const char*, int argc, sqlite3_value** argv) {
   auto* c = reinterpret_cast<Cursor*>(v);
   auto* t = reinterpret_cast<Table*>(v->pVtab);
   int64_t lo = std::numeric_limits<int64_t>::min(), hi = std::numeric_limits<int64_t>::max();
   int a = 0;
   if ((idx & kEqual) && argc == 1) {
-    lo = Bound(argv[0], true);
-    hi = Bound(argv[0], false);
+    lo = IntegerBound(argv[0], true);
+    hi = IntegerBound(argv[0], false);
   }
-  if ((idx & kLower) && a < argc) lo = Bound(argv[a++], true);
-  if ((idx & kUpper) && a < argc) hi = Bound(argv[a++], false);
+  if ((idx & kLower) && a < argc) lo = IntegerBound(argv[a++], true);
+  if ((idx & kUpper) && a < argc) hi = IntegerBound(argv[a++], false);
   if (!c->blocks && sqlite3_prepare_v2(t->db,
                                        "SELECT id, import_id, data FROM event_blocks "
                                        "WHERE ts_max >= ?1 AND ts_min <= ?2 ORDER BY id",
@@ -286,25 +267,8 @@ int Rowid(sqlite3_vtab_cursor* v, sqlite3_int64* out) {
   return SQLITE_OK;
 }
 
-sqlite3_module MakeModule() {
-  sqlite3_module m{};
-  m.iVersion = 1;
-  m.xCreate = nullptr;  // eponymous only: `events` exists on every connection that registers it
-  m.xConnect = Connect;
-  m.xBestIndex = BestIndex;
-  m.xDisconnect = Disconnect;
-  m.xDestroy = Disconnect;
-  m.xOpen = Open;
-  m.xClose = Close;
-  m.xFilter = Filter;
-  m.xNext = Next;
-  m.xEof = Eof;
-  m.xColumn = Column;
-  m.xRowid = Rowid;
-  return m;
-}
-
-const sqlite3_module kModule = MakeModule();
+const sqlite3_module kModule =
+    ReadOnlyModule<Cursor>(Connect, BestIndex, Disconnect, Close, Filter, Next, Eof, Column, Rowid);
 
 }  // namespace
 

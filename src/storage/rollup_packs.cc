@@ -8,6 +8,8 @@
 #include <new>
 #include <tuple>
 
+#include "storage/vtab_util.h"
+
 namespace isdas::storage {
 namespace {
 
@@ -489,13 +491,6 @@ int BestIndex(sqlite3_vtab*, sqlite3_index_info* info) {
   return SQLITE_OK;
 }
 
-int Open(sqlite3_vtab*, sqlite3_vtab_cursor** out) {
-  auto* c = new (std::nothrow) Cursor;
-  if (!c) return SQLITE_NOMEM;
-  *out = &c->base;
-  return SQLITE_OK;
-}
-
 int Close(sqlite3_vtab_cursor* v) {
   auto* c = reinterpret_cast<Cursor*>(v);
   sqlite3_finalize(c->select);
@@ -504,10 +499,8 @@ int Close(sqlite3_vtab_cursor* v) {
 }
 
 int Fail(Cursor* c, int rc, const std::string& message) {
-  sqlite3_free(c->base.pVtab->zErrMsg);
-  c->base.pVtab->zErrMsg = sqlite3_mprintf("%s", message.c_str());
   c->eof = true;
-  return rc;
+  return VtabError(c->base.pVtab, rc, message);
 }
 
 bool InRange(const Cursor* c, const PackRow& r) {
@@ -551,17 +544,6 @@ int Advance(Cursor* c) {
   }
 }
 
-// A bound as an integer: the columns are integers, so a real or text bound is taken at its
-// widest (SQLite's own comparison decides the rows).
-int64_t Bound(sqlite3_value* v, bool lower) {
-  if (sqlite3_value_numeric_type(v) == SQLITE_INTEGER) return sqlite3_value_int64(v);
-  if (sqlite3_value_numeric_type(v) == SQLITE_FLOAT) {
-    const double d = sqlite3_value_double(v);
-    if (d >= -9.2e18 && d <= 9.2e18) return static_cast<int64_t>(lower ? d - 1 : d + 1);
-  }
-  return lower ? std::numeric_limits<int64_t>::min() : std::numeric_limits<int64_t>::max();
-}
-
 int Filter(sqlite3_vtab_cursor* v, int idx, const char*, int argc, sqlite3_value** argv) {
   auto* c = reinterpret_cast<Cursor*>(v);
   auto* t = reinterpret_cast<Table*>(v->pVtab);
@@ -572,11 +554,11 @@ int Filter(sqlite3_vtab_cursor* v, int idx, const char*, int argc, sqlite3_value
     hi[col] = std::numeric_limits<int64_t>::max();
     const int bits = idx >> (3 * col);
     if ((bits & kEqual) && a < argc) {
-      lo[col] = Bound(argv[a], true);
-      hi[col] = Bound(argv[a++], false);
+      lo[col] = IntegerBound(argv[a], true);
+      hi[col] = IntegerBound(argv[a++], false);
     }
-    if ((bits & kLower) && a < argc) lo[col] = Bound(argv[a++], true);
-    if ((bits & kUpper) && a < argc) hi[col] = Bound(argv[a++], false);
+    if ((bits & kLower) && a < argc) lo[col] = IntegerBound(argv[a++], true);
+    if ((bits & kUpper) && a < argc) hi[col] = IntegerBound(argv[a++], false);
   }
   c->key_lo = lo[1];
   c->key_hi = hi[1];
@@ -679,25 +661,8 @@ int Rowid(sqlite3_vtab_cursor* v, sqlite3_int64* out) {
   return SQLITE_OK;
 }
 
-sqlite3_module MakeModule() {
-  sqlite3_module m{};
-  m.iVersion = 1;
-  m.xCreate = nullptr;  // eponymous only: the tables exist on every connection that registers
-  m.xConnect = Connect;
-  m.xBestIndex = BestIndex;
-  m.xDisconnect = Disconnect;
-  m.xDestroy = Disconnect;
-  m.xOpen = Open;
-  m.xClose = Close;
-  m.xFilter = Filter;
-  m.xNext = Next;
-  m.xEof = Eof;
-  m.xColumn = Column;
-  m.xRowid = Rowid;
-  return m;
-}
-
-const sqlite3_module kModule = MakeModule();
+const sqlite3_module kModule =
+    ReadOnlyModule<Cursor>(Connect, BestIndex, Disconnect, Close, Filter, Next, Eof, Column, Rowid);
 
 }  // namespace
 
