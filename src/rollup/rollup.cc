@@ -314,8 +314,8 @@ std::vector<Row> Unsorted(std::vector<RowVector>&& tables) {
   return out;
 }
 
-// Rows in key order (the tables' primary-key order: B-tree inserts stay local). Sorts the keys
-// in one array (comparing keys spread over the heap was a cache miss each), then moves each
+// Rows in key order (the order of SQLite's rollup packs: each pack's rows come together). Sorts the
+// keys in one array (comparing keys spread over the heap was a cache miss each), then moves each
 // row once.
 std::vector<Row> SortRows(std::vector<Row>&& rows) {
   std::vector<std::pair<RowKey, uint32_t>> order;

@@ -105,7 +105,7 @@ class StoredRows {
   // A row whose counters are serialized already (DistinctCounter::Serialize's bytes).
   void Add(const RowKey& key, uint64_t packets, int64_t first_us, int64_t last_us,
            std::string_view sources, std::string_view destinations);
-  void SortByKey();  // operator< below: the tables' primary-key order
+  void SortByKey();  // operator< below: the order of rows in SQLite's rollup packs
   const std::vector<Row>& rows() const { return rows_; }
   std::string_view sources(const Row& r) const {
     return {bytes_.data() + r.sources_at, r.sources_len};
@@ -311,7 +311,8 @@ class RollupBuffer {
 // `sorted` is false. Consumes its input (no copies of the counters).
 std::vector<Row> Coarsen(std::vector<Row>&& rows, Resolution to, bool sorted = true);
 
-// Family, bucket, key, then the filter dimensions: SQLite's rollup primary-key order.
+// Family, bucket, key, then the filter dimensions: the order of SQLite's rollup packs (each
+// pack one family and bucket, its rows by key and dimensions: storage/rollup_packs.h).
 bool operator<(const RowKey& a, const RowKey& b);
 
 // Every port's packets in one bucket and filter combination (SQLite's port_totals_<res>

@@ -3,11 +3,11 @@
 #include <sqlite3.h>
 
 #include <algorithm>
-#include <cstring>
 #include <limits>
 #include <new>
 #include <tuple>
 
+#include "common/byte_reader.h"
 #include "storage/vtab_util.h"
 
 namespace isdas::storage {
@@ -44,37 +44,29 @@ int64_t BucketUs(int64_t bucket) {
   return static_cast<int64_t>(static_cast<uint64_t>(bucket) * 1000000u);
 }
 
-// Bounds-checked reads over a pack; `at` is where the first failure was.
-struct Reader {
-  const uint8_t* p;
-  size_t n, pos = 0;
-  bool Varint(uint64_t* v) {
-    uint64_t r = 0;
-    for (int shift = 0; shift < 64; shift += 7) {
-      if (pos >= n) return false;
-      const uint8_t b = p[pos++];
-      if (shift == 63 && b > 1) return false;  // more than 64 bits
-      r |= uint64_t{b & 0x7fu} << shift;
-      if (!(b & 0x80)) {
-        *v = r;
-        return true;
-      }
+// An unsigned LEB128 varint of at most 64 bits.
+bool ReadVarint(ByteReader* rd, uint64_t* v) {
+  uint64_t r = 0;
+  for (int shift = 0; shift < 64; shift += 7) {
+    uint8_t b;
+    if (!rd->ReadU8(&b)) return false;
+    if (shift == 63 && b > 1) return false;  // more than 64 bits
+    r |= uint64_t{b & 0x7fu} << shift;
+    if (!(b & 0x80)) {
+      *v = r;
+      return true;
     }
-    return false;
   }
-  bool Byte(uint8_t* v) {
-    if (pos >= n) return false;
-    *v = p[pos++];
-    return true;
-  }
-  bool Bytes(std::string_view* v) {
-    uint64_t len;
-    if (!Varint(&len) || len > n - pos) return false;
-    *v = std::string_view(reinterpret_cast<const char*>(p + pos), len);
-    pos += len;
-    return true;
-  }
-};
+  return false;
+}
+
+// A varint length and that many bytes, viewed where they are.
+bool ReadBytes(ByteReader* rd, std::string_view* v) {
+  uint64_t len;
+  if (!ReadVarint(rd, &len) || len > rd->remaining()) return false;
+  *v = std::string_view(reinterpret_cast<const char*>(rd->current()), len);
+  return rd->Skip(len);
+}
 
 auto Tie(const PackRow& r) {
   return std::tie(r.key, r.sensor, r.proto, r.kind, r.tool, r.research);
@@ -143,11 +135,12 @@ void EncodePack(int64_t bucket, std::span<const PackRow> rows, std::string* out)
 Status DecodePack(std::string_view data, rollup::Family f, int64_t bucket, int64_t part,
                   std::vector<PackRow>* out) {
   out->clear();
-  Reader rd{reinterpret_cast<const uint8_t*>(data.data()), data.size()};
+  ByteReader rd(reinterpret_cast<const uint8_t*>(data.data()), data.size());
   auto bad = [&](const std::string& what) {
     return Corruption("rollup pack (family " + std::to_string(static_cast<int>(f)) + ", bucket " +
                       std::to_string(bucket) + ", part " + std::to_string(part) + "): " + what +
-                      " at byte " + std::to_string(rd.pos) + " of " + std::to_string(data.size()));
+                      " at byte " + std::to_string(rd.position()) + " of " +
+                      std::to_string(data.size()));
   };
   if (data.size() < kHeader) return bad("header cut short");
   if (static_cast<uint8_t>(data[0]) != kPackVersion) {
@@ -155,7 +148,7 @@ Status DecodePack(std::string_view data, rollup::Family f, int64_t bucket, int64
   }
   uint32_t count = 0;
   for (int i = 0; i < 4; ++i) count |= uint32_t{static_cast<uint8_t>(data[1 + i])} << (8 * i);
-  rd.pos = kHeader;
+  rd.Skip(kHeader);
   // A row takes at least 13 bytes: a larger count cannot be true.
   if (count > (data.size() - kHeader) / 13) {
     return bad(std::to_string(count) + " rows claimed");
@@ -167,14 +160,14 @@ Status DecodePack(std::string_view data, rollup::Family f, int64_t bucket, int64
   for (uint32_t i = 0; i < count; ++i) {
     PackRow r;
     uint64_t delta, sensor, first, span;
-    if (!rd.Varint(&delta) || !rd.Varint(&sensor) || !rd.Byte(&r.proto) || !rd.Byte(&r.kind) ||
-        !rd.Byte(&r.tool) || !rd.Byte(&r.research) || !rd.Varint(&r.packets) ||
-        !rd.Varint(&first) || !rd.Varint(&span) || !rd.Bytes(&r.sources) ||
-        !rd.Bytes(&r.destinations)) {
+    if (!ReadVarint(&rd, &delta) || !ReadVarint(&rd, &sensor) || !rd.ReadU8(&r.proto) ||
+        !rd.ReadU8(&r.kind) || !rd.ReadU8(&r.tool) || !rd.ReadU8(&r.research) ||
+        !ReadVarint(&rd, &r.packets) || !ReadVarint(&rd, &first) || !ReadVarint(&rd, &span) ||
+        !ReadBytes(&rd, &r.sources) || !ReadBytes(&rd, &r.destinations)) {
       return bad("row " + std::to_string(i) + " cut short");
     }
     r.key = prev + delta;
-    if (r.key < prev || (shift < 64 && static_cast<int64_t>(r.key >> shift) != part)) {
+    if (r.key < prev || static_cast<int64_t>(r.key >> shift) != part) {
       return bad("row " + std::to_string(i) + ": key outside the part");
     }
     if (sensor > UINT32_MAX) return bad("row " + std::to_string(i) + ": sensor out of range");
@@ -187,7 +180,7 @@ Status DecodePack(std::string_view data, rollup::Family f, int64_t bucket, int64
     prev = r.key;
     out->push_back(r);
   }
-  if (rd.pos != data.size()) return bad(std::to_string(data.size() - rd.pos) + " bytes left over");
+  if (rd.remaining() != 0) return bad(std::to_string(rd.remaining()) + " bytes left over");
   return Status::Ok();
 }
 
@@ -214,8 +207,9 @@ constexpr int64_t kMaxPart = (int64_t{1} << kPartBits) - 1;
 int64_t Compose(int64_t family, int64_t number, int64_t part) {
   return family << (kPartBits + kBucketBits) | number << kPartBits | part;
 }
-int64_t FloorDiv(int64_t a, int64_t b) { return a / b - (a % b != 0 && a < 0); }
-int64_t CeilDiv(int64_t a, int64_t b) { return a / b + (a % b != 0 && a > 0); }
+// The number of the first bucket starting at or after `t`, and of the last at or before it.
+int64_t FirstFrom(int64_t t, int64_t w) { return -(rollup::BucketStart(-t, w) / w); }
+int64_t LastUpTo(int64_t t, int64_t w) { return rollup::BucketStart(t, w) / w; }
 }  // namespace
 
 Result<int64_t> PackId(rollup::Resolution r, rollup::Family f, int64_t bucket, int64_t part) {
@@ -239,9 +233,9 @@ bool PackIdRange(rollup::Resolution r, int64_t family_lo, int64_t family_hi, int
   // Bounds far outside any bucket number clamp before the offset could overflow.
   const int64_t far = kMaxNumber * 86400;
   const int64_t n_lo =
-      std::max<int64_t>(CeilDiv(std::clamp(bucket_lo, -far, far), w) + kBucketOffset, 0);
+      std::max<int64_t>(FirstFrom(std::clamp(bucket_lo, -far, far), w) + kBucketOffset, 0);
   const int64_t n_hi =
-      std::min(FloorDiv(std::clamp(bucket_hi, -far, far), w) + kBucketOffset, kMaxNumber);
+      std::min(LastUpTo(std::clamp(bucket_hi, -far, far), w) + kBucketOffset, kMaxNumber);
   part_lo = std::max<int64_t>(part_lo, 0);
   part_hi = std::min(part_hi, kMaxPart);
   if (family_lo > family_hi || n_lo > n_hi || part_lo > part_hi) return false;
@@ -280,8 +274,8 @@ Status PackWriter::Prepare(sqlite3* db, rollup::Resolution r) {
 
 Status PackWriter::Write(const rollup::StoredRows& rows, uint64_t* written) {
   const auto& all = rows.rows();
-  std::vector<uint32_t> order;
-  order.reserve(all.size());
+  std::vector<uint32_t>& order = order_;
+  order.clear();
   for (uint32_t i = 0; i < all.size(); ++i) {
     if (res_ >= rollup::Finest(all[i].key.family)) order.push_back(i);
   }
@@ -393,12 +387,9 @@ constexpr const char* kDeclare =
     "last_us INTEGER, srcs BLOB, dsts BLOB)";
 // The columns that choose packs, and the idxNum bits of each (3 bits a column, in this order):
 // which bounds xFilter receives.
-constexpr int kChoosing[3] = {0, 1, 2};  // family, key, bucket
-constexpr const char* kChoosingName[3] = {"family", "key", "bucket"};
+constexpr int kChoosing = 3;  // the first three columns
+constexpr const char* kChoosingName[kChoosing] = {"family", "key", "bucket"};
 constexpr int kLower = 1, kUpper = 2, kEqual = 4;
-
-const rollup::Resolution kRes[3] = {rollup::Resolution::k5m, rollup::Resolution::k1h,
-                                    rollup::Resolution::k1d};
 
 struct Table {
   sqlite3_vtab base{};
@@ -408,9 +399,7 @@ struct Table {
 
 struct Cursor {
   sqlite3_vtab_cursor base{};
-  // The packs chosen (PackSelectSql), in id order: made when first needed; null when nothing
-  // can match.
-  sqlite3_stmt* select = nullptr;
+  // The packs chosen (PackSelectSql), in id order: made when first needed.
   sqlite3_stmt* packs = nullptr;
   // The current pack's rows, viewing its bytes where SQLite holds them (valid until `packs`
   // steps again, which it does only once they are all read).
@@ -438,11 +427,11 @@ int Disconnect(sqlite3_vtab* v) {
 }
 
 int BestIndex(sqlite3_vtab*, sqlite3_index_info* info) {
-  int use[3][3];  // [column][lower, upper, equal]: constraint index or -1
+  int use[kChoosing][3];  // [column][lower, upper, equal]: constraint index or -1
   for (auto& u : use) std::fill(u, u + 3, -1);
   for (int c = 0; c < info->nConstraint; ++c) {
     const auto& k = info->aConstraint[c];
-    const int col = k.iColumn >= 0 && k.iColumn < 3 ? k.iColumn : -1;
+    const int col = k.iColumn >= 0 && k.iColumn < kChoosing ? k.iColumn : -1;
     if (!k.usable || col < 0) continue;
     switch (k.op) {
       case SQLITE_INDEX_CONSTRAINT_EQ:
@@ -466,7 +455,7 @@ int BestIndex(sqlite3_vtab*, sqlite3_index_info* info) {
   int idx = 0;
   double rows = 1e9;
   std::string how;
-  for (int col : kChoosing) {
+  for (int col = 0; col < kChoosing; ++col) {
     const int bits = 3 * col;
     if (use[col][2] >= 0) {
       idx |= kEqual << bits;
@@ -493,7 +482,7 @@ int BestIndex(sqlite3_vtab*, sqlite3_index_info* info) {
 
 int Close(sqlite3_vtab_cursor* v) {
   auto* c = reinterpret_cast<Cursor*>(v);
-  sqlite3_finalize(c->select);
+  sqlite3_finalize(c->packs);
   delete c;
   return SQLITE_OK;
 }
@@ -519,7 +508,7 @@ int Advance(Cursor* c) {
       }
       ++c->i;
     }
-    const int rc = c->packs ? sqlite3_step(c->packs) : SQLITE_DONE;
+    const int rc = sqlite3_step(c->packs);
     if (rc == SQLITE_DONE) {
       c->eof = true;
       return SQLITE_OK;
@@ -549,7 +538,7 @@ int Filter(sqlite3_vtab_cursor* v, int idx, const char*, int argc, sqlite3_value
   auto* t = reinterpret_cast<Table*>(v->pVtab);
   int64_t lo[3], hi[3];
   int a = 0;
-  for (int col : kChoosing) {
+  for (int col = 0; col < kChoosing; ++col) {
     lo[col] = std::numeric_limits<int64_t>::min();
     hi[col] = std::numeric_limits<int64_t>::max();
     const int bits = idx >> (3 * col);
@@ -564,7 +553,6 @@ int Filter(sqlite3_vtab_cursor* v, int idx, const char*, int argc, sqlite3_value
   c->key_hi = hi[1];
   c->rows.clear();
   c->i = 0;
-  c->packs = nullptr;
   // Parts are known from the key bounds only within one family (each has its own width).
   int64_t part_lo = std::numeric_limits<int64_t>::min(),
           part_hi = std::numeric_limits<int64_t>::max();
@@ -584,11 +572,10 @@ int Filter(sqlite3_vtab_cursor* v, int idx, const char*, int argc, sqlite3_value
     c->eof = true;
     return SQLITE_OK;
   }
-  if (!c->select && sqlite3_prepare_v2(t->db, PackSelectSql(t->res).c_str(), -1, &c->select,
-                                       nullptr) != SQLITE_OK) {
+  if (!c->packs && sqlite3_prepare_v2(t->db, PackSelectSql(t->res).c_str(), -1, &c->packs,
+                                      nullptr) != SQLITE_OK) {
     return Fail(c, SQLITE_ERROR, sqlite3_errmsg(t->db));
   }
-  c->packs = c->select;
   sqlite3_reset(c->packs);
   const int64_t binds[8] = {id_lo, id_hi, lo[0], hi[0], lo[2], hi[2], part_lo, part_hi};
   for (int i = 0; i < 8; ++i) sqlite3_bind_int64(c->packs, i + 1, binds[i]);
@@ -673,7 +660,7 @@ std::string PackSelectSql(rollup::Resolution r) {
 }
 
 bool RegisterRollupTables(sqlite3* db) {
-  for (const rollup::Resolution& r : kRes) {
+  for (const rollup::Resolution& r : rollup::kResolutions) {
     const std::string name = "rollup_" + std::string(rollup::Name(r));
     if (sqlite3_create_module_v2(db, name.c_str(), &kModule, const_cast<rollup::Resolution*>(&r),
                                  nullptr) != SQLITE_OK) {

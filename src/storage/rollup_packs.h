@@ -87,6 +87,7 @@ class PackWriter {
   sqlite3_stmt* insert_ = nullptr;
   sqlite3_stmt* update_ = nullptr;
   // Reused between writes.
+  std::vector<uint32_t> order_;  // the rows kept at this resolution, in the packs' order
   std::vector<PackRow> stored_, merged_, group_;
   std::deque<std::string> scratch_;  // counters merged while writing one pack (views stay)
   std::string old_, blob_;

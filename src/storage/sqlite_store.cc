@@ -1180,21 +1180,7 @@ Status SqliteStore::DeleteCounting(const std::string& sql, uint64_t* removed) {
 
 Result<ExpireReport> SqliteStore::Expire(const Retention& ret, int64_t now_us) {
   ExpireReport rep;
-  // Small transactions, so the writer (the collector's ingest) never waits long.
-  auto run = [&](const std::string& sql, uint64_t* removed) -> Status {
-    for (;;) {
-      ISDAS_RETURN_IF_ERROR(Exec("BEGIN IMMEDIATE"));
-      Status s = Exec(sql.c_str());
-      const int changed = sqlite3_changes(db_);
-      if (!s.ok()) {
-        (void)Exec("ROLLBACK");
-        return s;
-      }
-      ISDAS_RETURN_IF_ERROR(Exec("COMMIT"));
-      *removed += static_cast<uint64_t>(changed);
-      if (changed < 50000) return Status::Ok();
-    }
-  };
+  // Small transactions (DeleteCounting), so the writer (the collector's ingest) never waits long.
   const int64_t raw = RetentionCutoff(ret.raw_days, now_us);
   if (raw != INT64_MIN) {
     // Whole blocks before the cut-off, 16 at a time (~256 k events per transaction), each
@@ -1217,10 +1203,12 @@ Result<ExpireReport> SqliteStore::Expire(const Retention& ret, int64_t now_us) {
     const std::string sql = "DELETE FROM " + t + " WHERE id IN (SELECT id FROM " + t + " WHERE " +
                             PacksInBuckets(r, INT64_MIN, before - 1) + " LIMIT 64) RETURNING rows";
     ISDAS_RETURN_IF_ERROR(DeleteCounting(sql, &rep.rollup_rows[static_cast<int>(r)]));
-    uint64_t blobs = 0;
-    ISDAS_RETURN_IF_ERROR(run(
-        ForResolution("DELETE FROM port_totals_{r} WHERE bucket < ", r) + std::to_string(before),
-        &blobs));
+    uint64_t blobs = 0;  // port-total blobs, 5,000 at a time
+    const std::string keys = "bucket, sensor, proto, kind, tool, research";
+    const std::string totals = "DELETE FROM port_totals_{r} WHERE (" + keys + ") IN (SELECT " +
+                               keys + " FROM port_totals_{r} WHERE bucket < " +
+                               std::to_string(before) + " LIMIT 5000) RETURNING 1";
+    ISDAS_RETURN_IF_ERROR(DeleteCounting(ForResolution(totals.c_str(), r), &blobs));
   }
   return rep;
 }
