@@ -448,6 +448,8 @@ void RollupBuffer::FoldHalf(int half, std::vector<RowVector>&& tables, int64_t c
   }
   WriteAndFold(&days, write_from[2], &out->rows[2], nullptr, 0);
   out->rows[2].SortByKey();
+  coarse_rows_[half].store(half == 1 ? pairs_.size() : hours_.size() + days_.size(),
+                           std::memory_order_relaxed);
 }
 
 RollupBuffer::Out RollupBuffer::Fold(Taken&& t, const int64_t write_from[3]) {
@@ -484,6 +486,7 @@ void RollupBuffer::Clear() {
   hours_.Clear();
   days_.Clear();
   pairs_.Clear();
+  for (auto& n : coarse_rows_) n.store(0, std::memory_order_relaxed);
 }
 
 std::vector<Row> Coarsen(std::vector<Row>&& rows, Resolution to, bool sorted) {

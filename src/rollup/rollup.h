@@ -9,6 +9,7 @@
 // The Aggregator folds events into 5-minute rows; Coarsen re-buckets rows into hourly or daily
 // ones (rows, not events: the cost is paid once per row). Both are plain values, one thread.
 
+#include <atomic>
 #include <cstdint>
 #include <memory>
 #include <span>
@@ -287,8 +288,11 @@ class RollupBuffer {
     const int64_t all[3] = {INT64_MIN, INT64_MIN, INT64_MIN};
     return Close(kEverything, all);
   }
+  // Rows held. Safe beside a fold (not beside Add): the coarser rows are counted as the last
+  // fold of each half left them.
   size_t size() const {
-    return fine_[0].size() + fine_[1].size() + hours_.size() + days_.size() + pairs_.size();
+    return fine_[0].size() + fine_[1].size() + coarse_rows_[0].load(std::memory_order_relaxed) +
+           coarse_rows_[1].load(std::memory_order_relaxed);
   }
   bool empty() const { return size() == 0; }
   void Clear();
@@ -304,6 +308,7 @@ class RollupBuffer {
   // Hourly and daily rows of the 5-minute families, the day's port pairs (counted in 5-minute
   // tables, which stay small enough for the caches, and folded here).
   RowTables hours_, days_, pairs_;
+  std::atomic<size_t> coarse_rows_[2] = {0, 0};  // hours_ + days_, pairs_: set by FoldHalf
   double half_seconds_[2] = {0, 0};
 };
 

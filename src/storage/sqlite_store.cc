@@ -609,7 +609,10 @@ Result<std::vector<BatchOutcome>> SqliteStore::CommitBatches(std::span<SensorBat
                                                              int64_t now_us) {
   if (in_import_) return Internal("CommitBatches during an import");
   JoinCounting();
-  JoinFold();  // the rows taken out at the previous commit: written below
+  // The rows of a fold started at an earlier commit, if it has finished: written below. A fold
+  // that has not is waited for only when the next one starts (StartFold): until then, the
+  // commits go on beside it.
+  JoinFold(/*wait=*/false);
   if (!recovered_) ISDAS_RETURN_IF_ERROR(RecoverRollups());
   ISDAS_RETURN_IF_ERROR(Exec("BEGIN IMMEDIATE"));
   // The tables of the buckets the previous commits' events closed: folded while this commit's
@@ -1023,9 +1026,11 @@ rollup::RollupBuffer::Taken SqliteStore::TakeClosed(bool all, int64_t now_us, in
 }
 
 void SqliteStore::StartFold(rollup::RollupBuffer::Taken&& taken, int64_t mark) {
-  folded_mark_ = mark;  // JoinFold, always before, has taken the previous one
-  if (taken.c5 == INT64_MIN) return;
+  if (taken.c5 == INT64_MIN) return;  // nothing closed (and then no mark either)
+  JoinFold();                         // folds run in the order of their Takes
+  folded_mark_ = mark;
   // The halves' folds touch different rows (RollupBuffer::FoldHalf): one thread each.
+  folds_running_.store(2, std::memory_order_relaxed);
   for (int half : {0, 1}) {
     folding_[half] =
         std::thread([this, half, c5 = taken.c5, tables = std::move(taken.tables[half])]() mutable {
@@ -1034,11 +1039,13 @@ void SqliteStore::StartFold(rollup::RollupBuffer::Taken&& taken, int64_t mark) {
           const int64_t all_rows[3] = {INT64_MIN, INT64_MIN, INT64_MIN};
           buffer_.FoldHalf(half, std::move(tables), c5, all_rows, &folded_[half]);
           fold_seconds_[half] = SteadySeconds() - start;
+          folds_running_.fetch_sub(1, std::memory_order_release);
         });
   }
 }
 
-void SqliteStore::JoinFold() {
+void SqliteStore::JoinFold(bool wait) {
+  if (!wait && folds_running_.load(std::memory_order_acquire) > 0) return;
   for (int half : {0, 1}) {
     if (folding_[half].joinable()) {
       const double start = SteadySeconds();

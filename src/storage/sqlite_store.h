@@ -5,6 +5,7 @@
 
 #include <absl/container/flat_hash_map.h>
 
+#include <atomic>
 #include <functional>
 #include <memory>
 #include <string>
@@ -131,10 +132,12 @@ class SqliteStore final : public EventStore {
   // written-sqlite). Not beside counting or folding.
   rollup::RollupBuffer::Taken TakeClosed(bool all, int64_t now_us, int64_t* mark);
   // Folds what TakeClosed took into folded_ and folded_mark_, on the `folding_` threads, one a
-  // counting half (RollupBuffer::FoldHalf), beside counting.
+  // counting half (RollupBuffer::FoldHalf), beside counting and the next commits. Waits for
+  // the previous fold first (JoinFold).
   void StartFold(rollup::RollupBuffer::Taken&& taken, int64_t mark);
-  // Waits for that fold; its rows and mark go to pending_ and pending_mark_.
-  void JoinFold();
+  // Waits for that fold (without `wait`: only if it has finished, else returns at once); its
+  // rows and mark go to pending_ and pending_mark_.
+  void JoinFold(bool wait = true);
   // Inside the open transaction: writes pending_ and, with them, the new closed mark.
   Status WritePending();
   // Records that 5-minute buckets before `closed5` are written (meta.rollup_closed_5m).
@@ -161,6 +164,7 @@ class SqliteStore final : public EventStore {
   size_t jobs_ = 0;
   std::thread counting_;
   std::thread folding_[2];
+  std::atomic<int> folds_running_{0};    // fold threads not yet finished
   rollup::RollupBuffer::Out folded_[2];  // made by FoldHalf, for pending_
   int64_t folded_mark_ = INT64_MIN;
   double fold_seconds_[2] = {0, 0};
