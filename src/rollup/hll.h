@@ -38,6 +38,14 @@ class DistinctCounter {
       __builtin_prefetch(table_ + (hash & (cap_ - 1u)), 1);
     }
   }
+  // Fetches all of the counter's memory (its exact table or registers) into the caches: a merge
+  // into it, or from it, touches all of it.
+  void PrefetchAll() const {
+    const char* p =
+        table_ ? reinterpret_cast<const char*>(table_) : reinterpret_cast<const char*>(registers_);
+    const size_t n = table_ ? size_t{cap_} * sizeof(uint64_t) : registers_ ? registers() : 0;
+    for (size_t i = 0; i < n; i += 64) __builtin_prefetch(p + i, 1);
+  }
   uint64_t Estimate() const;
   bool exact() const { return registers_ == nullptr; }
   int precision() const { return p_; }

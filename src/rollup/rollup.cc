@@ -367,13 +367,13 @@ namespace {
 // Serializes into `write` the rows with buckets at or after `write_from` (when given), then
 // folds every row into its bucket of `width` in `coarser` (when given): moved there when the
 // row is new, else merged. Rows are looked up some rows ahead of folding them, and their
-// memory fetched meanwhile (the coarser tables are far larger than the caches). The rows'
-// values are moved from.
+// memory fetched meanwhile (the coarser tables are far larger than the caches), then their
+// counters' memory, both sides. The rows' values are moved from.
 void WriteAndFold(std::span<Row> rows, int64_t write_from, StoredRows* write, RowTables* coarser,
                   int64_t width) {
   const size_t n = rows.size();
-  constexpr size_t kStep = 4, kB = kStep, kC = 2 * kStep, kRing = 16;
-  static_assert(kRing > kC);
+  constexpr size_t kStep = 4, kB = kStep, kC = 2 * kStep, kD = 3 * kStep, kRing = 16;
+  static_assert(kRing > kD);
   struct Staged {
     RowKey key;
     size_t hash;
@@ -381,7 +381,7 @@ void WriteAndFold(std::span<Row> rows, int64_t write_from, StoredRows* write, Ro
     uint32_t row;
   };
   Staged ring[kRing];
-  for (size_t t = 0; t < n + (coarser ? kC : 0); ++t) {
+  for (size_t t = 0; t < n + (coarser ? kD : 0); ++t) {
     if (t < n) {
       const Row& r = rows[t];
       if (write && r.key.bucket >= write_from) write->Add(r.key, r.value);
@@ -398,10 +398,22 @@ void WriteAndFold(std::span<Row> rows, int64_t write_from, StoredRows* write, Ro
       s.row = s.table->FindOrAdd(s.key, s.hash);
       s.table->PrefetchValue(s.row);
     }
-    if (t >= kC) {
+    if (t >= kC && t - kC < n) {
+      // The counters' memory, both sides (an exact table's slots are probed at random).
       const Staged& s = ring[(t - kC) % kRing];
+      const RowValue& to = s.table->row(s.row).value;
+      const RowValue& from = rows[t - kC].value;
+      if (to.packets != 0) {
+        to.sources.PrefetchAll();
+        to.destinations.PrefetchAll();
+      }
+      from.sources.PrefetchAll();
+      from.destinations.PrefetchAll();
+    }
+    if (t >= kD) {
+      const Staged& s = ring[(t - kD) % kRing];
       RowValue& to = s.table->row(s.row).value;
-      RowValue& from = rows[t - kC].value;
+      RowValue& from = rows[t - kD].value;
       if (to.packets == 0) {
         to = std::move(from);  // new in `coarser`: every counted row has packets
       } else {
@@ -430,8 +442,9 @@ RollupBuffer::Taken RollupBuffer::Take(int64_t c5) {
 }
 
 void RollupBuffer::FoldHalf(int half, std::vector<RowVector>&& tables, int64_t c5,
-                            const int64_t write_from[3], Out* out) {
-  const int64_t c1h = BucketStart(c5, 3600), c1d = BucketStart(c5, 86400);
+                            const int64_t write_from[3], Out* out, bool open_days) {
+  const int64_t c1h = BucketStart(c5, 3600);
+  const int64_t c1d = open_days ? kEverything : BucketStart(c5, 86400);
   std::vector<RowVector> hours, days;
   if (half == 1) {
     // The port pairs, kept daily only: straight into the day's.
@@ -448,8 +461,8 @@ void RollupBuffer::FoldHalf(int half, std::vector<RowVector>&& tables, int64_t c
   }
   WriteAndFold(&days, write_from[2], &out->rows[2], nullptr, 0);
   out->rows[2].SortByKey();
-  coarse_rows_[half].store(half == 1 ? pairs_.size() : hours_.size() + days_.size(),
-                           std::memory_order_relaxed);
+  if (half == 0) hour_rows_.store(hours_.size(), std::memory_order_relaxed);
+  day_rows_[half].store(half == 1 ? pairs_.size() : days_.size(), std::memory_order_relaxed);
 }
 
 RollupBuffer::Out RollupBuffer::Fold(Taken&& t, const int64_t write_from[3]) {
@@ -486,7 +499,8 @@ void RollupBuffer::Clear() {
   hours_.Clear();
   days_.Clear();
   pairs_.Clear();
-  for (auto& n : coarse_rows_) n.store(0, std::memory_order_relaxed);
+  hour_rows_.store(0, std::memory_order_relaxed);
+  for (auto& n : day_rows_) n.store(0, std::memory_order_relaxed);
 }
 
 std::vector<Row> Coarsen(std::vector<Row>&& rows, Resolution to, bool sorted) {

@@ -274,6 +274,9 @@ class RollupBuffer {
   struct Taken {
     std::vector<RowVector> tables[2];  // by counting half
     int64_t c5 = INT64_MIN;
+    // The open days' rows (kept daily: the day's port pairs, and the hours folded so far) are
+    // written too, and the tables emptied (the bound on memory: those are most of the rows).
+    bool open_days = false;
   };
   Taken Take(int64_t c5);
   Out Fold(Taken&& taken, const int64_t write_from[3]);
@@ -281,7 +284,7 @@ class RollupBuffer {
   // different rows (0: hourly and daily rows of the 5-minute families; 1: the day's port
   // pairs), so the two may run at once, each after the previous fold of its half.
   void FoldHalf(int half, std::vector<RowVector>&& tables, int64_t c5, const int64_t write_from[3],
-                Out* out);
+                Out* out, bool open_days = false);
   Out Close(int64_t c5, const int64_t write_from[3]) { return Fold(Take(c5), write_from); }
   static constexpr int64_t kEverything = INT64_MAX - 86400 * 2;  // a c5 closing every bucket
   Out CloseAll() {
@@ -291,8 +294,13 @@ class RollupBuffer {
   // Rows held. Safe beside a fold (not beside Add): the coarser rows are counted as the last
   // fold of each half left them.
   size_t size() const {
-    return fine_[0].size() + fine_[1].size() + coarse_rows_[0].load(std::memory_order_relaxed) +
-           coarse_rows_[1].load(std::memory_order_relaxed);
+    return fine_[0].size() + fine_[1].size() + hour_rows_.load(std::memory_order_relaxed) +
+           open_day_rows();
+  }
+  // Of those, the open days' rows (Taken::open_days).
+  size_t open_day_rows() const {
+    return day_rows_[0].load(std::memory_order_relaxed) +
+           day_rows_[1].load(std::memory_order_relaxed);
   }
   bool empty() const { return size() == 0; }
   void Clear();
@@ -308,7 +316,8 @@ class RollupBuffer {
   // Hourly and daily rows of the 5-minute families, the day's port pairs (counted in 5-minute
   // tables, which stay small enough for the caches, and folded here).
   RowTables hours_, days_, pairs_;
-  std::atomic<size_t> coarse_rows_[2] = {0, 0};  // hours_ + days_, pairs_: set by FoldHalf
+  // hours_, and days_ and pairs_ (by half), as FoldHalf last left them.
+  std::atomic<size_t> hour_rows_ = 0, day_rows_[2] = {0, 0};
   double half_seconds_[2] = {0, 0};
 };
 

@@ -26,6 +26,7 @@ constexpr size_t kImportBlockEvents = 16384;  // an import's events are stored i
 constexpr size_t kMaxPendingRows = 4000000;   // rollup rows held in memory at most
 constexpr int64_t kGraceSeconds = 120;        // a 5-minute bucket closes this long after its end
 constexpr int64_t kLiveSeconds = 3600;        // traffic this recent is live (freshness flush)
+constexpr size_t kMaxQueuedFolds = 3;         // a fold lane's queue at most (StartFold waits)
 constexpr double kIdleFlushSeconds = 2;       // an idle writer writes open rows at most this often
 
 // Column meanings: docs/storage-sqlite.md. Addresses are 4- or 16-byte BLOBs in network
@@ -140,7 +141,7 @@ struct Stmt {
 
 SqliteStore::~SqliteStore() {
   JoinCounting();
-  JoinFold();
+  StopFoldLanes();
   if (in_import_) Abandon();
   sqlite3_finalize(insert_block_);
   // The pack writers' statements are finalized after this body, with the members: the
@@ -609,10 +610,6 @@ Result<std::vector<BatchOutcome>> SqliteStore::CommitBatches(std::span<SensorBat
                                                              int64_t now_us) {
   if (in_import_) return Internal("CommitBatches during an import");
   JoinCounting();
-  // The rows of a fold started at an earlier commit, if it has finished: written below. A fold
-  // that has not is waited for only when the next one starts (StartFold): until then, the
-  // commits go on beside it.
-  JoinFold(/*wait=*/false);
   if (!recovered_) ISDAS_RETURN_IF_ERROR(RecoverRollups());
   ISDAS_RETURN_IF_ERROR(Exec("BEGIN IMMEDIATE"));
   // The tables of the buckets the previous commits' events closed: folded while this commit's
@@ -713,6 +710,9 @@ Result<std::vector<BatchOutcome>> SqliteStore::CommitBatches(std::span<SensorBat
       if (!failed.ok()) break;
     }
     lap(&times_.blocks);
+    // The rows of the folds finished by now (queued at this commit or earlier): a fold still
+    // running is not waited for, its rows go with a later commit.
+    JoinFold(/*wait=*/false);
     if (failed.ok()) failed = WritePending();
     if (failed.ok() && !late.empty()) failed = WriteOut(late.CloseAll());
     lap(&times_.rollup_rows);
@@ -1007,17 +1007,28 @@ rollup::RollupBuffer::Taken SqliteStore::TakeClosed(bool all, int64_t now_us, in
   // Open buckets are written as they are (merged later) when memory asks, or freshness: the
   // traffic is live (its newest event within kLiveSeconds of the clock). A backlog's buckets
   // close as its time goes by.
-  const bool bound = buffer_.size() > kMaxPendingRows;
+  // (The sizes of the hours and days are as the last fold left them: while one runs, they may
+  // be about to shrink, and the bound waits.)
+  const bool bound =
+      folds_running_.load(std::memory_order_acquire) == 0 && buffer_.size() > kMaxPendingRows;
   const bool live = max_ts_s_ != INT64_MIN && max_ts_s_ >= now_us / 1000000 - kLiveSeconds;
   const bool flush =
       all || bound ||
       (live && !buffer_.empty() && SteadySeconds() - last_flush_ > partial_flush_seconds_);
+  // At the bound, when the open days hold most of the rows (the day's port pairs grow all day,
+  // the open 5-minute buckets and hour stay small), only those are written: the rest would be
+  // written again, merged, within the hour.
+  const bool days_only =
+      bound && !all && closed5_ != INT64_MIN && buffer_.open_day_rows() * 2 > buffer_.size();
   if (flush) {
     if (!all) ++(bound ? times_.flushes_bound : times_.flushes_fresh);
     last_flush_ = SteadySeconds();
   }
   rollup::RollupBuffer::Taken t;
-  if (flush) {
+  if (days_only) {
+    t = buffer_.Take(closed5_);  // with the buckets closed now, if any
+    t.open_days = true;
+  } else if (flush) {
     t = buffer_.Take(rollup::RollupBuffer::kEverything);
   } else if (closes) {
     t = buffer_.Take(c5);
@@ -1027,41 +1038,88 @@ rollup::RollupBuffer::Taken SqliteStore::TakeClosed(bool all, int64_t now_us, in
 
 void SqliteStore::StartFold(rollup::RollupBuffer::Taken&& taken, int64_t mark) {
   if (taken.c5 == INT64_MIN) return;  // nothing closed (and then no mark either)
-  JoinFold();                         // folds run in the order of their Takes
-  folded_mark_ = mark;
-  // The halves' folds touch different rows (RollupBuffer::FoldHalf): one thread each.
-  folds_running_.store(2, std::memory_order_relaxed);
+  const uint64_t seq = ++fold_seq_;
+  if (mark != INT64_MIN) fold_marks_.emplace_back(seq, mark);
+  // The halves' folds touch different rows (RollupBuffer::FoldHalf): a lane each.
   for (int half : {0, 1}) {
-    folding_[half] =
-        std::thread([this, half, c5 = taken.c5, tables = std::move(taken.tables[half])]() mutable {
-          pthread_setname_np(pthread_self(), half == 0 ? "isdas-fold" : "isdas-fold1");
-          const double start = SteadySeconds();
-          const int64_t all_rows[3] = {INT64_MIN, INT64_MIN, INT64_MIN};
-          buffer_.FoldHalf(half, std::move(tables), c5, all_rows, &folded_[half]);
-          fold_seconds_[half] = SteadySeconds() - start;
-          folds_running_.fetch_sub(1, std::memory_order_release);
-        });
+    FoldLane& l = lanes_[half];
+    std::unique_lock lock(l.mu);
+    if (l.todo.size() >= kMaxQueuedFolds) {
+      // The lane is behind by several buckets: wait (their tables hold memory).
+      const double start = SteadySeconds();
+      l.cv.wait(lock, [&l] { return l.todo.size() < kMaxQueuedFolds; });
+      times_.wait_fold += SteadySeconds() - start;
+    }
+    l.todo.push_back({std::move(taken.tables[half]), taken.c5, taken.open_days, seq});
+    ++l.queued;
+    folds_running_.fetch_add(1, std::memory_order_relaxed);
+    if (!l.thread.joinable()) l.thread = std::thread([this, half] { RunFoldLane(half); });
+    l.cv.notify_all();
+  }
+}
+
+void SqliteStore::RunFoldLane(int half) {
+  pthread_setname_np(pthread_self(), half == 0 ? "isdas-fold" : "isdas-fold1");
+  FoldLane& l = lanes_[half];
+  std::unique_lock lock(l.mu);
+  for (;;) {
+    l.cv.wait(lock, [&l] { return l.stop || !l.todo.empty(); });
+    if (l.stop) return;  // what is queued is dropped: recovery counts it again
+    FoldLane::Task task = std::move(l.todo.front());
+    l.todo.pop_front();
+    lock.unlock();
+    const double start = SteadySeconds();
+    const int64_t all_rows[3] = {INT64_MIN, INT64_MIN, INT64_MIN};
+    rollup::RollupBuffer::Out out;
+    buffer_.FoldHalf(half, std::move(task.tables), task.c5, all_rows, &out, task.open_days);
+    const double seconds = SteadySeconds() - start;
+    lock.lock();
+    l.done.push_back(std::move(out));
+    l.done_through = task.seq;
+    l.seconds += seconds;
+    --l.queued;
+    folds_running_.fetch_sub(1, std::memory_order_release);
+    l.cv.notify_all();
+  }
+}
+
+void SqliteStore::StopFoldLanes() {
+  for (FoldLane& l : lanes_) {
+    {
+      std::lock_guard lock(l.mu);
+      l.stop = true;
+    }
+    l.cv.notify_all();
+    if (l.thread.joinable()) l.thread.join();
   }
 }
 
 void SqliteStore::JoinFold(bool wait) {
-  if (!wait && folds_running_.load(std::memory_order_acquire) > 0) return;
+  uint64_t through = UINT64_MAX;
   for (int half : {0, 1}) {
-    if (folding_[half].joinable()) {
+    FoldLane& l = lanes_[half];
+    std::unique_lock lock(l.mu);
+    if (wait && l.queued > 0) {
       const double start = SteadySeconds();
-      folding_[half].join();
+      l.cv.wait(lock, [&l] { return l.queued == 0; });
       times_.wait_fold += SteadySeconds() - start;
     }
-    times_.fold += fold_seconds_[half];
-    times_.fold_half[half] += fold_seconds_[half];
-    fold_seconds_[half] = 0;
-    bool any = false;
-    for (const auto& rows : folded_[half].rows) any = any || !rows.empty();
-    if (any) pending_.push_back(std::move(folded_[half]));
-    folded_[half] = rollup::RollupBuffer::Out();
+    times_.fold += l.seconds;
+    times_.fold_half[half] += l.seconds;
+    l.seconds = 0;
+    for (rollup::RollupBuffer::Out& out : l.done) {
+      bool any = false;
+      for (const auto& rows : out.rows) any = any || !rows.empty();
+      if (any) pending_.push_back(std::move(out));
+    }
+    l.done.clear();
+    through = std::min(through, l.done_through);
   }
-  if (folded_mark_ != INT64_MIN) pending_mark_ = folded_mark_;
-  folded_mark_ = INT64_MIN;
+  // A mark is recorded once both halves of its fold are in pending_.
+  while (!fold_marks_.empty() && fold_marks_.front().first <= through) {
+    pending_mark_ = fold_marks_.front().second;
+    fold_marks_.pop_front();
+  }
 }
 
 Status SqliteStore::WriteClosedMark(int64_t closed5) {

@@ -6,8 +6,11 @@
 #include <absl/container/flat_hash_map.h>
 
 #include <atomic>
+#include <condition_variable>
+#include <deque>
 #include <functional>
 #include <memory>
+#include <mutex>
 #include <string>
 #include <thread>
 #include <vector>
@@ -76,6 +79,10 @@ class SqliteStore final : public EventStore {
   // Called with the text of every Select/SelectEach before it runs (tests check the plans of
   // what the query layer asks; empty: none).
   void set_select_trace(std::function<void(const std::string&)> f) { trace_ = std::move(f); }
+  // Waits until the folds queued so far have finished; their rows go with the next commit
+  // (without it, with the first commit after they finish). For tests that look for rows at a
+  // known commit.
+  void WaitForFolds() { JoinFold(true); }
   // How often the open buckets of live traffic are written (docs/rollups.md; 60 s). Tests
   // shorten it rather than wait.
   void set_partial_flush_seconds(double s) { partial_flush_seconds_ = s; }
@@ -131,12 +138,14 @@ class SqliteStore final : public EventStore {
   // to record once their rows are written, or INT64_MIN (docs/rollups.md#when-rollups-are-
   // written-sqlite). Not beside counting or folding.
   rollup::RollupBuffer::Taken TakeClosed(bool all, int64_t now_us, int64_t* mark);
-  // Folds what TakeClosed took into folded_ and folded_mark_, on the `folding_` threads, one a
-  // counting half (RollupBuffer::FoldHalf), beside counting and the next commits. Waits for
-  // the previous fold first (JoinFold).
+  // Queues what TakeClosed took to be folded on the fold lanes, one a counting half
+  // (RollupBuffer::FoldHalf), beside counting and the next commits; folds of one lane run in
+  // the order of their Takes. Waits only when a lane is kMaxQueuedFolds behind.
   void StartFold(rollup::RollupBuffer::Taken&& taken, int64_t mark);
-  // Waits for that fold (without `wait`: only if it has finished, else returns at once); its
-  // rows and mark go to pending_ and pending_mark_.
+  void RunFoldLane(int half);  // a lane's thread
+  void StopFoldLanes();        // ends the threads, dropping what is queued
+  // Moves the rows of the folds finished so far to pending_, and the closed mark of the last
+  // Take whose halves have both finished to pending_mark_; with `wait`, all queued folds first.
   void JoinFold(bool wait = true);
   // Inside the open transaction: writes pending_ and, with them, the new closed mark.
   Status WritePending();
@@ -163,12 +172,29 @@ class SqliteStore final : public EventStore {
   std::vector<CountJob> count_jobs_;  // the first jobs_ in use (kept: their memory is reused)
   size_t jobs_ = 0;
   std::thread counting_;
-  std::thread folding_[2];
-  std::atomic<int> folds_running_{0};    // fold threads not yet finished
-  rollup::RollupBuffer::Out folded_[2];  // made by FoldHalf, for pending_
-  int64_t folded_mark_ = INT64_MIN;
-  double fold_seconds_[2] = {0, 0};
-  std::vector<rollup::RollupBuffer::Out> pending_;  // taken out, not yet written
+  // A fold lane: a thread folding, in order, what StartFold queued for one counting half.
+  struct FoldLane {
+    struct Task {
+      std::vector<rollup::RowVector> tables;
+      int64_t c5 = INT64_MIN;
+      bool open_days = false;
+      uint64_t seq = 0;  // StartFold's number
+    };
+    std::thread thread;
+    std::mutex mu;
+    std::condition_variable cv;  // a task queued or finished, or stop
+    std::deque<Task> todo;
+    size_t queued = 0;                            // tasks queued or running
+    std::vector<rollup::RollupBuffer::Out> done;  // rows folded, for pending_
+    uint64_t done_through = 0;                    // seq of the last task finished
+    double seconds = 0;                           // fold time not yet in times_
+    bool stop = false;
+  };
+  FoldLane lanes_[2];
+  std::atomic<int> folds_running_{0};                    // lane tasks queued or running, both lanes
+  uint64_t fold_seq_ = 0;                                // StartFold calls with something to fold
+  std::deque<std::pair<uint64_t, int64_t>> fold_marks_;  // (seq, closed mark) not yet collected
+  std::vector<rollup::RollupBuffer::Out> pending_;       // taken out, not yet written
   int64_t pending_mark_ = INT64_MIN;  // the closed mark to record with them (none: INT64_MIN)
   bool recovered_ = false;            // buffer_ matches the tables
   // 5-minute buckets before this are closed: taken out of buffer_ (the mark in meta follows
