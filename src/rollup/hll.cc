@@ -218,6 +218,119 @@ Result<DistinctCounter> DistinctCounter::Parse(std::string_view b) {
   return c;
 }
 
+namespace {
+
+// One serialized counter, checked: its precision and either its exact hashes (sorted, as
+// stored: little-endian u64) or its registers.
+struct Bytes {
+  int p = 0;
+  bool exact = false;
+  std::string_view body;
+  size_t n() const { return body.size() / 8; }
+  uint64_t hash(size_t i) const {
+    uint64_t h = 0;
+    for (int k = 0; k < 8; ++k)
+      h |= uint64_t{static_cast<uint8_t>(body[8 * i + static_cast<size_t>(k)])} << (8 * k);
+    return h;
+  }
+};
+
+Result<Bytes> Check(std::string_view b) {
+  if (b.size() < 3 || static_cast<uint8_t>(b[0]) != kFormat) {
+    return Corruption("distinct counter: unknown format");
+  }
+  Bytes out;
+  out.p = static_cast<uint8_t>(b[1]);
+  if (out.p < 4 || out.p > 16) return Corruption("distinct counter: precision out of range");
+  out.body = b.substr(3);
+  if (b[2] == 'e') {
+    out.exact = true;
+    if (out.body.size() % 8 != 0 || out.n() > DistinctCounter::kExactLimit) {
+      return Corruption("distinct counter: exact list of bad length");
+    }
+    for (size_t i = 1; i < out.n(); ++i) {
+      if (out.hash(i) <= out.hash(i - 1))
+        return Corruption("distinct counter: exact list not sorted");
+    }
+    return out;
+  }
+  if (b[2] == 'r') {
+    if (out.body.size() != size_t{1} << out.p)
+      return Corruption("distinct counter: register count");
+    uint8_t top = 0;
+    for (char c : out.body) top = std::max(top, static_cast<uint8_t>(c));
+    if (top > 64 - out.p + 1) return Corruption("distinct counter: register out of range");
+    return out;
+  }
+  return Corruption("distinct counter: unknown kind");
+}
+
+}  // namespace
+
+Status DistinctCounter::MergeBytes(std::string_view a, std::string_view b, std::string* out) {
+  auto x = Check(a);
+  if (!x.ok()) return x.status();
+  auto y = Check(b);
+  if (!y.ok()) return y.status();
+  if (x->p != y->p) return InvalidArgument("distinct counter: precision differs");
+  const int p = x->p;
+  if (x->exact && y->exact) {
+    // Both lists in order: their union, in order, while it stays exact.
+    uint64_t merged[2 * kExactLimit];
+    size_t n = 0, i = 0, j = 0;
+    while (i < x->n() || j < y->n()) {
+      const uint64_t hx = i < x->n() ? x->hash(i) : UINT64_MAX;
+      const uint64_t hy = j < y->n() ? y->hash(j) : UINT64_MAX;
+      if (j == y->n() || (i < x->n() && hx < hy)) {
+        merged[n++] = hx;
+        ++i;
+      } else if (i == x->n() || hy < hx) {
+        merged[n++] = hy;
+        ++j;
+      } else {
+        merged[n++] = hx;
+        ++i;
+        ++j;
+      }
+    }
+    if (n <= kExactLimit) {
+      out->assign({static_cast<char>(kFormat), static_cast<char>(p), 'e'});
+      out->resize(3 + 8 * n);
+      for (size_t k = 0; k < n; ++k) {
+        for (size_t m = 0; m < 8; ++m)
+          (*out)[3 + 8 * k + m] = static_cast<char>(merged[k] >> (8 * m));
+      }
+      return Status::Ok();
+    }
+    DistinctCounter c(p);
+    c.registers_ = new uint8_t[c.registers()]();
+    for (size_t k = 0; k < n; ++k) c.AddToRegisters(merged[k]);
+    out->clear();
+    c.SerializeTo(out);
+    return Status::Ok();
+  }
+  // Registers: the larger of each pair, the exact side's hashes added.
+  const size_t m = size_t{1} << p;
+  std::string regs(m, '\0');
+  DistinctCounter c(p);
+  for (const Bytes* s : {&x.value(), &y.value()}) {
+    if (s->exact) continue;
+    for (size_t k = 0; k < m; ++k) {
+      regs[k] = static_cast<char>(
+          std::max(static_cast<uint8_t>(regs[k]), static_cast<uint8_t>(s->body[k])));
+    }
+  }
+  c.registers_ = reinterpret_cast<uint8_t*>(regs.data());
+  for (const Bytes* s : {&x.value(), &y.value()}) {
+    if (!s->exact) continue;
+    for (size_t k = 0; k < s->n(); ++k) c.AddToRegisters(s->hash(k));
+  }
+  c.registers_ = nullptr;  // not its own: `regs` frees it
+  out->assign({static_cast<char>(kFormat), static_cast<char>(p), 'r'});
+  out->append(regs);
+  return Status::Ok();
+}
+
 Status DistinctCounter::MergeSerialized(std::string_view b) {
   if (b.size() < 3 || static_cast<uint8_t>(b[0]) != kFormat) {
     return Corruption("distinct counter: unknown format");

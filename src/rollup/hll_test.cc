@@ -51,7 +51,67 @@ TEST(DistinctCounter, MergeSerializedRefusesDamagedBytesAndChangesNothing) {
   EXPECT_EQ(into.Serialize(), before);
 }
 
+TEST(DistinctCounter, MergeBytesRefusesDamagedBytesAndChangesNothing) {
+  DistinctCounter good;
+  for (uint64_t i = 0; i < 50; ++i) good.Add(i * 7919);
+  const std::string ok = good.Serialize();
+  DistinctCounter exact;
+  for (uint64_t i = 0; i < 5; ++i) exact.Add(1000 + i);
+  std::string unsorted = exact.Serialize();
+  std::swap_ranges(unsorted.begin() + 3, unsorted.begin() + 11, unsorted.begin() + 11);
+  std::string repeated = exact.Serialize();
+  std::copy(repeated.begin() + 3, repeated.begin() + 11, repeated.begin() + 11);
+  DistinctCounter dense;
+  for (uint64_t i = 0; i < 5000; ++i) dense.Add(HashAddress(model::IpAddr::V4(i)));
+  std::string high = dense.Serialize();
+  high[4000] = static_cast<char>(64);  // beyond 64 - p + 1
+  std::string bad_p = ok;
+  bad_p[1] = 30;
+  std::string bad_kind = ok;
+  bad_kind[2] = 'x';
+  std::string too_long = ok.substr(0, 3);
+  for (int i = 0; i < 257; ++i) too_long.append(8, static_cast<char>(i + 1));
+  DistinctCounter other_p(10);
+  other_p.Add(5);
+  std::string out = "untouched";
+  for (const std::string& bad :
+       {std::string(), ok.substr(0, 2), ok.substr(0, ok.size() - 3), unsorted, repeated, high,
+        dense.Serialize().substr(0, 100), bad_p, bad_kind, too_long}) {
+    // Either side.
+    EXPECT_EQ(DistinctCounter::MergeBytes(bad, ok, &out).kind(), ErrorKind::kCorruption);
+    EXPECT_EQ(DistinctCounter::MergeBytes(ok, bad, &out).kind(), ErrorKind::kCorruption);
+  }
+  EXPECT_EQ(DistinctCounter::MergeBytes(ok, other_p.Serialize(), &out).kind(),
+            ErrorKind::kInvalidArgument);
+  EXPECT_EQ(out, "untouched");
+}
+
 // ---- behaviour ----
+
+// Every kind of pair (exact lists whose union stays within the limit, reaches it or passes it;
+// a sketch on either side or both; the hash 0; another precision) merges to the very bytes the
+// counter objects make.
+TEST(DistinctCounter, MergeBytesEqualsMergeOfCounters) {
+  std::mt19937_64 rng(9);
+  for (int p : {12, 4, 16}) {
+    for (size_t na : {0, 1, 2, 100, 200, 256, 3000}) {
+      for (size_t nb : {0, 1, 56, 57, 156, 256, 20000}) {
+        DistinctCounter a(p), b(p);
+        for (size_t i = 0; i < na; ++i) a.Add(i % 7 == 0 ? 0 : rng());
+        // Some of b's values are a's too (rng replayed), so unions are smaller than sums.
+        std::mt19937_64 again(rng());
+        for (size_t i = 0; i < nb; ++i) b.Add(i % 3 == 0 ? i * 977 : again());
+        DistinctCounter want = a;
+        ASSERT_TRUE(want.MergeSerialized(b.Serialize()).ok());
+        std::string got;
+        ASSERT_TRUE(DistinctCounter::MergeBytes(a.Serialize(), b.Serialize(), &got).ok());
+        EXPECT_EQ(got, want.Serialize()) << "p " << p << ": " << na << " + " << nb;
+        ASSERT_TRUE(DistinctCounter::MergeBytes(b.Serialize(), a.Serialize(), &got).ok());
+        EXPECT_EQ(got, want.Serialize()) << "p " << p << ": " << nb << " + " << na;
+      }
+    }
+  }
+}
 
 TEST(DistinctCounter, MergeSerializedEqualsMergeOfParsed) {
   std::mt19937_64 rng(5);

@@ -74,11 +74,7 @@ auto Tie(const PackRow& r) {
 
 // Merges serialized counter `b` into `a`, the result kept in `scratch`.
 Status MergeCounter(std::string_view* a, std::string_view b, std::string* scratch) {
-  auto c = rollup::DistinctCounter::Parse(*a);
-  if (!c.ok()) return c.status();
-  ISDAS_RETURN_IF_ERROR(c->MergeSerialized(b));
-  scratch->clear();
-  c->SerializeTo(scratch);
+  ISDAS_RETURN_IF_ERROR(rollup::DistinctCounter::MergeBytes(*a, b, scratch));
   *a = *scratch;
   return Status::Ok();
 }
@@ -272,11 +268,28 @@ Status PackWriter::Prepare(sqlite3* db, rollup::Resolution r) {
   return Status::Ok();
 }
 
+size_t PackWriter::PackEnd(const rollup::StoredRows& rows, size_t i) {
+  const auto& all = rows.rows();
+  if (i == 0 || i >= all.size()) return std::min(i, all.size());
+  const rollup::RowKey& k = all[i - 1].key;
+  const int64_t part = PartOf(k.family, k.key);
+  while (i < all.size() && all[i].key.family == k.family && all[i].key.bucket == k.bucket &&
+         PartOf(k.family, all[i].key.key) == part) {
+    ++i;
+  }
+  return i;
+}
+
 Status PackWriter::Write(const rollup::StoredRows& rows, uint64_t* written) {
+  return Write(rows, 0, rows.size(), written);
+}
+
+Status PackWriter::Write(const rollup::StoredRows& rows, size_t begin, size_t end,
+                         uint64_t* written) {
   const auto& all = rows.rows();
   std::vector<uint32_t>& order = order_;
   order.clear();
-  for (uint32_t i = 0; i < all.size(); ++i) {
+  for (uint32_t i = static_cast<uint32_t>(begin); i < end; ++i) {
     if (res_ >= rollup::Finest(all[i].key.family)) order.push_back(i);
   }
   auto less = [&all](uint32_t a, uint32_t b) { return all[a].key < all[b].key; };

@@ -75,6 +75,12 @@ class PackWriter {
   // Rows may come in any order (sorted here when not in the packs' order already) and hold a
   // key more than once. `written` counts the rows taken.
   Status Write(const rollup::StoredRows& rows, uint64_t* written);
+  // Rows [begin, end) only.
+  Status Write(const rollup::StoredRows& rows, size_t begin, size_t end, uint64_t* written);
+  // Where rows sorted in the packs' order, cut at `i`, may be cut without splitting a pack
+  // between two writes (each would read, merge and write it back): `i`, or past the rows of
+  // the pack that row i - 1 is in.
+  static size_t PackEnd(const rollup::StoredRows& rows, size_t i);
 
  private:
   Status Error(const char* what);

@@ -713,7 +713,7 @@ Result<std::vector<BatchOutcome>> SqliteStore::CommitBatches(std::span<SensorBat
     // The rows of the folds finished by now (queued at this commit or earlier): a fold still
     // running is not waited for, its rows go with a later commit.
     JoinFold(/*wait=*/false);
-    if (failed.ok()) failed = WritePending();
+    if (failed.ok()) failed = WritePending(pending_rows_per_commit_);
     if (failed.ok() && !late.empty()) failed = WriteOut(late.CloseAll());
     lap(&times_.rollup_rows);
   }
@@ -822,10 +822,12 @@ Status SqliteStore::WriteRollups(rollup::Aggregator* agg) {
   return Status::Ok();
 }
 
-Status SqliteStore::WriteRows(rollup::Resolution r, const rollup::StoredRows& rows) {
+Status SqliteStore::WriteRows(rollup::Resolution r, const rollup::StoredRows& rows, size_t begin,
+                              size_t end) {
   const double start = SteadySeconds();
   PortAdds totals;
-  for (const rollup::StoredRows::Row& row : rows.rows()) {
+  for (size_t i = begin; i < end; ++i) {
+    const rollup::StoredRows::Row& row = rows.rows()[i];
     const rollup::RowKey& k = row.key;
     if (k.family != rollup::Family::kPort || r < rollup::Finest(k.family)) continue;
     rollup::RowKey dims = k;
@@ -833,7 +835,7 @@ Status SqliteStore::WriteRows(rollup::Resolution r, const rollup::StoredRows& ro
     totals[dims].emplace_back(static_cast<uint16_t>(k.key), row.packets);
   }
   uint64_t written = 0;
-  Status s = packs_[static_cast<int>(r)].Write(rows, &written);
+  Status s = packs_[static_cast<int>(r)].Write(rows, begin, end, &written);
   if (s.ok()) s = AddPortTotals(r, totals);
   times_.rows[static_cast<int>(r)] += written;
   times_.write_seconds[static_cast<int>(r)] += SteadySeconds() - start;
@@ -1074,7 +1076,7 @@ void SqliteStore::RunFoldLane(int half) {
     buffer_.FoldHalf(half, std::move(task.tables), task.c5, all_rows, &out, task.open_days);
     const double seconds = SteadySeconds() - start;
     lock.lock();
-    l.done.push_back(std::move(out));
+    l.done.emplace_back(task.seq, std::move(out));
     l.done_through = task.seq;
     l.seconds += seconds;
     --l.queued;
@@ -1107,17 +1109,17 @@ void SqliteStore::JoinFold(bool wait) {
     times_.fold += l.seconds;
     times_.fold_half[half] += l.seconds;
     l.seconds = 0;
-    for (rollup::RollupBuffer::Out& out : l.done) {
+    for (auto& [seq, out] : l.done) {
       bool any = false;
       for (const auto& rows : out.rows) any = any || !rows.empty();
-      if (any) pending_.push_back(std::move(out));
+      if (any) pending_.push_back({std::move(out), seq});
     }
     l.done.clear();
     through = std::min(through, l.done_through);
   }
-  // A mark is recorded once both halves of its fold are in pending_.
+  // Both halves of these folds are in pending_.
   while (!fold_marks_.empty() && fold_marks_.front().first <= through) {
-    pending_mark_ = fold_marks_.front().second;
+    ready_marks_.push_back(fold_marks_.front());
     fold_marks_.pop_front();
   }
 }
@@ -1128,11 +1130,33 @@ Status SqliteStore::WriteClosedMark(int64_t closed5) {
           .c_str());
 }
 
-Status SqliteStore::WritePending() {
-  for (const rollup::RollupBuffer::Out& out : pending_) ISDAS_RETURN_IF_ERROR(WriteOut(out));
-  if (pending_mark_ != INT64_MIN) ISDAS_RETURN_IF_ERROR(WriteClosedMark(pending_mark_));
-  pending_.clear();
-  pending_mark_ = INT64_MIN;
+Status SqliteStore::WritePending(size_t budget) {
+  size_t written = 0;
+  while (!pending_.empty() && written < budget) {
+    Pending& p = pending_.front();
+    while (p.r < 3 && written < budget) {
+      const rollup::StoredRows& rows = p.out.rows[p.r];
+      const size_t end =
+          PackWriter::PackEnd(rows, p.at + std::min(budget - written, rows.size() - p.at));
+      ISDAS_RETURN_IF_ERROR(WriteRows(static_cast<rollup::Resolution>(p.r), rows, p.at, end));
+      written += end - p.at;
+      p.at = end;
+      if (p.at == rows.size()) {
+        ++p.r;
+        p.at = 0;
+      }
+    }
+    if (p.r == 3) pending_.pop_front();
+  }
+  // The newest mark no row of whose folds is left.
+  uint64_t left = UINT64_MAX;
+  for (const Pending& p : pending_) left = std::min(left, p.seq);
+  int64_t mark = INT64_MIN;
+  while (!ready_marks_.empty() && ready_marks_.front().first < left) {
+    mark = ready_marks_.front().second;
+    ready_marks_.pop_front();
+  }
+  if (mark != INT64_MIN) ISDAS_RETURN_IF_ERROR(WriteClosedMark(mark));
   return Status::Ok();
 }
 
@@ -1141,7 +1165,7 @@ Status SqliteStore::RecoverRollups() {
   JoinFold();
   buffer_.Clear();
   pending_.clear();
-  pending_mark_ = INT64_MIN;
+  ready_marks_.clear();
   max_ts_s_ = INT64_MIN;
   ISDAS_RETURN_IF_ERROR(Exec("BEGIN IMMEDIATE"));
   Status s;
@@ -1168,11 +1192,13 @@ Status SqliteStore::RecoverRollups() {
   } else {
     closed5_ = std::strtoll(mark.value()[0][0].c_str(), nullptr, 10);
   }
-  if (closed5_ != INT64_MIN) {
+  {
     // Rows of open buckets may hold partial writes: delete them and count those buckets again
-    // from the events (every event there, imports included).
-    const int64_t from[3] = {closed5_, rollup::BucketStart(closed5_, 3600),
-                             rollup::BucketStart(closed5_, 86400)};
+    // from the events (every event there, imports included). No mark (a collector first
+    // started on an empty database, and no bucket closed and written since): every bucket.
+    const bool none = closed5_ == INT64_MIN;
+    const int64_t from[3] = {closed5_, none ? INT64_MIN : rollup::BucketStart(closed5_, 3600),
+                             none ? INT64_MIN : rollup::BucketStart(closed5_, 86400)};
     for (rollup::Resolution r : rollup::kResolutions) {
       const int64_t b = from[static_cast<int>(r)];
       for (const std::string& sql :
@@ -1182,15 +1208,16 @@ Status SqliteStore::RecoverRollups() {
         if (!s.ok()) return fail(s);
       }
     }
-    s = ScanEvents(from[2] * 1000000, [&](auto ev, auto src, uint32_t sensor) -> Status {
-      buffer_.Add(ev, src, sensor);
-      if (buffer_.size() <= kMaxPendingRows) return Status::Ok();
-      // Fold the closed buckets without writing them, then write the rest.
-      (void)buffer_.Close(closed5_, from);
-      return WriteOut(buffer_.CloseAll());
-    });
+    s = ScanEvents(none ? INT64_MIN : from[2] * 1000000,
+                   [&](auto ev, auto src, uint32_t sensor) -> Status {
+                     buffer_.Add(ev, src, sensor);
+                     if (buffer_.size() <= kMaxPendingRows) return Status::Ok();
+                     // Fold the closed buckets without writing them, then write the rest.
+                     if (!none) (void)buffer_.Close(closed5_, from);
+                     return WriteOut(buffer_.CloseAll());
+                   });
     if (!s.ok()) return fail(s);
-    (void)buffer_.Close(closed5_, from);  // only folds: those rows are in the tables
+    if (!none) (void)buffer_.Close(closed5_, from);  // only folds: those rows are in the tables
   }
   s = Exec("COMMIT");
   if (!s.ok()) return fail(s);

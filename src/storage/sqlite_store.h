@@ -86,6 +86,9 @@ class SqliteStore final : public EventStore {
   // How often the open buckets of live traffic are written (docs/rollups.md; 60 s). Tests
   // shorten it rather than wait.
   void set_partial_flush_seconds(double s) { partial_flush_seconds_ = s; }
+  // How many folded rollup rows a commit writes at most (250,000; whole packs, so a few more).
+  // Tests make it small to have rows left over at every commit.
+  void set_pending_rows_per_commit(size_t n) { pending_rows_per_commit_ = n; }
 
  private:
   SqliteStore() = default;
@@ -108,7 +111,10 @@ class SqliteStore final : public EventStore {
   // Writes `agg`'s rows into the three rollup tables (inside the open transaction).
   Status WriteRollups(rollup::Aggregator* agg);
   // Writes rows into rollup_<r>'s packs (merged with what is there) and port_totals_<r>.
-  Status WriteRows(rollup::Resolution r, const rollup::StoredRows& rows);
+  Status WriteRows(rollup::Resolution r, const rollup::StoredRows& rows) {
+    return WriteRows(r, rows, 0, rows.size());
+  }
+  Status WriteRows(rollup::Resolution r, const rollup::StoredRows& rows, size_t begin, size_t end);
   Status WriteOut(const rollup::RollupBuffer::Out& out);
   // Packets to add to port_totals_<r>: (bucket, filter dimensions) -> (port, packets) pairs,
   // a port at most once a row.
@@ -144,11 +150,13 @@ class SqliteStore final : public EventStore {
   void StartFold(rollup::RollupBuffer::Taken&& taken, int64_t mark);
   void RunFoldLane(int half);  // a lane's thread
   void StopFoldLanes();        // ends the threads, dropping what is queued
-  // Moves the rows of the folds finished so far to pending_, and the closed mark of the last
-  // Take whose halves have both finished to pending_mark_; with `wait`, all queued folds first.
+  // Moves the rows of the folds finished so far to pending_, and the closed marks of the Takes
+  // whose halves have both finished to ready_marks_; with `wait`, all queued folds first.
   void JoinFold(bool wait = true);
-  // Inside the open transaction: writes pending_ and, with them, the new closed mark.
-  Status WritePending();
+  // Inside the open transaction: writes pending_, in order, whole packs at a time until at
+  // least `budget` rows are written (a fold's rows may take several commits); and the newest
+  // closed mark whose rows are all written.
+  Status WritePending(size_t budget = SIZE_MAX);
   // Records that 5-minute buckets before `closed5` are written (meta.rollup_closed_5m).
   Status WriteClosedMark(int64_t closed5);
   // Before the first sensor batch, and after a failed transaction: the buffer rebuilt from the
@@ -184,23 +192,36 @@ class SqliteStore final : public EventStore {
     std::mutex mu;
     std::condition_variable cv;  // a task queued or finished, or stop
     std::deque<Task> todo;
-    size_t queued = 0;                            // tasks queued or running
-    std::vector<rollup::RollupBuffer::Out> done;  // rows folded, for pending_
-    uint64_t done_through = 0;                    // seq of the last task finished
-    double seconds = 0;                           // fold time not yet in times_
+    size_t queued = 0;                                                 // tasks queued or running
+    std::vector<std::pair<uint64_t, rollup::RollupBuffer::Out>> done;  // (seq, rows folded)
+    uint64_t done_through = 0;  // seq of the last task finished
+    double seconds = 0;         // fold time not yet in times_
     bool stop = false;
   };
   FoldLane lanes_[2];
   std::atomic<int> folds_running_{0};                    // lane tasks queued or running, both lanes
   uint64_t fold_seq_ = 0;                                // StartFold calls with something to fold
   std::deque<std::pair<uint64_t, int64_t>> fold_marks_;  // (seq, closed mark) not yet collected
-  std::vector<rollup::RollupBuffer::Out> pending_;       // taken out, not yet written
-  int64_t pending_mark_ = INT64_MIN;  // the closed mark to record with them (none: INT64_MIN)
-  bool recovered_ = false;            // buffer_ matches the tables
+  // Rows folded, not yet (all) written: the fold's seq, and the resolution and row to go on at.
+  struct Pending {
+    rollup::RollupBuffer::Out out;
+    uint64_t seq = 0;
+    int r = 0;
+    size_t at = 0;
+  };
+  std::deque<Pending> pending_;
+  // (seq, closed mark) of folds both halves of which are in pending_ (or had no rows): the mark
+  // is recorded once no row of a fold up to seq is left in pending_.
+  std::deque<std::pair<uint64_t, int64_t>> ready_marks_;
+  bool recovered_ = false;  // buffer_ matches the tables
   // 5-minute buckets before this are closed: taken out of buffer_ (the mark in meta follows
   // once their rows are written).
   int64_t closed5_ = INT64_MIN;
-  int64_t max_ts_s_ = INT64_MIN;       // newest event time seen
+  int64_t max_ts_s_ = INT64_MIN;  // newest event time seen
+  // Folded rows a commit writes at most: an hour's close, or the open days written at the
+  // bound (millions of rows merged into their packs), go out over several commits instead of
+  // stalling one (docs/rollups.md).
+  size_t pending_rows_per_commit_ = 250000;
   double partial_flush_seconds_ = 60;  // open buckets of live traffic written at least this often
   double last_flush_ = 0;              // steady-clock seconds of the last write of open rows
   CommitTimes times_;
