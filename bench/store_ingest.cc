@@ -196,6 +196,8 @@ int main(int argc, char** argv) {
         "sqlite final_flush_seconds %.2f fold_seconds %.2f (halves %.2f %.2f) wait_fold_seconds "
         "%.2f\n",
         flush_seconds, t.fold, t.fold_half[0], t.fold_half[1], t.wait_fold);
+    std::printf("sqlite checkpoints %llu in %.2f s (their own thread)\n",
+                static_cast<unsigned long long>(sq->checkpoints()), sq->checkpoint_seconds());
     std::printf("sqlite open_row_flushes bound %llu fresh %llu\n",
                 static_cast<unsigned long long>(t.flushes_bound),
                 static_cast<unsigned long long>(t.flushes_fresh));

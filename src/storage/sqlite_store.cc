@@ -27,7 +27,9 @@ constexpr size_t kMaxPendingRows = 4000000;   // rollup rows held in memory at m
 constexpr int64_t kGraceSeconds = 120;        // a 5-minute bucket closes this long after its end
 constexpr int64_t kLiveSeconds = 3600;        // traffic this recent is live (freshness flush)
 constexpr size_t kMaxQueuedFolds = 3;         // a fold lane's queue at most (StartFold waits)
-constexpr double kIdleFlushSeconds = 2;       // an idle writer writes open rows at most this often
+// WAL pages after which a commit asks the checkpointer to run (SQLite's own default point).
+constexpr int kWalCheckpointPages = 1000;
+constexpr double kIdleFlushSeconds = 2;  // an idle writer writes open rows at most this often
 
 // Column meanings: docs/storage-sqlite.md. Addresses are 4- or 16-byte BLOBs in network
 // order, so they compare and index as numbers do.
@@ -139,9 +141,81 @@ struct Stmt {
 
 }  // namespace
 
+int SqliteStore::WalHook(void* self, sqlite3* db, const char* name, int pages) {
+  auto* s = static_cast<SqliteStore*>(self);
+  if (pages >= s->wal_hard_pages_) {
+    // The checkpoints have not caught up with the commits (a WAL is started over only once
+    // one has, between two commits): this commit waits for a whole one, readers and the
+    // checkpointer's pass included (up to the busy timeout), so the WAL stays bounded.
+    // (SQLITE_BUSY at once while the checkpointer's own pass holds the checkpoint lock:
+    // tried again for up to 2 seconds.)
+    for (int i = 0; i < 2000; ++i) {
+      if (sqlite3_wal_checkpoint_v2(db, name, SQLITE_CHECKPOINT_RESTART, nullptr, nullptr) !=
+          SQLITE_BUSY) {
+        break;
+      }
+      std::this_thread::sleep_for(std::chrono::milliseconds(1));
+    }
+  } else if (pages >= kWalCheckpointPages) {
+    s->RequestCheckpoint();
+  }
+  return SQLITE_OK;
+}
+
+void SqliteStore::RequestCheckpoint() {
+  {
+    std::lock_guard lock(ckpt_mu_);
+    if (!ckpt_thread_.joinable()) {
+      ckpt_thread_ = std::thread([this] { RunCheckpointer(); });
+    }
+    ckpt_due_ = true;
+  }
+  ckpt_cv_.notify_one();
+}
+
+void SqliteStore::RunCheckpointer() {
+  pthread_setname_np(pthread_self(), "isdas-ckpt");
+  sqlite3* db = nullptr;
+  if (sqlite3_open_v2(path_.c_str(), &db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX, nullptr) !=
+      SQLITE_OK) {
+    sqlite3_close_v2(db);
+    db = nullptr;  // then the commits' own checkpoints at kWalHardPages keep the WAL bounded
+  } else if (sqlite3_exec(db, "PRAGMA journal_mode", nullptr, nullptr, nullptr) != SQLITE_OK) {
+    // (A connection checkpoints nothing until it has read the database and found its WAL.)
+    sqlite3_close_v2(db);
+    db = nullptr;
+  }
+  std::unique_lock lock(ckpt_mu_);
+  for (;;) {
+    ckpt_cv_.wait(lock, [this] { return ckpt_due_ || ckpt_stop_; });
+    if (ckpt_stop_) break;
+    ckpt_due_ = false;
+    lock.unlock();
+    if (db) {
+      const double start = SteadySeconds();
+      int log = 0, copied = 0;
+      const int rc =
+          sqlite3_wal_checkpoint_v2(db, nullptr, SQLITE_CHECKPOINT_PASSIVE, &log, &copied);
+      checkpoint_seconds_.store(
+          checkpoint_seconds_.load(std::memory_order_relaxed) + (SteadySeconds() - start),
+          std::memory_order_relaxed);
+      if (rc == SQLITE_OK && copied > 0) checkpoints_.fetch_add(1, std::memory_order_relaxed);
+    }
+    lock.lock();
+  }
+  lock.unlock();
+  sqlite3_close_v2(db);
+}
+
 SqliteStore::~SqliteStore() {
   JoinCounting();
   StopFoldLanes();
+  {
+    std::lock_guard lock(ckpt_mu_);
+    ckpt_stop_ = true;
+  }
+  ckpt_cv_.notify_one();
+  if (ckpt_thread_.joinable()) ckpt_thread_.join();
   if (in_import_) Abandon();
   sqlite3_finalize(insert_block_);
   // The pack writers' statements are finalized after this body, with the members: the
@@ -189,6 +263,10 @@ Result<std::unique_ptr<SqliteStore>> SqliteStore::Open(const std::string& data_d
   ISDAS_RETURN_IF_ERROR(s->Exec("PRAGMA cache_size=-65536;"));
   ISDAS_RETURN_IF_ERROR(s->Exec(durable ? "PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL;"
                                         : "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;"));
+  // Checkpoints (copying the WAL into the database file, and syncing it) on a thread of their
+  // own instead of inside the commit that passes SQLite's 1,000 pages — nearly every commit of
+  // the collector's (docs/storage-sqlite.md).
+  sqlite3_wal_hook(s->db_, &SqliteStore::WalHook, s.get());
   // A file that is not a database fails here, at the first read.
   sqlite3_stmt* st = nullptr;
   int user_version = 0;

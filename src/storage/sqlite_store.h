@@ -74,6 +74,9 @@ class SqliteStore final : public EventStore {
     uint64_t flushes_bound = 0, flushes_fresh = 0;
   };
   const CommitTimes& commit_times() const { return times_; }
+  // Checkpoints the checkpointer thread ran that copied pages, and the seconds it spent in all.
+  uint64_t checkpoints() const { return checkpoints_.load(std::memory_order_relaxed); }
+  double checkpoint_seconds() const { return checkpoint_seconds_.load(std::memory_order_relaxed); }
   // Seconds each counting half of the open buckets' rows has run (RollupBuffer::half_seconds).
   const double* counting_half_seconds() const { return buffer_.half_seconds(); }
   // Called with the text of every Select/SelectEach before it runs (tests check the plans of
@@ -89,6 +92,9 @@ class SqliteStore final : public EventStore {
   // How many folded rollup rows a commit writes at most (250,000; whole packs, so a few more).
   // Tests make it small to have rows left over at every commit.
   void set_pending_rows_per_commit(size_t n) { pending_rows_per_commit_ = n; }
+  // WAL pages after which a commit checkpoints itself, waiting (65,536: 256 MiB of 4 KiB
+  // pages). Tests make it small.
+  void set_wal_hard_pages(int n) { wal_hard_pages_ = n; }
 
  private:
   SqliteStore() = default;
@@ -149,7 +155,12 @@ class SqliteStore final : public EventStore {
   // the order of their Takes. Waits only when a lane is kMaxQueuedFolds behind.
   void StartFold(rollup::RollupBuffer::Taken&& taken, int64_t mark);
   void RunFoldLane(int half);  // a lane's thread
-  void StopFoldLanes();        // ends the threads, dropping what is queued
+  void StopFoldLanes();
+  // Checkpoints: the writer connection's WAL hook (after every commit) asks a thread with a
+  // connection of its own to run them; the commit itself waits for none.
+  static int WalHook(void* self, sqlite3* db, const char* name, int pages);
+  void RequestCheckpoint();
+  void RunCheckpointer();  // ends the threads, dropping what is queued
   // Moves the rows of the folds finished so far to pending_, and the closed marks of the Takes
   // whose halves have both finished to ready_marks_; with `wait`, all queued folds first.
   void JoinFold(bool wait = true);
@@ -199,9 +210,15 @@ class SqliteStore final : public EventStore {
     bool stop = false;
   };
   FoldLane lanes_[2];
-  std::atomic<int> folds_running_{0};                    // lane tasks queued or running, both lanes
-  uint64_t fold_seq_ = 0;                                // StartFold calls with something to fold
-  std::deque<std::pair<uint64_t, int64_t>> fold_marks_;  // (seq, closed mark) not yet collected
+  std::atomic<int> folds_running_{0};  // lane tasks queued or running, both lanes
+  uint64_t fold_seq_ = 0;              // StartFold calls with something to fold
+  std::deque<std::pair<uint64_t, int64_t>> fold_marks_;
+  std::thread ckpt_thread_;  // RunCheckpointer, started at the first request
+  std::mutex ckpt_mu_;
+  std::condition_variable ckpt_cv_;
+  bool ckpt_due_ = false, ckpt_stop_ = false;
+  std::atomic<double> checkpoint_seconds_{0};
+  std::atomic<uint64_t> checkpoints_{0};  // (seq, closed mark) not yet collected
   // Rows folded, not yet (all) written: the fold's seq, and the resolution and row to go on at.
   struct Pending {
     rollup::RollupBuffer::Out out;
@@ -222,6 +239,7 @@ class SqliteStore final : public EventStore {
   // bound (millions of rows merged into their packs), go out over several commits instead of
   // stalling one (docs/rollups.md).
   size_t pending_rows_per_commit_ = 250000;
+  int wal_hard_pages_ = 65536;         // set_wal_hard_pages
   double partial_flush_seconds_ = 60;  // open buckets of live traffic written at least this often
   double last_flush_ = 0;              // steady-clock seconds of the last write of open rows
   CommitTimes times_;
