@@ -4,6 +4,8 @@
 
 #include <cmath>
 #include <random>
+#include <string>
+#include <vector>
 
 namespace isdas::rollup {
 namespace {
@@ -29,32 +31,16 @@ TEST(DistinctCounter, ParseRefusesDamagedBytes) {
   EXPECT_EQ(DistinctCounter::Parse(dense).status().kind(), ErrorKind::kCorruption);
 }
 
-TEST(DistinctCounter, MergeSerializedRefusesDamagedBytesAndChangesNothing) {
-  DistinctCounter into;
-  for (uint64_t i = 0; i < 50; ++i) into.Add(i * 7919);
-  const std::string before = into.Serialize();
-  DistinctCounter exact;
-  for (uint64_t i = 0; i < 5; ++i) exact.Add(1000 + i);
-  std::string unsorted = exact.Serialize();
-  std::swap_ranges(unsorted.begin() + 3, unsorted.begin() + 11, unsorted.begin() + 11);
-  DistinctCounter dense;
-  for (uint64_t i = 0; i < 5000; ++i) dense.Add(HashAddress(model::IpAddr::V4(i)));
-  std::string high = dense.Serialize();
-  high[4000] = static_cast<char>(64);  // beyond 64 - p + 1
-  EXPECT_EQ(into.MergeSerialized("").kind(), ErrorKind::kCorruption);
-  EXPECT_EQ(into.MergeSerialized(unsorted).kind(), ErrorKind::kCorruption);
-  EXPECT_EQ(into.MergeSerialized(high).kind(), ErrorKind::kCorruption);
-  EXPECT_EQ(into.MergeSerialized(dense.Serialize().substr(0, 100)).kind(), ErrorKind::kCorruption);
-  DistinctCounter other_p(10);
-  other_p.Add(5);
-  EXPECT_EQ(into.MergeSerialized(other_p.Serialize()).kind(), ErrorKind::kInvalidArgument);
-  EXPECT_EQ(into.Serialize(), before);
+// A good serialized counter's bytes (50 exact values), and serialized counters damaged in every
+// way a merge must refuse as kCorruption.
+std::string GoodCounter() {
+  DistinctCounter c;
+  for (uint64_t i = 0; i < 50; ++i) c.Add(i * 7919);
+  return c.Serialize();
 }
 
-TEST(DistinctCounter, MergeBytesRefusesDamagedBytesAndChangesNothing) {
-  DistinctCounter good;
-  for (uint64_t i = 0; i < 50; ++i) good.Add(i * 7919);
-  const std::string ok = good.Serialize();
+std::vector<std::string> DamagedCounters() {
+  const std::string ok = GoodCounter();
   DistinctCounter exact;
   for (uint64_t i = 0; i < 5; ++i) exact.Add(1000 + i);
   std::string unsorted = exact.Serialize();
@@ -69,18 +55,43 @@ TEST(DistinctCounter, MergeBytesRefusesDamagedBytesAndChangesNothing) {
   bad_p[1] = 30;
   std::string bad_kind = ok;
   bad_kind[2] = 'x';
-  std::string too_long = ok.substr(0, 3);
+  std::string too_long = ok.substr(0, 3);  // 257 exact values
   for (int i = 0; i < 257; ++i) too_long.append(8, static_cast<char>(i + 1));
+  return {std::string(),
+          ok.substr(0, 2),
+          ok.substr(0, ok.size() - 3),
+          unsorted,
+          repeated,
+          high,
+          dense.Serialize().substr(0, 100),
+          bad_p,
+          bad_kind,
+          too_long};
+}
+
+TEST(DistinctCounter, MergeSerializedRefusesDamagedBytesAndChangesNothing) {
+  auto into = DistinctCounter::Parse(GoodCounter());
+  ASSERT_TRUE(into.ok());
+  const std::string before = into->Serialize();
+  for (const std::string& bad : DamagedCounters()) {
+    EXPECT_EQ(into->MergeSerialized(bad).kind(), ErrorKind::kCorruption) << bad.size();
+  }
   DistinctCounter other_p(10);
   other_p.Add(5);
+  EXPECT_EQ(into->MergeSerialized(other_p.Serialize()).kind(), ErrorKind::kInvalidArgument);
+  EXPECT_EQ(into->Serialize(), before);
+}
+
+TEST(DistinctCounter, MergeBytesRefusesDamagedBytesAndChangesNothing) {
+  const std::string ok = GoodCounter();
   std::string out = "untouched";
-  for (const std::string& bad :
-       {std::string(), ok.substr(0, 2), ok.substr(0, ok.size() - 3), unsorted, repeated, high,
-        dense.Serialize().substr(0, 100), bad_p, bad_kind, too_long}) {
+  for (const std::string& bad : DamagedCounters()) {
     // Either side.
     EXPECT_EQ(DistinctCounter::MergeBytes(bad, ok, &out).kind(), ErrorKind::kCorruption);
     EXPECT_EQ(DistinctCounter::MergeBytes(ok, bad, &out).kind(), ErrorKind::kCorruption);
   }
+  DistinctCounter other_p(10);
+  other_p.Add(5);
   EXPECT_EQ(DistinctCounter::MergeBytes(ok, other_p.Serialize(), &out).kind(),
             ErrorKind::kInvalidArgument);
   EXPECT_EQ(out, "untouched");
