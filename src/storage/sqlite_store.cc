@@ -147,13 +147,13 @@ int SqliteStore::WalHook(void* self, sqlite3* db, const char* name, int pages) {
     // The checkpoints have not caught up with the commits (a WAL is started over only once
     // one has, between two commits): this commit waits for a whole one, readers and the
     // checkpointer's pass included (up to the busy timeout), so the WAL stays bounded.
-    // (SQLITE_BUSY at once while the checkpointer's own pass holds the checkpoint lock:
-    // tried again for up to 2 seconds.)
-    for (int i = 0; i < 2000; ++i) {
-      if (sqlite3_wal_checkpoint_v2(db, name, SQLITE_CHECKPOINT_RESTART, nullptr, nullptr) !=
-          SQLITE_BUSY) {
-        break;
-      }
+    // (SQLITE_BUSY at once while the checkpointer's own pass holds the checkpoint lock: tried
+    // again until 2 seconds have passed. A reader that keeps its snapshot past the busy timeout
+    // makes one try return SQLITE_BUSY after that timeout: then this commit gives up.)
+    const double give_up = SteadySeconds() + 2;
+    while (sqlite3_wal_checkpoint_v2(db, name, SQLITE_CHECKPOINT_RESTART, nullptr, nullptr) ==
+               SQLITE_BUSY &&
+           SteadySeconds() < give_up) {
       std::this_thread::sleep_for(std::chrono::milliseconds(1));
     }
   } else if (pages >= kWalCheckpointPages) {
