@@ -291,11 +291,14 @@ TEST(SqliteStore, CheckpointsRunOnTheirOwnThreadBesideTheCommits) {
       }
       stored += b.events.size();
       // A reader's snapshot held over two commits: checkpoints cannot pass it meanwhile.
-      if (c == 10)
+      if (c == 10) {
         ASSERT_EQ(
             sqlite3_exec(reader, "BEGIN; SELECT COUNT(*) FROM batches;", nullptr, nullptr, nullptr),
             SQLITE_OK);
-      if (c == 12) ASSERT_EQ(sqlite3_exec(reader, "COMMIT", nullptr, nullptr, nullptr), SQLITE_OK);
+      }
+      if (c == 12) {
+        ASSERT_EQ(sqlite3_exec(reader, "COMMIT", nullptr, nullptr, nullptr), SQLITE_OK);
+      }
       std::vector<SensorBatch*> g{&b};
       ASSERT_TRUE((*s)->CommitBatches(g, 1).ok());
     }
