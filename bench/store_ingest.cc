@@ -3,7 +3,7 @@
 // network — with events, rollups and batch marks; prints events/s for every tenth of the run
 // (sustained, not a burst) and the process's peak RSS.
 //
-//   store_ingest sqlite DIR N [--dump-csv FILE]
+//   store_ingest sqlite DIR N [--dump-csv FILE] [--max-pending-rows ROWS]
 //   store_ingest clickhouse HTTP_PORT DATABASE N [--dump-rowbinary EVENTS_FILE ROLLUPS_FILE]
 //
 // The dumps hold the same rows the run stores, for the tools a user would use instead
@@ -56,7 +56,7 @@ long PeakRssKb() {
 int main(int argc, char** argv) {
   if (argc < 4) {
     std::fprintf(stderr,
-                 "usage: store_ingest sqlite DIR N [--dump-csv FILE]\n"
+                 "usage: store_ingest sqlite DIR N [--dump-csv FILE] [--max-pending-rows ROWS]\n"
                  "       store_ingest clickhouse HTTP_PORT DATABASE N "
                  "[--dump-rowbinary EVENTS ROLLUPS]\n");
     return 64;
@@ -87,6 +87,12 @@ int main(int argc, char** argv) {
   for (int i = next; i < argc; ++i) {
     if (!std::strcmp(argv[i], "--dump-csv") && i + 1 < argc) {
       csv.open(argv[++i]);
+    } else if (!std::strcmp(argv[i], "--max-pending-rows") && i + 1 < argc) {
+      // The bound on rollup rows held (SQLite): lower, the writes at it come sooner and more
+      // often (BENCHMARKS.md, merges of stored packs).
+      auto* sq = dynamic_cast<storage::SqliteStore*>(store.get());
+      if (!sq) return std::fprintf(stderr, "--max-pending-rows is for sqlite\n"), 64;
+      sq->set_max_pending_rows(std::strtoull(argv[++i], nullptr, 10));
     } else if (!std::strcmp(argv[i], "--dump-rowbinary") && i + 2 < argc) {
       ev_bin.open(argv[++i], std::ios::binary);
       ro_bin.open(argv[++i], std::ios::binary);

@@ -273,28 +273,21 @@ Status DistinctCounter::MergeBytes(std::string_view a, std::string_view b, std::
   auto y = Check(b);
   if (!y.ok()) return y.status();
   if (x->p != y->p) return InvalidArgument("distinct counter: precision differs");
-  const int p = x->p;
   if (x->exact && y->exact) {
-    // Both lists in order: their union, in order, while it stays exact.
+    // Both lists in order: their union, in order (nearly every row: sketches are few).
     uint64_t merged[2 * kExactLimit];
     size_t n = 0, i = 0, j = 0;
     while (i < x->n() || j < y->n()) {
       const uint64_t hx = i < x->n() ? x->hash(i) : UINT64_MAX;
       const uint64_t hy = j < y->n() ? y->hash(j) : UINT64_MAX;
-      if (j == y->n() || (i < x->n() && hx < hy)) {
-        merged[n++] = hx;
-        ++i;
-      } else if (i == x->n() || hy < hx) {
-        merged[n++] = hy;
-        ++j;
-      } else {
-        merged[n++] = hx;
-        ++i;
-        ++j;
-      }
+      const bool take_x = j == y->n() || (i < x->n() && hx <= hy);
+      const bool take_y = i == x->n() || (j < y->n() && hy <= hx);
+      merged[n++] = take_x ? hx : hy;
+      i += take_x;
+      j += take_y;
     }
     if (n <= kExactLimit) {
-      out->assign({static_cast<char>(kFormat), static_cast<char>(p), 'e'});
+      out->assign({static_cast<char>(kFormat), static_cast<char>(x->p), 'e'});
       out->resize(3 + 8 * n);
       for (size_t k = 0; k < n; ++k) {
         for (size_t m = 0; m < 8; ++m)
@@ -302,71 +295,29 @@ Status DistinctCounter::MergeBytes(std::string_view a, std::string_view b, std::
       }
       return Status::Ok();
     }
-    DistinctCounter c(p);
-    c.registers_ = new uint8_t[c.registers()]();
-    for (size_t k = 0; k < n; ++k) c.AddToRegisters(merged[k]);
-    out->clear();
-    c.SerializeTo(out);
-    return Status::Ok();
   }
-  // Registers: the larger of each pair, the exact side's hashes added.
-  const size_t m = size_t{1} << p;
-  std::string regs(m, '\0');
-  DistinctCounter c(p);
-  for (const Bytes* s : {&x.value(), &y.value()}) {
-    if (s->exact) continue;
-    for (size_t k = 0; k < m; ++k) {
-      regs[k] = static_cast<char>(
-          std::max(static_cast<uint8_t>(regs[k]), static_cast<uint8_t>(s->body[k])));
-    }
-  }
-  c.registers_ = reinterpret_cast<uint8_t*>(regs.data());
-  for (const Bytes* s : {&x.value(), &y.value()}) {
-    if (!s->exact) continue;
-    for (size_t k = 0; k < s->n(); ++k) c.AddToRegisters(s->hash(k));
-  }
-  c.registers_ = nullptr;  // not its own: `regs` frees it
-  out->assign({static_cast<char>(kFormat), static_cast<char>(p), 'r'});
-  out->append(regs);
+  // A sketch on either side, or a union past the limit: through a counter.
+  DistinctCounter c(x->p);
+  ISDAS_RETURN_IF_ERROR(c.MergeSerialized(a));
+  ISDAS_RETURN_IF_ERROR(c.MergeSerialized(b));
+  out->clear();
+  c.SerializeTo(out);
   return Status::Ok();
 }
 
 Status DistinctCounter::MergeSerialized(std::string_view b) {
-  if (b.size() < 3 || static_cast<uint8_t>(b[0]) != kFormat) {
-    return Corruption("distinct counter: unknown format");
-  }
-  const int p = static_cast<uint8_t>(b[1]);
-  if (p < 4 || p > 16) return Corruption("distinct counter: precision out of range");
-  if (p != p_) return InvalidArgument("distinct counter: precision differs");
-  const std::string_view body = b.substr(3);
-  if (b[2] == 'e') {
-    if (body.size() % 8 != 0 || body.size() / 8 > kExactLimit) {
-      return Corruption("distinct counter: exact list of bad length");
-    }
-    uint64_t hashes[kExactLimit];
-    const size_t n = body.size() / 8;
-    for (size_t i = 0; i < n; ++i) {
-      uint64_t h = 0;
-      for (int k = 0; k < 8; ++k)
-        h |= uint64_t{static_cast<uint8_t>(body[8 * i + static_cast<size_t>(k)])} << (8 * k);
-      if (i > 0 && h <= hashes[i - 1]) return Corruption("distinct counter: exact list not sorted");
-      hashes[i] = h;
-    }
-    for (size_t i = 0; i < n; ++i) Add(hashes[i]);
+  auto in = Check(b);
+  if (!in.ok()) return in.status();
+  if (in->p != p_) return InvalidArgument("distinct counter: precision differs");
+  if (in->exact) {
+    for (size_t i = 0; i < in->n(); ++i) Add(in->hash(i));
     return Status::Ok();
   }
-  if (b[2] == 'r') {
-    const size_t m = size_t{1} << p;
-    if (body.size() != m) return Corruption("distinct counter: register count");
-    const auto* in = reinterpret_cast<const uint8_t*>(body.data());
-    uint8_t top = 0;
-    for (size_t i = 0; i < m; ++i) top = std::max(top, in[i]);
-    if (top > 64 - p + 1) return Corruption("distinct counter: register out of range");
-    if (!registers_) ToRegisters();
-    for (size_t i = 0; i < m; ++i) registers_[i] = std::max(registers_[i], in[i]);
-    return Status::Ok();
+  if (!registers_) ToRegisters();
+  for (size_t i = 0; i < registers(); ++i) {
+    registers_[i] = std::max(registers_[i], static_cast<uint8_t>(in->body[i]));
   }
-  return Corruption("distinct counter: unknown kind");
+  return Status::Ok();
 }
 
 }  // namespace isdas::rollup

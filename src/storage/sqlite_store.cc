@@ -23,7 +23,6 @@ namespace {
 
 constexpr int kSchemaVersion = 6;
 constexpr size_t kImportBlockEvents = 16384;  // an import's events are stored in blocks of this
-constexpr size_t kMaxPendingRows = 4000000;   // rollup rows held in memory at most
 constexpr int64_t kGraceSeconds = 120;        // a 5-minute bucket closes this long after its end
 constexpr int64_t kLiveSeconds = 3600;        // traffic this recent is live (freshness flush)
 constexpr size_t kMaxQueuedFolds = 3;         // a fold lane's queue at most (StartFold waits)
@@ -371,7 +370,7 @@ Status SqliteStore::Append(std::span<const model::Event> events) {
   }
   aggregator_.Add(events);
   // Bounded memory: long imports write their rollups in steps (upserts merge them).
-  if (aggregator_.size() > kMaxPendingRows) return WriteRollups(&aggregator_);
+  if (aggregator_.size() > max_pending_rows_) return WriteRollups(&aggregator_);
   return Status::Ok();
 }
 
@@ -690,8 +689,8 @@ Result<std::vector<BatchOutcome>> SqliteStore::CommitBatches(std::span<SensorBat
   JoinCounting();
   if (!recovered_) ISDAS_RETURN_IF_ERROR(RecoverRollups());
   ISDAS_RETURN_IF_ERROR(Exec("BEGIN IMMEDIATE"));
-  // The tables of the buckets the previous commits' events closed: folded while this commit's
-  // events are counted, written with the next commit.
+  // The tables of the buckets the previous commits' events closed: queued to be folded beside
+  // this commit's counting, written with the first commit after their fold finishes.
   int64_t closed_mark;
   rollup::RollupBuffer::Taken closed = TakeClosed(false, now_us, &closed_mark);
   rollup::RollupBuffer late;  // events of buckets already closed: written now
@@ -1007,7 +1006,7 @@ Status SqliteStore::RebuildRollups() {
   ISDAS_RETURN_IF_ERROR(Exec("BEGIN IMMEDIATE"));
   Status s = ScanEvents(INT64_MIN, [this](auto ev, auto src, uint32_t sensor) {
     aggregator_.Add(ev, src, sensor);
-    return aggregator_.size() > kMaxPendingRows ? WriteRollups(&aggregator_) : Status::Ok();
+    return aggregator_.size() > max_pending_rows_ ? WriteRollups(&aggregator_) : Status::Ok();
   });
   if (s.ok()) s = WriteRollups(&aggregator_);
   if (!s.ok()) {
@@ -1089,8 +1088,7 @@ rollup::RollupBuffer::Taken SqliteStore::TakeClosed(bool all, int64_t now_us, in
   // close as its time goes by.
   // (The sizes of the hours and days are as the last fold left them: while one runs, they may
   // be about to shrink, and the bound waits.)
-  const bool bound =
-      folds_running_.load(std::memory_order_acquire) == 0 && buffer_.size() > kMaxPendingRows;
+  const bool bound = buffer_.size() > max_pending_rows_ && FoldsIdle();
   const bool live = max_ts_s_ != INT64_MIN && max_ts_s_ >= now_us / 1000000 - kLiveSeconds;
   const bool flush =
       all || bound ||
@@ -1132,7 +1130,6 @@ void SqliteStore::StartFold(rollup::RollupBuffer::Taken&& taken, int64_t mark) {
     }
     l.todo.push_back({std::move(taken.tables[half]), taken.c5, taken.open_days, seq});
     ++l.queued;
-    folds_running_.fetch_add(1, std::memory_order_relaxed);
     if (!l.thread.joinable()) l.thread = std::thread([this, half] { RunFoldLane(half); });
     l.cv.notify_all();
   }
@@ -1158,7 +1155,6 @@ void SqliteStore::RunFoldLane(int half) {
     l.done_through = task.seq;
     l.seconds += seconds;
     --l.queued;
-    folds_running_.fetch_sub(1, std::memory_order_release);
     l.cv.notify_all();
   }
 }
@@ -1195,11 +1191,15 @@ void SqliteStore::JoinFold(bool wait) {
     l.done.clear();
     through = std::min(through, l.done_through);
   }
-  // Both halves of these folds are in pending_.
-  while (!fold_marks_.empty() && fold_marks_.front().first <= through) {
-    ready_marks_.push_back(fold_marks_.front());
-    fold_marks_.pop_front();
+  folded_through_ = through;
+}
+
+bool SqliteStore::FoldsIdle() {
+  for (FoldLane& l : lanes_) {
+    std::lock_guard lock(l.mu);
+    if (l.queued > 0) return false;
   }
+  return true;
 }
 
 Status SqliteStore::WriteClosedMark(int64_t closed5) {
@@ -1226,13 +1226,13 @@ Status SqliteStore::WritePending(size_t budget) {
     }
     if (p.r == 3) pending_.pop_front();
   }
-  // The newest mark no row of whose folds is left.
-  uint64_t left = UINT64_MAX;
+  // The newest mark whose folds are done and have no row left.
+  uint64_t left = folded_through_ + 1;
   for (const Pending& p : pending_) left = std::min(left, p.seq);
   int64_t mark = INT64_MIN;
-  while (!ready_marks_.empty() && ready_marks_.front().first < left) {
-    mark = ready_marks_.front().second;
-    ready_marks_.pop_front();
+  while (!fold_marks_.empty() && fold_marks_.front().first < left) {
+    mark = fold_marks_.front().second;
+    fold_marks_.pop_front();
   }
   if (mark != INT64_MIN) ISDAS_RETURN_IF_ERROR(WriteClosedMark(mark));
   return Status::Ok();
@@ -1243,7 +1243,7 @@ Status SqliteStore::RecoverRollups() {
   JoinFold();
   buffer_.Clear();
   pending_.clear();
-  ready_marks_.clear();
+  fold_marks_.clear();
   max_ts_s_ = INT64_MIN;
   ISDAS_RETURN_IF_ERROR(Exec("BEGIN IMMEDIATE"));
   Status s;
@@ -1289,7 +1289,7 @@ Status SqliteStore::RecoverRollups() {
     s = ScanEvents(none ? INT64_MIN : from[2] * 1000000,
                    [&](auto ev, auto src, uint32_t sensor) -> Status {
                      buffer_.Add(ev, src, sensor);
-                     if (buffer_.size() <= kMaxPendingRows) return Status::Ok();
+                     if (buffer_.size() <= max_pending_rows_) return Status::Ok();
                      // Fold the closed buckets without writing them, then write the rest.
                      if (!none) (void)buffer_.Close(closed5_, from);
                      return WriteOut(buffer_.CloseAll());

@@ -92,6 +92,9 @@ class SqliteStore final : public EventStore {
   // How many folded rollup rows a commit writes at most (250,000; whole packs, so a few more).
   // Tests make it small to have rows left over at every commit.
   void set_pending_rows_per_commit(size_t n) { pending_rows_per_commit_ = n; }
+  // Rollup rows held in memory at most (4,000,000; docs/rollups.md). The benchmark lowers it
+  // to measure the writes at the bound (bench/store_ingest.cc --max-pending-rows).
+  void set_max_pending_rows(size_t n) { max_pending_rows_ = n; }
   // WAL pages after which a commit checkpoints itself, waiting (65,536: 256 MiB of 4 KiB
   // pages). Tests make it small.
   void set_wal_hard_pages(int n) { wal_hard_pages_ = n; }
@@ -148,21 +151,23 @@ class SqliteStore final : public EventStore {
   // Takes the tables of buckets that closed out of the buffer (everything open when `all`,
   // memory or freshness asks) and moves the closed mark in memory; `mark` is set to the mark
   // to record once their rows are written, or INT64_MIN (docs/rollups.md#when-rollups-are-
-  // written-sqlite). Not beside counting or folding.
+  // written-sqlite). Not beside counting; folds may run (it touches only the counting
+  // tables).
   rollup::RollupBuffer::Taken TakeClosed(bool all, int64_t now_us, int64_t* mark);
   // Queues what TakeClosed took to be folded on the fold lanes, one a counting half
   // (RollupBuffer::FoldHalf), beside counting and the next commits; folds of one lane run in
   // the order of their Takes. Waits only when a lane is kMaxQueuedFolds behind.
   void StartFold(rollup::RollupBuffer::Taken&& taken, int64_t mark);
   void RunFoldLane(int half);  // a lane's thread
-  void StopFoldLanes();
+  void StopFoldLanes();        // ends the threads, dropping what is queued
+  bool FoldsIdle();            // no fold queued or running
   // Checkpoints: the writer connection's WAL hook (after every commit) asks a thread with a
   // connection of its own to run them; the commit itself waits for none.
   static int WalHook(void* self, sqlite3* db, const char* name, int pages);
   void RequestCheckpoint();
-  void RunCheckpointer();  // ends the threads, dropping what is queued
-  // Moves the rows of the folds finished so far to pending_, and the closed marks of the Takes
-  // whose halves have both finished to ready_marks_; with `wait`, all queued folds first.
+  void RunCheckpointer();
+  // Moves the rows of the folds finished so far to pending_, and sets folded_through_; with
+  // `wait`, all queued folds first.
   void JoinFold(bool wait = true);
   // Inside the open transaction: writes pending_, in order, whole packs at a time until at
   // least `budget` rows are written (a fold's rows may take several commits); and the newest
@@ -210,15 +215,18 @@ class SqliteStore final : public EventStore {
     bool stop = false;
   };
   FoldLane lanes_[2];
-  std::atomic<int> folds_running_{0};  // lane tasks queued or running, both lanes
-  uint64_t fold_seq_ = 0;              // StartFold calls with something to fold
+  uint64_t fold_seq_ = 0;  // StartFold calls with something to fold
+  // Both halves of every fold up to this seq are in pending_ (JoinFold).
+  uint64_t folded_through_ = 0;
+  // (seq, closed mark) of folds whose mark is not recorded yet: it is, in WritePending, once
+  // both halves are folded and no row of a fold up to seq is left in pending_.
   std::deque<std::pair<uint64_t, int64_t>> fold_marks_;
   std::thread ckpt_thread_;  // RunCheckpointer, started at the first request
   std::mutex ckpt_mu_;
   std::condition_variable ckpt_cv_;
   bool ckpt_due_ = false, ckpt_stop_ = false;
   std::atomic<double> checkpoint_seconds_{0};
-  std::atomic<uint64_t> checkpoints_{0};  // (seq, closed mark) not yet collected
+  std::atomic<uint64_t> checkpoints_{0};
   // Rows folded, not yet (all) written: the fold's seq, and the resolution and row to go on at.
   struct Pending {
     rollup::RollupBuffer::Out out;
@@ -227,9 +235,6 @@ class SqliteStore final : public EventStore {
     size_t at = 0;
   };
   std::deque<Pending> pending_;
-  // (seq, closed mark) of folds both halves of which are in pending_ (or had no rows): the mark
-  // is recorded once no row of a fold up to seq is left in pending_.
-  std::deque<std::pair<uint64_t, int64_t>> ready_marks_;
   bool recovered_ = false;  // buffer_ matches the tables
   // 5-minute buckets before this are closed: taken out of buffer_ (the mark in meta follows
   // once their rows are written).
@@ -238,6 +243,7 @@ class SqliteStore final : public EventStore {
   // Folded rows a commit writes at most: an hour's close, or the open days written at the
   // bound (millions of rows merged into their packs), go out over several commits instead of
   // stalling one (docs/rollups.md).
+  size_t max_pending_rows_ = 4000000;  // set_max_pending_rows
   size_t pending_rows_per_commit_ = 250000;
   int wal_hard_pages_ = 65536;         // set_wal_hard_pages
   double partial_flush_seconds_ = 60;  // open buckets of live traffic written at least this often
