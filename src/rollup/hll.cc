@@ -18,6 +18,17 @@ uint64_t Mix(uint64_t x) {  // splitmix64 finalizer
   return x ^ (x >> 31);
 }
 
+// Raises the register of `hash` in 2^p registers to its rank: the position of the first 1
+// bit in the hash's remaining 64 - p bits (1-based; 64 - p + 1 when they are all 0).
+void Raise(uint8_t* registers, int p, uint64_t hash) {
+  const uint64_t idx = hash >> (64 - p);
+  const uint64_t rest = hash << p;
+  const int max_rho = 64 - p + 1;
+  const int rho = rest == 0 ? max_rho : std::min(__builtin_clzll(rest) + 1, max_rho);
+  uint8_t& r = registers[idx];
+  if (rho > r) r = static_cast<uint8_t>(rho);
+}
+
 }  // namespace
 
 uint64_t HashAddress(const model::IpAddr& a) {
@@ -72,15 +83,7 @@ DistinctCounter::~DistinctCounter() {
   delete[] registers_;
 }
 
-void DistinctCounter::AddToRegisters(uint64_t hash) {
-  const uint64_t idx = hash >> (64 - p_);
-  const uint64_t rest = hash << p_;
-  // rho: position of the first 1 bit in the remaining 64-p bits (1-based).
-  const int max_rho = 64 - p_ + 1;
-  const int rho = rest == 0 ? max_rho : std::min(__builtin_clzll(rest) + 1, max_rho);
-  uint8_t& r = registers_[idx];
-  if (rho > r) r = static_cast<uint8_t>(rho);
-}
+void DistinctCounter::AddToRegisters(uint64_t hash) { Raise(registers_, p_, hash); }
 
 void DistinctCounter::ToRegisters() {
   registers_ = new uint8_t[registers()]();
@@ -228,12 +231,26 @@ struct Bytes {
   std::string_view body;
   size_t n() const { return body.size() / 8; }
   uint64_t hash(size_t i) const {
-    uint64_t h = 0;
-    for (int k = 0; k < 8; ++k)
-      h |= uint64_t{static_cast<uint8_t>(body[8 * i + static_cast<size_t>(k)])} << (8 * k);
-    return h;
+    uint64_t h;
+    std::memcpy(&h, body.data() + 8 * i, 8);
+    return std::endian::native == std::endian::little ? h : __builtin_bswap64(h);
   }
 };
+
+// Whether every byte of `b` (registers: 2^p, p >= 4, so a multiple of 8) is at most `top`
+// (< 128), eight bytes at a time: a byte over it has its high bit set after adding 127 - top
+// (a carry out of a byte needs its high bit set already).
+bool AllAtMost(std::string_view b, uint8_t top) {
+  constexpr uint64_t kOnes = 0x0101010101010101ULL, kHigh = 0x8080808080808080ULL;
+  const uint64_t add = kOnes * static_cast<uint64_t>(127 - top);
+  uint64_t bad = 0;
+  for (size_t i = 0; i + 8 <= b.size(); i += 8) {
+    uint64_t w;
+    std::memcpy(&w, b.data() + i, 8);
+    bad |= (w | (w + add)) & kHigh;
+  }
+  return bad == 0;
+}
 
 Result<Bytes> Check(std::string_view b) {
   if (b.size() < 3 || static_cast<uint8_t>(b[0]) != kFormat) {
@@ -257,9 +274,8 @@ Result<Bytes> Check(std::string_view b) {
   if (b[2] == 'r') {
     if (out.body.size() != size_t{1} << out.p)
       return Corruption("distinct counter: register count");
-    uint8_t top = 0;
-    for (char c : out.body) top = std::max(top, static_cast<uint8_t>(c));
-    if (top > 64 - out.p + 1) return Corruption("distinct counter: register out of range");
+    if (!AllAtMost(out.body, static_cast<uint8_t>(64 - out.p + 1)))
+      return Corruption("distinct counter: register out of range");
     return out;
   }
   return Corruption("distinct counter: unknown kind");
@@ -290,18 +306,33 @@ Status DistinctCounter::MergeBytes(std::string_view a, std::string_view b, std::
       out->assign({static_cast<char>(kFormat), static_cast<char>(x->p), 'e'});
       out->resize(3 + 8 * n);
       for (size_t k = 0; k < n; ++k) {
-        for (size_t m = 0; m < 8; ++m)
-          (*out)[3 + 8 * k + m] = static_cast<char>(merged[k] >> (8 * m));
+        const uint64_t h =
+            std::endian::native == std::endian::little ? merged[k] : __builtin_bswap64(merged[k]);
+        std::memcpy(out->data() + 3 + 8 * k, &h, 8);
       }
       return Status::Ok();
     }
   }
-  // A sketch on either side, or a union past the limit: through a counter.
-  DistinctCounter c(x->p);
-  ISDAS_RETURN_IF_ERROR(c.MergeSerialized(a));
-  ISDAS_RETURN_IF_ERROR(c.MergeSerialized(b));
-  out->clear();
-  c.SerializeTo(out);
+  // A sketch on either side, or a union past the limit: registers, each the highest rank of
+  // either side (a sketch's register, or an exact hash's rank), as a counter would hold them.
+  const size_t m = size_t{1} << x->p;
+  const Bytes* base = !x->exact ? &*x : !y->exact ? &*y : nullptr;  // a sketch, copied whole
+  out->assign({static_cast<char>(kFormat), static_cast<char>(x->p), 'r'});
+  if (base) {
+    out->append(base->body);
+  } else {
+    out->append(m, '\0');
+  }
+  auto* regs = reinterpret_cast<uint8_t*>(out->data() + 3);
+  for (const Bytes* side : {&*x, &*y}) {
+    if (side == base) continue;
+    if (side->exact) {
+      for (size_t i = 0; i < side->n(); ++i) Raise(regs, side->p, side->hash(i));
+    } else {
+      const auto* in = reinterpret_cast<const uint8_t*>(side->body.data());
+      for (size_t i = 0; i < m; ++i) regs[i] = std::max(regs[i], in[i]);
+    }
+  }
   return Status::Ok();
 }
 

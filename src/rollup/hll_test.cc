@@ -31,6 +31,30 @@ TEST(DistinctCounter, ParseRefusesDamagedBytes) {
   EXPECT_EQ(DistinctCounter::Parse(dense).status().kind(), ErrorKind::kCorruption);
 }
 
+TEST(DistinctCounter, RegistersAreCheckedAgainstTheirLimitAtEveryPosition) {
+  for (int p : {4, 12}) {
+    DistinctCounter dense(p);
+    for (uint64_t i = 0; i < 5000; ++i) dense.Add(HashAddress(model::IpAddr::V4(i)));
+    ASSERT_FALSE(dense.exact());
+    const std::string good = dense.Serialize();
+    const size_t m = size_t{1} << p;
+    const int limit = 64 - p + 1;
+    for (size_t at : {size_t{0}, size_t{7}, size_t{8}, m / 2 + 3, m - 1}) {
+      std::string b = good;
+      b[3 + at] = static_cast<char>(limit);
+      EXPECT_TRUE(DistinctCounter::Parse(b).ok()) << p << " " << at;
+      for (int v : {limit + 1, 127, 128, 255}) {
+        b[3 + at] = static_cast<char>(v);
+        EXPECT_EQ(DistinctCounter::Parse(b).status().kind(), ErrorKind::kCorruption)
+            << p << " " << at << " " << v;
+        std::string out = "unchanged";
+        EXPECT_EQ(DistinctCounter::MergeBytes(good, b, &out).kind(), ErrorKind::kCorruption);
+        EXPECT_EQ(out, "unchanged");
+      }
+    }
+  }
+}
+
 // A good serialized counter's bytes (50 exact values), and serialized counters damaged in every
 // way a merge must refuse as kCorruption.
 std::string GoodCounter() {

@@ -116,6 +116,12 @@ class StoredRows {
   }
   bool empty() const { return rows_.empty(); }
   size_t size() const { return rows_.size(); }
+  // Empties, keeping the memory (a fold's output is reused for a later fold's).
+  void Clear() {
+    rows_.clear();
+    bytes_.clear();
+  }
+  size_t capacity_bytes() const { return rows_.capacity() * sizeof(Row) + bytes_.capacity(); }
 
  private:
   std::vector<Row> rows_;
@@ -263,6 +269,9 @@ class RollupBuffer {
   // Rows to write, by resolution (5m, 1h, 1d), sorted by key, serialized.
   struct Out {
     StoredRows rows[3];
+    size_t capacity_bytes() const {
+      return rows[0].capacity_bytes() + rows[1].capacity_bytes() + rows[2].capacity_bytes();
+    }
   };
   // Closing every 5-minute bucket before `c5` (and the hours and days before its hour and
   // day) is two steps. Take, which must not run beside Add, takes the closed buckets' tables

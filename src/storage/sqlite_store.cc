@@ -25,7 +25,9 @@ constexpr int kSchemaVersion = 6;
 constexpr size_t kImportBlockEvents = 16384;  // an import's events are stored in blocks of this
 constexpr int64_t kGraceSeconds = 120;        // a 5-minute bucket closes this long after its end
 constexpr int64_t kLiveSeconds = 3600;        // traffic this recent is live (freshness flush)
-constexpr size_t kMaxQueuedFolds = 3;         // a fold lane's queue at most (StartFold waits)
+// A fold lane's queue at most (StartFold waits): a write of the open days at the bound keeps a
+// lane busy for seconds, and with three queued the writer, and so counting, waited on it.
+constexpr size_t kMaxQueuedFolds = 6;
 // WAL pages after which a commit asks the checkpointer to run (SQLite's own default point).
 constexpr int kWalCheckpointPages = 1000;
 constexpr double kIdleFlushSeconds = 2;  // an idle writer writes open rows at most this often
@@ -1148,6 +1150,16 @@ void SqliteStore::RunFoldLane(int half) {
     const double start = SteadySeconds();
     const int64_t all_rows[3] = {INT64_MIN, INT64_MIN, INT64_MIN};
     rollup::RollupBuffer::Out out;
+    lock.lock();
+    if (!l.spare.empty()) {
+      // The largest: an hour's close writes ten times the rows of a 5-minute one.
+      auto it = std::max_element(l.spare.begin(), l.spare.end(), [](const auto& a, const auto& b) {
+        return a.capacity_bytes() < b.capacity_bytes();
+      });
+      out = std::move(*it);
+      l.spare.erase(it);
+    }
+    lock.unlock();
     buffer_.FoldHalf(half, std::move(task.tables), task.c5, all_rows, &out, task.open_days);
     const double seconds = SteadySeconds() - start;
     lock.lock();
@@ -1183,13 +1195,20 @@ void SqliteStore::JoinFold(bool wait) {
     times_.fold += l.seconds;
     times_.fold_half[half] += l.seconds;
     l.seconds = 0;
+    std::vector<rollup::RollupBuffer::Out> empty;
     for (auto& [seq, out] : l.done) {
       bool any = false;
       for (const auto& rows : out.rows) any = any || !rows.empty();
-      if (any) pending_.push_back({std::move(out), seq});
+      if (any) {
+        pending_.push_back({std::move(out), seq, half});
+      } else {
+        empty.push_back(std::move(out));
+      }
     }
     l.done.clear();
     through = std::min(through, l.done_through);
+    lock.unlock();
+    for (auto& out : empty) RecycleOut(half, std::move(out));
   }
   folded_through_ = through;
 }
@@ -1224,7 +1243,10 @@ Status SqliteStore::WritePending(size_t budget) {
         p.at = 0;
       }
     }
-    if (p.r == 3) pending_.pop_front();
+    if (p.r == 3) {
+      RecycleOut(p.half, std::move(p.out));
+      pending_.pop_front();
+    }
   }
   // The newest mark whose folds are done and have no row left.
   uint64_t left = folded_through_ + 1;
@@ -1236,6 +1258,18 @@ Status SqliteStore::WritePending(size_t budget) {
   }
   if (mark != INT64_MIN) ISDAS_RETURN_IF_ERROR(WriteClosedMark(mark));
   return Status::Ok();
+}
+
+void SqliteStore::RecycleOut(int half, rollup::RollupBuffer::Out&& out) {
+  // A few a lane (one being written, one folded meanwhile); none larger than an hour's close
+  // (a write at the bound, gigabytes, is not kept for good), none next to nothing.
+  constexpr size_t kSpares = 3, kMinBytes = size_t{1} << 20, kMaxBytes = size_t{512} << 20;
+  const size_t bytes = out.capacity_bytes();
+  if (bytes < kMinBytes || bytes > kMaxBytes) return;
+  for (auto& rows : out.rows) rows.Clear();
+  FoldLane& l = lanes_[half];
+  std::lock_guard lock(l.mu);
+  if (l.spare.size() < kSpares) l.spare.push_back(std::move(out));
 }
 
 Status SqliteStore::RecoverRollups() {

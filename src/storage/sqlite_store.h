@@ -213,6 +213,8 @@ class SqliteStore final : public EventStore {
     uint64_t done_through = 0;  // seq of the last task finished
     double seconds = 0;         // fold time not yet in times_
     bool stop = false;
+    // Outputs written out, emptied with their memory kept, for the next folds (RecycleOut).
+    std::vector<rollup::RollupBuffer::Out> spare;
   };
   FoldLane lanes_[2];
   uint64_t fold_seq_ = 0;  // StartFold calls with something to fold
@@ -231,10 +233,15 @@ class SqliteStore final : public EventStore {
   struct Pending {
     rollup::RollupBuffer::Out out;
     uint64_t seq = 0;
+    int half = 0;  // the lane that folded it
     int r = 0;
     size_t at = 0;
   };
   std::deque<Pending> pending_;
+  // Gives a written output back to its lane, emptied, its buffers kept (a fold's output is
+  // tens of MB: made new each time, its pages were faulted in and zeroed by the kernel, and
+  // copied as the buffers grew — 14 % of all CPU samples; BENCHMARKS.md).
+  void RecycleOut(int half, rollup::RollupBuffer::Out&& out);
   bool recovered_ = false;  // buffer_ matches the tables
   // 5-minute buckets before this are closed: taken out of buffer_ (the mark in meta follows
   // once their rows are written).
