@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <limits>
+#include <memory>
 #include <new>
 #include <tuple>
 
@@ -184,12 +185,91 @@ std::string PacksTable(rollup::Resolution r) {
   return "rollup_" + std::string(rollup::Name(r)) + "_packs";
 }
 
+std::string DeltasTable(rollup::Resolution r) {
+  return "rollup_" + std::string(rollup::Name(r)) + "_deltas";
+}
+
+Status MergePackRows(std::span<const PackRow> a, std::span<const PackRow> b,
+                     std::vector<PackRow>* out, std::deque<std::string>* scratch, size_t* used) {
+  out->clear();
+  out->reserve(a.size() + b.size());
+  Status failed;
+  auto push = [&](const PackRow& r) {
+    if (out->empty() || !SameRow(out->back(), r)) {
+      out->push_back(r);
+      return;
+    }
+    PackRow& m = out->back();
+    m.packets += r.packets;
+    m.first_us = std::min(m.first_us, r.first_us);
+    m.last_us = std::max(m.last_us, r.last_us);
+    while (scratch->size() < *used + 2) scratch->emplace_back();
+    Status st = MergeCounter(&m.sources, r.sources, &(*scratch)[(*used)++]);
+    if (st.ok()) st = MergeCounter(&m.destinations, r.destinations, &(*scratch)[(*used)++]);
+    if (!st.ok() && failed.ok()) failed = st;
+  };
+  size_t i = 0, j = 0;
+  while (i < a.size() || j < b.size()) {
+    if (j == b.size() || (i < a.size() && !PackOrder(b[j], a[i]))) {
+      push(a[i++]);
+    } else {
+      push(b[j++]);
+    }
+  }
+  return failed;
+}
+
+DeltaReader::~DeltaReader() { sqlite3_finalize(get_); }
+
+Status DeltaReader::Prepare(sqlite3* db, rollup::Resolution r) {
+  db_ = db;
+  res_ = r;
+  if (sqlite3_prepare_v2(db, ("SELECT data FROM " + DeltasTable(r) + " WHERE id = ?").c_str(), -1,
+                         &get_, nullptr) != SQLITE_OK) {
+    return IoError("prepare " + DeltasTable(r) + ": " + sqlite3_errmsg(db));
+  }
+  return Status::Ok();
+}
+
+Status DeltaReader::MergeInto(int64_t id, rollup::Family f, int64_t bucket, int64_t part,
+                              std::vector<PackRow>* rows) {
+  // The deltas' bytes are copied out (the statement moves on), then each is merged in turn.
+  size_t n = 0;
+  sqlite3_bind_int64(get_, 1, id);
+  int rc;
+  while ((rc = sqlite3_step(get_)) == SQLITE_ROW) {
+    if (blobs_.size() <= n) blobs_.emplace_back();
+    const auto* p = static_cast<const char*>(sqlite3_column_blob(get_, 0));
+    blobs_[n++].assign(p ? p : "", static_cast<size_t>(sqlite3_column_bytes(get_, 0)));
+  }
+  sqlite3_reset(get_);
+  if (rc != SQLITE_DONE) {
+    return IoError("read " + DeltasTable(res_) + ": " + sqlite3_errmsg(db_));
+  }
+  if (n == 0) return Status::Ok();
+  std::vector<PackRow> acc(rows->begin(), rows->end());
+  size_t used = 0;
+  for (size_t k = 0; k < n; ++k) {
+    Status st = DecodePack(blobs_[k], f, bucket, part, &decoded_);
+    if (st.ok()) st = MergePackRows(acc, decoded_, &merged_, &scratch_, &used);
+    if (!st.ok()) {
+      return Corruption(DeltasTable(res_) + " id " + std::to_string(id) + ": " + st.message());
+    }
+    acc.swap(merged_);
+  }
+  rows->swap(acc);
+  return Status::Ok();
+}
+
 std::string PacksSchema() {
   std::string sql;
   for (rollup::Resolution r : rollup::kResolutions) {
     sql += "CREATE TABLE IF NOT EXISTS " + PacksTable(r) +
            "(id INTEGER PRIMARY KEY, family INTEGER NOT NULL, bucket INTEGER NOT NULL, "
            "part INTEGER NOT NULL, rows INTEGER NOT NULL, data BLOB NOT NULL);";
+    sql += "CREATE TABLE IF NOT EXISTS " + DeltasTable(r) +
+           "(id INTEGER NOT NULL, rows INTEGER NOT NULL, data BLOB NOT NULL);";
+    sql += "CREATE INDEX IF NOT EXISTS " + DeltasTable(r) + "_id ON " + DeltasTable(r) + "(id);";
   }
   return sql;
 }
@@ -241,9 +321,9 @@ bool PackIdRange(rollup::Resolution r, int64_t family_lo, int64_t family_hi, int
 }
 
 PackWriter::~PackWriter() {
-  sqlite3_finalize(get_);
-  sqlite3_finalize(insert_);
-  sqlite3_finalize(update_);
+  for (sqlite3_stmt* st : {state_, get_, insert_, update_, add_delta_, drop_deltas_}) {
+    sqlite3_finalize(st);
+  }
 }
 
 Status PackWriter::Error(const char* what) {
@@ -253,7 +333,19 @@ Status PackWriter::Error(const char* what) {
 Status PackWriter::Prepare(sqlite3* db, rollup::Resolution r) {
   db_ = db;
   res_ = r;
-  const std::string t = PacksTable(r);
+  const std::string t = PacksTable(r), d = DeltasTable(r);
+  ISDAS_RETURN_IF_ERROR(deltas_.Prepare(db, r));
+  auto prepare = [db](const std::string& sql, sqlite3_stmt** st) {
+    return sqlite3_prepare_v2(db, sql.c_str(), -1, st, nullptr) == SQLITE_OK;
+  };
+  // The pack's `rows` only: its data (overflow pages) is not read.
+  if (!prepare("SELECT rows, (SELECT count(*) FROM " + d + " WHERE id = ?1) FROM " + t +
+                   " WHERE id = ?1",
+               &state_) ||
+      !prepare("INSERT INTO " + d + "(id, rows, data) VALUES(?, ?, ?)", &add_delta_) ||
+      !prepare("DELETE FROM " + d + " WHERE id = ?", &drop_deltas_)) {
+    return Error("prepare");
+  }
   if (sqlite3_prepare_v2(db, ("SELECT data FROM " + t + " WHERE id = ?").c_str(), -1, &get_,
                          nullptr) != SQLITE_OK ||
       sqlite3_prepare_v2(
@@ -318,76 +410,80 @@ Status PackWriter::Write(const rollup::StoredRows& rows, size_t begin, size_t en
   return Status::Ok();
 }
 
+Status PackWriter::Step(sqlite3_stmt* st, const char* what) {
+  const int rc = sqlite3_step(st);
+  sqlite3_reset(st);
+  return rc == SQLITE_DONE ? Status::Ok() : Error(what);
+}
+
 Status PackWriter::WritePart(rollup::Family f, int64_t bucket, int64_t part,
                              std::span<const PackRow> rows) {
   auto pack_id = PackId(res_, f, bucket, part);
   if (!pack_id.ok()) return pack_id.status();
   const int64_t id = pack_id.value();
-  sqlite3_bind_int64(get_, 1, id);
+  sqlite3_bind_int64(state_, 1, id);
   bool exists = false;
-  stored_.clear();
-  int rc = sqlite3_step(get_);
+  int64_t deltas = 0;
+  int rc = sqlite3_step(state_);
   if (rc == SQLITE_ROW) {
     exists = true;
-    const auto* p = static_cast<const char*>(sqlite3_column_blob(get_, 0));
-    old_.assign(p ? p : "", static_cast<size_t>(sqlite3_column_bytes(get_, 0)));
+    deltas = sqlite3_column_int64(state_, 1);
     rc = SQLITE_DONE;
   }
-  sqlite3_reset(get_);
+  sqlite3_reset(state_);
   if (rc != SQLITE_DONE) return Error("read a pack of");
-  if (exists) {
+  const bool merge = exists && deltas >= kMaxDeltas;
+  stored_.clear();
+  if (merge) {
+    // The pack and its deltas, merged with the rows below into the pack.
+    sqlite3_bind_int64(get_, 1, id);
+    rc = sqlite3_step(get_);
+    if (rc == SQLITE_ROW) {
+      const auto* p = static_cast<const char*>(sqlite3_column_blob(get_, 0));
+      old_.assign(p ? p : "", static_cast<size_t>(sqlite3_column_bytes(get_, 0)));
+      rc = SQLITE_DONE;
+    }
+    sqlite3_reset(get_);
+    if (rc != SQLITE_DONE) return Error("read a pack of");
     Status s = DecodePack(old_, f, bucket, part, &stored_);
-    if (!s.ok())
+    if (!s.ok()) {
       return Corruption(PacksTable(res_) + " id " + std::to_string(id) + ": " + s.message());
+    }
+    ISDAS_RETURN_IF_ERROR(deltas_.MergeInto(id, f, bucket, part, &stored_));
   }
   // Both lists in order; equal rows (stored and new, or new twice) become one.
-  merged_.clear();
   size_t used = 0;
-  Status failed;
-  auto push = [&](const PackRow& r) {
-    if (merged_.empty() || !SameRow(merged_.back(), r)) {
-      merged_.push_back(r);
-      return;
-    }
-    PackRow& m = merged_.back();
-    m.packets += r.packets;
-    m.first_us = std::min(m.first_us, r.first_us);
-    m.last_us = std::max(m.last_us, r.last_us);
-    while (scratch_.size() < used + 2) scratch_.emplace_back();
-    Status s = MergeCounter(&m.sources, r.sources, &scratch_[used++]);
-    if (s.ok()) s = MergeCounter(&m.destinations, r.destinations, &scratch_[used++]);
-    if (!s.ok() && failed.ok()) failed = s;
-  };
-  size_t a = 0, b = 0;
-  while (a < stored_.size() || b < rows.size()) {
-    if (b == rows.size() || (a < stored_.size() && !PackOrder(rows[b], stored_[a]))) {
-      push(stored_[a++]);
-    } else {
-      push(rows[b++]);
-    }
-  }
-  if (!failed.ok()) {
+  if (Status s = MergePackRows(stored_, rows, &merged_, &scratch_, &used); !s.ok()) {
     return Corruption(PacksTable(res_) + " (family " + std::to_string(static_cast<int>(f)) +
-                      ", bucket " + std::to_string(bucket) + "): " + failed.message());
+                      ", bucket " + std::to_string(bucket) + "): " + s.message());
   }
   EncodePack(bucket, merged_, &blob_);
+  const auto n = static_cast<int64_t>(merged_.size());
+  const int len = static_cast<int>(blob_.size());
+  if (exists && !merge) {
+    sqlite3_bind_int64(add_delta_, 1, id);
+    sqlite3_bind_int64(add_delta_, 2, n);
+    sqlite3_bind_blob(add_delta_, 3, blob_.data(), len, SQLITE_STATIC);
+    return Step(add_delta_, "write a delta pack of");
+  }
+  // A new pack has no deltas (any left by a pack deleted without them go), a merged one none
+  // any more.
+  sqlite3_bind_int64(drop_deltas_, 1, id);
+  ISDAS_RETURN_IF_ERROR(Step(drop_deltas_, "delete delta packs of"));
   sqlite3_stmt* st = exists ? update_ : insert_;
   if (exists) {
-    sqlite3_bind_int64(st, 1, static_cast<int64_t>(merged_.size()));
-    sqlite3_bind_blob(st, 2, blob_.data(), static_cast<int>(blob_.size()), SQLITE_STATIC);
+    sqlite3_bind_int64(st, 1, n);
+    sqlite3_bind_blob(st, 2, blob_.data(), len, SQLITE_STATIC);
     sqlite3_bind_int64(st, 3, id);
   } else {
     sqlite3_bind_int64(st, 1, id);
     sqlite3_bind_int(st, 2, static_cast<int>(f));
     sqlite3_bind_int64(st, 3, bucket);
     sqlite3_bind_int64(st, 4, part);
-    sqlite3_bind_int64(st, 5, static_cast<int64_t>(merged_.size()));
-    sqlite3_bind_blob(st, 6, blob_.data(), static_cast<int>(blob_.size()), SQLITE_STATIC);
+    sqlite3_bind_int64(st, 5, n);
+    sqlite3_bind_blob(st, 6, blob_.data(), len, SQLITE_STATIC);
   }
-  rc = sqlite3_step(st);
-  sqlite3_reset(st);
-  if (rc != SQLITE_DONE) return Error("write a pack of");
-  return Status::Ok();
+  return Step(st, "write a pack of");
 }
 
 // ---- the virtual tables -------------------------------------------------------------------
@@ -417,6 +513,7 @@ struct Cursor {
   // The current pack's rows, viewing its bytes where SQLite holds them (valid until `packs`
   // steps again, which it does only once they are all read).
   std::vector<PackRow> rows;
+  std::unique_ptr<DeltaReader> deltas;  // merges each pack's deltas in (made when first needed)
   int family = 0;
   int64_t bucket = 0, pack_id = 0;
   int64_t key_lo = 0, key_hi = std::numeric_limits<int64_t>::max();
@@ -542,6 +639,21 @@ int Advance(Cursor* c) {
       c->rows.clear();
       return Fail(c, SQLITE_CORRUPT,
                   PacksTable(t->res) + " id " + std::to_string(c->pack_id) + ": " + s.message());
+    }
+    if (!c->deltas) {
+      c->deltas = std::make_unique<DeltaReader>();
+      if (Status st = c->deltas->Prepare(t->db, t->res); !st.ok()) {
+        c->deltas.reset();
+        c->rows.clear();
+        return Fail(c, SQLITE_ERROR, st.message());
+      }
+    }
+    s = c->deltas->MergeInto(c->pack_id, static_cast<rollup::Family>(c->family), c->bucket, part,
+                             &c->rows);
+    if (!s.ok()) {
+      c->rows.clear();
+      return Fail(c, s.kind() == ErrorKind::kCorruption ? SQLITE_CORRUPT : SQLITE_ERROR,
+                  s.message());
     }
   }
 }

@@ -12,9 +12,13 @@
 // family, bucket and key choose the packs to open; SQLite checks every condition on the rows.
 // SqliteStore registers them; any other connection calls RegisterRollupTables first.
 //
-// Writing: PackWriter merges rows into the stored packs (a row already stored has the new one
-// added: packets summed, first/last widened, distinct counters merged), so a pack holds each
-// key once however often its bucket is written.
+// Writing: PackWriter writes rows for a pack that exists as a delta pack of the same id
+// (`rollup_<res>_deltas`), without reading the pack, up to kMaxDeltas of them; the next write
+// merges the pack, its deltas and the new rows into the pack (a row in both has packets summed,
+// first/last widened, distinct counters merged) and deletes the deltas. Reading merges a pack's
+// deltas into it, so the tables show each key once however often its bucket is written (the
+// day's rows, written at every bound on the collector's memory, were read, merged and written
+// back whole each time: BENCHMARKS.md).
 
 #include <cstdint>
 #include <deque>
@@ -63,8 +67,41 @@ void EncodePack(int64_t bucket, std::span<const PackRow> rows, std::string* out)
 Status DecodePack(std::string_view data, rollup::Family f, int64_t bucket, int64_t part,
                   std::vector<PackRow>* out);
 
-// Writes rows into the packs of one resolution, merged with what is stored, inside the caller's
-// transaction. Rows of families not kept at this resolution (rollup::Finest) are skipped.
+// Merges two lists of rows, each in PackOrder (a key may repeat), into `out` in PackOrder with
+// each key once: equal rows become one, their counters merged into strings of `scratch` from
+// index *used on (kept there, as the rows view them). On a damaged counter, kCorruption.
+Status MergePackRows(std::span<const PackRow> a, std::span<const PackRow> b,
+                     std::vector<PackRow>* out, std::deque<std::string>* scratch, size_t* used);
+
+// Delta packs a pack may have before a write merges them into it: a read decodes at most
+// kMaxDeltas + 1 blobs a pack, and a pack is rewritten at most every kMaxDeltas + 1 writes.
+inline constexpr int kMaxDeltas = 3;
+
+// A pack's deltas, for merging them into it. Prepare once per connection and resolution.
+class DeltaReader {
+ public:
+  DeltaReader() = default;
+  DeltaReader(const DeltaReader&) = delete;
+  DeltaReader& operator=(const DeltaReader&) = delete;
+  ~DeltaReader();
+  Status Prepare(sqlite3* db, rollup::Resolution r);
+  // Merges the deltas of pack `id` (of family f, bucket, part) into `rows` (the pack's rows, in
+  // PackOrder). Rows may view this reader's buffers until the next call. A damaged delta is
+  // kCorruption naming the deltas table and id, and `rows` is then unchanged.
+  Status MergeInto(int64_t id, rollup::Family f, int64_t bucket, int64_t part,
+                   std::vector<PackRow>* rows);
+
+ private:
+  sqlite3* db_ = nullptr;
+  rollup::Resolution res_ = rollup::Resolution::k5m;
+  sqlite3_stmt* get_ = nullptr;
+  std::deque<std::string> blobs_, scratch_;
+  std::vector<PackRow> decoded_, merged_;
+};
+
+// Writes rows into the packs of one resolution, inside the caller's transaction: a new pack,
+// a delta of one, or the pack merged with its deltas and the rows (above). Rows of families
+// not kept at this resolution (rollup::Finest) are skipped.
 class PackWriter {
  public:
   PackWriter() = default;
@@ -84,14 +121,19 @@ class PackWriter {
 
  private:
   Status Error(const char* what);
-  // Writes the pack of (f, bucket, part) as it is plus `rows` (sorted, each key once).
+  // Writes `rows` (sorted) to the pack of (f, bucket, part).
   Status WritePart(rollup::Family f, int64_t bucket, int64_t part, std::span<const PackRow> rows);
+  Status Step(sqlite3_stmt* st, const char* what);  // runs and resets a write
 
   sqlite3* db_ = nullptr;
   rollup::Resolution res_ = rollup::Resolution::k5m;
+  sqlite3_stmt* state_ = nullptr;  // whether the pack exists, and its deltas
   sqlite3_stmt* get_ = nullptr;
   sqlite3_stmt* insert_ = nullptr;
   sqlite3_stmt* update_ = nullptr;
+  sqlite3_stmt* add_delta_ = nullptr;
+  sqlite3_stmt* drop_deltas_ = nullptr;
+  DeltaReader deltas_;
   // Reused between writes.
   std::vector<uint32_t> order_;  // the rows kept at this resolution, in the packs' order
   std::vector<PackRow> stored_, merged_, group_;
@@ -101,7 +143,9 @@ class PackWriter {
 
 // The packs table of a resolution: "rollup_5m_packs".
 std::string PacksTable(rollup::Resolution r);
-// SQL creating the packs tables (and their key index), if missing.
+// Its deltas table: "rollup_5m_deltas" (id, rows, data; indexed by id).
+std::string DeltasTable(rollup::Resolution r);
+// SQL creating the packs and deltas tables (and the deltas' index), if missing.
 std::string PacksSchema();
 
 // The rowid of a pack: its family, bucket number (bucket / width, offset to stay positive)

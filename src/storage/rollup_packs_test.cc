@@ -314,12 +314,133 @@ TEST(RollupPacks, ConditionsChooseExactlyTheRowsAsOnAPlainTable) {
   EXPECT_NE(bad.find("rows claimed at byte 5 of 9"), std::string::npos) << bad;
   EXPECT_EQ(ask("family = 1 AND bucket = 86400 AND key = 1000"),
             count([](int f, uint64_t k, int64_t b) { return f == 1 && k == 1000 && b == 86400; }));
-  // A write into a damaged pack fails and says so, rather than replacing what it cannot read.
+  // Writes to a damaged pack go to its deltas, without reading it, until one would merge them
+  // into it: that one fails and says so, rather than replacing what it cannot read, and
+  // changes nothing.
   rollup::StoredRows more;
   more.Add(Key(Family::kPort, 1, 0), 1, 0, 0, Counter({1}), Counter({2}));
+  const std::string deltas = "SELECT count(*) FROM rollup_1d_deltas WHERE id = " + id;
+  for (int k = 0; k < kMaxDeltas; ++k) ASSERT_TRUE(w.Write(more, &written).ok());
+  EXPECT_EQ(d.Query(deltas), std::to_string(kMaxDeltas));
+  const std::string data = "SELECT hex(data) FROM rollup_1d_packs WHERE id = " + id;
+  const std::string before = d.Query(data);
   Status s = w.Write(more, &written);
   EXPECT_EQ(s.kind(), ErrorKind::kCorruption);
   EXPECT_NE(s.message().find("rollup_1d_packs id " + id), std::string::npos) << s.message();
+  EXPECT_EQ(d.Query(deltas), std::to_string(kMaxDeltas));
+  EXPECT_EQ(d.Query(data), before);
+}
+
+// A bucket written many times: each write after the first goes to a delta of the pack, read
+// merged with it, and every (kMaxDeltas + 1)th merges them into the pack. After every write
+// the rows read are what one write of everything would store: packets summed, times widened,
+// counters (exact lists and sketches) merged — compared byte for byte with counters built
+// from all the values.
+TEST(RollupPacks, DeltasAreMergedWhenReadAndIntoThePackEveryFewWrites) {
+  Db d;
+  PackWriter w;
+  ASSERT_TRUE(w.Prepare(d.db, Resolution::k1d).ok());
+  struct Want {
+    uint64_t packets = 0;
+    int64_t first = INT64_MAX, last = INT64_MIN;
+    rollup::DistinctCounter srcs, dsts;
+  };
+  std::map<uint64_t, Want> want;  // port -> the row one write of everything would store
+  const int64_t day = 86400;
+  const auto id = PackId(Resolution::k1d, Family::kPort, day, 1);
+  ASSERT_TRUE(id.ok());
+  const std::string deltas =
+      "SELECT count(*) FROM rollup_1d_deltas WHERE id = " + std::to_string(id.value());
+  for (int k = 0; k < 2 * (kMaxDeltas + 1) + 1; ++k) {
+    rollup::StoredRows rows;
+    // Ports 16-31 (one part): 22 in every write, with a sketch from the third on; another
+    // port each time, some again.
+    for (uint64_t port : {uint64_t{22}, static_cast<uint64_t>(16 + (k * 5) % 16)}) {
+      rollup::DistinctCounter srcs, dsts;
+      const uint64_t n = port == 22 && k >= 2 ? 300 : 3;
+      for (uint64_t i = 0; i < n; ++i) srcs.Add((port * 1000 + k * 100 + i) * 0x9e3779b97f4a7c15);
+      dsts.Add(port);
+      const int64_t first = day * 1000000 + k * 1000 + static_cast<int64_t>(port);
+      rows.Add(Key(Family::kPort, port, day), port + 1, first, first + 500, srcs.Serialize(),
+               dsts.Serialize());
+      Want& x = want[port];
+      x.packets += port + 1;
+      x.first = std::min(x.first, first);
+      x.last = std::max(x.last, first + 500);
+      x.srcs.Merge(srcs);
+      x.dsts.Merge(dsts);
+    }
+    uint64_t written = 0;
+    ASSERT_TRUE(w.Write(rows, &written).ok()) << "write " << k;
+    EXPECT_EQ(d.Query(deltas), std::to_string(k % (kMaxDeltas + 1))) << "write " << k;
+    std::string expect;
+    for (const auto& [port, x] : want) {
+      if (!expect.empty()) expect += ',';
+      expect += std::to_string(port);
+      for (int64_t v : {static_cast<int64_t>(x.packets), x.first, x.last}) {
+        expect += ':';
+        expect += std::to_string(v);
+      }
+    }
+    EXPECT_EQ(d.Query("SELECT key || ':' || packets || ':' || first_us || ':' || last_us FROM "
+                      "rollup_1d WHERE family = 1 ORDER BY key"),
+              expect)
+        << "write " << k;
+    for (const auto& [port, x] : want) {
+      const std::string cols = d.Query(
+          "SELECT hex(srcs) || '/' || hex(dsts) FROM rollup_1d "
+          "WHERE family = 1 AND key = " +
+          std::to_string(port));
+      std::string hex;
+      for (const std::string& b : {x.srcs.Serialize(), std::string("/"), x.dsts.Serialize()}) {
+        if (b == "/") {
+          hex += b;
+          continue;
+        }
+        static const char kHex[] = "0123456789ABCDEF";
+        for (unsigned char c : b) hex += {kHex[c >> 4], kHex[c & 15]};
+      }
+      EXPECT_EQ(cols, hex) << "write " << k << " port " << port;
+    }
+  }
+  ASSERT_FALSE(want[22].srcs.exact());  // the sketch path was taken
+}
+
+// A damaged delta fails the reads of its pack, naming it, and the write that would merge it,
+// which then changes nothing. Deltas left behind by a pack deleted alone are not merged into a
+// new pack of the same id: writing it drops them.
+TEST(RollupPacks, DamagedOrStrayDeltasAreNeverMergedIn) {
+  Db d;
+  PackWriter w;
+  ASSERT_TRUE(w.Prepare(d.db, Resolution::k1d).ok());
+  rollup::StoredRows rows;
+  rows.Add(Key(Family::kPort, 5, 0), 1, 10, 20, Counter({1}), Counter({2}));
+  uint64_t written = 0;
+  for (int k = 0; k < 2; ++k) ASSERT_TRUE(w.Write(rows, &written).ok());
+  const std::string id = d.Query("SELECT id FROM rollup_1d_packs");
+  ASSERT_EQ(d.Query("SELECT count(*) FROM rollup_1d_deltas WHERE id = " + id), "1");
+  ASSERT_EQ(sqlite3_exec(d.db, "UPDATE rollup_1d_deltas SET data = substr(data, 1, 9)", nullptr,
+                         nullptr, nullptr),
+            SQLITE_OK);
+  const std::string bad = d.Query("SELECT packets FROM rollup_1d WHERE family = 1");
+  EXPECT_NE(bad.find("error: rollup_1d_deltas id " + id + ": rollup pack"), std::string::npos)
+      << bad;
+  for (int k = 1; k < kMaxDeltas; ++k) ASSERT_TRUE(w.Write(rows, &written).ok());
+  const std::string all =
+      "SELECT hex(data) FROM rollup_1d_packs UNION ALL SELECT hex(data) FROM "
+      "rollup_1d_deltas";
+  const std::string before = d.Query(all);
+  Status s = w.Write(rows, &written);
+  EXPECT_EQ(s.kind(), ErrorKind::kCorruption);
+  EXPECT_NE(s.message().find("rollup_1d_deltas id " + id), std::string::npos) << s.message();
+  EXPECT_EQ(d.Query(all), before);
+  // The pack deleted without its deltas: the next write makes a new pack, and only its rows
+  // are read.
+  ASSERT_EQ(sqlite3_exec(d.db, "DELETE FROM rollup_1d_packs", nullptr, nullptr, nullptr),
+            SQLITE_OK);
+  ASSERT_TRUE(w.Write(rows, &written).ok());
+  EXPECT_EQ(d.Query("SELECT count(*) FROM rollup_1d_deltas"), "0");
+  EXPECT_EQ(d.Query("SELECT key || ':' || packets FROM rollup_1d"), "5:1");
 }
 
 }  // namespace

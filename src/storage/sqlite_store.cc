@@ -21,7 +21,7 @@
 namespace isdas::storage {
 namespace {
 
-constexpr int kSchemaVersion = 6;
+constexpr int kSchemaVersion = 7;
 constexpr size_t kImportBlockEvents = 16384;  // an import's events are stored in blocks of this
 constexpr int64_t kGraceSeconds = 120;        // a 5-minute bucket closes this long after its end
 constexpr int64_t kLiveSeconds = 3600;        // traffic this recent is live (freshness flush)
@@ -306,6 +306,7 @@ Result<std::unique_ptr<SqliteStore>> SqliteStore::Open(const std::string& data_d
   }
   // `events` is from here on the blocks read as a table.
   if (!RegisterEventsTable(s->db_)) return s->Error("register the events table in");
+  // Version 7 added the packs' deltas tables: made here when missing, nothing to move.
   ISDAS_RETURN_IF_ERROR(s->Exec(PacksSchema().c_str()));
   // `rollup_5m` … are from here on the packs read as tables (a store before version 6 still
   // has real tables of those names, hiding them until RollupsToPacks drops them).
@@ -1314,7 +1315,8 @@ Status SqliteStore::RecoverRollups() {
     for (rollup::Resolution r : rollup::kResolutions) {
       const int64_t b = from[static_cast<int>(r)];
       for (const std::string& sql :
-           {"DELETE FROM " + PacksTable(r) + " WHERE " + PacksInBuckets(r, b, INT64_MAX),
+           {"DELETE FROM " + DeltasTable(r) + " WHERE " + PacksInBuckets(r, b, INT64_MAX),
+            "DELETE FROM " + PacksTable(r) + " WHERE " + PacksInBuckets(r, b, INT64_MAX),
             ForResolution("DELETE FROM port_totals_{r} WHERE bucket >= ", r) + std::to_string(b)}) {
         s = Exec(sql.c_str());
         if (!s.ok()) return fail(s);
@@ -1402,11 +1404,16 @@ Result<ExpireReport> SqliteStore::Expire(const Retention& ret, int64_t now_us) {
     if (cut == INT64_MIN) continue;
     // Whole buckets only: those that end at or before the cut-off.
     const int64_t before = cut - rollup::Seconds(r) + 1;
-    // Packs, 64 at a time, each DELETE returning the rows it removed.
-    const std::string t = PacksTable(r);
-    const std::string sql = "DELETE FROM " + t + " WHERE id IN (SELECT id FROM " + t + " WHERE " +
-                            PacksInBuckets(r, INT64_MIN, before - 1) + " LIMIT 64) RETURNING rows";
-    ISDAS_RETURN_IF_ERROR(DeleteCounting(sql, &rep.rollup_rows[static_cast<int>(r)]));
+    // Delta packs, then packs, 64 at a time, each DELETE returning the rows it removed (stored
+    // rows: a key in a pack and its deltas counts once in each).
+    const std::string in = PacksInBuckets(r, INT64_MIN, before - 1);
+    const std::string d = DeltasTable(r), t = PacksTable(r);
+    for (const std::string& sql : {"DELETE FROM " + d + " WHERE rowid IN (SELECT rowid FROM " + d +
+                                       " WHERE " + in + " LIMIT 64) RETURNING rows",
+                                   "DELETE FROM " + t + " WHERE id IN (SELECT id FROM " + t +
+                                       " WHERE " + in + " LIMIT 64) RETURNING rows"}) {
+      ISDAS_RETURN_IF_ERROR(DeleteCounting(sql, &rep.rollup_rows[static_cast<int>(r)]));
+    }
     uint64_t blobs = 0;  // port-total blobs, 5,000 at a time
     const std::string keys = "bucket, sensor, proto, kind, tool, research";
     const std::string totals = "DELETE FROM port_totals_{r} WHERE (" + keys + ") IN (SELECT " +

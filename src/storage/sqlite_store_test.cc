@@ -240,7 +240,7 @@ TEST(SqliteStore, OlderRollupTablesAreMovedIntoPacks) {
     EXPECT_EQ(packed.value()[0][0], std::to_string(before[0].size()));
     auto v = (*s)->Select("PRAGMA user_version");
     ASSERT_TRUE(v.ok());
-    EXPECT_EQ(v.value()[0][0], "6");
+    EXPECT_EQ(v.value()[0][0], "7");
     // New rows merge into the moved ones.
     SensorBatch again{"tokyo-1", 1, 2, 1, {Ev(7 * 1000000, 0)}, {SourceInfo{{'J', 'P'}, 4730}},
                       "v",       {}};
@@ -251,6 +251,60 @@ TEST(SqliteStore, OlderRollupTablesAreMovedIntoPacks) {
     ASSERT_TRUE(total.ok());
     EXPECT_EQ(total.value()[0][0], "41");
   }
+}
+
+// Rows written while their buckets are open, again and again (here: a flush after every
+// commit), go to delta packs; retention removes a day's deltas with its packs (and counts their
+// rows), and after a reopen (recovery recounts the open buckets) every event is counted once.
+TEST(SqliteStore, DeltaPacksGoWithTheirPacks) {
+  const std::string dir = TempDir();
+  const int64_t d0 = 1795651200;  // a day's start (UTC)
+  auto sum = [](SqliteStore* st, const std::string& sql) {
+    auto r = st->Select(sql);
+    EXPECT_TRUE(r.ok()) << r.status().ToString();
+    return r.ok() && !r->empty() && !(*r)[0][0].empty() ? std::stoll((*r)[0][0]) : int64_t{0};
+  };
+  {
+    auto s = SqliteStore::Open(dir);
+    ASSERT_TRUE(s.ok());
+    // Six commits, each an hour later, on day 0 and then day 1; five events each.
+    for (int c = 0; c < 6; ++c) {
+      SensorBatch b{"tokyo-1", 1, static_cast<uint64_t>(c + 1), 1, {}, {}, "v", {}};
+      const int64_t t = (c < 3 ? d0 + 3600 : d0 + 86400 + 3600) + (c % 3) * 3600;
+      for (int i = 0; i < 5; ++i) {
+        b.events.push_back(Ev((t + i) * 1000000, static_cast<uint16_t>(22 + i % 2)));
+        b.sources.push_back(SourceInfo{{'J', 'P'}, 4730});
+      }
+      std::vector<SensorBatch*> bs{&b};
+      ASSERT_TRUE((*s)->CommitBatches(bs, 1).ok());
+      ASSERT_TRUE((*s)->FlushRollups(true).ok());
+    }
+    SqliteStore* st = s->get();
+    const std::string day0 =
+        "id IN (SELECT id FROM rollup_1d_packs WHERE bucket = " + std::to_string(d0) + ")";
+    ASSERT_GT(sum(st, "SELECT count(*) FROM rollup_1d_deltas WHERE " + day0), 0);
+    ASSERT_GT(sum(st, "SELECT count(*) FROM rollup_1d_deltas WHERE NOT " + day0), 0);
+    EXPECT_EQ(sum(st, "SELECT sum(packets) FROM rollup_1d WHERE family = 0"), 30);
+    const int64_t stored =
+        sum(st, "SELECT sum(rows) FROM rollup_1d_packs WHERE bucket = " + std::to_string(d0)) +
+        sum(st, "SELECT sum(rows) FROM rollup_1d_deltas WHERE " + day0);
+    Retention ret;
+    ret.r1d_days = 1;  // day 0 ends a second before the cut-off, day 1 after it
+    auto rep = st->Expire(ret, (d0 + 2 * 86400 + 1) * 1000000);
+    ASSERT_TRUE(rep.ok()) << rep.status().ToString();
+    EXPECT_EQ(static_cast<int64_t>(rep->rollup_rows[2]), stored);
+    EXPECT_EQ(sum(st,
+                  "SELECT count(*) FROM rollup_1d_deltas WHERE id NOT IN (SELECT id FROM "
+                  "rollup_1d_packs)"),
+              0);
+    EXPECT_GT(sum(st, "SELECT count(*) FROM rollup_1d_deltas"), 0);  // day 1's stay
+    EXPECT_EQ(sum(st, "SELECT sum(packets) FROM rollup_1d WHERE family = 0"), 15);
+  }
+  auto s = SqliteStore::Open(dir);
+  ASSERT_TRUE(s.ok());
+  ASSERT_TRUE((*s)->FlushRollups(true).ok());
+  EXPECT_EQ(sum(s->get(), "SELECT sum(packets) FROM rollup_1d WHERE family = 0"), 15);
+  EXPECT_EQ(sum(s->get(), "SELECT sum(packets) FROM rollup_5m WHERE family = 0"), 30);
 }
 
 // The events table read from blocks: batches whose times interleave (so blocks overlap), then
