@@ -432,7 +432,9 @@ Status PackWriter::WritePart(rollup::Family f, int64_t bucket, int64_t part,
   }
   sqlite3_reset(state_);
   if (rc != SQLITE_DONE) return Error("read a pack of");
-  const bool merge = exists && deltas >= kMaxDeltas;
+  const bool closed =
+      closed_before_ != INT64_MIN && bucket + rollup::Seconds(res_) <= closed_before_;
+  const bool merge = exists && (deltas >= kMaxDeltas || closed);
   stored_.clear();
   if (merge) {
     // The pack and its deltas, merged with the rows below into the pack.

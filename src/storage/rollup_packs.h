@@ -118,6 +118,10 @@ class PackWriter {
   // between two writes (each would read, merge and write it back): `i`, or past the rows of
   // the pack that row i - 1 is in.
   static size_t PackEnd(const rollup::StoredRows& rows, size_t i);
+  // Buckets that end at or before `t` (seconds) are closed: a write to a pack of one merges
+  // into it at once, deltas and all, so history reads one blob a pack (a collector's closed
+  // mark; INT64_MIN, the default: none).
+  void set_closed_before(int64_t t) { closed_before_ = t; }
 
  private:
   Status Error(const char* what);
@@ -127,6 +131,7 @@ class PackWriter {
 
   sqlite3* db_ = nullptr;
   rollup::Resolution res_ = rollup::Resolution::k5m;
+  int64_t closed_before_ = INT64_MIN;
   sqlite3_stmt* state_ = nullptr;  // whether the pack exists, and its deltas
   sqlite3_stmt* get_ = nullptr;
   sqlite3_stmt* insert_ = nullptr;

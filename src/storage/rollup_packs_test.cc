@@ -404,6 +404,28 @@ TEST(RollupPacks, DeltasAreMergedWhenReadAndIntoThePackEveryFewWrites) {
     }
   }
   ASSERT_FALSE(want[22].srcs.exact());  // the sketch path was taken
+  // Once the bucket is closed, every write merges into the pack: deltas and all, then alone.
+  auto rows_of = [day](int k) {
+    rollup::StoredRows r;
+    const int64_t t = day * 1000000 + k;
+    r.Add(Key(Family::kPort, 22, day), 23, t, t, Counter({static_cast<uint64_t>(k) + 1}),
+          Counter({1}));
+    return r;
+  };
+  uint64_t written = 0;
+  EXPECT_EQ(d.Query(deltas), "0");
+  for (int k = 0; k < 2; ++k) ASSERT_TRUE(w.Write(rows_of(k), &written).ok());
+  EXPECT_EQ(d.Query(deltas), "2");
+  w.set_closed_before(day + 86400 - 1);  // not quite
+  ASSERT_TRUE(w.Write(rows_of(2), &written).ok());
+  EXPECT_EQ(d.Query(deltas), "3");
+  w.set_closed_before(day + 86400);
+  for (int k = 3; k < 5; ++k) {
+    ASSERT_TRUE(w.Write(rows_of(k), &written).ok());
+    EXPECT_EQ(d.Query(deltas), "0") << k;
+  }
+  EXPECT_EQ(d.Query("SELECT sum(packets) FROM rollup_1d WHERE family = 1 AND key = 22"),
+            std::to_string(want[22].packets + 5 * 23));
 }
 
 // A damaged delta fails the reads of its pack, naming it, and the write that would merge it,

@@ -915,6 +915,9 @@ Status SqliteStore::WriteRows(rollup::Resolution r, const rollup::StoredRows& ro
     totals[dims].emplace_back(static_cast<uint16_t>(k.key), row.packets);
   }
   uint64_t written = 0;
+  // Writes to closed buckets merge into their packs (the closing write compacts the deltas that
+  // early writes of the open bucket left).
+  packs_[static_cast<int>(r)].set_closed_before(closed5_);
   Status s = packs_[static_cast<int>(r)].Write(rows, begin, end, &written);
   if (s.ok()) s = AddPortTotals(r, totals);
   times_.rows[static_cast<int>(r)] += written;
