@@ -338,9 +338,10 @@ Status PackWriter::Prepare(sqlite3* db, rollup::Resolution r) {
   auto prepare = [db](const std::string& sql, sqlite3_stmt** st) {
     return sqlite3_prepare_v2(db, sql.c_str(), -1, st, nullptr) == SQLITE_OK;
   };
-  // The pack's `rows` only: its data (overflow pages) is not read.
-  if (!prepare("SELECT rows, (SELECT count(*) FROM " + d + " WHERE id = ?1) FROM " + t +
-                   " WHERE id = ?1",
+  // Whether the pack exists (its `rows` only: the data's overflow pages are not read), and its
+  // deltas.
+  if (!prepare("SELECT (SELECT rows FROM " + t + " WHERE id = ?1), (SELECT count(*) FROM " + d +
+                   " WHERE id = ?1)",
                &state_) ||
       !prepare("INSERT INTO " + d + "(id, rows, data) VALUES(?, ?, ?)", &add_delta_) ||
       !prepare("DELETE FROM " + d + " WHERE id = ?", &drop_deltas_)) {
@@ -426,7 +427,7 @@ Status PackWriter::WritePart(rollup::Family f, int64_t bucket, int64_t part,
   int64_t deltas = 0;
   int rc = sqlite3_step(state_);
   if (rc == SQLITE_ROW) {
-    exists = true;
+    exists = sqlite3_column_type(state_, 0) != SQLITE_NULL;
     deltas = sqlite3_column_int64(state_, 1);
     rc = SQLITE_DONE;
   }
@@ -470,8 +471,10 @@ Status PackWriter::WritePart(rollup::Family f, int64_t bucket, int64_t part,
   }
   // A new pack has no deltas (any left by a pack deleted without them go), a merged one none
   // any more.
-  sqlite3_bind_int64(drop_deltas_, 1, id);
-  ISDAS_RETURN_IF_ERROR(Step(drop_deltas_, "delete delta packs of"));
+  if (deltas > 0) {
+    sqlite3_bind_int64(drop_deltas_, 1, id);
+    ISDAS_RETURN_IF_ERROR(Step(drop_deltas_, "delete delta packs of"));
+  }
   sqlite3_stmt* st = exists ? update_ : insert_;
   if (exists) {
     sqlite3_bind_int64(st, 1, n);
