@@ -1265,15 +1265,25 @@ Status SqliteStore::WritePending(size_t budget) {
 }
 
 void SqliteStore::RecycleOut(int half, rollup::RollupBuffer::Out&& out) {
-  // A few a lane (one being written, one folded meanwhile); none larger than an hour's close
-  // (a write at the bound, gigabytes, is not kept for good), none next to nothing.
+  // A few a lane (one being written, one folded meanwhile), 512 MiB at most in all, the
+  // largest kept: an hour's close fits (a write at the bound, gigabytes, is not kept for good).
+  // None next to nothing.
   constexpr size_t kSpares = 3, kMinBytes = size_t{1} << 20, kMaxBytes = size_t{512} << 20;
   const size_t bytes = out.capacity_bytes();
   if (bytes < kMinBytes || bytes > kMaxBytes) return;
   for (auto& rows : out.rows) rows.Clear();
   FoldLane& l = lanes_[half];
   std::lock_guard lock(l.mu);
-  if (l.spare.size() < kSpares) l.spare.push_back(std::move(out));
+  l.spare.push_back(std::move(out));
+  size_t total = 0;
+  for (const auto& o : l.spare) total += o.capacity_bytes();
+  while (l.spare.size() > kSpares || total > kMaxBytes) {
+    auto it = std::min_element(l.spare.begin(), l.spare.end(), [](const auto& a, const auto& b) {
+      return a.capacity_bytes() < b.capacity_bytes();
+    });
+    total -= it->capacity_bytes();
+    l.spare.erase(it);
+  }
 }
 
 Status SqliteStore::RecoverRollups() {

@@ -240,7 +240,7 @@ class SqliteStore final : public EventStore {
   std::deque<Pending> pending_;
   // Gives a written output back to its lane, emptied, its buffers kept (a fold's output is
   // tens of MB: made new each time, its pages were faulted in and zeroed by the kernel, and
-  // copied as the buffers grew — 14 % of all CPU samples; BENCHMARKS.md).
+  // copied as the buffers grew — 10 % of all CPU samples, on the fold threads; BENCHMARKS.md).
   void RecycleOut(int half, rollup::RollupBuffer::Out&& out);
   bool recovered_ = false;  // buffer_ matches the tables
   // 5-minute buckets before this are closed: taken out of buffer_ (the mark in meta follows
