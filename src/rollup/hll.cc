@@ -29,6 +29,11 @@ void Raise(uint8_t* registers, int p, uint64_t hash) {
   if (rho > r) r = static_cast<uint8_t>(rho);
 }
 
+// Registers merged: each `to[i]` the larger of it and `from[i]`, for m registers.
+void MaxInto(uint8_t* to, const uint8_t* from, size_t m) {
+  for (size_t i = 0; i < m; ++i) to[i] = std::max(to[i], from[i]);
+}
+
 }  // namespace
 
 uint64_t HashAddress(const model::IpAddr& a) {
@@ -156,8 +161,7 @@ void DistinctCounter::Merge(const DistinctCounter& o) {
     return;
   }
   if (!registers_) ToRegisters();
-  const size_t m = registers();
-  for (size_t i = 0; i < m; ++i) registers_[i] = std::max(registers_[i], o.registers_[i]);
+  MaxInto(registers_, o.registers_, registers());
 }
 
 uint64_t DistinctCounter::Estimate() const {
@@ -329,8 +333,7 @@ Status DistinctCounter::MergeBytes(std::string_view a, std::string_view b, std::
     if (side->exact) {
       for (size_t i = 0; i < side->n(); ++i) Raise(regs, side->p, side->hash(i));
     } else {
-      const auto* in = reinterpret_cast<const uint8_t*>(side->body.data());
-      for (size_t i = 0; i < m; ++i) regs[i] = std::max(regs[i], in[i]);
+      MaxInto(regs, reinterpret_cast<const uint8_t*>(side->body.data()), m);
     }
   }
   return Status::Ok();
@@ -345,9 +348,7 @@ Status DistinctCounter::MergeSerialized(std::string_view b) {
     return Status::Ok();
   }
   if (!registers_) ToRegisters();
-  for (size_t i = 0; i < registers(); ++i) {
-    registers_[i] = std::max(registers_[i], static_cast<uint8_t>(in->body[i]));
-  }
+  MaxInto(registers_, reinterpret_cast<const uint8_t*>(in->body.data()), registers());
   return Status::Ok();
 }
 

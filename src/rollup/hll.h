@@ -60,7 +60,8 @@ class DistinctCounter {
   Status MergeSerialized(std::string_view bytes);
   // The serialized merge of two serialized counters, into `out` (replaced): the bytes
   // Parse(a), MergeSerialized(b), Serialize would give, made without building a counter (two
-  // exact lists are merged in order; SQLite's pack merges do this for every row written twice).
+  // exact lists merged in order; a sketch copied and raised by the other side's registers or
+  // hashes). SQLite's pack merges do this for every row written twice.
   // Same errors as Parse and MergeSerialized; on error `out` is unchanged.
   static Status MergeBytes(std::string_view a, std::string_view b, std::string* out);
 

@@ -219,45 +219,45 @@ Status MergePackRows(std::span<const PackRow> a, std::span<const PackRow> b,
   return failed;
 }
 
-DeltaReader::~DeltaReader() { sqlite3_finalize(get_); }
+PackReader::~PackReader() { sqlite3_finalize(deltas_); }
 
-Status DeltaReader::Prepare(sqlite3* db, rollup::Resolution r) {
+Status PackReader::Prepare(sqlite3* db, rollup::Resolution r) {
   db_ = db;
   res_ = r;
   if (sqlite3_prepare_v2(db, ("SELECT data FROM " + DeltasTable(r) + " WHERE id = ?").c_str(), -1,
-                         &get_, nullptr) != SQLITE_OK) {
+                         &deltas_, nullptr) != SQLITE_OK) {
     return IoError("prepare " + DeltasTable(r) + ": " + sqlite3_errmsg(db));
   }
   return Status::Ok();
 }
 
-Status DeltaReader::MergeInto(int64_t id, rollup::Family f, int64_t bucket, int64_t part,
-                              std::vector<PackRow>* rows) {
+Status PackReader::Read(std::string_view pack, int64_t id, rollup::Family f, int64_t bucket,
+                        int64_t part, std::vector<PackRow>* rows) {
+  if (Status s = DecodePack(pack, f, bucket, part, rows); !s.ok()) {
+    return Corruption(PacksTable(res_) + " id " + std::to_string(id) + ": " + s.message());
+  }
   // The deltas' bytes are copied out (the statement moves on), then each is merged in turn.
   size_t n = 0;
-  sqlite3_bind_int64(get_, 1, id);
+  sqlite3_bind_int64(deltas_, 1, id);
   int rc;
-  while ((rc = sqlite3_step(get_)) == SQLITE_ROW) {
+  while ((rc = sqlite3_step(deltas_)) == SQLITE_ROW) {
     if (blobs_.size() <= n) blobs_.emplace_back();
-    const auto* p = static_cast<const char*>(sqlite3_column_blob(get_, 0));
-    blobs_[n++].assign(p ? p : "", static_cast<size_t>(sqlite3_column_bytes(get_, 0)));
+    const auto* p = static_cast<const char*>(sqlite3_column_blob(deltas_, 0));
+    blobs_[n++].assign(p ? p : "", static_cast<size_t>(sqlite3_column_bytes(deltas_, 0)));
   }
-  sqlite3_reset(get_);
+  sqlite3_reset(deltas_);
   if (rc != SQLITE_DONE) {
     return IoError("read " + DeltasTable(res_) + ": " + sqlite3_errmsg(db_));
   }
-  if (n == 0) return Status::Ok();
-  std::vector<PackRow> acc(rows->begin(), rows->end());
   size_t used = 0;
   for (size_t k = 0; k < n; ++k) {
-    Status st = DecodePack(blobs_[k], f, bucket, part, &decoded_);
-    if (st.ok()) st = MergePackRows(acc, decoded_, &merged_, &scratch_, &used);
-    if (!st.ok()) {
-      return Corruption(DeltasTable(res_) + " id " + std::to_string(id) + ": " + st.message());
+    Status s = DecodePack(blobs_[k], f, bucket, part, &decoded_);
+    if (s.ok()) s = MergePackRows(*rows, decoded_, &merged_, &scratch_, &used);
+    if (!s.ok()) {
+      return Corruption(DeltasTable(res_) + " id " + std::to_string(id) + ": " + s.message());
     }
-    acc.swap(merged_);
+    rows->swap(merged_);
   }
-  rows->swap(acc);
   return Status::Ok();
 }
 
@@ -334,7 +334,7 @@ Status PackWriter::Prepare(sqlite3* db, rollup::Resolution r) {
   db_ = db;
   res_ = r;
   const std::string t = PacksTable(r), d = DeltasTable(r);
-  ISDAS_RETURN_IF_ERROR(deltas_.Prepare(db, r));
+  ISDAS_RETURN_IF_ERROR(reader_.Prepare(db, r));
   auto prepare = [db](const std::string& sql, sqlite3_stmt** st) {
     return sqlite3_prepare_v2(db, sql.c_str(), -1, st, nullptr) == SQLITE_OK;
   };
@@ -448,11 +448,7 @@ Status PackWriter::WritePart(rollup::Family f, int64_t bucket, int64_t part,
     }
     sqlite3_reset(get_);
     if (rc != SQLITE_DONE) return Error("read a pack of");
-    Status s = DecodePack(old_, f, bucket, part, &stored_);
-    if (!s.ok()) {
-      return Corruption(PacksTable(res_) + " id " + std::to_string(id) + ": " + s.message());
-    }
-    ISDAS_RETURN_IF_ERROR(deltas_.MergeInto(id, f, bucket, part, &stored_));
+    ISDAS_RETURN_IF_ERROR(reader_.Read(old_, id, f, bucket, part, &stored_));
   }
   // Both lists in order; equal rows (stored and new, or new twice) become one.
   size_t used = 0;
@@ -518,7 +514,7 @@ struct Cursor {
   // The current pack's rows, viewing its bytes where SQLite holds them (valid until `packs`
   // steps again, which it does only once they are all read).
   std::vector<PackRow> rows;
-  std::unique_ptr<DeltaReader> deltas;  // merges each pack's deltas in (made when first needed)
+  std::unique_ptr<PackReader> reader;  // decodes packs, their deltas merged in (made when needed)
   int family = 0;
   int64_t bucket = 0, pack_id = 0;
   int64_t key_lo = 0, key_hi = std::numeric_limits<int64_t>::max();
@@ -636,25 +632,19 @@ int Advance(Cursor* c) {
     const auto* p = static_cast<const char*>(sqlite3_column_blob(c->packs, 4));
     const std::string_view data(p ? p : "", static_cast<size_t>(sqlite3_column_bytes(c->packs, 4)));
     c->i = 0;
-    Status s =
-        c->family >= 0 && c->family < rollup::kFamilies
-            ? DecodePack(data, static_cast<rollup::Family>(c->family), c->bucket, part, &c->rows)
-            : Corruption("unknown family " + std::to_string(c->family));
-    if (!s.ok()) {
-      c->rows.clear();
-      return Fail(c, SQLITE_CORRUPT,
-                  PacksTable(t->res) + " id " + std::to_string(c->pack_id) + ": " + s.message());
-    }
-    if (!c->deltas) {
-      c->deltas = std::make_unique<DeltaReader>();
-      if (Status st = c->deltas->Prepare(t->db, t->res); !st.ok()) {
-        c->deltas.reset();
+    if (!c->reader) {
+      c->reader = std::make_unique<PackReader>();
+      if (Status st = c->reader->Prepare(t->db, t->res); !st.ok()) {
+        c->reader.reset();
         c->rows.clear();
         return Fail(c, SQLITE_ERROR, st.message());
       }
     }
-    s = c->deltas->MergeInto(c->pack_id, static_cast<rollup::Family>(c->family), c->bucket, part,
-                             &c->rows);
+    Status s = c->family >= 0 && c->family < rollup::kFamilies
+                   ? c->reader->Read(data, c->pack_id, static_cast<rollup::Family>(c->family),
+                                     c->bucket, part, &c->rows)
+                   : Corruption(PacksTable(t->res) + " id " + std::to_string(c->pack_id) +
+                                ": unknown family " + std::to_string(c->family));
     if (!s.ok()) {
       c->rows.clear();
       return Fail(c, s.kind() == ErrorKind::kCorruption ? SQLITE_CORRUPT : SQLITE_ERROR,

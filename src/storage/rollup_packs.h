@@ -77,24 +77,25 @@ Status MergePackRows(std::span<const PackRow> a, std::span<const PackRow> b,
 // kMaxDeltas + 1 blobs a pack, and a pack is rewritten at most every kMaxDeltas + 1 writes.
 inline constexpr int kMaxDeltas = 3;
 
-// A pack's deltas, for merging them into it. Prepare once per connection and resolution.
-class DeltaReader {
+// Reads packs whole: a pack's bytes decoded and its deltas merged in. Prepare once per
+// connection and resolution.
+class PackReader {
  public:
-  DeltaReader() = default;
-  DeltaReader(const DeltaReader&) = delete;
-  DeltaReader& operator=(const DeltaReader&) = delete;
-  ~DeltaReader();
+  PackReader() = default;
+  PackReader(const PackReader&) = delete;
+  PackReader& operator=(const PackReader&) = delete;
+  ~PackReader();
   Status Prepare(sqlite3* db, rollup::Resolution r);
-  // Merges the deltas of pack `id` (of family f, bucket, part) into `rows` (the pack's rows, in
-  // PackOrder). Rows may view this reader's buffers until the next call. A damaged delta is
-  // kCorruption naming the deltas table and id, and `rows` is then unchanged.
-  Status MergeInto(int64_t id, rollup::Family f, int64_t bucket, int64_t part,
-                   std::vector<PackRow>* rows);
+  // The rows of pack `id` (of family f, bucket, part), whose stored bytes are `pack`, with its
+  // deltas merged in, into `rows` in PackOrder. Rows view `pack` and this reader's buffers
+  // (until the next call). A damaged pack or delta is kCorruption naming its table and id.
+  Status Read(std::string_view pack, int64_t id, rollup::Family f, int64_t bucket, int64_t part,
+              std::vector<PackRow>* rows);
 
  private:
   sqlite3* db_ = nullptr;
   rollup::Resolution res_ = rollup::Resolution::k5m;
-  sqlite3_stmt* get_ = nullptr;
+  sqlite3_stmt* deltas_ = nullptr;
   std::deque<std::string> blobs_, scratch_;
   std::vector<PackRow> decoded_, merged_;
 };
@@ -115,8 +116,8 @@ class PackWriter {
   // Rows [begin, end) only.
   Status Write(const rollup::StoredRows& rows, size_t begin, size_t end, uint64_t* written);
   // Where rows sorted in the packs' order, cut at `i`, may be cut without splitting a pack
-  // between two writes (each would read, merge and write it back): `i`, or past the rows of
-  // the pack that row i - 1 is in.
+  // between two writes (each would write it: a delta more, or a merge): `i`, or past the rows
+  // of the pack that row i - 1 is in.
   static size_t PackEnd(const rollup::StoredRows& rows, size_t i);
   // Buckets that end at or before `t` (seconds) are closed: a write to a pack of one merges
   // into it at once, deltas and all, so history reads one blob a pack (a collector's closed
@@ -138,7 +139,7 @@ class PackWriter {
   sqlite3_stmt* update_ = nullptr;
   sqlite3_stmt* add_delta_ = nullptr;
   sqlite3_stmt* drop_deltas_ = nullptr;
-  DeltaReader deltas_;
+  PackReader reader_;
   // Reused between writes.
   std::vector<uint32_t> order_;  // the rows kept at this resolution, in the packs' order
   std::vector<PackRow> stored_, merged_, group_;

@@ -173,6 +173,10 @@ class SqliteStore final : public EventStore {
   // least `budget` rows are written (a fold's rows may take several commits); and the newest
   // closed mark whose rows are all written.
   Status WritePending(size_t budget = SIZE_MAX);
+  // Gives a written output back to its lane, emptied, its buffers kept (a fold's output is
+  // tens of MB: made new each time, its pages were faulted in and zeroed by the kernel, and
+  // copied as the buffers grew — 10 % of all CPU samples, on the fold threads; BENCHMARKS.md).
+  void RecycleOut(int half, rollup::RollupBuffer::Out&& out);
   // Records that 5-minute buckets before `closed5` are written (meta.rollup_closed_5m).
   Status WriteClosedMark(int64_t closed5);
   // Before the first sensor batch, and after a failed transaction: the buffer rebuilt from the
@@ -238,19 +242,15 @@ class SqliteStore final : public EventStore {
     size_t at = 0;
   };
   std::deque<Pending> pending_;
-  // Gives a written output back to its lane, emptied, its buffers kept (a fold's output is
-  // tens of MB: made new each time, its pages were faulted in and zeroed by the kernel, and
-  // copied as the buffers grew — 10 % of all CPU samples, on the fold threads; BENCHMARKS.md).
-  void RecycleOut(int half, rollup::RollupBuffer::Out&& out);
   bool recovered_ = false;  // buffer_ matches the tables
   // 5-minute buckets before this are closed: taken out of buffer_ (the mark in meta follows
   // once their rows are written).
   int64_t closed5_ = INT64_MIN;
-  int64_t max_ts_s_ = INT64_MIN;  // newest event time seen
-  // Folded rows a commit writes at most: an hour's close, or the open days written at the
-  // bound (millions of rows merged into their packs), go out over several commits instead of
-  // stalling one (docs/rollups.md).
+  int64_t max_ts_s_ = INT64_MIN;       // newest event time seen
   size_t max_pending_rows_ = 4000000;  // set_max_pending_rows
+  // Folded rows a commit writes at most: an hour's close, or the open days written at the
+  // bound (millions of rows), go out over several commits instead of stalling one
+  // (docs/rollups.md).
   size_t pending_rows_per_commit_ = 250000;
   int wal_hard_pages_ = 65536;         // set_wal_hard_pages
   double partial_flush_seconds_ = 60;  // open buckets of live traffic written at least this often
