@@ -14,7 +14,8 @@ pkgs=(
   libzstd-dev        # batch compression, the SQLite store's event blocks
   libtomlplusplus-dev  # TOML config files
   libabsl-dev        # Abseil flat_hash_map: the rollup aggregation's tables
-  libcpp-httplib-dev zlib1g-dev  # HTTPS between sensor and collector (zlib: gzip bomb test)
+  libboost-dev       # Asio/Beast: the collector's event-driven HTTP(S) server
+  libcpp-httplib-dev zlib1g-dev  # HTTPS client of the sensor and the tests (zlib: gzip test)
   nlohmann-json3-dev  # JSON of the query API
   libmaxminddb-dev mmdb-bin      # country lookups (MMDB); mmdblookup cross-checks them in tests
   clickhouse-server clickhouse-client curl  # the scale-out store; tests start their own server

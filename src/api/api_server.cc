@@ -1,18 +1,30 @@
-// ApiServer: Api over HTTP or HTTPS (cpp-httplib), GET only.
-
-#include <httplib.h>
-
-#include <thread>
+// ApiServer: Api over HTTP or HTTPS (net::HttpServer), GET only.
 
 #include "api/api.h"
-#include "common/http_bind.h"
+#include "net/http_server.h"
 
 namespace isdas::api {
 
+namespace {
+
+std::string JsonEscape(const std::string& s) {
+  std::string o;
+  for (unsigned char c : s) {
+    if (c == '"' || c == '\\') {
+      o.push_back('\\');
+      o.push_back(static_cast<char>(c));
+    } else if (c >= 0x20) {
+      o.push_back(static_cast<char>(c));
+    }
+  }
+  return o;
+}
+
+}  // namespace
+
 struct ApiServer::Impl {
   std::unique_ptr<Api> api;
-  std::unique_ptr<httplib::Server> http;
-  std::thread thread;
+  std::unique_ptr<net::HttpServer> http;
 };
 
 Result<std::unique_ptr<ApiServer>> ApiServer::Start(const Options& o, StoreFactory factory,
@@ -24,49 +36,43 @@ Result<std::unique_ptr<ApiServer>> ApiServer::Start(const Options& o, StoreFacto
   if (o.cert_file.empty() != o.key_file.empty()) {
     return InvalidArgument("api: set both cert and key for HTTPS, or neither");
   }
-  if (!o.cert_file.empty()) {
-    auto tls = std::make_unique<httplib::SSLServer>(o.cert_file.c_str(), o.key_file.c_str());
-    if (!tls->is_valid()) {
-      return InvalidArgument("api: cannot load certificate " + o.cert_file + " / key " +
-                             o.key_file);
-    }
-    im.http = std::move(tls);
-  } else {
-    im.http = std::make_unique<httplib::Server>();
-  }
-  httplib::Server& h = *im.http;
-  // Without it, keep-alive clients wait out Nagle + delayed ACK (~40 ms) on every answer.
-  h.set_tcp_nodelay(true);
-  const int threads = o.threads;
-  h.new_task_queue = [threads] { return new httplib::ThreadPool(static_cast<size_t>(threads)); };
+  net::Options no;
+  no.name = "api";
+  no.host = o.host;
+  no.port = o.port;
+  no.tls = !o.cert_file.empty();
+  no.tls_options.cert_file = o.cert_file;
+  no.tls_options.key_file = o.key_file;
+  no.workers = o.threads;
+  no.backlog = 1024;
+  no.error_reply = [](int status, const std::string& message) {
+    net::Reply r;
+    r.status = status;
+    r.body = "{\"error\":{\"message\":\"" + JsonEscape(message) +
+             " (the API is GET /api/v1/…, see docs/api.md)\"}}";
+    return r;
+  };
   Api* api = im.api.get();
-  h.Get(R"(/api/v1/.*)", [api](const httplib::Request& req, httplib::Response& res) {
-    Params p(req.params.begin(), req.params.end());
-    Response r = api->Get(req.path, p);
-    res.status = r.status;
-    res.set_header("Cache-Control", "no-store");
-    res.set_content(std::move(r.body), r.content_type);
-  });
-  h.set_error_handler([](const httplib::Request&, httplib::Response& res) {
-    if (res.body.empty()) {
-      res.set_content("{\"error\":{\"message\":\"" + std::to_string(res.status) +
-                          " (the API is GET /api/v1/…, see docs/api.md)\"}}",
-                      "application/json");
-    }
-  });
-  s->port_ = BindWithBacklog(h, o.host, o.port, 1024);
-  if (s->port_ <= 0) {
-    return Status(ErrorKind::kUnavailable,
-                  "api: cannot listen on " + o.host + ":" + std::to_string(o.port));
-  }
-  im.thread = std::thread([&h] { h.listen_after_bind(); });
+  std::vector<net::Route> routes;
+  routes.push_back({"GET", "/api/v1/", 0, [api](net::Request&& req, net::Responder respond) {
+                      Params p(req.query.begin(), req.query.end());
+                      Response r = api->Get(req.path, p);
+                      net::Reply reply;
+                      reply.status = r.status;
+                      reply.content_type = r.content_type;
+                      reply.body = std::move(r.body);
+                      reply.headers.emplace_back("Cache-Control", "no-store");
+                      respond(std::move(reply));
+                    }});
+  auto h = net::HttpServer::Start(std::move(no), std::move(routes));
+  if (!h.ok()) return h.status();
+  im.http = std::move(h.value());
+  s->port_ = im.http->port();
   return s;
 }
 
 void ApiServer::Stop() {
-  if (!impl_ || !impl_->http) return;
-  impl_->http->stop();
-  if (impl_->thread.joinable()) impl_->thread.join();
+  if (impl_ && impl_->http) impl_->http->Stop();
 }
 
 ApiServer::~ApiServer() { Stop(); }

@@ -1,23 +1,19 @@
 #include "ingest/ingest_server.h"
 
-#include <httplib.h>
-#include <openssl/bn.h>
-#include <openssl/err.h>
 #include <openssl/pem.h>
-#include <openssl/ssl.h>
 #include <openssl/x509.h>
-#include <sys/socket.h>
 #include <sys/stat.h>
+#include <zstd.h>
 
 #include <chrono>
 #include <cstdio>
 #include <unordered_map>
 
 #include "common/clock.h"
-#include "common/http_bind.h"
 #include "geo/geo.h"
 #include "geo/scanners.h"
 #include "model/heartbeat_codec.h"
+#include "net/http_server.h"
 #include "pki/pki.h"
 
 namespace isdas::ingest {
@@ -40,53 +36,29 @@ std::string JsonString(const std::string& s) {
   return o + "\"";
 }
 
-void Reply(httplib::Response& res, int status, const std::string& error) {
-  res.status = status;
-  res.set_content("{\"error\":" + JsonString(error) + "}\n", "application/json");
+net::Reply Error(int status, const std::string& error) {
+  net::Reply r;
+  r.status = status;
+  r.body = "{\"error\":" + JsonString(error) + "}\n";
+  return r;
+}
+
+net::Reply Busy(const std::string& why, int retry_after_s) {
+  net::Reply r = Error(503, why);
+  r.headers.emplace_back("Retry-After", std::to_string(retry_after_s));
+  return r;
+}
+
+std::span<const uint8_t> Bytes(const std::string& s) {
+  return {reinterpret_cast<const uint8_t*>(s.data()), s.size()};
 }
 
 }  // namespace
 
-// What the client certificate says, or why it is refused.
-struct IngestServer::Peer {
-  int status = 200;  // 401 / 403 when refused
-  std::string error;
-  std::string sensor_id;
-  std::string serial;
+struct IngestServer::Pending {
+  storage::SensorBatch batch;
+  net::Responder respond;
 };
-
-namespace {
-
-IngestServer::Peer CheckPeer(const httplib::Request& req) {
-  IngestServer::Peer p;
-  if (!req.ssl) {
-    p.status = 401;
-    p.error = "HTTPS with a client certificate is required";
-    return p;
-  }
-  X509* cert = SSL_get1_peer_certificate(req.ssl);
-  if (!cert) {
-    p.status = 401;
-    p.error = "a client certificate is required";
-    return p;
-  }
-  const long vr = SSL_get_verify_result(req.ssl);
-  if (vr != X509_V_OK) {
-    p.status = 403;
-    p.error = std::string("client certificate not trusted: ") + X509_verify_cert_error_string(vr);
-  } else {
-    p.sensor_id = pki::SensorIdOf(cert);
-    p.serial = pki::SerialHex(X509_get0_serialNumber(cert));
-    if (p.sensor_id.empty()) {
-      p.status = 403;
-      p.error = "client certificate names no sensor";
-    }
-  }
-  X509_free(cert);
-  return p;
-}
-
-}  // namespace
 
 IngestServer::IngestServer(const Options& o, storage::EventStore* store, const geo::GeoDb* geo,
                            const geo::ScannerList* scanners)
@@ -150,190 +122,168 @@ Result<std::unique_ptr<IngestServer>> IngestServer::Create(const Options& o,
     std::lock_guard<std::mutex> lock(s->crl_mu_);
     ISDAS_RETURN_IF_ERROR(s->LoadCrl());
   }
-  std::string setup_error;
-  const Options opt = o;
-  s->http_ = std::make_unique<httplib::SSLServer>([opt, &setup_error](SSL_CTX& ctx) {
-    SSL_CTX_set_min_proto_version(&ctx, TLS1_2_VERSION);
-    if (SSL_CTX_use_certificate_chain_file(&ctx, opt.cert_file.c_str()) != 1 ||
-        SSL_CTX_use_PrivateKey_file(&ctx, opt.key_file.c_str(), SSL_FILETYPE_PEM) != 1 ||
-        SSL_CTX_check_private_key(&ctx) != 1) {
-      setup_error = "server certificate/key " + opt.cert_file + ": " + pki::OpensslErrors();
-      return false;
-    }
-    if (SSL_CTX_load_verify_locations(&ctx, opt.ca_file.c_str(), nullptr) != 1) {
-      setup_error = "CA " + opt.ca_file + ": " + pki::OpensslErrors();
-      return false;
-    }
-    SSL_CTX_set_client_CA_list(&ctx, SSL_load_client_CA_file(opt.ca_file.c_str()));
-    // Ask for a certificate but let the handshake finish whatever comes, so that a refusal is
-    // an HTTP answer with a reason (401/403) rather than a bare TLS alert.
-    SSL_CTX_set_verify(&ctx, SSL_VERIFY_PEER, [](int, X509_STORE_CTX*) { return 1; });
-    return true;
-  });
-  if (!s->http_->is_valid()) {
-    return InvalidArgument("ingest TLS setup failed: " + setup_error);
-  }
   return s;
 }
 
-bool IngestServer::Admit(const httplib::Request& req, httplib::Response& res,
-                         const httplib::ContentReader& reader, size_t max_body, Peer* peer,
-                         std::string* body) {
-  *peer = CheckPeer(req);
-  if (peer->status != 200) {
-    (peer->status == 401 ? counters_.refused_no_certificate : counters_.refused_bad_certificate)++;
-    Reply(res, peer->status, peer->error);
-    return false;
-  }
-  if (IsRevoked(peer->serial)) {
-    counters_.refused_revoked++;
-    Reply(res, 403, "client certificate revoked");
-    return false;
-  }
-  // Read the body ourselves, so a body that grows past the limit — including one that HTTP
-  // content-encoding inflates — is cut off as it arrives. Past the limit it is read and
-  // discarded (up to 4x), so that a client still sending receives the 413, not a reset.
-  bool too_large = false;
-  size_t seen = 0;
-  reader([&](const char* d, size_t n) {
-    seen += n;
-    if (too_large || body->size() + n > max_body) {
-      too_large = true;
-      body->clear();
-      return seen <= 4 * max_body;
-    }
-    body->append(d, n);
-    return true;
-  });
-  if (too_large) {
-    counters_.refused_too_large++;
-    Reply(res, 413, "body larger than " + std::to_string(max_body) + " bytes");
-    return false;
-  }
+const net::Counters& IngestServer::http_counters() const { return http_->counters(); }
+
+bool IngestServer::Reserve(size_t bytes) {
+  std::lock_guard<std::mutex> lock(budget_mu_);
+  if (budget_used_ + bytes > opt_.decompress_budget_bytes) return false;
+  budget_used_ += bytes;
   return true;
 }
 
-Status IngestServer::Start() {
-  httplib::SSLServer& h = *http_;
-  const int threads = opt_.threads;
-  h.new_task_queue = [threads] { return new httplib::ThreadPool(static_cast<size_t>(threads)); };
-  // Body size is enforced by the handlers themselves (413 with a reason, decoded bodies
-  // included), not by the library's generic limit.
-  h.set_keep_alive_max_count(100000);
-  h.set_keep_alive_timeout(30);
-  h.set_read_timeout(30, 0);
+void IngestServer::Release(size_t bytes) {
+  std::lock_guard<std::mutex> lock(budget_mu_);
+  budget_used_ -= bytes;
+}
 
-  h.Get("/v1/health", [](const httplib::Request&, httplib::Response& res) {
-    res.set_content("ok\n", "text/plain");
-  });
+// A connection opened before its certificate was revoked is still open: check every request.
+bool IngestServer::RefuseRevoked(const net::Request& req, net::Responder& respond) {
+  if (!IsRevoked(req.client.serial)) return false;
+  counters_.refused_revoked++;
+  respond(Error(403, "client certificate revoked"));
+  return true;
+}
 
-  h.Post("/v1/batch", [this](const httplib::Request& req, httplib::Response& res,
-                             const httplib::ContentReader& reader) {
-    Peer peer;
-    std::string body;
-    if (!Admit(req, res, reader, opt_.limits.max_compressed_bytes, &peer, &body)) return;
-    auto decoded = model::DecodeBatch(
-        std::span<const uint8_t>(reinterpret_cast<const uint8_t*>(body.data()), body.size()),
-        opt_.limits);
-    if (!decoded.ok()) {
-      counters_.refused_malformed++;
-      return Reply(res, 400, decoded.status().message());
-    }
-    if (decoded->header.sensor_id != peer.sensor_id) {
-      counters_.refused_sensor_mismatch++;
-      return Reply(res, 403,
-                   "certificate is for sensor '" + peer.sensor_id + "', the batch claims '" +
-                       decoded->header.sensor_id + "'");
-    }
-    auto p = std::make_unique<Pending>();
-    p->batch.sensor_id = decoded->header.sensor_id;
-    p->batch.epoch = decoded->header.epoch;
-    p->batch.seq = decoded->header.seq;
-    p->batch.rules_version = decoded->header.rules_version;
-    p->batch.events = std::move(decoded->events);
-    if (geo_ || scanners_) {
-      // Enrichment here, in the connection's thread, keeps it off the single writer.
-      if (geo_) p->batch.geo_version = geo_->version();
-      p->batch.sources.resize(p->batch.events.size());
-      std::unordered_map<uint32_t, std::string_view> names;
-      for (size_t i = 0; i < p->batch.events.size(); ++i) {
-        model::SourceInfo& si = p->batch.sources[i];
-        if (geo_) {
-          const geo::Origin o = geo_->Lookup(p->batch.events[i].src);
-          si.country[0] = o.country[0];
-          si.country[1] = o.country[1];
-          si.asn = o.asn;
-          if (o.asn) names.emplace(o.asn, o.as_name);
-        }
-        si.research = scanners_ && scanners_->Contains(p->batch.events[i].src, si.asn);
-      }
-      for (const auto& [asn, name] : names) p->batch.as_names.emplace_back(asn, std::string(name));
-    }
-    auto fut = p->done.get_future();
-    {
-      std::lock_guard<std::mutex> lock(mu_);
-      if (queue_.size() >= opt_.max_pending_batches || stopping_) {
-        counters_.refused_overloaded++;
-        res.set_header("Retry-After", "1");
-        return Reply(res, 503, "collector busy; retry later");
-      }
-      queue_.push_back(std::move(p));
-    }
-    cv_.notify_one();
-    if (fut.wait_for(std::chrono::seconds(60)) != std::future_status::ready) {
-      // Still queued: the sensor retries; if it does get committed, the retry is a duplicate.
-      res.set_header("Retry-After", "5");
-      return Reply(res, 503, "commit is taking too long; retry later");
-    }
-    auto outcome = fut.get();
-    if (!outcome.ok()) {
-      counters_.store_failures++;
-      return Reply(res, 500, "store failed: " + outcome.status().message());
-    }
-    const bool stored = outcome.value() == storage::BatchOutcome::kStored;
-    res.set_content(std::string("{\"status\":\"") + (stored ? "stored" : "duplicate") +
-                        "\",\"seq\":" + std::to_string(decoded->header.seq) + "}\n",
-                    "application/json");
-  });
-
-  h.Post("/v1/heartbeat", [this](const httplib::Request& req, httplib::Response& res,
-                                 const httplib::ContentReader& reader) {
-    Peer peer;
-    std::string body;
-    if (!Admit(req, res, reader, 64 * 1024, &peer, &body)) return;
-    auto hb = model::DecodeHeartbeat(
-        std::span<const uint8_t>(reinterpret_cast<const uint8_t*>(body.data()), body.size()));
-    if (!hb.ok()) {
-      counters_.refused_malformed++;
-      return Reply(res, 400, hb.status().message());
-    }
-    if (hb->sensor_id != peer.sensor_id) {
-      counters_.refused_sensor_mismatch++;
-      return Reply(res, 403,
-                   "certificate is for sensor '" + peer.sensor_id + "', the heartbeat claims '" +
-                       hb->sensor_id + "'");
-    }
-    Status s;
-    {
-      // Heartbeats share the store with the writer thread; the store is single-writer.
-      std::lock_guard<std::mutex> lock(store_mu_);
-      s = store_->RecordHeartbeat(hb->sensor_id, NowUs(), hb->counters);
-    }
-    if (!s.ok()) {
-      counters_.store_failures++;
-      return Reply(res, 500, "store failed: " + s.message());
-    }
-    counters_.heartbeats++;
-    res.set_content("{\"status\":\"recorded\"}\n", "application/json");
-  });
-
-  port_ = BindWithBacklog(h, opt_.host, opt_.port, 4096);
-  if (port_ <= 0) {
-    return {ErrorKind::kUnavailable,
-            "cannot listen on " + opt_.host + ":" + std::to_string(opt_.port)};
+void IngestServer::OnBatch(net::Request&& req, net::Responder respond) {
+  if (RefuseRevoked(req, respond)) return;
+  // The decompressed size a batch may reach: what its frame declares (a frame that grows past
+  // it is refused as malformed), or the limit when it declares nothing.
+  model::BatchLimits limits = opt_.limits;
+  const unsigned long long declared = ZSTD_getFrameContentSize(req.body.data(), req.body.size());
+  if (declared != ZSTD_CONTENTSIZE_UNKNOWN && declared != ZSTD_CONTENTSIZE_ERROR &&
+      declared < limits.max_decompressed_bytes) {
+    limits.max_decompressed_bytes = static_cast<size_t>(declared);
   }
+  const size_t reserved = limits.max_decompressed_bytes;
+  if (!Reserve(reserved)) {
+    counters_.refused_overloaded++;
+    return respond(Busy("collector busy decompressing other batches; retry later", 1));
+  }
+  auto decoded = model::DecodeBatch(Bytes(req.body), limits);
+  Release(reserved);
+  if (!decoded.ok()) {
+    counters_.refused_malformed++;
+    return respond(Error(400, decoded.status().message()));
+  }
+  if (decoded->header.sensor_id != req.client.id) {
+    counters_.refused_sensor_mismatch++;
+    return respond(Error(403, "certificate is for sensor '" + req.client.id +
+                                  "', the batch claims '" + decoded->header.sensor_id + "'"));
+  }
+  auto p = std::make_unique<Pending>(Pending{{}, std::move(respond)});
+  p->batch.sensor_id = decoded->header.sensor_id;
+  p->batch.epoch = decoded->header.epoch;
+  p->batch.seq = decoded->header.seq;
+  p->batch.rules_version = decoded->header.rules_version;
+  p->batch.events = std::move(decoded->events);
+  if (geo_ || scanners_) {
+    // Enrichment here, on a worker thread, keeps it off the single writer.
+    if (geo_) p->batch.geo_version = geo_->version();
+    p->batch.sources.resize(p->batch.events.size());
+    std::unordered_map<uint32_t, std::string_view> names;
+    for (size_t i = 0; i < p->batch.events.size(); ++i) {
+      model::SourceInfo& si = p->batch.sources[i];
+      if (geo_) {
+        const geo::Origin o = geo_->Lookup(p->batch.events[i].src);
+        si.country[0] = o.country[0];
+        si.country[1] = o.country[1];
+        si.asn = o.asn;
+        if (o.asn) names.emplace(o.asn, o.as_name);
+      }
+      si.research = scanners_ && scanners_->Contains(p->batch.events[i].src, si.asn);
+    }
+    for (const auto& [asn, name] : names) p->batch.as_names.emplace_back(asn, std::string(name));
+  }
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (queue_.size() < opt_.max_pending_batches && !stopping_) {
+      queue_.push_back(std::move(p));
+      p = nullptr;
+    }
+  }
+  if (p) {
+    counters_.refused_overloaded++;
+    return p->respond(Busy("collector busy; retry later", 1));
+  }
+  cv_.notify_one();
+  // The writer answers once the batch's commit is durable.
+}
+
+void IngestServer::OnHeartbeat(net::Request&& req, net::Responder respond) {
+  if (RefuseRevoked(req, respond)) return;
+  auto hb = model::DecodeHeartbeat(Bytes(req.body));
+  if (!hb.ok()) {
+    counters_.refused_malformed++;
+    return respond(Error(400, hb.status().message()));
+  }
+  if (hb->sensor_id != req.client.id) {
+    counters_.refused_sensor_mismatch++;
+    return respond(Error(403, "certificate is for sensor '" + req.client.id +
+                                  "', the heartbeat claims '" + hb->sensor_id + "'"));
+  }
+  Status s;
+  {
+    // Heartbeats share the store with the writer thread; the store is single-writer.
+    std::lock_guard<std::mutex> lock(store_mu_);
+    s = store_->RecordHeartbeat(hb->sensor_id, NowUs(), hb->counters);
+  }
+  if (!s.ok()) {
+    counters_.store_failures++;
+    return respond(Error(500, "store failed: " + s.message()));
+  }
+  counters_.heartbeats++;
+  net::Reply r;
+  r.body = "{\"status\":\"recorded\"}\n";
+  respond(std::move(r));
+}
+
+Status IngestServer::Start() {
+  net::Options o;
+  o.name = "ingest";
+  o.host = opt_.host;
+  o.port = opt_.port;
+  o.tls = true;
+  o.tls_options.cert_file = opt_.cert_file;
+  o.tls_options.key_file = opt_.key_file;
+  o.tls_options.client_ca_file = opt_.ca_file;
+  o.tls_options.check_client = [this](X509* cert, net::ClientIdentity* who) {
+    who->id = pki::SensorIdOf(cert);
+    who->serial = pki::SerialHex(X509_get0_serialNumber(cert));
+    if (who->id.empty()) return static_cast<int>(X509_V_ERR_APPLICATION_VERIFICATION);
+    if (IsRevoked(who->serial)) return static_cast<int>(X509_V_ERR_CERT_REVOKED);
+    return static_cast<int>(X509_V_OK);
+  };
+  o.workers = opt_.threads;
+  o.limits.max_connections = opt_.max_connections;
+  o.limits.max_connections_per_address = opt_.max_connections_per_address;
+  o.limits.idle = std::chrono::seconds(opt_.idle_timeout_s);
+  o.error_reply = [](int status, const std::string& message) { return Error(status, message); };
+  std::vector<net::Route> routes;
+  routes.push_back({"GET", "/v1/health", 0, [](net::Request&&, net::Responder respond) {
+                      net::Reply r;
+                      r.content_type = "text/plain";
+                      r.body = "ok\n";
+                      respond(std::move(r));
+                    }});
+  routes.push_back({"POST", "/v1/batch", opt_.limits.max_compressed_bytes,
+                    [this](net::Request&& req, net::Responder respond) {
+                      OnBatch(std::move(req), std::move(respond));
+                    }});
+  routes.push_back(
+      {"POST", "/v1/heartbeat", 64 * 1024, [this](net::Request&& req, net::Responder respond) {
+         OnHeartbeat(std::move(req), std::move(respond));
+       }});
   writer_ = std::thread([this] { WriterLoop(); });
-  http_thread_ = std::thread([this] { http_->listen_after_bind(); });
+  auto h = net::HttpServer::Start(std::move(o), std::move(routes));
+  if (!h.ok()) {
+    Stop();
+    return h.status();
+  }
+  http_ = std::move(h.value());
+  port_ = http_->port();
   return Status::Ok();
 }
 
@@ -378,26 +328,28 @@ void IngestServer::WriterLoop() {
     counters_.commits++;
     for (size_t i = 0; i < group.size(); ++i) {
       if (!r.ok()) {
-        group[i]->done.set_value(r.status());
+        counters_.store_failures++;
+        group[i]->respond(Error(500, "store failed: " + r.status().message()));
         continue;
       }
-      const auto o = r.value()[i];
-      if (o == storage::BatchOutcome::kStored) {
+      const bool stored = r.value()[i] == storage::BatchOutcome::kStored;
+      if (stored) {
         counters_.batches_stored++;
         counters_.events_stored += group[i]->batch.events.size();
       } else {
         counters_.batches_duplicate++;
       }
-      group[i]->done.set_value(o);
+      net::Reply reply;
+      reply.body = std::string("{\"status\":\"") + (stored ? "stored" : "duplicate") +
+                   "\",\"seq\":" + std::to_string(group[i]->batch.seq) + "}\n";
+      group[i]->respond(std::move(reply));
     }
   }
 }
 
 void IngestServer::Stop() {
-  if (http_ && http_thread_.joinable()) {
-    http_->stop();
-    http_thread_.join();
-  }
+  // Connections first (answers given after this are dropped), then the queued commits.
+  if (http_) http_->Stop();
   {
     std::lock_guard<std::mutex> lock(mu_);
     stopping_ = true;

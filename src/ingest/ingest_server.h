@@ -6,12 +6,15 @@
 //   POST /v1/heartbeat  body: a protobuf Heartbeat
 //   GET  /v1/health     "ok"
 //
-// Every POST must come with a client certificate issued by the collector's CA (`isdas keys`),
-// not revoked, whose sensor id equals the one the body claims. Answers: 200 with
-// {"status":"stored"|"duplicate"}; 400 malformed (with the reason); 401 no certificate;
-// 403 untrusted, revoked or mismatched certificate; 413 body too large; 503 overloaded, with
-// Retry-After; 500 store failure. Nothing is stored unless the answer is 200 "stored", and
-// "stored" is sent only after the batch's transaction is durable.
+// The TLS handshake requires a client certificate issued by the collector's CA (`isdas keys`),
+// valid and not revoked: a peer without one never reaches HTTP. The sensor id in the
+// certificate must equal the one the body claims. Answers: 200 with
+// {"status":"stored"|"duplicate"}; 400 malformed (with the reason); 403 mismatched sensor id;
+// 413 body too large (from Content-Length, before reading it); 503 overloaded or out of
+// decompression memory, with Retry-After; 500 store failure. Nothing is stored unless the
+// answer is 200 "stored", and "stored" is sent only after the batch's transaction is durable.
+// The HTTP layer (deadlines, connection caps, no smuggling through unread bodies):
+// net/http_server.h.
 //
 // Batches from all connections go through one writer thread that commits them in groups
 // (group commit: one fsync for many batches). Thread-safe; Start once, Stop once.
@@ -20,7 +23,6 @@
 #include <condition_variable>
 #include <cstdint>
 #include <deque>
-#include <future>
 #include <memory>
 #include <mutex>
 #include <set>
@@ -36,12 +38,12 @@ class ScannerList;
 class GeoDb;
 }  // namespace isdas::geo
 
-namespace httplib {
-class SSLServer;
-class ContentReader;
+namespace isdas::net {
+class HttpServer;
+struct Counters;
+class Responder;
 struct Request;
-struct Response;
-}  // namespace httplib
+}  // namespace isdas::net
 
 namespace isdas::ingest {
 
@@ -53,9 +55,15 @@ struct Options {
   std::string ca_file;   // the CA that issues sensor certificates
   std::string crl_file;  // its revocation list; re-read when it changes
   model::BatchLimits limits;
-  int threads = 1024;  // connection threads: a keep-alive connection holds one while open
+  int threads = 4;  // threads decoding and enriching batches (connections cost no thread)
   size_t max_pending_batches = 4096;  // beyond this: 503 + Retry-After
   size_t max_group = 512;             // batches per commit
+  // Decompressed bytes being decoded at once, over all connections; a batch reserves its
+  // frame's declared size (max_decompressed_bytes when it declares none). Beyond it: 503.
+  size_t decompress_budget_bytes = 256u << 20;
+  size_t max_connections = 8192;
+  size_t max_connections_per_address = 256;  // sensors behind one NAT address share this
+  int idle_timeout_s = 60;                   // keep-alive connections idle this long are closed
 };
 
 struct Counters {
@@ -63,13 +71,10 @@ struct Counters {
   std::atomic<uint64_t> batches_duplicate{0};
   std::atomic<uint64_t> events_stored{0};
   std::atomic<uint64_t> heartbeats{0};
-  std::atomic<uint64_t> refused_no_certificate{0};
-  std::atomic<uint64_t> refused_bad_certificate{0};
-  std::atomic<uint64_t> refused_revoked{0};
+  std::atomic<uint64_t> refused_revoked{0};  // on a connection opened before the revocation
   std::atomic<uint64_t> refused_sensor_mismatch{0};
   std::atomic<uint64_t> refused_malformed{0};
-  std::atomic<uint64_t> refused_too_large{0};
-  std::atomic<uint64_t> refused_overloaded{0};
+  std::atomic<uint64_t> refused_overloaded{0};  // queue full or decompression budget spent
   std::atomic<uint64_t> store_failures{0};
   std::atomic<uint64_t> commits{0};
 };
@@ -91,32 +96,30 @@ class IngestServer {
   void Stop();
   int port() const { return port_; }
   const Counters& counters() const { return counters_; }
-
-  struct Peer;
+  // Connections, handshake refusals (no, untrusted or revoked certificate), timeouts.
+  const net::Counters& http_counters() const;
 
  private:
-  struct Pending {
-    storage::SensorBatch batch;
-    std::promise<Result<storage::BatchOutcome>> done;
-  };
+  struct Pending;
 
   IngestServer(const Options& o, storage::EventStore* store, const geo::GeoDb* geo,
                const geo::ScannerList* scanners);
   void WriterLoop();
   void FlushStore(bool force);
-  // Checks the client certificate and reads the body (at most max_body bytes). On refusal it
-  // has answered (401/403/413) and counted, and returns false.
-  bool Admit(const httplib::Request& req, httplib::Response& res,
-             const httplib::ContentReader& reader, size_t max_body, Peer* peer, std::string* body);
+  void OnBatch(net::Request&& req, net::Responder respond);
+  void OnHeartbeat(net::Request&& req, net::Responder respond);
   bool IsRevoked(const std::string& serial_hex);
+  bool RefuseRevoked(const net::Request& req, net::Responder& respond);
+  // Reserves decompression memory; false when the budget is spent.
+  bool Reserve(size_t bytes);
+  void Release(size_t bytes);
   Status LoadCrl();
 
   Options opt_;
   storage::EventStore* store_;
   const geo::GeoDb* geo_;
   const geo::ScannerList* scanners_;
-  std::unique_ptr<httplib::SSLServer> http_;
-  std::thread http_thread_;
+  std::unique_ptr<net::HttpServer> http_;
   std::thread writer_;
   int port_ = 0;
   Counters counters_;
@@ -127,6 +130,9 @@ class IngestServer {
   bool stopping_ = false;
 
   std::mutex store_mu_;  // the store has one writer at a time
+
+  std::mutex budget_mu_;
+  size_t budget_used_ = 0;
 
   std::mutex crl_mu_;
   std::set<std::string> revoked_;  // serial numbers, upper-case hex

@@ -71,7 +71,7 @@ int main(int argc, char** argv) {
   const int sensors = std::atoi(argv[2]);
   const int batches = std::atoi(argv[3]);
   const int events = std::atoi(argv[4]);
-  const int threads = argc > 5 ? std::atoi(argv[5]) : 1024;
+  const int threads = argc > 5 ? std::atoi(argv[5]) : 4;
   char tmpl[] = "/tmp/isdas_load_XXXXXX";
   const std::string dir = mkdtemp(tmpl);
   const std::string ca = dir + "/ca";
@@ -200,7 +200,7 @@ int main(int argc, char** argv) {
                : lat_ms[std::min(lat_ms.size() - 1, static_cast<size_t>(p * lat_ms.size()))];
   };
   const int64_t want_batches = int64_t{sensors} * batches;
-  std::printf("sensors %d, batches/sensor %d, events/batch %d, server threads %d\n", sensors,
+  std::printf("sensors %d, batches/sensor %d, events/batch %d, server worker threads %d\n", sensors,
               batches, events, threads);
   std::printf("setup (CA, %d certificates, collector start): %.1f s\n", sensors, setup_s);
   std::printf("shipping: %.2f s, %.0f batches/s, %.0f events/s\n", secs, want_batches / secs,
