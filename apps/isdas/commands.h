@@ -17,6 +17,8 @@ int CmdApi(const std::vector<std::string>& args);
 // the sqlite3 shell prints them ("a|b|c"); `events` is readable (the shell cannot read it).
 int CmdSql(const std::vector<std::string>& args);
 int CmdSensor(const std::vector<std::string>& args);
+// `isdas spool list|show|requeue --dir DIR [SEQ|all]`: the spool's quarantine.
+int CmdSpool(const std::vector<std::string>& args);
 
 // Installs SIGINT/SIGTERM handlers that set the returned flag.
 volatile int* InstallStopSignals();

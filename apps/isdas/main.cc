@@ -33,6 +33,8 @@ constexpr const char* kUsage = R"(usage: isdas <command> [options]
 
 commands:
   sensor --config sensor.toml         capture (live or replay), spool, ship to the collector
+  spool list|show|requeue --dir DIR [SEQ|all]
+                                      batches the collector refused, kept in the spool's quarantine
   collector --config collector.toml   HTTPS ingest of sensor batches into the store
   keys init|sensor|server|revoke|list --dir DIR
                                       the collector's certificate authority
@@ -368,6 +370,7 @@ int Main(int argc, char** argv) {
   if (cmd == "api") return CmdApi(args);
   if (cmd == "sql") return CmdSql(args);
   if (cmd == "sensor") return CmdSensor(args);
+  if (cmd == "spool") return CmdSpool(args);
   if (cmd == "version" || cmd == "--version") {
     std::printf("isdas 0.1.0 (classifier rules v%u)\n", classify::kRulesVersion);
     return kExitOk;

@@ -188,6 +188,8 @@ class Sensor {
     shipper_->Notify();
   }
 
+  uint64_t WriteFailures() const { return spool_write_failed_.load(); }
+
   std::vector<std::pair<std::string, uint64_t>> Counters(const capture::LiveStats& live) {
     std::vector<std::pair<std::string, uint64_t>> c;
     decode::OutcomeCounts oc;
@@ -213,9 +215,12 @@ class Sensor {
     c.emplace_back("spool_cut_events", sc.recovered_cut_events);
     c.emplace_back("spool_corrupt_events", sc.corrupt_events_skipped);
     c.emplace_back("spool_write_failed", spool_write_failed_.load());
+    c.emplace_back("spool_quarantined", sc.quarantined_events);
     c.emplace_back("shipped", sh.shipped_events.load());
-    c.emplace_back("refused", sh.refused_events.load());
+    c.emplace_back("quarantined", sh.quarantined_events.load());
+    c.emplace_back("auth_refusals", sh.auth_refusals.load());
     c.emplace_back("retries", sh.retries.load());
+    c.emplace_back("reconnects", sh.reconnects.load());
     return c;
   }
 
@@ -254,6 +259,9 @@ int CmdSensor(const std::vector<std::string>& args) {
                  static_cast<unsigned long long>(rc.recovered_cut_bytes),
                  static_cast<unsigned long long>(rc.recovered_cut_records));
   }
+  cfg->ship.on_problem = [](const std::string& what) {
+    std::fprintf(stderr, "isdas sensor: %s\n", what.c_str());
+  };
   auto sh = ship::Shipper::Create(cfg->ship, sp->get());
   if (!sh.ok()) {
     std::fprintf(stderr, "isdas sensor: %s\n", sh.status().message().c_str());
@@ -361,6 +369,28 @@ int CmdSensor(const std::vector<std::string>& args) {
   (void)heartbeat();  // a last report with the final counters
   for (const auto& [k, v] : sensor.Counters(live_stats)) {
     std::printf("%s: %llu\n", k.c_str(), static_cast<unsigned long long>(v));
+  }
+  // Exit non-zero whenever this run did not get everything it captured stored.
+  const spool::Counters fc = (*sp)->counters();
+  if (rc_exit == 0 && live && !shipper->Drained()) {
+    std::fprintf(stderr, "isdas sensor: not everything was shipped (%s); it stays spooled\n",
+                 shipper->last_error().c_str());
+    rc_exit = 3;
+  }
+  if (!shipper->auth_problem().empty()) {
+    std::fprintf(stderr, "isdas sensor: the collector refuses this sensor: %s\n",
+                 shipper->auth_problem().c_str());
+    if (rc_exit == 0) rc_exit = 3;
+  }
+  if (shipper->counters().quarantined_batches > 0 || fc.dropped_events > 0 ||
+      sensor.WriteFailures() > 0) {
+    std::fprintf(stderr,
+                 "isdas sensor: events not stored: %llu quarantined as malformed (isdas spool "
+                 "list --dir %s), %llu dropped by a full spool, %llu not written to it\n",
+                 static_cast<unsigned long long>(shipper->counters().quarantined_events.load()),
+                 cfg->spool_dir.c_str(), static_cast<unsigned long long>(fc.dropped_events),
+                 static_cast<unsigned long long>(sensor.WriteFailures()));
+    if (rc_exit == 0) rc_exit = 4;
   }
   return rc_exit;
 }

@@ -1,6 +1,7 @@
 #include "ship/shipper.h"
 
 #include <httplib.h>
+#include <openssl/err.h>
 #include <sys/stat.h>
 
 #include <chrono>
@@ -11,7 +12,36 @@ namespace isdas::ship {
 
 struct Shipper::Client {
   std::unique_ptr<httplib::SSLClient> http;
+  std::chrono::steady_clock::time_point last_used;
 };
+
+namespace {
+
+// The TLS alerts a collector ends a handshake with when it refuses our certificate
+// (RFC 8446 section 6.2; OpenSSL names them "... alert <name>").
+bool IsCertificateAlert(const std::string& e) {
+  for (const char* a :
+       {"alert certificate revoked", "alert unknown ca", "alert bad certificate",
+        "alert certificate expired", "alert certificate unknown", "alert certificate required",
+        "alert handshake failure", "alert access denied", "alert unsupported certificate"}) {
+    if (e.find(a) != std::string::npos) return true;
+  }
+  return false;
+}
+
+// This thread's OpenSSL errors, oldest first, and the queue cleared.
+std::string TakeOpensslErrors() {
+  std::string out;
+  while (unsigned long e = ERR_get_error()) {
+    char buf[256];
+    ERR_error_string_n(e, buf, sizeof buf);
+    if (!out.empty()) out += "; ";
+    out += buf;
+  }
+  return out;
+}
+
+}  // namespace
 
 Result<Endpoint> ParseUrl(const std::string& url) {
   const std::string scheme = "https://";
@@ -71,25 +101,62 @@ Shipper::Shipper(const Options& o, spool::Spool* spool) : opt_(o), spool_(spool)
 
 Shipper::~Shipper() { Stop(); }
 
-std::pair<int, std::string> Shipper::Post(size_t i, size_t slot, const std::string& path,
-                                          const std::string& body, const char* type) {
+Shipper::Answer Shipper::Post(size_t i, size_t slot, const std::string& path,
+                              const std::string& body, const char* type) {
   Client& c = *clients_[i][slot];
-  if (!c.http) {
-    c.http = std::make_unique<httplib::SSLClient>(endpoints_[i].host, endpoints_[i].port,
-                                                  opt_.cert_file, opt_.key_file);
-    c.http->set_ca_cert_path(opt_.ca_file.c_str());
-    c.http->enable_server_certificate_verification(true);
-    c.http->set_keep_alive(true);
-    c.http->set_connection_timeout(static_cast<time_t>(opt_.timeout_s), 0);
-    c.http->set_read_timeout(static_cast<time_t>(opt_.timeout_s), 0);
-    c.http->set_write_timeout(static_cast<time_t>(opt_.timeout_s), 0);
+  const auto now = std::chrono::steady_clock::now();
+  if (c.http && now - c.last_used > std::chrono::seconds(opt_.reconnect_idle_s)) {
+    // The collector closes idle connections; reopen before it does rather than find out.
+    c.http.reset();
+    c_.reconnects++;
   }
-  auto r = c.http->Post(path.c_str(), body, type);
-  if (!r) {
+  for (int attempt = 0;; ++attempt) {
+    const bool reused = c.http != nullptr;
+    if (!c.http) {
+      c.http = std::make_unique<httplib::SSLClient>(endpoints_[i].host, endpoints_[i].port,
+                                                    opt_.cert_file, opt_.key_file);
+      c.http->set_ca_cert_path(opt_.ca_file.c_str());
+      c.http->enable_server_certificate_verification(true);
+      c.http->set_keep_alive(true);
+      c.http->set_connection_timeout(static_cast<time_t>(opt_.timeout_s), 0);
+      c.http->set_read_timeout(static_cast<time_t>(opt_.timeout_s), 0);
+      c.http->set_write_timeout(static_cast<time_t>(opt_.timeout_s), 0);
+    }
+    ERR_clear_error();
+    auto r = c.http->Post(path.c_str(), body, type);
+    c.last_used = std::chrono::steady_clock::now();
+    if (r) {
+      Answer a{r->status, r->body, r->status == 401 || r->status == 403};
+      // The collector closes after some answers (Connection: close): start afresh next time.
+      if (r->get_header_value("Connection") == "close") c.http.reset();
+      return a;
+    }
+    const std::string tls = TakeOpensslErrors();
     c.http.reset();  // a fresh connection next time
-    return {0, httplib::to_string(r.error())};
+    if (IsCertificateAlert(tls)) return {0, "TLS: " + tls, true};
+    // A reused connection the collector had closed meanwhile: once more on a new one.
+    if (reused && attempt == 0 &&
+        (r.error() == httplib::Error::Read || r.error() == httplib::Error::Write ||
+         r.error() == httplib::Error::Connection)) {
+      c_.reconnects++;
+      continue;
+    }
+    return {0, httplib::to_string(r.error()) + (tls.empty() ? "" : " (TLS: " + tls + ")"), false};
   }
-  return {r->status, r->body};
+}
+
+void Shipper::SetAuthProblem(const std::string& why) {
+  std::function<void(const std::string&)> tell;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (why == auth_problem_) return;
+    auth_problem_ = why;
+    tell = opt_.on_problem;
+  }
+  if (tell) {
+    tell(why.empty() ? "the collector accepts this sensor again"
+                     : "the collector refuses this sensor (batches stay spooled): " + why);
+  }
 }
 
 void Shipper::SleepBackoff(uint32_t attempt) {
@@ -122,7 +189,7 @@ void Shipper::Run() {
     }
     // Send the window in parallel, one connection each; the collector commits them together.
     const size_t endpoint = current_;
-    std::vector<std::future<std::pair<int, std::string>>> answers;
+    std::vector<std::future<Answer>> answers;
     for (size_t k = 0; k < recs->size(); ++k) {
       const spool::Record* rec = &(*recs)[k];
       answers.push_back(std::async(std::launch::async, [this, endpoint, k, rec] {
@@ -131,34 +198,46 @@ void Shipper::Run() {
       }));
     }
     bool failed = false;
+    bool auth_refused = false;
     for (size_t k = 0; k < recs->size(); ++k) {
-      const auto [status, body] = answers[k].get();
+      const Answer ans = answers[k].get();
       const spool::Record& rec = (*recs)[k];
+      if (ans.auth_refused) auth_refused = true;
       if (failed) continue;  // resent next round (a copy that did arrive is a duplicate)
-      if (status == 200) {
+      if (ans.status == 200) {
         if (!spool_->Ack(rec.seq).ok()) {
           failed = true;
           continue;
         }
         c_.shipped_batches++;
         c_.shipped_events += rec.events;
-        if (body.find("\"duplicate\"") != std::string::npos) c_.duplicate_batches++;
-      } else if (status == 400 || status == 413) {
-        // The collector will never take this batch: skip it, counted, and go on.
-        if (!spool_->Ack(rec.seq).ok()) {
+        if (ans.body.find("\"duplicate\"") != std::string::npos) c_.duplicate_batches++;
+      } else if (ans.status == 400 || ans.status == 413) {
+        // The collector will never take this batch as it is: keep it aside with the reason.
+        const std::string why = "HTTP " + std::to_string(ans.status) + " " + ans.body;
+        if (!spool_->Quarantine(rec, why).ok()) {
           failed = true;
           continue;
         }
-        c_.refused_batches++;
-        c_.refused_events += rec.events;
-        std::lock_guard<std::mutex> lock(mu_);
-        last_error_ = "batch " + std::to_string(rec.seq) + " refused: " + body;
+        c_.quarantined_batches++;
+        c_.quarantined_events += rec.events;
+        if (opt_.on_problem) {
+          opt_.on_problem("batch " + std::to_string(rec.seq) + " (" + std::to_string(rec.events) +
+                          " events) refused as malformed, kept in the spool's quarantine: " + why);
+        }
       } else {
         failed = true;
         std::lock_guard<std::mutex> lock(mu_);
-        last_error_ = endpoints_[endpoint].host + ":" + std::to_string(endpoints_[endpoint].port) +
-                      ": " + (status ? "HTTP " + std::to_string(status) + " " + body : body);
+        last_error_ =
+            endpoints_[endpoint].host + ":" + std::to_string(endpoints_[endpoint].port) + ": " +
+            (ans.status ? "HTTP " + std::to_string(ans.status) + " " + ans.body : ans.body);
       }
+    }
+    if (auth_refused) {
+      c_.auth_refusals++;
+      SetAuthProblem(last_error());
+    } else if (!failed) {
+      SetAuthProblem("");
     }
     if (!failed) {
       attempt = 0;
@@ -178,11 +257,10 @@ Status Shipper::SendHeartbeat(const std::vector<uint8_t>& body) {
   std::string last;
   for (size_t k = 0; k < endpoints_.size(); ++k) {
     const size_t i = (current_ + k) % endpoints_.size();
-    const auto [status, resp] =
-        Post(i, opt_.window, "/v1/heartbeat", std::string(body.begin(), body.end()),
-             "application/x-protobuf");
-    if (status == 200) return Status::Ok();
-    last = status ? "HTTP " + std::to_string(status) + " " + resp : resp;
+    const Answer a = Post(i, opt_.window, "/v1/heartbeat", std::string(body.begin(), body.end()),
+                          "application/x-protobuf");
+    if (a.status == 200) return Status::Ok();
+    last = a.status ? "HTTP " + std::to_string(a.status) + " " + a.body : a.body;
   }
   return {ErrorKind::kUnavailable, "heartbeat not delivered: " + last};
 }
@@ -204,6 +282,11 @@ void Shipper::Stop() {
 }
 
 bool Shipper::Drained() const { return spool_->acked() + 1 >= spool_->next_seq(); }
+
+std::string Shipper::auth_problem() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  return auth_problem_;
+}
 
 std::string Shipper::last_error() const {
   std::lock_guard<std::mutex> lock(mu_);

@@ -5,13 +5,21 @@
 // sequence order, only up to the first one not yet delivered — once the collector answers
 // "stored" or "duplicate" (docs/ingest-protocol.md). Failures are retried with exponential
 // backoff and jitter, moving to the next collector URL each time (fail-over).
-// A batch the collector refuses as malformed (400/413) can never be stored: it is skipped and
-// its events counted as refused_events, so one bad batch cannot block the rest.
+// A batch the collector refuses as malformed (400/413) can never be stored as it is: it goes to
+// the spool's quarantine with the collector's reason (`isdas spool list|show|requeue`), counted,
+// so one bad batch cannot block the rest and none is lost. A refusal of the sensor itself —
+// 401/403, or a TLS handshake the collector ends with a certificate alert (revoked, unknown CA,
+// expired, none) — is not about the batch: the batch stays spooled, the shipper backs off and
+// tries again, and the reason is reported (auth_problem(), on_problem once per change).
+// Connections idle longer than `reconnect_idle_s` are reopened before use, and a request that
+// fails on a reused connection before any answer is sent once more on a new one; neither counts
+// as a retry.
 // Thread-safe counters; Run() in one thread, Stop() from any.
 
 #include <atomic>
 #include <condition_variable>
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <mutex>
 #include <string>
@@ -31,17 +39,22 @@ struct Options {
   uint32_t initial_backoff_ms = 200;
   uint32_t max_backoff_ms = 30000;
   uint32_t timeout_s = 30;
-  uint32_t window = 8;  // batches in flight at once, each on its own connection
+  uint32_t window = 8;             // batches in flight at once, each on its own connection
+  uint32_t reconnect_idle_s = 25;  // under the collector's idle limit (60 s by default)
+  // Told each new shipping problem once (a refusal of the sensor, a quarantined batch).
+  std::function<void(const std::string&)> on_problem;
 };
 
 struct Counters {
   std::atomic<uint64_t> shipped_batches{0};
   std::atomic<uint64_t> shipped_events{0};  // acknowledged as stored or duplicate
   std::atomic<uint64_t> duplicate_batches{0};
-  std::atomic<uint64_t> refused_batches{0};  // 400/413: skipped, never storable
-  std::atomic<uint64_t> refused_events{0};
+  std::atomic<uint64_t> quarantined_batches{0};  // 400/413 in this run: kept in quarantine
+  std::atomic<uint64_t> quarantined_events{0};
+  std::atomic<uint64_t> auth_refusals{0};  // requests refused for the sensor's certificate
   std::atomic<uint64_t> retries{0};
   std::atomic<uint64_t> failovers{0};
+  std::atomic<uint64_t> reconnects{0};  // idle or stale connections reopened (not retries)
 };
 
 struct Endpoint {
@@ -67,14 +80,22 @@ class Shipper {
   bool Drained() const;
   const Counters& counters() const { return c_; }
   std::string last_error() const;
+  // Why the collector refuses this sensor right now ("" when it does not).
+  std::string auth_problem() const;
 
  private:
   struct Client;
   Shipper(const Options& o, spool::Spool* spool);
   // Posts on connection `slot` to `endpoint`; returns the HTTP status (0 when no answer) and
   // the body. A slot is used by one thread at a time.
-  std::pair<int, std::string> Post(size_t endpoint, size_t slot, const std::string& path,
-                                   const std::string& body, const char* type);
+  struct Answer {
+    int status = 0;  // 0: no HTTP answer
+    std::string body;
+    bool auth_refused = false;  // a 401/403, or a TLS alert about our certificate
+  };
+  Answer Post(size_t endpoint, size_t slot, const std::string& path, const std::string& body,
+              const char* type);
+  void SetAuthProblem(const std::string& why);
   void SleepBackoff(uint32_t attempt);
 
   Options opt_;
@@ -90,6 +111,7 @@ class Shipper {
   bool stop_ = false;
   bool notified_ = false;
   std::string last_error_;
+  std::string auth_problem_;
 };
 
 }  // namespace isdas::ship

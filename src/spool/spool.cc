@@ -9,6 +9,8 @@
 #include <algorithm>
 #include <cerrno>
 #include <chrono>
+#include <cstdio>
+#include <cstdlib>
 #include <cstring>
 
 #include "common/byte_reader.h"
@@ -165,6 +167,8 @@ Status Spool::Recover() {
       firsts.push_back(first);
     } else if (name == "state") {
       have_state = true;
+    } else if (name == "quarantine") {
+      continue;  // refused batches (Quarantine), not segments
     } else if (name == "state.tmp") {
       unlink((dir_ + "/" + name).c_str());  // an interrupted state update: the old one stands
     } else {
@@ -241,7 +245,165 @@ Status Spool::Recover() {
     }
   }
   ISDAS_RETURN_IF_ERROR(WriteState());
+  auto q = ListQuarantine(dir_);
+  if (!q.ok()) return q.status();
+  for (const auto& e : q.value()) {
+    ++c_.quarantined_records;
+    c_.quarantined_events += e.events;
+  }
   return SyncDir(dir_);
+}
+
+namespace {
+
+std::string QuarantineName(uint64_t seq) {
+  char b[32];
+  std::snprintf(b, sizeof b, "%020llu", static_cast<unsigned long long>(seq));
+  return b;
+}
+
+// Writes `data` to path durably: a temporary file, fsync, rename.
+Status WriteFileDurably(const std::string& path, const void* data, size_t n) {
+  const std::string tmp = path + ".tmp";
+  const int fd = open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+  if (fd < 0) return ErrnoError("create " + tmp, errno);
+  Status s = WriteAll(fd, static_cast<const uint8_t*>(data), n, 0, tmp);
+  if (s.ok() && fdatasync(fd) != 0) s = ErrnoError("fsync " + tmp, errno);
+  close(fd);
+  if (s.ok() && rename(tmp.c_str(), path.c_str()) != 0) s = ErrnoError("rename " + tmp, errno);
+  if (!s.ok()) unlink(tmp.c_str());
+  return s;
+}
+
+Result<std::string> ReadWholeFile(const std::string& path) {
+  const int fd = open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return ErrnoError("open " + path, errno);
+  std::string out;
+  char buf[65536];
+  for (;;) {
+    const ssize_t n = read(fd, buf, sizeof buf);
+    if (n < 0) {
+      const int err = errno;
+      close(fd);
+      return ErrnoError("read " + path, err);
+    }
+    if (n == 0) break;
+    out.append(buf, static_cast<size_t>(n));
+  }
+  close(fd);
+  return out;
+}
+
+}  // namespace
+
+Status Spool::Quarantine(const Record& rec, const std::string& reason) {
+  const std::string qdir = dir_ + "/quarantine";
+  if (mkdir(qdir.c_str(), 0700) != 0 && errno != EEXIST) {
+    return ErrnoError("create " + qdir, errno);
+  }
+  const std::string base = qdir + "/" + QuarantineName(rec.seq);
+  ISDAS_RETURN_IF_ERROR(WriteFileDurably(base + ".batch", rec.payload.data(), rec.payload.size()));
+  // The reason file is written last: a listing shows only complete entries.
+  std::string one_line = reason;
+  for (char& c : one_line) {
+    if (c == '\n' || c == '\r') c = ' ';
+  }
+  const std::string meta = "seq " + std::to_string(rec.seq) + "\nevents " +
+                           std::to_string(rec.events) + "\ntime_us " + std::to_string(NowUs()) +
+                           "\nreason " + one_line + "\n";
+  ISDAS_RETURN_IF_ERROR(WriteFileDurably(base + ".reason", meta.data(), meta.size()));
+  ISDAS_RETURN_IF_ERROR(SyncDir(qdir));
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    ++c_.quarantined_records;
+    c_.quarantined_events += rec.events;
+  }
+  return Ack(rec.seq);
+}
+
+Result<std::vector<Quarantined>> Spool::ListQuarantine(const std::string& dir) {
+  std::vector<Quarantined> out;
+  const std::string qdir = dir + "/quarantine";
+  DIR* d = opendir(qdir.c_str());
+  if (!d) {
+    if (errno == ENOENT) return out;
+    return ErrnoError("open " + qdir, errno);
+  }
+  std::vector<std::string> names;
+  while (dirent* e = readdir(d)) {
+    const std::string n = e->d_name;
+    if (n.size() == 27 && n.compare(20, 7, ".reason") == 0) names.push_back(n);
+  }
+  closedir(d);
+  std::sort(names.begin(), names.end());
+  for (const auto& n : names) {
+    auto text = ReadWholeFile(qdir + "/" + n);
+    if (!text.ok()) return text.status();
+    Quarantined q;
+    bool have_seq = false, have_events = false;
+    size_t pos = 0;
+    while (pos < text->size()) {
+      size_t nl = text->find('\n', pos);
+      if (nl == std::string::npos) nl = text->size();
+      const std::string line = text->substr(pos, nl - pos);
+      pos = nl + 1;
+      const size_t sp = line.find(' ');
+      if (sp == std::string::npos) continue;
+      const std::string k = line.substr(0, sp), v = line.substr(sp + 1);
+      char* end = nullptr;
+      if (k == "seq") {
+        q.seq = std::strtoull(v.c_str(), &end, 10);
+        have_seq = end && *end == '\0';
+      } else if (k == "events") {
+        q.events = static_cast<uint32_t>(std::strtoul(v.c_str(), &end, 10));
+        have_events = end && *end == '\0';
+      } else if (k == "time_us") {
+        q.time_us = std::strtoll(v.c_str(), nullptr, 10);
+      } else if (k == "reason") {
+        q.reason = v;
+      }
+    }
+    if (!have_seq || !have_events || QuarantineName(q.seq) + ".reason" != n) {
+      return Status(ErrorKind::kCorruption,
+                    qdir + "/" + n + ": damaged quarantine entry (no valid seq/events lines)");
+    }
+    out.push_back(std::move(q));
+  }
+  return out;
+}
+
+Result<std::vector<uint8_t>> Spool::QuarantinedPayload(const std::string& dir, uint64_t seq) {
+  const std::string path = dir + "/quarantine/" + QuarantineName(seq) + ".batch";
+  struct stat st;
+  if (stat(path.c_str(), &st) != 0) {
+    return InvalidArgument("no quarantined batch " + std::to_string(seq) + " in " + dir);
+  }
+  auto text = ReadWholeFile(path);
+  if (!text.ok()) return text.status();
+  return std::vector<uint8_t>(text->begin(), text->end());
+}
+
+Result<uint64_t> Spool::Requeue(uint64_t seq) {
+  auto list = ListQuarantine(dir_);
+  if (!list.ok()) return list.status();
+  const Quarantined* q = nullptr;
+  for (const auto& e : list.value()) {
+    if (e.seq == seq) q = &e;
+  }
+  if (!q) return InvalidArgument("no quarantined batch " + std::to_string(seq) + " in " + dir_);
+  auto payload = QuarantinedPayload(dir_, seq);
+  if (!payload.ok()) return payload.status();
+  auto appended = Append(payload.value(), q->events);
+  if (!appended.ok()) return appended.status();
+  ISDAS_RETURN_IF_ERROR(Sync());
+  const std::string base = dir_ + "/quarantine/" + QuarantineName(seq);
+  unlink((base + ".reason").c_str());
+  unlink((base + ".batch").c_str());
+  (void)SyncDir(dir_ + "/quarantine");
+  std::lock_guard<std::mutex> lock(mu_);
+  --c_.quarantined_records;
+  c_.quarantined_events -= q->events;
+  return appended;
 }
 
 Status Spool::RecoverSegment(Segment* seg) {

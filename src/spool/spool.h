@@ -44,7 +44,18 @@ struct Record {
   std::vector<uint8_t> payload;
 };
 
+// A batch the collector refused as malformed, kept in `<dir>/quarantine/` with its reason
+// (docs/spool-format.md#quarantine) until an operator requeues or deletes it.
+struct Quarantined {
+  uint64_t seq = 0;
+  uint32_t events = 0;
+  int64_t time_us = 0;  // when it was quarantined
+  std::string reason;   // what the collector said
+};
+
 struct Counters {
+  uint64_t quarantined_records = 0;  // in quarantine now (read at Open, so across restarts)
+  uint64_t quarantined_events = 0;
   uint64_t appended_records = 0;
   uint64_t appended_events = 0;
   uint64_t bytes = 0;  // on disk now, headers included
@@ -80,6 +91,17 @@ class Spool {
   // Everything up to and including `seq` is delivered. Errors: kInvalidArgument if seq was
   // never appended.
   Status Ack(uint64_t seq);
+
+  // Moves an unacknowledged record the collector will never take into the quarantine, durably,
+  // then acknowledges it. Errors: kIo (nothing is acknowledged then).
+  Status Quarantine(const Record& rec, const std::string& reason);
+  // What the quarantine of the spool in `dir` holds, oldest first; its payloads; and putting
+  // one back: appended again as a new record (same payload, so the collector still stores its
+  // batch once) and removed from the quarantine. Errors: kNotFound-like kInvalidArgument
+  // naming the sequence number, kIo, kCorruption (a damaged quarantine file).
+  static Result<std::vector<Quarantined>> ListQuarantine(const std::string& dir);
+  static Result<std::vector<uint8_t>> QuarantinedPayload(const std::string& dir, uint64_t seq);
+  Result<uint64_t> Requeue(uint64_t seq);
 
   uint64_t epoch() const { return epoch_; }
   uint64_t acked() const;

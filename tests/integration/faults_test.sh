@@ -5,6 +5,9 @@
 #   C. the sensor is killed (-9) while shipping, then restarted
 #   D. the spool's tail is cut (a torn last record), then shipped; D2. it is corrupted
 #   E. the spool fills up (drop_oldest) while the collector is down
+#   G. the sensor's certificate is revoked: its batches stay spooled until a new one is issued
+#   H. the collector refuses every batch as malformed: they go to the spool's quarantine and,
+#      requeued, are stored once
 # After each: stored events + counted drops == packets sent, and no event is stored twice.
 #   faults_test.sh ISDAS
 set -euo pipefail
@@ -216,6 +219,62 @@ sed -i "s|^urls = .*|urls = [\"https://127.0.0.1:$dead\", \"https://127.0.0.1:$p
 "$isdas" sensor --config sensor.toml >sensorF.out 2>&1 || fail "F: sensor exit $?"
 [ "$(counter retries sensorF.out)" -gt 0 ] || fail "F: the dead collector was never tried"
 check F dataF 0
+collector_kill
+
+# G. A revoked certificate: the collector refuses the sensor, never the batches. They stay
+# spooled (nothing acknowledged, exit non-zero, the reason said once), and once a new
+# certificate is issued everything arrives.
+"$isdas" keys sensor --dir ca s2 >/dev/null
+"$isdas" keys revoke --dir ca s2 >/dev/null
+collector_conf dataG
+collector_up
+sensor_conf spoolG sim.pcap 3
+sed -i 's/^id = "s1"/id = "s2"/; s|sensors/s1|sensors/s2|g' sensor.toml
+set +e
+"$isdas" sensor --config sensor.toml >sensorG1.out 2>sensorG1.err
+rc=$?
+set -e
+[ "$rc" != 0 ] || fail "G: a sensor whose every batch was refused exited 0"
+[ "$(counter spool_unshipped sensorG1.out)" = $N ] || fail "G: batches left the spool: $(grep -E 'spool_unshipped|shipped' sensorG1.out)"
+[ "$(stored dataG)" = 0 ] || fail "G: a revoked sensor's events were stored"
+grep -q "refuses this sensor" sensorG1.err || fail "G: no reason given: $(tail -3 sensorG1.err)"
+[ "$(grep -c 'refuses this sensor (batches stay spooled)' sensorG1.err)" = 1 ] ||
+  fail "G: the reason should be said once per change: $(cat sensorG1.err)"
+"$isdas" keys sensor --dir ca s2 >/dev/null
+sensor_conf spoolG empty.pcap 120
+sed -i 's/^id = "s1"/id = "s2"/; s|sensors/s1|sensors/s2|g' sensor.toml
+"$isdas" sensor --config sensor.toml >sensorG2.out 2>&1 || fail "G: sensor with a new certificate: exit $?"
+check G dataG 0
+collector_kill
+
+# H. A collector that finds every batch malformed (at most 500 events; the sensor sends 1000):
+# each batch goes to the spool's quarantine with the collector's reason, the run exits
+# non-zero, and `isdas spool requeue` sends them again once the collector takes them.
+collector_conf dataH
+printf '[limits]\nmax_events = 500\n' >>collector.toml
+collector_up
+sensor_conf spoolH sim.pcap 30
+set +e
+"$isdas" sensor --config sensor.toml >sensorH1.out 2>sensorH1.err
+rc=$?
+set -e
+[ "$rc" = 4 ] || fail "H: exit $rc with every batch refused (want 4): $(tail -3 sensorH1.err)"
+[ "$(stored dataH)" = 0 ] || fail "H: refused batches were stored"
+[ "$(counter quarantined sensorH1.out)" = $N ] || fail "H: quarantined $(counter quarantined sensorH1.out) of $N"
+"$isdas" spool list --dir spoolH >listH.out
+[ "$(($(wc -l <listH.out) - 1))" = $((N / 1000)) ] || fail "H: spool list: $(head -3 listH.out)"
+grep -q "count 1000 exceeds 500" listH.out || fail "H: the collector's reason is not kept: $(head -2 listH.out)"
+first=$(sed -n 2p listH.out | cut -d, -f1)
+"$isdas" spool show --dir spoolH "$first" | grep -q "^events: 1000" || fail "H: spool show"
+collector_kill
+collector_conf dataH
+collector_up
+"$isdas" spool requeue --dir spoolH all >requeueH.out || fail "H: requeue exit $?"
+sensor_conf spoolH empty.pcap 120
+"$isdas" sensor --config sensor.toml >sensorH2.out 2>&1 || fail "H: sensor after requeue: exit $?"
+"$isdas" spool list --dir spoolH >listH2.out
+[ "$(wc -l <listH2.out)" = 1 ] || fail "H: the quarantine is not empty after requeue"
+check H dataH 0
 collector_kill
 
 # The registry saw the heartbeats.
