@@ -2,6 +2,7 @@
 
 #include <zstd.h>
 
+#include <algorithm>
 #include <cstring>
 
 #include "model/batch.pb.h"
@@ -88,6 +89,14 @@ Result<DecodedBatch> DecodeBatch(std::span<const uint8_t> compressed, const Batc
   // Stream into a capped buffer: the frame's declared size is the sender's word, not ours.
   std::string raw;
   {
+    // One allocation of the size the frame declares (within the limit), not a doubling series
+    // that briefly holds twice as much: the collector budgets decompression memory by it.
+    const unsigned long long declared =
+        ZSTD_getFrameContentSize(compressed.data(), compressed.size());
+    if (declared != ZSTD_CONTENTSIZE_UNKNOWN && declared != ZSTD_CONTENTSIZE_ERROR) {
+      raw.reserve(static_cast<size_t>(
+          std::min<unsigned long long>(declared, limits.max_decompressed_bytes)));
+    }
     ZSTD_DCtx* dctx = ZSTD_createDCtx();
     ZSTD_inBuffer in{compressed.data(), compressed.size(), 0};
     std::vector<char> chunk(ZSTD_DStreamOutSize());
