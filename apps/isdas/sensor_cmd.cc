@@ -10,6 +10,7 @@
 #include <atomic>
 #include <chrono>
 #include <cstdio>
+#include <fstream>
 #include <mutex>
 #include <string>
 #include <thread>
@@ -139,6 +140,59 @@ std::vector<std::string> ReplayFiles(const std::vector<std::string>& items) {
   return out;
 }
 
+// Where a replay stands, written with every spooled batch (Spool::Append's metadata), so a
+// restarted replay sensor resumes after the last batch it spooled instead of storing the
+// file's events again: the file's identity and the packets of it consumed so far.
+struct ReplayPosition {
+  uint64_t dev = 0, ino = 0, size = 0;
+  int64_t mtime_ns = 0;
+  uint64_t packets = 0;
+
+  bool SameFile(const ReplayPosition& o) const {
+    return dev == o.dev && ino == o.ino && size == o.size && mtime_ns == o.mtime_ns;
+  }
+  std::string Text() const {
+    return "replay " + std::to_string(dev) + " " + std::to_string(ino) + " " +
+           std::to_string(size) + " " + std::to_string(mtime_ns) + " " + std::to_string(packets);
+  }
+  static bool Parse(const std::string& t, ReplayPosition* p) {
+    unsigned long long d, i, sz, pk;
+    long long mt;
+    return std::sscanf(t.c_str(), "replay %llu %llu %llu %lld %llu", &d, &i, &sz, &mt, &pk) == 5 &&
+           (*p = ReplayPosition{d, i, sz, mt, pk}, true);
+  }
+  static bool Of(const std::string& path, ReplayPosition* p) {
+    struct stat st;
+    if (path == "-" || stat(path.c_str(), &st) != 0) return false;
+    *p = ReplayPosition{st.st_dev, st.st_ino, static_cast<uint64_t>(st.st_size),
+                        int64_t{st.st_mtim.tv_sec} * 1000000000 + st.st_mtim.tv_nsec, 0};
+    return true;
+  }
+};
+
+// The files a replay sensor has finished, one line each (`<spool>/replayed`).
+std::vector<ReplayPosition> ReadReplayed(const std::string& spool_dir) {
+  std::vector<ReplayPosition> out;
+  std::ifstream f(spool_dir + "/replayed");
+  std::string line;
+  while (std::getline(f, line)) {
+    ReplayPosition p;
+    if (ReplayPosition::Parse(line, &p)) out.push_back(p);
+  }
+  return out;
+}
+
+Status MarkReplayed(const std::string& spool_dir, const ReplayPosition& p,
+                    const std::string& path) {
+  const std::string file = spool_dir + "/replayed";
+  FILE* f = std::fopen(file.c_str(), "a");
+  if (!f) return ErrnoError("open " + file, errno);
+  std::fprintf(f, "%s %s\n", p.Text().c_str(), path.c_str());
+  const bool ok = std::fflush(f) == 0 && fsync(fileno(f)) == 0;
+  std::fclose(f);
+  return ok ? Status::Ok() : ErrnoError("write " + file, errno);
+}
+
 class Sensor {
  public:
   Sensor(const SensorConfig& cfg, spool::Spool* sp, ship::Shipper* sh)
@@ -167,6 +221,9 @@ class Sensor {
     }
   }
 
+  // Replay: the position the next batch reaches (its metadata in the spool).
+  void SetPosition(const ReplayPosition& p) { position_ = p.Text(); }
+
   void Flush() {
     if (pending_.empty()) return;
     // One appender: the next sequence number is the one Append will give.
@@ -176,19 +233,20 @@ class Sensor {
     const auto n = static_cast<uint32_t>(pending_.size());
     pending_.clear();
     if (!payload.ok()) {
-      spool_write_failed_ += n;
+      (void)spool_->CountWriteFailure(n);
       return;
     }
-    auto seq = spool_->Append(payload.value(), n);
+    auto seq =
+        spool_->Append(payload.value(), n,
+                       std::span<const uint8_t>(reinterpret_cast<const uint8_t*>(position_.data()),
+                                                position_.size()));
     if (!seq.ok() && seq.status().kind() != ErrorKind::kResourceExhausted) {
-      // Full-policy drops are counted by the spool; anything else is counted here.
-      spool_write_failed_ += n;
+      // Full-policy drops are counted by the spool; anything else is counted here, durably.
+      (void)spool_->CountWriteFailure(n);
       std::fprintf(stderr, "isdas sensor: spool: %s\n", seq.status().message().c_str());
     }
     shipper_->Notify();
   }
-
-  uint64_t WriteFailures() const { return spool_write_failed_.load(); }
 
   std::vector<std::pair<std::string, uint64_t>> Counters(const capture::LiveStats& live) {
     std::vector<std::pair<std::string, uint64_t>> c;
@@ -214,7 +272,7 @@ class Sensor {
     c.emplace_back("spool_cut_bytes", sc.recovered_cut_bytes);
     c.emplace_back("spool_cut_events", sc.recovered_cut_events);
     c.emplace_back("spool_corrupt_events", sc.corrupt_events_skipped);
-    c.emplace_back("spool_write_failed", spool_write_failed_.load());
+    c.emplace_back("spool_write_failed", sc.write_failed_events);
     c.emplace_back("spool_quarantined", sc.quarantined_events);
     c.emplace_back("shipped", sh.shipped_events.load());
     c.emplace_back("quarantined", sh.quarantined_events.load());
@@ -232,7 +290,7 @@ class Sensor {
   std::vector<model::Event> pending_;
   int64_t first_pending_us_ = 0;
   std::atomic<uint64_t> captured_{0};
-  std::atomic<uint64_t> spool_write_failed_{0};
+  std::string position_;
   std::array<std::atomic<uint64_t>, decode::kOutcomeCount> outcomes_{};
 };
 
@@ -248,6 +306,7 @@ int CmdSensor(const std::vector<std::string>& args) {
     std::fprintf(stderr, "isdas sensor: %s\n", cfg.status().message().c_str());
     return 1;
   }
+  cfg->spool.owner = cfg->id;
   auto sp = spool::Spool::Open(cfg->spool_dir, cfg->spool);
   if (!sp.ok()) {
     std::fprintf(stderr, "isdas sensor: %s\n", sp.status().message().c_str());
@@ -255,9 +314,12 @@ int CmdSensor(const std::vector<std::string>& args) {
   }
   const spool::Counters rc = (*sp)->counters();
   if (rc.recovered_cut_bytes) {
-    std::fprintf(stderr, "isdas sensor: spool recovery cut %llu damaged bytes (%llu records)\n",
+    std::fprintf(stderr,
+                 "isdas sensor: damage found in this spool since it was made: %llu bytes, %llu "
+                 "records, %llu events (reported as spool_cut_*)\n",
                  static_cast<unsigned long long>(rc.recovered_cut_bytes),
-                 static_cast<unsigned long long>(rc.recovered_cut_records));
+                 static_cast<unsigned long long>(rc.recovered_cut_records),
+                 static_cast<unsigned long long>(rc.recovered_cut_events));
   }
   cfg->ship.on_problem = [](const std::string& what) {
     std::fprintf(stderr, "isdas sensor: %s\n", what.c_str());
@@ -326,8 +388,21 @@ int CmdSensor(const std::vector<std::string>& args) {
       live_stats = live->stats();
     }
   } else {
+    // Where an earlier run of this spool stopped: files it finished, and the position the
+    // last spooled batch reached.
+    const std::vector<ReplayPosition> done = ReadReplayed(cfg->spool_dir);
+    ReplayPosition resume;
+    const std::vector<uint8_t> meta = (*sp)->last_meta();
+    const bool have_resume = ReplayPosition::Parse(std::string(meta.begin(), meta.end()), &resume);
     for (const std::string& f : ReplayFiles(cfg->replay)) {
       if (*stop) break;
+      ReplayPosition pos;
+      const bool known = ReplayPosition::Of(f, &pos);
+      if (known && std::any_of(done.begin(), done.end(),
+                               [&](const ReplayPosition& d) { return d.SameFile(pos); })) {
+        std::printf("isdas sensor: %s was replayed completely before; skipped\n", f.c_str());
+        continue;
+      }
       auto r = capture::FileReader::Open(f);
       if (!r.ok()) {
         std::fprintf(stderr, "isdas sensor: %s\n", r.status().message().c_str());
@@ -335,13 +410,29 @@ int CmdSensor(const std::vector<std::string>& args) {
         continue;
       }
       capture::Packet p;
+      if (known && have_resume && resume.SameFile(pos) && resume.packets > 0) {
+        // Packets already in spooled batches are read past, not decoded again.
+        while (pos.packets < resume.packets && (*r)->Next(&p)) ++pos.packets;
+        std::printf(
+            "isdas sensor: %s: resuming after packet %llu, where the last spooled batch "
+            "ended\n",
+            f.c_str(), static_cast<unsigned long long>(pos.packets));
+      }
       while (!*stop && (*r)->Next(&p)) {
+        ++pos.packets;
+        if (known) sensor.SetPosition(pos);
         sensor.OnPacket(p);
         sensor.MaybeFlush();
       }
       if (!(*r)->status().ok()) {
         std::fprintf(stderr, "isdas sensor: %s\n", (*r)->status().message().c_str());
         rc_exit = 2;
+      }
+      if (*stop) break;
+      sensor.Flush();
+      if (known) {
+        Status m = MarkReplayed(cfg->spool_dir, pos, f);
+        if (!m.ok()) std::fprintf(stderr, "isdas sensor: %s\n", m.message().c_str());
       }
     }
     sensor.Flush();
@@ -382,14 +473,16 @@ int CmdSensor(const std::vector<std::string>& args) {
                  shipper->auth_problem().c_str());
     if (rc_exit == 0) rc_exit = 3;
   }
-  if (shipper->counters().quarantined_batches > 0 || fc.dropped_events > 0 ||
-      sensor.WriteFailures() > 0) {
+  // Losses of this run (the spool's counts go on across restarts).
+  const uint64_t dropped = fc.dropped_events - rc.dropped_events;
+  const uint64_t unwritten = fc.write_failed_events - rc.write_failed_events;
+  if (shipper->counters().quarantined_batches > 0 || dropped > 0 || unwritten > 0) {
     std::fprintf(stderr,
                  "isdas sensor: events not stored: %llu quarantined as malformed (isdas spool "
                  "list --dir %s), %llu dropped by a full spool, %llu not written to it\n",
                  static_cast<unsigned long long>(shipper->counters().quarantined_events.load()),
-                 cfg->spool_dir.c_str(), static_cast<unsigned long long>(fc.dropped_events),
-                 static_cast<unsigned long long>(sensor.WriteFailures()));
+                 cfg->spool_dir.c_str(), static_cast<unsigned long long>(dropped),
+                 static_cast<unsigned long long>(unwritten));
     if (rc_exit == 0) rc_exit = 4;
   }
   return rc_exit;

@@ -2,6 +2,8 @@
 
 #include <dirent.h>
 #include <fcntl.h>
+#include <sys/file.h>
+#include <sys/mman.h>
 #include <sys/random.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -23,11 +25,14 @@ namespace {
 // docs/spool-format.md
 constexpr char kSegmentMagic[8] = {'I', 'S', 'D', 'S', 'P', 'O', 'O', 'L'};
 constexpr char kStateMagic[8] = {'I', 'S', 'D', 'S', 'T', 'A', 'T', 'E'};
-constexpr uint32_t kVersion = 1;
+constexpr uint32_t kVersion = 2;  // written; version 1 segments and state are read too
 constexpr size_t kSegmentHeader = 48;
 constexpr size_t kRecordHeader = 24;
-constexpr size_t kStateSize = 32;
+constexpr size_t kStateV1Size = 32;
+constexpr size_t kStateFixed = 168;  // version 2: before the meta and the CRC
 constexpr uint32_t kMaxPayload = 16u << 20;
+constexpr uint32_t kMaxMeta = 1024;
+constexpr size_t kMaxOwner = 64;
 // Dropped records remembered in case they were in flight (far more than any shipping window).
 constexpr size_t kMaxRecentlyDropped = 65536;
 constexpr const char* kSegmentSuffix = ".seg";
@@ -39,6 +44,11 @@ void PutLe64(uint8_t* p, uint64_t v) {
   for (int i = 0; i < 8; ++i) p[i] = static_cast<uint8_t>(v >> (8 * i));
 }
 uint64_t LoadLe64(const uint8_t* p) { return LoadLe32(p) | (uint64_t{LoadLe32(p + 4)} << 32); }
+uint32_t LoadLe16(const uint8_t* p) { return p[0] | (uint32_t{p[1]} << 8); }
+void PutLe16(uint8_t* p, uint32_t v) {
+  p[0] = static_cast<uint8_t>(v);
+  p[1] = static_cast<uint8_t>(v >> 8);
+}
 
 std::string SegmentName(uint64_t first_seq) {
   char buf[32];
@@ -108,14 +118,16 @@ struct Spool::Segment {
     uint64_t seq;
     uint64_t offset;
     uint32_t events;
-    uint32_t length;
-    bool bad;  // failed its checksum when read for shipping; counted once
+    uint32_t length;  // of the payload
+    bool bad;         // failed its checksum when read for shipping; counted once
+    uint32_t meta;    // length of the appender's metadata after the payload
   };
   std::string path;
   int fd = -1;
   uint64_t first_seq = 0;
   uint64_t size = 0;
   std::vector<Entry> entries;
+  std::vector<uint8_t> last_meta;  // of the last record, read at recovery
 
   uint64_t last_seq() const { return entries.empty() ? 0 : entries.back().seq; }
   ~Segment() {
@@ -135,7 +147,9 @@ std::string FsyncPolicyName(FsyncPolicy p) {
   return "?";
 }
 
-Spool::~Spool() = default;
+Spool::~Spool() {
+  if (lock_fd_ >= 0) close(lock_fd_);
+}
 
 Result<std::unique_ptr<Spool>> Spool::Open(const std::string& dir, const Options& options) {
   if (options.segment_bytes < 64 * 1024) {
@@ -147,10 +161,36 @@ Result<std::unique_ptr<Spool>> Spool::Open(const std::string& dir, const Options
   if (mkdir(dir.c_str(), 0700) != 0 && errno != EEXIST) {
     return ErrnoError("create spool directory " + dir, errno);
   }
+  if (options.owner.size() > kMaxOwner) {
+    return InvalidArgument("spool owner '" + options.owner + "' is longer than 64 characters");
+  }
   std::unique_ptr<Spool> s(new Spool());
   s->dir_ = dir;
   s->opt_ = options;
+  // One process at a time: two appenders would interleave records.
+  s->lock_fd_ = open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (s->lock_fd_ < 0) return ErrnoError("open spool directory " + dir, errno);
+  if (flock(s->lock_fd_, LOCK_EX | LOCK_NB) != 0) {
+    return Status(ErrorKind::kUnavailable,
+                  "spool directory " + dir +
+                      " is in use by another process (a sensor running with it, or `isdas "
+                      "spool requeue`); stop it first");
+  }
   ISDAS_RETURN_IF_ERROR(s->Recover());
+  if (!options.owner.empty()) {
+    if (s->owner_.empty()) {
+      s->owner_ = options.owner;
+      ISDAS_RETURN_IF_ERROR(s->WriteState());
+    } else if (s->owner_ != options.owner) {
+      return InvalidArgument(
+          "spool directory " + dir + " belongs to sensor '" + s->owner_ +
+          "': its batches say so and the collector refuses them from any other sensor. Give "
+          "sensor '" +
+          options.owner + "' its own spool.dir; to keep '" + s->owner_ +
+          "''s batches, run it as '" + s->owner_ +
+          "' until spool_unshipped is 0, then remove the directory");
+    }
+  }
   return s;
 }
 
@@ -167,8 +207,8 @@ Status Spool::Recover() {
       firsts.push_back(first);
     } else if (name == "state") {
       have_state = true;
-    } else if (name == "quarantine") {
-      continue;  // refused batches (Quarantine), not segments
+    } else if (name == "quarantine" || name == "replayed" || name == "replayed.tmp") {
+      continue;  // refused batches (Quarantine) and a replay sensor's finished files
     } else if (name == "state.tmp") {
       unlink((dir_ + "/" + name).c_str());  // an interrupted state update: the old one stands
     } else {
@@ -185,15 +225,37 @@ Status Spool::Recover() {
     const std::string path = dir_ + "/state";
     const int fd = open(path.c_str(), O_RDONLY | O_CLOEXEC);
     if (fd < 0) return ErrnoError("open " + path, errno);
-    uint8_t b[kStateSize];
-    auto got = ReadAt(fd, b, kStateSize, 0, path);
+    uint8_t b[kStateFixed + kMaxMeta + 4];
+    auto got = ReadAt(fd, b, sizeof b, 0, path);
     close(fd);
     if (!got.ok()) return got.status();
-    if (got.value() == kStateSize && std::memcmp(b, kStateMagic, 8) == 0 &&
-        LoadLe32(b + 8) == kVersion && Crc32c(b, 28) == LoadLe32(b + 28)) {
+    const size_t n = got.value();
+    const bool magic = n >= kStateV1Size && std::memcmp(b, kStateMagic, 8) == 0;
+    if (magic && LoadLe32(b + 8) == 1 && n == kStateV1Size && Crc32c(b, 28) == LoadLe32(b + 28)) {
       epoch_ = LoadLe64(b + 12);
       acked_ = LoadLe64(b + 20);
       state_ok = true;
+    } else if (magic && LoadLe32(b + 8) == 2 && n >= kStateFixed + 4) {
+      const uint32_t meta = LoadLe16(b + 165);
+      const size_t owner = b[100];
+      if (meta <= kMaxMeta && owner <= kMaxOwner && n == kStateFixed + meta + 4 &&
+          Crc32c(b, kStateFixed + meta) == LoadLe32(b + kStateFixed + meta)) {
+        epoch_ = LoadLe64(b + 12);
+        acked_ = LoadLe64(b + 20);
+        // What was lost before is never forgotten: the counts go on from the last state.
+        c_.dropped_records = LoadLe64(b + 28);
+        c_.dropped_events = LoadLe64(b + 36);
+        c_.write_failed_events = LoadLe64(b + 44);
+        c_.recovered_cut_bytes = LoadLe64(b + 52);
+        c_.recovered_cut_records = LoadLe64(b + 60);
+        c_.recovered_cut_events = LoadLe64(b + 68);
+        c_.corrupt_records_skipped = LoadLe64(b + 76);
+        c_.corrupt_events_skipped = LoadLe64(b + 84);
+        c_.delivered_after_drop = LoadLe64(b + 92);
+        owner_.assign(reinterpret_cast<const char*>(b + 101), owner);
+        last_meta_.assign(b + kStateFixed, b + kStateFixed + meta);
+        state_ok = true;
+      }
     }
   }
 
@@ -226,6 +288,14 @@ Status Spool::Recover() {
   }
   uint64_t last = acked_;
   for (const auto& seg : segments_) last = std::max(last, seg->last_seq());
+  // The newest record's metadata is the appender's latest word (the state has it from before
+  // its segment was deleted).
+  for (auto it = segments_.rbegin(); it != segments_.rend(); ++it) {
+    if (!(*it)->entries.empty()) {
+      last_meta_ = (*it)->last_meta;
+      break;
+    }
+  }
   next_seq_ = last + 1;
   // Drop segments that are wholly delivered.
   for (size_t i = 0; i < segments_.size();) {
@@ -413,8 +483,9 @@ Status Spool::RecoverSegment(Segment* seg) {
   uint8_t h[kSegmentHeader];
   auto got = ReadAt(seg->fd, h, kSegmentHeader, 0, seg->path);
   if (!got.ok()) return got.status();
+  const uint32_t version = got.value() == kSegmentHeader ? LoadLe32(h + 8) : 0;
   const bool header_ok = got.value() == kSegmentHeader && std::memcmp(h, kSegmentMagic, 8) == 0 &&
-                         LoadLe32(h + 8) == kVersion && Crc32c(h, 40) == LoadLe32(h + 40) &&
+                         (version == 1 || version == 2) && Crc32c(h, 40) == LoadLe32(h + 40) &&
                          LoadLe64(h + 24) == seg->first_seq;
   if (!header_ok) {
     c_.recovered_cut_bytes += file_size;
@@ -423,57 +494,127 @@ Status Spool::RecoverSegment(Segment* seg) {
   }
   const uint64_t seg_epoch = LoadLe64(h + 16);
   if (epoch_ == 0) epoch_ = seg_epoch;
-  // Records, buffered: read in 1 MiB chunks.
+  // Records are checked in place, in a read-only mapping, so that damage in the middle can be
+  // stepped over by searching for the next intact record.
+  const uint8_t* m = nullptr;
+  if (file_size > kSegmentHeader) {
+    void* p = mmap(nullptr, file_size, PROT_READ, MAP_SHARED, seg->fd, 0);
+    if (p == MAP_FAILED) return ErrnoError("map " + seg->path, errno);
+    m = static_cast<const uint8_t*>(p);
+  }
+  // The size of an intact record at `o` whose sequence number is at least `min_seq`, or 0.
+  // Intact: a plausible header and a CRC-32C that holds over it, the payload and the metadata.
+  auto intact = [&](uint64_t o, uint64_t min_seq, uint64_t* seq) -> uint64_t {
+    if (o + kRecordHeader > file_size) return 0;
+    const uint8_t* rh = m + o;
+    const uint32_t len = LoadLe32(rh);
+    const uint32_t meta = LoadLe16(rh + 20);
+    if (len > kMaxPayload || meta > kMaxMeta || LoadLe16(rh + 22) != 0) return 0;
+    const uint64_t size = kRecordHeader + len + meta;
+    const uint64_t sq = LoadLe64(rh + 8);
+    if (o + size > file_size || sq < min_seq || sq - min_seq > (1u << 30)) return 0;
+    if (RecordCrc(rh, rh + kRecordHeader, len + meta) != LoadLe32(rh + 4)) return 0;
+    *seq = sq;
+    return size;
+  };
+  struct Kept {
+    uint64_t offset, size;
+  };
+  std::vector<Kept> kept;
   uint64_t off = kSegmentHeader;
   uint64_t expect = seg->first_seq;
-  std::vector<uint8_t> buf;
+  bool damaged_middle = false;
   while (off < file_size) {
-    uint8_t rh[kRecordHeader];
-    auto n = ReadAt(seg->fd, rh, kRecordHeader, off, seg->path);
-    if (!n.ok()) return n.status();
-    bool ok = n.value() == kRecordHeader;
-    uint32_t len = 0;
-    bool complete = false;
-    if (ok) {
-      len = LoadLe32(rh);
-      ok = len <= kMaxPayload && off + kRecordHeader + len <= file_size;
-      complete = ok;
+    uint64_t sq = 0;
+    uint64_t size = seg_epoch == epoch_ ? intact(off, expect, &sq) : 0;
+    if (size) {
+      // A forward gap is the trace of damage stepped over at an earlier recovery.
+      const uint8_t* rh = m + off;
+      seg->entries.push_back(
+          Segment::Entry{sq, off, LoadLe32(rh + 16), LoadLe32(rh), false, LoadLe16(rh + 20)});
+      kept.push_back({off, size});
+      off += size;
+      expect = sq + 1;
+      continue;
     }
-    if (ok) {
-      buf.resize(len);
-      auto m = ReadAt(seg->fd, buf.data(), len, off + kRecordHeader, seg->path);
-      if (!m.ok()) return m.status();
-      ok = m.value() == len && RecordCrc(rh, buf.data(), len) == LoadLe32(rh + 4) &&
-           LoadLe64(rh + 8) == expect && seg_epoch == epoch_;
-    }
-    if (!ok) {
-      // Torn (crash mid-write) or corrupt: everything from here on in this segment is cut.
-      c_.recovered_cut_bytes += file_size - off;
-      if (complete) ++c_.recovered_cut_records;
-      // Count the events of the records cut, as far as their headers can still be read and
-      // look like ours (right sequence number, sane count): nothing goes uncounted that can
-      // be counted.
-      for (uint64_t o = off, e = expect; o + kRecordHeader <= file_size; ++e) {
-        auto hn = ReadAt(seg->fd, rh, kRecordHeader, o, seg->path);
-        if (!hn.ok() || hn.value() != kRecordHeader || LoadLe64(rh + 8) != e ||
-            LoadLe32(rh + 16) > (1u << 20) || LoadLe32(rh) > kMaxPayload) {
-          break;
-        }
-        c_.recovered_cut_events += LoadLe32(rh + 16);
-        o += kRecordHeader + LoadLe32(rh);
+    // Torn (a crash mid-write) or damaged: find the next intact record, if any.
+    uint64_t next = off + 1, next_seq = 0, next_size = 0;
+    if (seg_epoch == epoch_) {
+      for (; next + kRecordHeader <= file_size; ++next) {
+        next_size = intact(next, expect, &next_seq);
+        if (next_size) break;
       }
-      if (ftruncate(seg->fd, static_cast<off_t>(off)) != 0) {
-        return ErrnoError("truncate " + seg->path, errno);
-      }
-      if (fdatasync(seg->fd) != 0) return ErrnoError("fsync " + seg->path, errno);
-      break;
     }
-    seg->entries.push_back(Segment::Entry{expect, off, LoadLe32(rh + 16), len, false});
-    off += kRecordHeader + len;
-    ++expect;
+    const uint64_t end = next_size ? next : file_size;
+    c_.recovered_cut_bytes += end - off;
+    // Count the events of the records lost, as far as their headers can still be read and look
+    // like ours (right sequence number, sane count): nothing goes uncounted that can be counted.
+    uint64_t walked = 0;
+    for (uint64_t o = off, e = expect; o + kRecordHeader <= end; ++e) {
+      const uint8_t* rh = m + o;
+      const uint64_t size_o = kRecordHeader + uint64_t{LoadLe32(rh)} + LoadLe16(rh + 20);
+      if (LoadLe64(rh + 8) != e || LoadLe32(rh + 16) > (1u << 20) || LoadLe32(rh) > kMaxPayload ||
+          LoadLe16(rh + 20) > kMaxMeta) {
+        break;
+      }
+      c_.recovered_cut_events += LoadLe32(rh + 16);  // a torn record's header still counts
+      ++walked;
+      o += size_o;
+    }
+    c_.recovered_cut_records += next_size ? std::max<uint64_t>(walked, next_seq - expect) : walked;
+    if (!next_size) break;
+    damaged_middle = true;
+    off = next;
   }
-  seg->size = std::min(off, file_size);
-  if (seg->size < kSegmentHeader) seg->size = kSegmentHeader;
+  if (damaged_middle) {
+    // Rewrite the segment with the intact records only, so that the damage is counted once
+    // and the next recovery finds a clean file (with a gap in its sequence numbers).
+    const std::string tmp = seg->path + ".tmp";
+    const int fd = open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+    if (fd < 0) {
+      munmap(const_cast<uint8_t*>(m), file_size);
+      return ErrnoError("create " + tmp, errno);
+    }
+    Status w = WriteAll(fd, m, kSegmentHeader, 0, tmp);
+    uint64_t pos = kSegmentHeader;
+    for (size_t i = 0; i < kept.size() && w.ok(); ++i) {
+      w = WriteAll(fd, m + kept[i].offset, kept[i].size, pos, tmp);
+      seg->entries[i].offset = pos;
+      pos += kept[i].size;
+    }
+    if (w.ok() && fdatasync(fd) != 0) w = ErrnoError("fsync " + tmp, errno);
+    close(fd);
+    if (w.ok() && rename(tmp.c_str(), seg->path.c_str()) != 0)
+      w = ErrnoError("rename " + tmp, errno);
+    if (!w.ok()) {
+      unlink(tmp.c_str());
+      munmap(const_cast<uint8_t*>(m), file_size);
+      return w;
+    }
+    close(seg->fd);
+    seg->fd = open(seg->path.c_str(), O_RDWR | O_CLOEXEC);
+    if (seg->fd < 0) {
+      munmap(const_cast<uint8_t*>(m), file_size);
+      return ErrnoError("open " + seg->path, errno);
+    }
+    off = pos;
+  } else if (off < file_size) {
+    if (ftruncate(seg->fd, static_cast<off_t>(off)) != 0) {
+      munmap(const_cast<uint8_t*>(m), file_size);
+      return ErrnoError("truncate " + seg->path, errno);
+    }
+    if (fdatasync(seg->fd) != 0) {
+      munmap(const_cast<uint8_t*>(m), file_size);
+      return ErrnoError("fsync " + seg->path, errno);
+    }
+  }
+  if (!kept.empty()) {
+    const uint8_t* rh = m + kept.back().offset;
+    const uint32_t len = LoadLe32(rh), meta = LoadLe16(rh + 20);
+    seg->last_meta.assign(rh + kRecordHeader + len, rh + kRecordHeader + len + meta);
+  }
+  if (m) munmap(const_cast<uint8_t*>(m), file_size);
+  seg->size = std::max<uint64_t>(off, kSegmentHeader);
   return Status::Ok();
 }
 
@@ -503,12 +644,27 @@ Status Spool::NewSegment() {
 }
 
 Status Spool::WriteState() {
-  uint8_t b[kStateSize] = {};
+  std::vector<uint8_t> buf(kStateFixed + last_meta_.size() + 4, 0);
+  uint8_t* b = buf.data();
   std::memcpy(b, kStateMagic, 8);
   PutLe32(b + 8, kVersion);
   PutLe64(b + 12, epoch_);
   PutLe64(b + 20, acked_);
-  PutLe32(b + 28, Crc32c(b, 28));
+  PutLe64(b + 28, c_.dropped_records);
+  PutLe64(b + 36, c_.dropped_events);
+  PutLe64(b + 44, c_.write_failed_events);
+  PutLe64(b + 52, c_.recovered_cut_bytes);
+  PutLe64(b + 60, c_.recovered_cut_records);
+  PutLe64(b + 68, c_.recovered_cut_events);
+  PutLe64(b + 76, c_.corrupt_records_skipped);
+  PutLe64(b + 84, c_.corrupt_events_skipped);
+  PutLe64(b + 92, c_.delivered_after_drop);
+  b[100] = static_cast<uint8_t>(owner_.size());
+  std::memcpy(b + 101, owner_.data(), owner_.size());
+  PutLe16(b + 165, static_cast<uint32_t>(last_meta_.size()));
+  if (!last_meta_.empty()) std::memcpy(b + kStateFixed, last_meta_.data(), last_meta_.size());
+  PutLe32(b + kStateFixed + last_meta_.size(), Crc32c(b, kStateFixed + last_meta_.size()));
+  const size_t kStateSize = buf.size();
   const std::string tmp = dir_ + "/state.tmp";
   const int fd = open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
   if (fd < 0) return ErrnoError("create " + tmp, errno);
@@ -564,12 +720,17 @@ Status Spool::MakeRoom(uint64_t need) {
   return Status::Ok();
 }
 
-Result<uint64_t> Spool::Append(std::span<const uint8_t> payload, uint32_t events) {
+Result<uint64_t> Spool::Append(std::span<const uint8_t> payload, uint32_t events,
+                               std::span<const uint8_t> meta) {
   std::lock_guard<std::mutex> lock(mu_);
-  const uint64_t need = kRecordHeader + payload.size();
+  const uint64_t need = kRecordHeader + payload.size() + meta.size();
   if (payload.size() > kMaxPayload || need > opt_.segment_bytes) {
     return InvalidArgument("spool record of " + std::to_string(payload.size()) +
                            " bytes exceeds the limit");
+  }
+  if (meta.size() > kMaxMeta) {
+    return InvalidArgument("spool record metadata of " + std::to_string(meta.size()) +
+                           " bytes exceeds 1024");
   }
   // Recovered segments are never appended to (their tail may have been cut, so their next
   // sequence number need not be ours): the first append after Open starts a segment.
@@ -581,6 +742,7 @@ Result<uint64_t> Spool::Append(std::span<const uint8_t> payload, uint32_t events
     if (room.kind() == ErrorKind::kResourceExhausted) {
       ++c_.dropped_records;
       c_.dropped_events += events;
+      (void)WriteState();  // the drop count survives a restart
     }
     return room;
   }
@@ -589,16 +751,23 @@ Result<uint64_t> Spool::Append(std::span<const uint8_t> payload, uint32_t events
   PutLe32(rec.data(), static_cast<uint32_t>(payload.size()));
   PutLe64(rec.data() + 8, next_seq_);
   PutLe32(rec.data() + 16, events);
+  PutLe16(rec.data() + 20, static_cast<uint32_t>(meta.size()));
   if (!payload.empty()) std::memcpy(rec.data() + kRecordHeader, payload.data(), payload.size());
-  PutLe32(rec.data() + 4, RecordCrc(rec.data(), rec.data() + kRecordHeader, payload.size()));
+  if (!meta.empty()) {
+    std::memcpy(rec.data() + kRecordHeader + payload.size(), meta.data(), meta.size());
+  }
+  PutLe32(rec.data() + 4,
+          RecordCrc(rec.data(), rec.data() + kRecordHeader, payload.size() + meta.size()));
   Status w = WriteAll(seg.fd, rec.data(), rec.size(), seg.size, seg.path);
   if (!w.ok()) {
     // Leave no partial record behind for the next append to follow.
     (void)!ftruncate(seg.fd, static_cast<off_t>(seg.size));
     return w;
   }
-  seg.entries.push_back(
-      Segment::Entry{next_seq_, seg.size, events, static_cast<uint32_t>(payload.size()), false});
+  seg.entries.push_back(Segment::Entry{next_seq_, seg.size, events,
+                                       static_cast<uint32_t>(payload.size()), false,
+                                       static_cast<uint32_t>(meta.size())});
+  last_meta_.assign(meta.begin(), meta.end());
   seg.size += need;
   c_.bytes += need;
   ++c_.appended_records;
@@ -636,11 +805,11 @@ Result<std::vector<Record>> Spool::Read(uint64_t first_seq, size_t max_records, 
     for (auto& e : seg->entries) {
       if (e.seq < first_seq || e.bad) continue;
       if (out.size() >= max_records || (!out.empty() && bytes + e.length > max_bytes)) return out;
-      std::vector<uint8_t> buf(kRecordHeader + e.length);
+      std::vector<uint8_t> buf(kRecordHeader + e.length + e.meta);
       auto n = ReadAt(seg->fd, buf.data(), buf.size(), e.offset, seg->path);
       if (!n.ok()) return n.status();
-      if (n.value() != buf.size() ||
-          RecordCrc(buf.data(), buf.data() + kRecordHeader, e.length) != LoadLe32(buf.data() + 4)) {
+      if (n.value() != buf.size() || RecordCrc(buf.data(), buf.data() + kRecordHeader,
+                                               e.length + e.meta) != LoadLe32(buf.data() + 4)) {
         // Damaged on disk since it was written: skip it, once, and say so in the counters.
         e.bad = true;
         ++c_.corrupt_records_skipped;
@@ -649,12 +818,14 @@ Result<std::vector<Record>> Spool::Read(uint64_t first_seq, size_t max_records, 
           --c_.unacked_records;
           c_.unacked_events -= e.events;
         }
+        (void)WriteState();  // the count survives a restart
         continue;
       }
       Record r;
       r.seq = e.seq;
       r.events = e.events;
-      r.payload.assign(buf.begin() + kRecordHeader, buf.end());
+      r.payload.assign(buf.begin() + kRecordHeader,
+                       buf.begin() + static_cast<long>(kRecordHeader + e.length));
       bytes += e.length;
       out.push_back(std::move(r));
     }
@@ -695,6 +866,17 @@ Status Spool::Ack(uint64_t seq) {
     DeleteSegment(0);
   }
   return Status::Ok();
+}
+
+Status Spool::CountWriteFailure(uint64_t events) {
+  std::lock_guard<std::mutex> lock(mu_);
+  c_.write_failed_events += events;
+  return WriteState();
+}
+
+std::vector<uint8_t> Spool::last_meta() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  return last_meta_;
 }
 
 uint64_t Spool::acked() const {

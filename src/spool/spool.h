@@ -8,7 +8,11 @@
 // Format: docs/spool-format.md (every field and its size).
 // Guarantees:
 // - A record is either wholly readable after a crash or cut: Open() checks every record's
-//   CRC-32C and cuts a torn or corrupt tail, counting the bytes and records cut.
+//   CRC-32C, cuts a torn tail, and steps over damage in the middle to the next intact record,
+//   counting the bytes, records and events lost (and only those).
+// - Losses (full-policy drops, damage, write failures) are counted in the state: they
+//   survive restarts. The spool knows its owner (the sensor id) and refuses another.
+// - One process at a time: the directory is locked while open.
 // - Sequence numbers only grow, across restarts and even after every segment is deleted;
 //   `epoch` (random, fixed when the spool is created) tells a re-created spool apart.
 // - The total size stays under max_bytes; when full, the configured policy drops the oldest
@@ -36,6 +40,9 @@ struct Options {
   FsyncPolicy fsync = FsyncPolicy::kInterval;
   uint32_t fsync_interval_ms = 1000;
   FullPolicy when_full = FullPolicy::kDropOldest;
+  // The sensor id the spool belongs to. Set: a spool that belongs to another is refused
+  // (its batches name that sensor); one that belongs to none is claimed.
+  std::string owner;
 };
 
 struct Record {
@@ -61,6 +68,7 @@ struct Counters {
   uint64_t bytes = 0;  // on disk now, headers included
   uint64_t unacked_records = 0;
   uint64_t unacked_events = 0;
+  // The losses below survive restarts: they are kept in the spool's state.
   uint64_t dropped_records = 0;  // by the full policy
   uint64_t dropped_events = 0;
   uint64_t recovered_cut_bytes = 0;      // torn/corrupt tails cut by Open()
@@ -69,6 +77,7 @@ struct Counters {
   uint64_t corrupt_records_skipped = 0;  // found bad when read for shipping
   uint64_t corrupt_events_skipped = 0;
   uint64_t delivered_after_drop = 0;  // dropped while in flight, then stored: not counted as drops
+  uint64_t write_failed_events = 0;   // the appender could not spool them (CountWriteFailure)
 };
 
 class Spool {
@@ -79,10 +88,17 @@ class Spool {
   static Result<std::unique_ptr<Spool>> Open(const std::string& dir, const Options& options);
   ~Spool();
 
-  // Appends a record with the next sequence number and returns that number.
+  // Appends a record with the next sequence number and returns that number. `meta` (at most
+  // 1 KiB) is the appender's own note, written in the same record (a replay sensor's position
+  // in its files): last_meta() gives back the newest one after a restart.
   // Errors: kResourceExhausted (full, policy kDropNewest: the events are counted as dropped),
-  // kInvalidArgument (payload over 16 MiB), kIo.
-  Result<uint64_t> Append(std::span<const uint8_t> payload, uint32_t events);
+  // kInvalidArgument (payload over 16 MiB, meta over 1 KiB), kIo.
+  Result<uint64_t> Append(std::span<const uint8_t> payload, uint32_t events,
+                          std::span<const uint8_t> meta = {});
+  // The metadata of the newest record ever appended (kept in the state once its segment goes).
+  std::vector<uint8_t> last_meta() const;
+  // Counts events the appender could not spool (an encoding or write failure), durably.
+  Status CountWriteFailure(uint64_t events);
   // Forces appended records to stable storage.
   Status Sync();
   // Up to max_records records with seq >= first_seq, in order, at most about max_bytes of
@@ -129,6 +145,9 @@ class Spool {
   bool dirty_ = false;
   bool appending_ = false;  // segments_.back() was made by this process and takes appends
   std::map<uint64_t, uint32_t> recently_dropped_;  // seq -> events, see Ack()
+  std::string owner_;
+  std::vector<uint8_t> last_meta_;
+  int lock_fd_ = -1;  // the directory, flock()ed while open
   Counters c_;
 };
 

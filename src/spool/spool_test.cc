@@ -8,6 +8,8 @@
 
 #include <fstream>
 
+#include "common/crc32c.h"
+
 namespace isdas::spool {
 namespace {
 
@@ -105,35 +107,87 @@ TEST(Spool, TornTailAtEveryByteIsCutAndEarlierRecordsSurvive) {
     EXPECT_EQ((*recs)[1].payload, Payload(2));
     // Appending continues with seq 3, in a new segment, and survives another reopen.
     ASSERT_EQ((*s)->Append(Payload(33), 7).value(), 3u);
+    s->reset();  // one process at a time: close before reopening
     s = Spool::Open(dir, Small());
     ASSERT_TRUE(s.ok());
     auto again = (*s)->Read(1, 10, 1 << 20);
     ASSERT_EQ(again->size(), 3u);
     EXPECT_EQ((*again)[2].payload, Payload(33));
-    EXPECT_EQ((*s)->counters().recovered_cut_bytes, 0u);
+    // The loss is remembered, not counted again.
+    EXPECT_EQ((*s)->counters().recovered_cut_bytes, static_cast<uint64_t>(cut - third)) << cut;
+    EXPECT_EQ((*s)->counters().recovered_cut_events, cut - third >= 24 ? 10u : 0u) << cut;
   }
 }
 
-TEST(Spool, FlippedByteInARecordCutsItAndWhatFollows) {
+TEST(Spool, FlippedBytesCostOnlyTheDamagedRecord) {
   const std::string dir = TempDir();
   {
     auto s = Spool::Open(dir, Small());
     for (uint64_t i = 1; i <= 5; ++i) ASSERT_TRUE((*s)->Append(Payload(i), 1).ok());
   }
   const std::string seg = Segments(dir).at(0);
-  // Record 4 starts at 48 + 3 * 124; flip a payload byte.
+  // Record 4 starts at 48 + 3 * 124; flip 8 bytes of its payload.
   const int fd = open(seg.c_str(), O_RDWR);
-  uint8_t b;
-  ASSERT_EQ(pread(fd, &b, 1, 48 + 3 * 124 + 30), 1);
-  b ^= 0x40;
-  ASSERT_EQ(pwrite(fd, &b, 1, 48 + 3 * 124 + 30), 1);
+  for (int k = 0; k < 8; ++k) {
+    uint8_t b;
+    ASSERT_EQ(pread(fd, &b, 1, 48 + 3 * 124 + 30 + k), 1);
+    b ^= 0x40;
+    ASSERT_EQ(pwrite(fd, &b, 1, 48 + 3 * 124 + 30 + k), 1);
+  }
   close(fd);
+  {
+    auto s = Spool::Open(dir, Small());
+    ASSERT_TRUE(s.ok());
+    EXPECT_EQ((*s)->counters().recovered_cut_records, 1u);
+    EXPECT_EQ((*s)->counters().recovered_cut_bytes, 124u);
+    EXPECT_EQ((*s)->counters().recovered_cut_events, 1u);  // record 4's header still reads
+    auto r = (*s)->Read(1, 10, 1 << 20);
+    ASSERT_EQ(r->size(), 4u);  // 1, 2, 3 and 5: the record after the damage is kept
+    EXPECT_EQ((*r)[3].seq, 5u);
+    EXPECT_EQ((*r)[3].payload, Payload(5));
+    EXPECT_EQ((*s)->counters().unacked_events, 4u);
+    EXPECT_EQ((*s)->next_seq(), 6u);
+  }
+  // Reopened: the damage was counted once (the segment was rewritten without it).
   auto s = Spool::Open(dir, Small());
   ASSERT_TRUE(s.ok());
+  EXPECT_EQ((*s)->counters().recovered_cut_bytes, 124u);
   EXPECT_EQ((*s)->counters().recovered_cut_records, 1u);
-  EXPECT_EQ((*s)->counters().recovered_cut_bytes, 2u * 124);
-  EXPECT_EQ((*s)->counters().recovered_cut_events, 2u);  // records 4 and 5, one event each
-  EXPECT_EQ((*s)->Read(1, 10, 1 << 20)->size(), 3u);
+  EXPECT_EQ((*s)->Read(1, 10, 1 << 20)->size(), 4u);
+}
+
+TEST(Spool, DamageEverywhereInAManyRecordSegmentLosesOnlyTheRecordsHit) {
+  const std::string dir = TempDir();
+  {
+    Options o = Small();
+    o.segment_bytes = 4 << 20;
+    o.max_bytes = 16 << 20;
+    auto s = Spool::Open(dir, o);
+    for (uint64_t i = 1; i <= 500; ++i) ASSERT_TRUE((*s)->Append(Payload(i), 100).ok());
+  }
+  const std::string seg = Segments(dir).at(0);
+  // Hit records 10, 200 and 499 (each 124 bytes from 48), one byte each, headers included.
+  const int fd = open(seg.c_str(), O_RDWR);
+  for (uint64_t rec : {10u, 200u, 499u}) {
+    const off_t at = static_cast<off_t>(48 + (rec - 1) * 124 + (rec == 200 ? 9 : 60));
+    uint8_t b;
+    ASSERT_EQ(pread(fd, &b, 1, at), 1);
+    b ^= 0xff;
+    ASSERT_EQ(pwrite(fd, &b, 1, at), 1);
+  }
+  close(fd);
+  Options o = Small();
+  o.segment_bytes = 4 << 20;
+  o.max_bytes = 16 << 20;
+  auto s = Spool::Open(dir, o);
+  ASSERT_TRUE(s.ok());
+  EXPECT_EQ((*s)->counters().recovered_cut_records, 3u);
+  EXPECT_EQ((*s)->counters().unacked_events, 497u * 100);
+  // Record 200's sequence number was hit, so its events cannot be read: 10 and 499 are counted.
+  EXPECT_EQ((*s)->counters().recovered_cut_events, 200u);
+  auto r = (*s)->Read(1, 1000, 1 << 30);
+  ASSERT_EQ(r->size(), 497u);
+  EXPECT_EQ(r->back().seq, 500u);
 }
 
 TEST(Spool, CorruptionFoundWhenShippingIsSkippedAndCounted) {
@@ -279,6 +333,139 @@ TEST(Spool, FsyncAlwaysWorks) {
   for (uint64_t i = 1; i <= 5; ++i) ASSERT_TRUE((*s)->Append(Payload(i), 1).ok());
   ASSERT_TRUE((*s)->Sync().ok());
   EXPECT_EQ((*s)->Read(1, 10, 1 << 20)->size(), 5u);
+}
+
+TEST(Spool, AnotherSensorsSpoolIsRefusedWithWhatToDo) {
+  const std::string dir = TempDir();
+  Options o = Small();
+  o.owner = "tokyo-1";
+  {
+    auto s = Spool::Open(dir, o);
+    ASSERT_TRUE(s.ok());
+    ASSERT_TRUE((*s)->Append(Payload(1), 5).ok());
+  }
+  o.owner = "osaka-2";
+  auto other = Spool::Open(dir, o);
+  ASSERT_FALSE(other.ok());
+  EXPECT_EQ(other.status().kind(), ErrorKind::kInvalidArgument);
+  EXPECT_NE(other.status().message().find("belongs to sensor 'tokyo-1'"), std::string::npos)
+      << other.status().message();
+  EXPECT_NE(other.status().message().find("its own spool.dir"), std::string::npos);
+  o.owner = "tokyo-1";
+  auto mine = Spool::Open(dir, o);
+  ASSERT_TRUE(mine.ok());
+  EXPECT_EQ((*mine)->Read(1, 10, 1 << 20)->size(), 1u);  // the refusal changed nothing
+}
+
+TEST(Spool, OneProcessAtATime) {
+  const std::string dir = TempDir();
+  auto a = Spool::Open(dir, Small());
+  ASSERT_TRUE(a.ok());
+  auto b = Spool::Open(dir, Small());
+  ASSERT_FALSE(b.ok());
+  EXPECT_EQ(b.status().kind(), ErrorKind::kUnavailable);
+  a->reset();
+  EXPECT_TRUE(Spool::Open(dir, Small()).ok());
+}
+
+TEST(Spool, LossesSurviveARestart) {
+  const std::string dir = TempDir();
+  Options o = Small();
+  o.max_bytes = 128 * 1024;
+  o.when_full = FullPolicy::kDropNewest;
+  Counters before;
+  {
+    auto s = Spool::Open(dir, o);
+    for (uint64_t i = 1; i <= 300; ++i) (void)(*s)->Append(Payload(i, 1000), 2);
+    ASSERT_TRUE((*s)->CountWriteFailure(17).ok());
+    before = (*s)->counters();
+    ASSERT_GT(before.dropped_events, 0u);
+  }
+  auto s = Spool::Open(dir, o);
+  ASSERT_TRUE(s.ok());
+  EXPECT_EQ((*s)->counters().dropped_events, before.dropped_events);
+  EXPECT_EQ((*s)->counters().dropped_records, before.dropped_records);
+  EXPECT_EQ((*s)->counters().write_failed_events, 17u);
+}
+
+TEST(Spool, TheNewestMetadataOutlivesItsRecordAndARestart) {
+  const std::string dir = TempDir();
+  const std::vector<uint8_t> m1 = {1, 2, 3}, m2 = {9, 8, 7, 6};
+  {
+    auto s = Spool::Open(dir, Small());
+    EXPECT_TRUE((*s)->last_meta().empty());
+    ASSERT_TRUE((*s)->Append(Payload(1), 1, m1).ok());
+    ASSERT_TRUE((*s)->Append(Payload(2), 1, m2).ok());
+    EXPECT_EQ((*s)->last_meta(), m2);
+    EXPECT_EQ((*s)->Append(Payload(3), 1, std::vector<uint8_t>(1025)).status().kind(),
+              ErrorKind::kInvalidArgument);
+    auto r = (*s)->Read(1, 10, 1 << 20);
+    ASSERT_EQ(r->size(), 2u);
+    EXPECT_EQ((*r)[1].payload, Payload(2));  // the metadata is not part of the payload
+  }
+  {
+    auto s = Spool::Open(dir, Small());
+    EXPECT_EQ((*s)->last_meta(), m2);  // from the segment
+    ASSERT_TRUE((*s)->Ack(2).ok());
+    ASSERT_TRUE((*s)->Append(Payload(3), 1, m1).ok());
+    ASSERT_TRUE((*s)->Ack(3).ok());  // every segment behind it goes
+  }
+  auto s = Spool::Open(dir, Small());
+  EXPECT_EQ((*s)->last_meta(), m1);  // from the state
+}
+
+TEST(Spool, QuarantineKeepsARefusedBatchUntilRequeued) {
+  const std::string dir = TempDir();
+  auto s = Spool::Open(dir, Small());
+  for (uint64_t i = 1; i <= 3; ++i) ASSERT_TRUE((*s)->Append(Payload(i), 10).ok());
+  auto r = (*s)->Read(1, 10, 1 << 20);
+  ASSERT_TRUE((*s)->Ack(1).ok());
+  ASSERT_TRUE((*s)->Quarantine((*r)[1], "HTTP 400 {\"error\":\"count 10 exceeds 5\"}\n").ok());
+  EXPECT_EQ((*s)->acked(), 2u);
+  EXPECT_EQ((*s)->counters().quarantined_events, 10u);
+  auto q = Spool::ListQuarantine(dir);
+  ASSERT_TRUE(q.ok());
+  ASSERT_EQ(q->size(), 1u);
+  EXPECT_EQ((*q)[0].seq, 2u);
+  EXPECT_EQ((*q)[0].events, 10u);
+  EXPECT_EQ((*q)[0].reason, "HTTP 400 {\"error\":\"count 10 exceeds 5\"} ");
+  EXPECT_EQ(Spool::QuarantinedPayload(dir, 2).value(), Payload(2));
+  EXPECT_EQ(Spool::QuarantinedPayload(dir, 3).status().kind(), ErrorKind::kInvalidArgument);
+  s->reset();
+  s = Spool::Open(dir, Small());  // counted again from the files at open
+  EXPECT_EQ((*s)->counters().quarantined_events, 10u);
+  EXPECT_EQ((*s)->Requeue(9).status().kind(), ErrorKind::kInvalidArgument);
+  auto again = (*s)->Requeue(2);
+  ASSERT_TRUE(again.ok()) << again.status().ToString();
+  EXPECT_EQ(again.value(), 4u);
+  EXPECT_EQ((*s)->Read(4, 1, 1 << 20)->at(0).payload, Payload(2));
+  EXPECT_TRUE(Spool::ListQuarantine(dir)->empty());
+  EXPECT_EQ((*s)->counters().quarantined_events, 0u);
+  // A damaged entry is named, not misread.
+  ASSERT_EQ(mkdir((dir + "/quarantine").c_str(), 0700) == 0 || errno == EEXIST, true);
+  std::ofstream(dir + "/quarantine/00000000000000000007.reason") << "seq x\n";
+  EXPECT_EQ(Spool::ListQuarantine(dir).status().kind(), ErrorKind::kCorruption);
+}
+
+TEST(Spool, VersionOneStateIsRead) {
+  const std::string dir = TempDir();
+  uint64_t epoch;
+  {
+    auto s = Spool::Open(dir, Small());
+    epoch = (*s)->epoch();
+  }
+  // A version 1 state (32 bytes): magic, version, epoch, acked 41, CRC-32C of bytes 0-27.
+  uint8_t b[32] = {'I', 'S', 'D', 'S', 'T', 'A', 'T', 'E', 1, 0, 0, 0};
+  for (int i = 0; i < 8; ++i) b[12 + i] = static_cast<uint8_t>(epoch >> (8 * i));
+  b[20] = 41;
+  const uint32_t crc = Crc32c(b, 28);
+  for (int i = 0; i < 4; ++i) b[28 + i] = static_cast<uint8_t>(crc >> (8 * i));
+  std::ofstream(dir + "/state", std::ios::binary).write(reinterpret_cast<char*>(b), 32);
+  auto s = Spool::Open(dir, Small());
+  ASSERT_TRUE(s.ok());
+  EXPECT_EQ((*s)->epoch(), epoch);
+  EXPECT_EQ((*s)->acked(), 41u);
+  EXPECT_EQ((*s)->next_seq(), 42u);
 }
 
 }  // namespace

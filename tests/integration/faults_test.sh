@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Fault tests of the sensor → collector path, with real processes on loopback:
-#   A. the collector is killed (-9) three times while batches arrive
+#   A. the collector is killed (-9) three times while batches arrive (300,000 packets)
 #   B. the collector is down while the sensor works, then comes back
 #   C. the sensor is killed (-9) while shipping, then restarted
 #   D. the spool's tail is cut (a torn last record), then shipped; D2. it is corrupted
@@ -8,6 +8,8 @@
 #   G. the sensor's certificate is revoked: its batches stay spooled until a new one is issued
 #   H. the collector refuses every batch as malformed: they go to the spool's quarantine and,
 #      requeued, are stored once
+#   I. a replay sensor is killed (-9) mid-replay and started again with the same config
+#   J. another sensor id over the same spool directory is refused, and losses survive restarts
 # After each: stored events + counted drops == packets sent, and no event is stored twice.
 #   faults_test.sh ISDAS
 set -euo pipefail
@@ -27,6 +29,7 @@ N=60000
 lab_keys s1
 "$isdas" simulate --out sim.pcap --packets $N --seed 21 >/dev/null
 "$isdas" simulate --out empty.pcap --packets 0 >/dev/null
+"$isdas" simulate --out big.pcap --packets 300000 --seed 22 >/dev/null
 port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
 
 collector_conf() { lab_collector_conf collector.toml "127.0.0.1:$port" "$1"; }
@@ -118,21 +121,28 @@ grep -q "sensor.toml:$line: spool.fsync: 'sometimes' is not one of always, inter
 [ ! -e spool0 ] && [ ! -e data0 ] || fail "0: a refused start created files"
 echo "0: bad configurations refused with file, line and key"
 
-# A. Collector killed three times during ingest.
+# A. Collector killed three times during ingest: each time as soon as more events were stored
+# (a readiness condition, not a fixed delay), with the sensor shipping a 300,000-packet replay.
 collector_conf dataA
-collector_up
-sensor_conf spoolA sim.pcap 120
+sensor_conf spoolA big.pcap 120
 "$isdas" sensor --config sensor.toml >sensorA.out 2>&1 &
 spid=$!
+before=0
 for _ in 1 2 3; do
-  sleep 0.4
-  collector_kill
-  sleep 0.3
   collector_up
+  for _ in $(seq 500); do
+    now=$(stored dataA 2>/dev/null || echo 0)
+    [ "${now:-0}" -gt "$before" ] && break
+    sleep 0.01
+  done
+  collector_kill
+  before=$(stored dataA)
+  echo "A: collector killed with $before events stored"
 done
+collector_up
 wait "$spid" || fail "A: sensor exit $?: $(tail -3 sensorA.out)"
-[ "$(counter retries sensorA.out)" -gt 0 ] || fail "A: no kill hit an upload (no retries)"
-check A dataA 0
+[ "$(counter retries sensorA.out)" -gt 0 ] || fail "A: the sensor never had to retry"
+N=300000 check A dataA 0
 collector_kill
 
 # B. Collector down for a while; the sensor keeps working and catches up.
@@ -160,8 +170,11 @@ collector_up
 sensor_conf spoolC empty.pcap 120
 "$isdas" sensor --config sensor.toml >sensorC2.out 2>&1 &
 spid=$!
-sleep 0.5
-kill -9 "$spid"
+for _ in $(seq 500); do  # killed as soon as the first events are in
+  [ "$(stored dataC 2>/dev/null || echo 0)" -gt 0 ] && break
+  sleep 0.01
+done
+kill -9 "$spid" 2>/dev/null || true
 wait "$spid" 2>/dev/null || true
 partial=$(stored dataC)
 "$isdas" sensor --config sensor.toml >sensorC3.out 2>&1 || fail "C: restart exit $?"
@@ -275,6 +288,50 @@ sensor_conf spoolH empty.pcap 120
 "$isdas" spool list --dir spoolH >listH2.out
 [ "$(wc -l <listH2.out)" = 1 ] || fail "H: the quarantine is not empty after requeue"
 check H dataH 0
+collector_kill
+
+# I. A replay sensor killed (-9) while replaying, then started again with the same config: it
+# resumes after its last spooled batch (or skips the file it had finished), never storing an
+# event twice.
+collector_conf dataI
+collector_up
+sensor_conf spoolI big.pcap 120
+"$isdas" sensor --config sensor.toml >sensorI1.out 2>&1 &
+spid=$!
+for _ in $(seq 400); do
+  [ "$(ls spoolI 2>/dev/null | grep -c '\.seg$')" -ge 3 ] && break
+  sleep 0.01
+done
+kill -9 "$spid"
+wait "$spid" 2>/dev/null || true
+"$isdas" sensor --config sensor.toml >sensorI2.out 2>&1 || fail "I: restarted sensor exit $?: $(tail -3 sensorI2.out)"
+grep -qE "resuming after packet|replayed completely before" sensorI2.out ||
+  fail "I: the restart neither resumed nor skipped: $(head -3 sensorI2.out)"
+grep -E "resuming after packet|replayed completely before" sensorI2.out | sed 's/^/I: /'
+N=300000 check I dataI 0
+# Started once more: the file is skipped, nothing more is stored.
+"$isdas" sensor --config sensor.toml >sensorI3.out 2>&1 || fail "I: third run exit $?"
+grep -q "replayed completely before" sensorI3.out || fail "I: a finished file was not skipped"
+N=300000 check I dataI 0
+collector_kill
+
+# J. The spool knows its sensor: s2 over s1's spool is refused and changes nothing. And what a
+# full spool dropped is still reported after a restart.
+sensor_conf spoolE empty.pcap 1 262144
+sed -i 's/^id = "s1"/id = "s2"/; s|sensors/s1|sensors/s2|g' sensor.toml
+set +e
+"$isdas" sensor --config sensor.toml >sensorJ.out 2>&1
+rc=$?
+set -e
+[ "$rc" = 1 ] || fail "J: another sensor's spool: exit $rc"
+grep -q "belongs to sensor 's1'" sensorJ.out || fail "J: message: $(cat sensorJ.out)"
+collector_conf dataE
+collector_up
+sensor_conf spoolE empty.pcap 10 262144
+"$isdas" sensor --config sensor.toml >sensorJ2.out 2>&1 || fail "J: s1 on its own spool: exit $?"
+[ "$(counter spool_drops sensorJ2.out)" = "$drops" ] ||
+  fail "J: drops forgotten at restart: $(counter spool_drops sensorJ2.out), were $drops"
+echo "J: another sensor's spool refused; $drops dropped events still reported after restarts"
 collector_kill
 
 # The registry saw the heartbeats.
