@@ -151,22 +151,64 @@ TEST(ClickhouseExactlyOnce, EventsWithoutTheirMarkAreNotInsertedTwice) {
   EXPECT_EQ(totals.value(), "0,50\n1,50\n2,50\n");
   r = s->CommitBatches(one, 3);
   EXPECT_EQ(r.value()[0], BatchOutcome::kDuplicate);
-  // Part of a batch present (a crash inside one INSERT): reported, never doubled.
-  SensorBatch partial = Batch("tokyo-1", 3, 10, 50);
+}
+
+// Part of a batch present (a server killed inside one INSERT, on one server or on one shard of
+// a cluster): the next attempt removes what there is of it and stores it whole, once.
+void PartlyStoredBatchIsRepaired(bool cluster) {
+  auto s = cluster ? MakeClickhouseCluster() : MakeClickhouse();
+  ASSERT_TRUE(s);
+  std::vector<clickhouse::Endpoint> servers;
+  const std::string dir = std::string(ISDAS_CLICKHOUSE_DIR) + (cluster ? "-cluster" : "");
+  for (const char* sub :
+       cluster ? std::vector<const char*>{"/s1", "/s2"} : std::vector<const char*>{""}) {
+    clickhouse::Endpoint e;
+    std::ifstream(dir + sub + "/http_port") >> e.port;
+    e.database = g_last_database;
+    servers.push_back(e);
+  }
+  const char* batches = cluster ? "batches_local" : "batches";
+  SensorBatch partial = Batch("tokyo-1", 3, 10, 400);
   SensorBatch half = partial;
-  half.events.resize(20);
+  half.events.resize(150);  // its first 150 events, and their rollup rows, but no mark
   std::vector<SensorBatch*> h{&half};
   ASSERT_TRUE(s->CommitBatches(h, 4).ok());
-  ASSERT_TRUE(c.Query("ALTER TABLE batches DELETE WHERE seq = 10").ok());
-  for (int i = 0; i < 100; ++i) {  // mutations apply in the background
-    if (c.Query("SELECT count() FROM batches WHERE seq = 10").value() == "0\n") break;
-    usleep(50000);
+  for (const auto& e : servers) {
+    clickhouse::Client c(e);
+    ASSERT_TRUE(c.Query(std::string("ALTER TABLE ") + batches + " DELETE WHERE seq = 10").ok());
+    for (int i = 0; i < 100; ++i) {  // mutations apply in the background
+      if (c.Query(std::string("SELECT count() FROM ") + batches + " WHERE seq = 10").value() ==
+          "0\n")
+        break;
+      usleep(50000);
+    }
   }
+  ASSERT_EQ(s->CountEvents().value(), 150u);
   std::vector<SensorBatch*> p{&partial};
   auto pr = s->CommitBatches(p, 5);
-  ASSERT_FALSE(pr.ok());
-  EXPECT_EQ(pr.status().kind(), ErrorKind::kInternal);
-  EXPECT_EQ(s->CountEvents().value(), 70u);
+  ASSERT_TRUE(pr.ok()) << pr.status().ToString();
+  EXPECT_EQ(pr.value()[0], BatchOutcome::kStored);
+  EXPECT_EQ(s->CountEvents().value(), 400u);
+  EXPECT_EQ(static_cast<ClickhouseStore*>(s.get())->repaired_batches(), 1u);
+  // Every event counted once per resolution in the rollups, none of the partial rows left.
+  clickhouse::Client c(servers[0]);
+  auto totals = c.Query(
+      "SELECT res, sum(packets) FROM rollups WHERE family = 0 GROUP BY res "
+      "ORDER BY res FORMAT CSV");
+  ASSERT_TRUE(totals.ok()) << totals.status().ToString();
+  EXPECT_EQ(totals.value(), "0,400\n1,400\n2,400\n");
+  pr = s->CommitBatches(p, 6);
+  ASSERT_TRUE(pr.ok());
+  EXPECT_EQ(pr.value()[0], BatchOutcome::kDuplicate);
+  EXPECT_EQ(s->CountEvents().value(), 400u);
+}
+
+TEST(ClickhouseExactlyOnce, PartlyStoredBatchIsRemovedAndStoredWhole) {
+  PartlyStoredBatchIsRepaired(false);
+}
+
+TEST(ClickhouseExactlyOnce, PartlyStoredBatchAcrossShardsIsRemovedAndStoredWhole) {
+  PartlyStoredBatchIsRepaired(true);
 }
 
 INSTANTIATE_TEST_SUITE_P(Engines, Conformance,

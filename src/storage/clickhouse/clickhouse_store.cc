@@ -1,6 +1,8 @@
 #include "storage/clickhouse/clickhouse_store.h"
 
 #include <algorithm>
+#include <chrono>
+#include <cstdio>
 #include <cstdlib>
 #include <iterator>
 #include <sstream>
@@ -300,10 +302,32 @@ Result<std::vector<BatchOutcome>> ClickhouseStore::CommitBatches(
     if (!ro.ok()) return ro.status();
     if ((ev.value() != 0 && ev.value() != b.events.size()) ||
         (ro.value() != 0 && ro.value() != rollup_rows)) {
-      return Internal("batch " + b.sensor_id + "/" + std::to_string(b.seq) + " is partly stored (" +
-                      std::to_string(ev.value()) + " of " + std::to_string(b.events.size()) +
-                      " events, " + std::to_string(ro.value()) + " of " +
-                      std::to_string(rollup_rows) + " rollup rows); it needs repair");
+      // A server killed inside one INSERT left part of the batch (on some shards, or some
+      // blocks). Remove what there is of it everywhere, wait until that is done, and store it
+      // whole: exactly once, with no operator step.
+      ISDAS_RETURN_IF_ERROR(DeleteWhere("events", tag));
+      ISDAS_RETURN_IF_ERROR(DeleteWhere("rollups", tag));
+      ISDAS_RETURN_IF_ERROR(WaitForMutations());
+      auto ev2 = Count("SELECT count() FROM events WHERE " + tag);
+      if (!ev2.ok()) return ev2.status();
+      auto ro2 = Count("SELECT count() FROM rollups WHERE " + tag);
+      if (!ro2.ok()) return ro2.status();
+      if (ev2.value() != 0 || ro2.value() != 0) {
+        return Internal("batch " + b.sensor_id + "/" + std::to_string(b.seq) +
+                        ": its partial rows are still there after their deletion");
+      }
+      ++repaired_;
+      std::fprintf(stderr,
+                   "clickhouse: batch %s/%llu/%llu was partly stored (%llu of %zu events, %llu "
+                   "of %zu rollup rows): removed and stored again (%llu repaired so far)\n",
+                   b.sensor_id.c_str(), static_cast<unsigned long long>(b.epoch),
+                   static_cast<unsigned long long>(b.seq),
+                   static_cast<unsigned long long>(ev.value()), b.events.size(),
+                   static_cast<unsigned long long>(ro.value()), rollup_rows,
+                   static_cast<unsigned long long>(repaired_));
+      need[i] = kEvents | kRollups;
+      rollups_.Append(batch_rollups);
+      continue;
     }
     need[i] = (ev.value() == 0 ? kEvents : 0) | (ro.value() == 0 ? kRollups : 0);
     if (need[i] & kRollups) rollups_.Append(batch_rollups);
@@ -391,6 +415,39 @@ Status ClickhouseStore::DeleteWhere(const std::string& table, const std::string&
     clickhouse::Client sc(se);
     ISDAS_RETURN_IF_ERROR(
         sc.Query("ALTER TABLE " + table + "_local DELETE WHERE " + cond).status());
+  }
+  return Status::Ok();
+}
+
+Status ClickhouseStore::WaitForMutations() {
+  std::vector<clickhouse::Endpoint> servers;
+  if (endpoint_.cluster.empty()) {
+    servers.push_back(endpoint_);
+  } else {
+    for (const std::string& shard : endpoint_.shards) {
+      clickhouse::Endpoint se = endpoint_;
+      const size_t colon = shard.rfind(':');
+      se.host = shard.substr(0, colon);
+      se.port = std::atoi(shard.c_str() + colon + 1);
+      servers.push_back(se);
+    }
+  }
+  const std::string sql =
+      "SELECT count() FROM system.mutations WHERE database = " + Quote(endpoint_.database) +
+      " AND is_done = 0";
+  for (const auto& se : servers) {
+    clickhouse::Client sc(se);
+    for (int i = 0;; ++i) {
+      auto r = sc.Query(sql);
+      if (!r.ok()) return r.status();
+      if (r.value() == "0\n") break;
+      if (i >= 1200) {
+        return Status(ErrorKind::kUnavailable, "ClickHouse at " + se.host + ":" +
+                                                   std::to_string(se.port) +
+                                                   " has not applied a deletion within 120 s");
+      }
+      std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    }
   }
   return Status::Ok();
 }

@@ -41,11 +41,15 @@ class ClickhouseStore final : public EventStore {
   Result<Rows> Select(const std::string& sql) override;
   const SqlDialect& dialect() const override;
   const std::string& server_version() const { return version_; }
+  // Batches found part-stored (a server killed inside an INSERT) and stored again whole.
+  uint64_t repaired_batches() const { return repaired_; }
 
  private:
   explicit ClickhouseStore(const clickhouse::Endpoint& e) : client_(e), endpoint_(e) {}
   Result<uint64_t> Count(const std::string& sql);
   Status DeleteWhere(const std::string& table, const std::string& condition);
+  // Waits until every server has applied the deletions asked of it (kUnavailable after 120 s).
+  Status WaitForMutations();
 
   clickhouse::Client client_;
   clickhouse::Endpoint endpoint_;
@@ -54,6 +58,7 @@ class ClickhouseStore final : public EventStore {
   clickhouse::RowBinary rows_, rollups_, new_rollups_;
   rollup::Aggregator agg_;  // AppendRollupRows' scratch, on CommitBatches' second thread
   std::string version_;
+  uint64_t repaired_ = 0;
 };
 
 // The RowBinary rows the store inserts for a batch: its events, and its rollup rows at every
