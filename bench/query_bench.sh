@@ -5,6 +5,8 @@
 # CONNECTIONS connections and reports latency percentiles. Also the API process's peak RSS.
 # Usage: bench/query_bench.sh [DAYS] [DURATION] [CONNECTIONS]   (defaults 365, 20, 4)
 # The store is kept in $ISDAS_BENCH_DIR (default /tmp/isdas-query-bench-DAYS) for reruns.
+# With ISDAS_OTHER=/path/to/another/isdas, every question is also asked of that binary's
+# `isdas api` over the same store, alternating, so two builds are compared in one run.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 days=${1:-365}
@@ -21,10 +23,18 @@ fi
 echo "store: $(du -sh "$dir/isdas.sqlite" | cut -f1), $(sqlite3 "$dir/isdas.sqlite" \
   "SELECT (SELECT sum(rows) FROM rollup_1d_packs) + (SELECT sum(rows) FROM rollup_1h_packs) + (SELECT sum(rows) FROM rollup_5m_packs)") rollup rows"
 port=18089
-build/release/apps/isdas/isdas api --data-dir "$dir" --listen 127.0.0.1:$port --threads 8 >/dev/null &
-api=$!
-trap 'kill $api 2>/dev/null || true' EXIT
-for _ in $(seq 50); do curl -sf "http://127.0.0.1:$port/api/v1/meta" >/dev/null && break; sleep 0.1; done
+start_api() {  # start_api BINARY
+  "$1" api --data-dir "$dir" --listen 127.0.0.1:$port --threads 8 >/dev/null &
+  api=$!
+  for _ in $(seq 50); do curl -sf "http://127.0.0.1:$port/api/v1/meta" >/dev/null && break; sleep 0.1; done
+}
+stop_api() {
+  echo "isdas api ($1) peak RSS: $(grep VmHWM /proc/$api/status | awk '{print $2/1024 " MB"}')" >>rss.$$
+  kill $api 2>/dev/null || true
+  wait $api 2>/dev/null || true
+}
+api=""
+trap '[ -n "$api" ] && kill $api 2>/dev/null; rm -f rss.$$ || true' EXIT
 # The data ends 2026-11-26T23:59:59Z.
 declare -A q=(
   [top10_ports_30_days]="ports/top?from=2026-10-28&to=2026-11-27&limit=10"
@@ -32,20 +42,22 @@ declare -A q=(
   [port_23_daily_series_year]="ports/series?ports=23&step=1d&from=2025-11-27&to=2026-11-27"
   [top10_ports_30_days_tcp_only]="ports/top?from=2026-10-28&to=2026-11-27&limit=10&proto=tcp"
 )
-# Each question must have a real answer before it is timed.
-for name in "${!q[@]}"; do
-  curl -sf "http://127.0.0.1:$port/api/v1/${q[$name]}" | python3 -c '
+bins=("this:$PWD/build/release/apps/isdas/isdas")
+[ -n "${ISDAS_OTHER:-}" ] && bins+=("other:$ISDAS_OTHER")
+printf '| question | build | requests | p50 ms | p99 ms | req/s |\n|---|---|---:|---:|---:|---:|\n'
+for name in top10_ports_30_days top10_ports_30_days_ragged port_23_daily_series_year top10_ports_30_days_tcp_only; do
+  for b in "${bins[@]}"; do
+    start_api "${b#*:}"
+    # Each question must have a real answer before it is timed.
+    curl -sf "http://127.0.0.1:$port/api/v1/${q[$name]}" | python3 -c '
 import json, sys
 j = json.load(sys.stdin)
 n = len(j["rows"]) if "rows" in j else sum(p["packets"] > 0 for s in j["series"] for p in s["points"])
 assert n >= 10, "%s: only %d answers" % (sys.argv[1], n)' "$name"
-done
-printf '| question | requests | p50 ms | p99 ms | req/s |\n|---|---:|---:|---:|---:|\n'
-for name in top10_ports_30_days top10_ports_30_days_ragged port_23_daily_series_year top10_ports_30_days_tcp_only; do
-  out=$(wrk -t2 -c"$conns" -d"${dur}s" --latency "http://127.0.0.1:$port/api/v1/${q[$name]}")
-  python3 - "$name" "$out" <<'PY'
+    out=$(wrk -t2 -c"$conns" -d"${dur}s" --latency "http://127.0.0.1:$port/api/v1/${q[$name]}")
+    python3 - "$name" "${b%%:*}" "$out" <<'PY'
 import re, sys
-name, out = sys.argv[1], sys.argv[2]
+name, label, out = sys.argv[1], sys.argv[2], sys.argv[3]
 def ms(v):
     n, u = re.match(r'([\d.]+)(\w+)', v).groups()
     return float(n) * {'us': 0.001, 'ms': 1, 's': 1000, 'm': 60000}[u]
@@ -53,7 +65,9 @@ p = dict(re.findall(r'^\s+(50|99)%\s+(\S+)', out, re.M))
 reqs = re.search(r'(\d+) requests in', out).group(1)
 rps = re.search(r'Requests/sec:\s+(\S+)', out).group(1)
 errs = re.search(r'Non-2xx.*?(\d+)', out)
-print(f"| {name} | {reqs}{' (%s non-2xx)' % errs.group(1) if errs else ''} | {ms(p['50']):.1f} | {ms(p['99']):.1f} | {float(rps):.0f} |")
+print(f"| {name} | {label} | {reqs}{' (%s non-2xx)' % errs.group(1) if errs else ''} | {ms(p['50']):.1f} | {ms(p['99']):.1f} | {float(rps):.0f} |")
 PY
+    stop_api "${b%%:*}"
+  done
 done
-echo "isdas api peak RSS: $(grep VmHWM /proc/$api/status | awk '{print $2/1024 " MB"}')"
+sort rss.$$ | uniq

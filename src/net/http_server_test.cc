@@ -45,11 +45,14 @@ class Raw {
   ~Raw() { close(fd_); }
   bool connected() const { return connected_; }
   void Send(const std::string& s) { (void)!send(fd_, s.data(), s.size(), MSG_NOSIGNAL); }
-  // Everything until the peer closes or `limit` passes; *closed says which.
-  std::string ReadAll(std::chrono::milliseconds limit, bool* closed = nullptr) {
+  // What the peer sends until `needle` appears (never, when empty), it closes, or `limit`
+  // passes; *closed says whether it closed.
+  std::string ReadUntil(const std::string& needle, std::chrono::milliseconds limit,
+                        bool* closed = nullptr) {
     std::string out;
+    if (closed) *closed = false;
     const auto end = std::chrono::steady_clock::now() + limit;
-    for (;;) {
+    while (needle.empty() || out.find(needle) == std::string::npos) {
       const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
           end - std::chrono::steady_clock::now());
       if (left.count() <= 0) break;
@@ -59,29 +62,14 @@ class Raw {
       const ssize_t n = recv(fd_, buf, sizeof buf, 0);
       if (n <= 0) {
         if (closed) *closed = true;
-        return out;
+        break;
       }
       out.append(buf, static_cast<size_t>(n));
     }
-    if (closed) *closed = false;
     return out;
   }
-  // Reads until `needle` appears, the peer closes or `limit` passes.
-  std::string ReadUntil(const std::string& needle, std::chrono::milliseconds limit) {
-    std::string out;
-    const auto end = std::chrono::steady_clock::now() + limit;
-    while (out.find(needle) == std::string::npos) {
-      const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
-          end - std::chrono::steady_clock::now());
-      if (left.count() <= 0) break;
-      pollfd p{fd_, POLLIN, 0};
-      if (poll(&p, 1, static_cast<int>(left.count())) <= 0) break;
-      char buf[4096];
-      const ssize_t n = recv(fd_, buf, sizeof buf, 0);
-      if (n <= 0) break;
-      out.append(buf, static_cast<size_t>(n));
-    }
-    return out;
+  std::string ReadAll(std::chrono::milliseconds limit, bool* closed = nullptr) {
+    return ReadUntil("", limit, closed);
   }
 
  private:

@@ -36,6 +36,7 @@
 #include <thread>
 #include <vector>
 
+#include "load_batches.h"
 #include "model/batch_codec.h"
 #include "pki/pki.h"
 #include "storage/events_table.h"
@@ -46,21 +47,6 @@ namespace {
 
 using Clock = std::chrono::steady_clock;
 using namespace std::chrono_literals;
-
-std::string Batch(const std::string& sensor, uint64_t seq, int events) {
-  std::vector<isdas::model::Event> evs(static_cast<size_t>(events));
-  for (int i = 0; i < events; ++i) {
-    auto& e = evs[static_cast<size_t>(i)];
-    e.ts_us = 1795651200LL * 1000000 + static_cast<int64_t>(seq) * 1000000 + i;
-    e.src = isdas::model::IpAddr::V4(0xcb000000u + static_cast<uint32_t>(i * 7919));
-    e.dst = isdas::model::IpAddr::V4(0xc6130000u + static_cast<uint32_t>(i));
-    e.proto = 6;
-    e.dport = static_cast<uint16_t>(1 + i % 1024);
-    e.tcp_flags = 2;
-  }
-  auto z = isdas::model::EncodeBatch({sensor, 7, seq, 1}, evs);
-  return std::string(z->begin(), z->end());
-}
 
 int Connect(int port, const std::string& from) {
   const int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
@@ -285,7 +271,8 @@ int main(int argc, char** argv) {
     c.set_read_timeout(120, 0);
     const auto end = Clock::now() + std::chrono::seconds(seconds);
     while (Clock::now() < end) {
-      const std::string body = Batch("probe", static_cast<uint64_t>(++probe_sent), 1000);
+      const std::string body =
+          isdas::load::Batch("probe", 7, static_cast<uint64_t>(++probe_sent), 1000);
       const auto t0 = Clock::now();
       auto r = c.Post("/v1/batch", body, "application/x-isdas-batch");
       ack_ms.push_back(std::chrono::duration<double, std::milli>(Clock::now() - t0).count());

@@ -23,6 +23,7 @@
 #include <thread>
 #include <vector>
 
+#include "load_batches.h"
 #include "model/batch_codec.h"
 #include "pki/pki.h"
 #include "storage/events_table.h"
@@ -32,21 +33,6 @@ extern char** environ;
 namespace {
 
 using Clock = std::chrono::steady_clock;
-
-std::string Body(const std::string& sensor, uint64_t seq, int events) {
-  std::vector<isdas::model::Event> evs(static_cast<size_t>(events));
-  for (int i = 0; i < events; ++i) {
-    auto& e = evs[static_cast<size_t>(i)];
-    e.ts_us = 1795651200LL * 1000000 + static_cast<int64_t>(seq) * 1000000 + i;
-    e.src = isdas::model::IpAddr::V4(0xcb000000u + static_cast<uint32_t>(i * 7919));
-    e.dst = isdas::model::IpAddr::V4(0xc6130000u + static_cast<uint32_t>(i));
-    e.proto = 6;
-    e.dport = static_cast<uint16_t>(1 + i % 1024);
-    e.tcp_flags = 2;
-  }
-  auto z = isdas::model::EncodeBatch({sensor, 1, seq, 1}, evs);
-  return std::string(z->begin(), z->end());
-}
 
 int64_t Query(const std::string& db, const char* sql) {
   sqlite3* h;
@@ -125,7 +111,7 @@ int main(int argc, char** argv) {
       const std::string id = "load-" + std::to_string(s);
       std::vector<std::string> bodies;
       for (int b = 1; b <= batches; ++b)
-        bodies.push_back(Body(id, static_cast<uint64_t>(b), events));
+        bodies.push_back(isdas::load::Batch(id, 1, static_cast<uint64_t>(b), events));
       httplib::SSLClient c("127.0.0.1", port, ca + "/sensors/" + id + ".crt",
                            ca + "/sensors/" + id + ".key");
       c.set_ca_cert_path((ca + "/ca.crt").c_str());
