@@ -2,6 +2,16 @@
 
 #include <gtest/gtest.h>
 
+#include <chrono>
+#include <csignal>
+#include <thread>
+
+#include "ingest/ingest_server.h"
+#include "model/batch_codec.h"
+#include "net/http_server.h"
+#include "pki/pki.h"
+#include "storage/sqlite_store.h"
+
 namespace isdas::ship {
 namespace {
 
@@ -26,6 +36,122 @@ TEST(ParseUrl, HostsPortsAndIpv6) {
   ASSERT_TRUE(e.ok());
   EXPECT_EQ(e->host, "2001:db8::1");
   EXPECT_EQ(e->port, 9443);
+}
+
+// The shipper against a real collector (IngestServer over SQLite, real certificates).
+struct Lab {
+  std::string root;
+  std::unique_ptr<storage::SqliteStore> store;
+  std::unique_ptr<ingest::IngestServer> server;
+  std::unique_ptr<spool::Spool> spool;
+  std::unique_ptr<Shipper> shipper;
+  std::thread runner;
+  ~Lab() {
+    if (shipper) shipper->Stop();
+    if (runner.joinable()) runner.join();
+  }
+};
+
+std::vector<uint8_t> Batch(uint64_t seq) {
+  std::vector<model::Event> evs(3);
+  for (size_t i = 0; i < evs.size(); ++i) {
+    evs[i].ts_us = 1795651200LL * 1000000 + static_cast<int64_t>(seq * 10 + i);
+    evs[i].src = model::IpAddr::V4(0xcb007107);
+    evs[i].dst = model::IpAddr::V4(0xc6130001);
+    evs[i].proto = 6;
+  }
+  return model::EncodeBatch({"tokyo-1", 5, seq, 1}, evs).value();
+}
+
+template <class F>
+bool WaitFor(F done) {  // bounded: 10 s
+  for (int i = 0; i < 1000 && !done(); ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  return done();
+}
+
+void Start(Lab* lab, int idle_timeout_s, uint32_t reconnect_idle_s = 25) {
+  signal(SIGPIPE, SIG_IGN);
+  char tmpl[] = "/tmp/isdas_ship_XXXXXX";
+  lab->root = mkdtemp(tmpl);
+  const std::string ca = lab->root + "/ca";
+  ASSERT_TRUE(pki::CreateCa(ca, "ship CA", 30).ok());
+  ASSERT_TRUE(pki::IssueServer(ca, {"127.0.0.1"}, 30).ok());
+  ASSERT_TRUE(pki::IssueSensor(ca, "tokyo-1", 30).ok());
+  lab->store = std::move(storage::SqliteStore::Open(lab->root + "/data", true).value());
+  ingest::Options o;
+  o.cert_file = ca + "/server.crt";
+  o.key_file = ca + "/server.key";
+  o.ca_file = ca + "/ca.crt";
+  o.crl_file = ca + "/crl.pem";
+  o.idle_timeout_s = idle_timeout_s;
+  lab->server = std::move(ingest::IngestServer::Create(o, lab->store.get()).value());
+  ASSERT_TRUE(lab->server->Start().ok());
+  spool::Options so;
+  so.segment_bytes = 64 * 1024;
+  so.max_bytes = 1 << 20;
+  lab->spool = std::move(spool::Spool::Open(lab->root + "/spool", so).value());
+  Options sh;
+  sh.urls = {"https://127.0.0.1:" + std::to_string(lab->server->port())};
+  sh.ca_file = ca + "/ca.crt";
+  sh.cert_file = ca + "/sensors/tokyo-1.crt";
+  sh.key_file = ca + "/sensors/tokyo-1.key";
+  sh.initial_backoff_ms = 50;
+  sh.window = 1;
+  sh.reconnect_idle_s = reconnect_idle_s;
+  lab->shipper = std::move(Shipper::Create(sh, lab->spool.get()).value());
+  Shipper* s = lab->shipper.get();
+  lab->runner = std::thread([s] { s->Run(); });
+}
+
+TEST(Shipper, AConnectionTheCollectorClosedWhenIdleIsReopenedWithoutARetry) {
+  Lab lab;
+  Start(&lab, 1);
+  ASSERT_TRUE(lab.spool->Append(Batch(1), 3).ok());
+  lab.shipper->Notify();
+  ASSERT_TRUE(WaitFor([&] { return lab.spool->acked() == 1; }));
+  // The collector closes the kept-alive connection after a second idle.
+  ASSERT_TRUE(WaitFor([&] { return lab.server->http_counters().closed_idle.load() == 1; }));
+  ASSERT_TRUE(lab.spool->Append(Batch(2), 3).ok());
+  lab.shipper->Notify();
+  ASSERT_TRUE(WaitFor([&] { return lab.spool->acked() == 2; }));
+  EXPECT_EQ(lab.shipper->counters().retries.load(), 0u);
+  EXPECT_EQ(lab.store->CountEvents().value(), 6u);
+}
+
+TEST(Shipper, ConnectionsAreReopenedBeforeTheCollectorsIdleLimit) {
+  Lab lab;
+  Start(&lab, 60, /*reconnect_idle_s=*/1);
+  ASSERT_TRUE(lab.spool->Append(Batch(1), 3).ok());
+  lab.shipper->Notify();
+  ASSERT_TRUE(WaitFor([&] { return lab.spool->acked() == 1; }));
+  std::this_thread::sleep_for(std::chrono::milliseconds(1100));  // the shipper's own idle limit
+  ASSERT_TRUE(lab.spool->Append(Batch(2), 3).ok());
+  lab.shipper->Notify();
+  ASSERT_TRUE(WaitFor([&] { return lab.spool->acked() == 2; }));
+  EXPECT_EQ(lab.shipper->counters().reconnects.load(), 1u);
+  EXPECT_EQ(lab.shipper->counters().retries.load(), 0u);
+  EXPECT_EQ(lab.server->http_counters().closed_idle.load(), 0u);  // the sensor closed first
+}
+
+TEST(Shipper, ABatchTheCollectorCallsMalformedIsQuarantinedNotLost) {
+  Lab lab;
+  Start(&lab, 60);
+  const std::vector<uint8_t> junk = {'n', 'o', 't', ' ', 'z', 's', 't', 'd'};
+  ASSERT_TRUE(lab.spool->Append(junk, 4).ok());
+  ASSERT_TRUE(lab.spool->Append(Batch(2), 3).ok());
+  lab.shipper->Notify();
+  ASSERT_TRUE(WaitFor([&] { return lab.spool->acked() == 2; }));
+  EXPECT_EQ(lab.shipper->counters().quarantined_batches.load(), 1u);
+  EXPECT_EQ(lab.shipper->counters().quarantined_events.load(), 4u);
+  auto q = spool::Spool::ListQuarantine(lab.root + "/spool");
+  ASSERT_TRUE(q.ok());
+  ASSERT_EQ(q->size(), 1u);
+  EXPECT_NE(q->at(0).reason.find("HTTP 400"), std::string::npos) << q->at(0).reason;
+  EXPECT_NE(q->at(0).reason.find("zstd"), std::string::npos) << q->at(0).reason;
+  EXPECT_EQ(spool::Spool::QuarantinedPayload(lab.root + "/spool", 1).value(), junk);
+  EXPECT_EQ(lab.store->CountEvents().value(), 3u);  // the batch behind it went on
 }
 
 }  // namespace
