@@ -5,6 +5,7 @@
 #include <sys/stat.h>
 #include <zstd.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cstdio>
 #include <unordered_map>
@@ -257,6 +258,8 @@ Status IngestServer::Start() {
     return static_cast<int>(X509_V_OK);
   };
   o.workers = opt_.threads;
+  // TLS handshakes (a thousand sensors reconnecting at once) are the I/O threads' main work.
+  o.io_threads = static_cast<int>(std::clamp(std::thread::hardware_concurrency(), 1u, 4u));
   o.limits.max_connections = opt_.max_connections;
   o.limits.max_connections_per_address = opt_.max_connections_per_address;
   o.limits.idle = std::chrono::seconds(opt_.idle_timeout_s);

@@ -53,6 +53,7 @@ int main(int argc, char** argv) {
     std::fprintf(stderr, "usage: ingest_load ISDAS SENSORS BATCHES EVENTS [SERVER_THREADS]\n");
     return 64;
   }
+  signal(SIGPIPE, SIG_IGN);  // as a sensor does: a closed connection is an error, not death
   const std::string isdas = argv[1];
   const int sensors = std::atoi(argv[2]);
   const int batches = std::atoi(argv[3]);
@@ -78,7 +79,11 @@ int main(int argc, char** argv) {
       << "[collector]\ndata_dir = \"" << dir << "/data\"\nlisten = \"127.0.0.1:0\"\n"
       << "port_file = \"" << dir << "/port\"\n[tls]\ncert = \"" << ca << "/server.crt\"\n"
       << "key = \"" << ca << "/server.key\"\nca = \"" << ca << "/ca.crt\"\ncrl = \"" << ca
-      << "/crl.pem\"\n[limits]\nthreads = " << threads << "\n";
+      << "/crl.pem\"\n[limits]\nthreads = " << threads
+      << "\n"
+      // Every simulated sensor connects from 127.0.0.1: lift the per-address cap that a
+      // collector facing the Internet keeps (256 by default).
+      << "max_connections_per_address = 100000\n";
   const std::string conf = dir + "/collector.toml";
   const char* args[] = {isdas.c_str(), "collector", "--config", conf.c_str(), nullptr};
   pid_t collector;
