@@ -4,7 +4,8 @@
 # ingest shard 2 is killed (-9), then shard 1, then collector 1, each restarted once the kill
 # has been seen; every kill comes when more events have arrived (a readiness condition, not a
 # delay). In the end ClickHouse holds exactly 1,000,000 events, and the query API answers the
-# same over ClickHouse as over SQLite fed the same traffic.
+# same over ClickHouse as over SQLite fed the same traffic. First, the same with one server
+# (no cluster) killed during a 300,000-event ingest.
 #   clickhouse_faults_test.sh ISDAS CLICKHOUSE_SERVER_SH GEO_DIR
 set -euo pipefail
 isdas=$1
@@ -15,6 +16,7 @@ pids=()
 cleanup() {
   for p in "${pids[@]}"; do kill -9 "$p" 2>/dev/null || true; done
   "$chsh" stop "$tmp/ch" >/dev/null 2>&1 || true
+  "$chsh" stop "$tmp/ch/one" >/dev/null 2>&1 || true
   rm -rf "$tmp"
 }
 trap cleanup EXIT
@@ -25,6 +27,9 @@ N=500000
 lab_keys s1 s2
 "$isdas" simulate --out a.pcap --packets $N --seed 31 >/dev/null
 "$isdas" simulate --out b.pcap --packets $N --seed 32 >/dev/null
+"$isdas" simulate --out one.pcap --packets 300000 --seed 33 >/dev/null
+mkdir -p ch
+"$chsh" start "$tmp/ch/one" >/dev/null
 "$chsh" cluster "$tmp/ch" >/dev/null
 h1=$(cat ch/s1/http_port)
 h2=$(cat ch/s2/http_port)
@@ -51,9 +56,10 @@ dir = "$geo"
 [storage]
 engine = "clickhouse"
 clickhouse_port = $2
-clickhouse_cluster = "isdas"
-clickhouse_shards = ["127.0.0.1:$h1", "127.0.0.1:$h2"]
 EOC
+  [ "$2" = "$(cat ch/one/http_port)" ] ||
+    printf 'clickhouse_cluster = "isdas"\nclickhouse_shards = ["127.0.0.1:%s", "127.0.0.1:%s"]\n' \
+      "$h1" "$h2" >>"$1.toml"
   rm -f "$1.port"
   "$isdas" collector --config "$1.toml" >>"$1.log" 2>&1 &
   echo $! >"$1.pid"
@@ -101,6 +107,26 @@ wait_more() {  # wait_more COUNT: until ClickHouse has more than COUNT events (u
   done
   fail "no progress past $1 events"
 }
+
+# One server, killed (-9) once events arrive, and restarted.
+ho=$(cat ch/one/http_port)
+one() { curl -sf "http://127.0.0.1:$ho/?database=isdas" --data-binary "$1" 2>/dev/null || echo 0; }
+collector c0 "$ho"
+sensor s1 one.pcap "$(cat c0.port)"
+for _ in $(seq 1200); do [ "$(one 'SELECT count() FROM events')" -gt 50000 ] && break; sleep 0.1; done
+at=$(one 'SELECT count() FROM events')
+kill -9 "$(cat ch/one/pid)"
+echo "single server killed with $at events stored"
+sleep 1
+restart_server one
+wait "$(cat s1.pid)" || fail "sensor s1 (one server) exit $?: $(tail -3 s1.out)"
+n=$(one 'SELECT count() FROM events')
+d=$(one 'SELECT count() FROM (SELECT DISTINCT ts, src, dst, sport, dport FROM events)')
+[ "$n" = 300000 ] && [ "$d" = 300000 ] || fail "one server: $n events ($d distinct), want 300000"
+echo "one server: 300000 of 300000 events, none twice; $(grep -c 'removed and stored again' c0.log || true) part-stored batches repaired"
+kill "$(cat c0.pid)"
+"$chsh" stop "$tmp/ch/one" >/dev/null
+rm -rf spool-s1
 
 collector c1 "$h1"
 collector c2 "$h2"
