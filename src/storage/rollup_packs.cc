@@ -146,8 +146,9 @@ Status DecodePack(std::string_view data, rollup::Family f, int64_t bucket, int64
   uint32_t count = 0;
   for (int i = 0; i < 4; ++i) count |= uint32_t{static_cast<uint8_t>(data[1 + i])} << (8 * i);
   rd.Skip(kHeader);
-  // A row takes at least 13 bytes: a larger count cannot be true.
-  if (count > (data.size() - kHeader) / 13) {
+  // A row takes at least 11 bytes (five varints, four bytes, two lengths): a larger count
+  // cannot be true.
+  if (count > (data.size() - kHeader) / 11) {
     return bad(std::to_string(count) + " rows claimed");
   }
   out->reserve(count);

@@ -1,0 +1,29 @@
+// libFuzzer target: an event block as the SQLite store reads it back (zstd, column by
+// column). A block that decodes has one source per event and encodes to a block that decodes
+// and encodes to the same bytes.
+
+#include <cstddef>
+#include <cstdint>
+#include <string_view>
+
+#include "storage/event_blocks.h"
+
+extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
+  isdas::storage::EventBlock b;
+  const std::string_view in(reinterpret_cast<const char*>(data), size);
+  isdas::Status s = isdas::storage::DecodeEventBlock(in, &b);
+  if (!s.ok()) {
+    if (s.kind() != isdas::ErrorKind::kCorruption || !b.events.empty()) __builtin_trap();
+    return 0;
+  }
+  if (b.sources.size() != b.events.size() || b.events.size() > isdas::storage::kMaxBlockEvents) {
+    __builtin_trap();
+  }
+  const std::string again = isdas::storage::EncodeEventBlock(b.events, b.sources, -1);
+  isdas::storage::EventBlock b2;
+  if (!isdas::storage::DecodeEventBlock(again, &b2).ok() || b2.events.size() != b.events.size()) {
+    __builtin_trap();
+  }
+  if (isdas::storage::EncodeEventBlock(b2.events, b2.sources, -1) != again) __builtin_trap();
+  return 0;
+}
