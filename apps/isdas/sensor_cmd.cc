@@ -1,30 +1,25 @@
 // `isdas sensor --config sensor.toml`: capture (live or replayed files) → decode → classify →
 // batch → spool → ship to the collector, with heartbeats. Config keys: docs/config.md.
 
-#include <dirent.h>
-#include <sys/stat.h>
 #include <unistd.h>
 
 #include <algorithm>
-#include <array>
 #include <atomic>
 #include <chrono>
 #include <cstdio>
-#include <fstream>
 #include <mutex>
 #include <string>
 #include <thread>
 #include <vector>
 
-#include "capture/file_reader.h"
 #include "capture/live_capture.h"
-#include "classify/classifier.h"
 #include "commands.h"
 #include "common/clock.h"
 #include "common/config.h"
-#include "decode/decoder.h"
+#include "decode/outcome.h"
 #include "model/batch_codec.h"
 #include "model/heartbeat_codec.h"
+#include "sensor/pipeline.h"
 #include "ship/shipper.h"
 #include "spool/spool.h"
 
@@ -117,182 +112,41 @@ Result<SensorConfig> LoadConfig(const std::string& path) {
   return s;
 }
 
-// Files of a replay list: files as given, directories' capture files in name order.
-std::vector<std::string> ReplayFiles(const std::vector<std::string>& items) {
-  std::vector<std::string> out;
-  for (const auto& it : items) {
-    struct stat st;
-    if (stat(it.c_str(), &st) == 0 && S_ISDIR(st.st_mode)) {
-      std::vector<std::string> names;
-      if (DIR* d = opendir(it.c_str())) {
-        while (dirent* e = readdir(d)) {
-          const std::string n = e->d_name;
-          if (n.find(".pcap") != std::string::npos) names.push_back(it + "/" + n);
-        }
-        closedir(d);
-      }
-      std::sort(names.begin(), names.end());
-      out.insert(out.end(), names.begin(), names.end());
-    } else {
-      out.push_back(it);
-    }
+// The heartbeat's counters: the pipeline's, the spool's (cumulative across restarts) and the
+// shipper's.
+std::vector<std::pair<std::string, uint64_t>> Counters(const sensor::Pipeline& pipe,
+                                                       const spool::Spool& sp,
+                                                       const ship::Shipper& shipper,
+                                                       const capture::LiveStats& live) {
+  std::vector<std::pair<std::string, uint64_t>> c;
+  const decode::OutcomeCounts oc = pipe.outcomes();
+  const spool::Counters sc = sp.counters();
+  const ship::Counters& sh = shipper.counters();
+  c.emplace_back("captured", pipe.captured());
+  c.emplace_back("kernel_drops", live.kernel_drops);
+  c.emplace_back("interface_drops", live.interface_drops);
+  c.emplace_back("decoded", oc[decode::Outcome::kEvent]);
+  c.emplace_back("anomalies", oc.anomalies());
+  for (size_t i = 1; i < decode::kOutcomeCount; ++i) {
+    const auto o = static_cast<decode::Outcome>(i);
+    if (oc[o]) c.emplace_back("outcome." + std::string(decode::OutcomeName(o)), oc[o]);
   }
-  return out;
+  c.emplace_back("spooled", sc.appended_events);
+  c.emplace_back("spool_bytes", sc.bytes);
+  c.emplace_back("spool_unshipped", sc.unacked_events);
+  c.emplace_back("spool_drops", sc.dropped_events);
+  c.emplace_back("spool_cut_bytes", sc.recovered_cut_bytes);
+  c.emplace_back("spool_cut_events", sc.recovered_cut_events);
+  c.emplace_back("spool_corrupt_events", sc.corrupt_events_skipped);
+  c.emplace_back("spool_write_failed", sc.write_failed_events);
+  c.emplace_back("spool_quarantined", sc.quarantined_events);
+  c.emplace_back("shipped", sh.shipped_events.load());
+  c.emplace_back("quarantined", sh.quarantined_events.load());
+  c.emplace_back("auth_refusals", sh.auth_refusals.load());
+  c.emplace_back("retries", sh.retries.load());
+  c.emplace_back("reconnects", sh.reconnects.load());
+  return c;
 }
-
-// Where a replay stands, written with every spooled batch (Spool::Append's metadata), so a
-// restarted replay sensor resumes after the last batch it spooled instead of storing the
-// file's events again: the file's identity and the packets of it consumed so far.
-struct ReplayPosition {
-  uint64_t dev = 0, ino = 0, size = 0;
-  int64_t mtime_ns = 0;
-  uint64_t packets = 0;
-
-  bool SameFile(const ReplayPosition& o) const {
-    return dev == o.dev && ino == o.ino && size == o.size && mtime_ns == o.mtime_ns;
-  }
-  std::string Text() const {
-    return "replay " + std::to_string(dev) + " " + std::to_string(ino) + " " +
-           std::to_string(size) + " " + std::to_string(mtime_ns) + " " + std::to_string(packets);
-  }
-  static bool Parse(const std::string& t, ReplayPosition* p) {
-    unsigned long long d, i, sz, pk;
-    long long mt;
-    return std::sscanf(t.c_str(), "replay %llu %llu %llu %lld %llu", &d, &i, &sz, &mt, &pk) == 5 &&
-           (*p = ReplayPosition{d, i, sz, mt, pk}, true);
-  }
-  static bool Of(const std::string& path, ReplayPosition* p) {
-    struct stat st;
-    if (path == "-" || stat(path.c_str(), &st) != 0) return false;
-    *p = ReplayPosition{st.st_dev, st.st_ino, static_cast<uint64_t>(st.st_size),
-                        int64_t{st.st_mtim.tv_sec} * 1000000000 + st.st_mtim.tv_nsec, 0};
-    return true;
-  }
-};
-
-// The files a replay sensor has finished, one line each (`<spool>/replayed`).
-std::vector<ReplayPosition> ReadReplayed(const std::string& spool_dir) {
-  std::vector<ReplayPosition> out;
-  std::ifstream f(spool_dir + "/replayed");
-  std::string line;
-  while (std::getline(f, line)) {
-    ReplayPosition p;
-    if (ReplayPosition::Parse(line, &p)) out.push_back(p);
-  }
-  return out;
-}
-
-Status MarkReplayed(const std::string& spool_dir, const ReplayPosition& p,
-                    const std::string& path) {
-  const std::string file = spool_dir + "/replayed";
-  FILE* f = std::fopen(file.c_str(), "a");
-  if (!f) return ErrnoError("open " + file, errno);
-  std::fprintf(f, "%s %s\n", p.Text().c_str(), path.c_str());
-  const bool ok = std::fflush(f) == 0 && fsync(fileno(f)) == 0;
-  std::fclose(f);
-  return ok ? Status::Ok() : ErrnoError("write " + file, errno);
-}
-
-class Sensor {
- public:
-  Sensor(const SensorConfig& cfg, spool::Spool* sp, ship::Shipper* sh)
-      : cfg_(cfg), spool_(sp), shipper_(sh) {
-    pending_.reserve(cfg.batch_max_events);
-  }
-
-  void OnPacket(const capture::Packet& p) {
-    captured_.fetch_add(1, std::memory_order_relaxed);
-    model::Event& ev = scratch_;
-    ev.ts_us = p.ts_us;
-    const decode::Outcome o = decode::DecodePacket(p.linktype, p.data, p.caplen, p.wire_len, &ev);
-    // Per packet: a relaxed atomic add, read by the heartbeat thread; no lock on this path.
-    outcomes_[static_cast<size_t>(o)].fetch_add(1, std::memory_order_relaxed);
-    if (o != decode::Outcome::kEvent) return;
-    classify::Classify(&ev);
-    if (pending_.empty()) first_pending_us_ = NowUs();
-    pending_.push_back(ev);
-    if (pending_.size() >= cfg_.batch_max_events) Flush();
-  }
-
-  void MaybeFlush() {
-    if (!pending_.empty() &&
-        NowUs() - first_pending_us_ >= static_cast<int64_t>(cfg_.batch_max_delay_ms) * 1000) {
-      Flush();
-    }
-  }
-
-  // Replay: the position the next batch reaches (its metadata in the spool).
-  void SetPosition(const ReplayPosition& p) { position_ = p.Text(); }
-
-  void Flush() {
-    if (pending_.empty()) return;
-    // One appender: the next sequence number is the one Append will give.
-    const model::BatchHeader h{cfg_.id, spool_->epoch(), spool_->next_seq(),
-                               classify::kRulesVersion};
-    auto payload = model::EncodeBatch(h, pending_);
-    const auto n = static_cast<uint32_t>(pending_.size());
-    pending_.clear();
-    if (!payload.ok()) {
-      (void)spool_->CountWriteFailure(n);
-      return;
-    }
-    auto seq =
-        spool_->Append(payload.value(), n,
-                       std::span<const uint8_t>(reinterpret_cast<const uint8_t*>(position_.data()),
-                                                position_.size()));
-    if (!seq.ok() && seq.status().kind() != ErrorKind::kResourceExhausted) {
-      // Full-policy drops are counted by the spool; anything else is counted here, durably.
-      (void)spool_->CountWriteFailure(n);
-      std::fprintf(stderr, "isdas sensor: spool: %s\n", seq.status().message().c_str());
-    }
-    shipper_->Notify();
-  }
-
-  std::vector<std::pair<std::string, uint64_t>> Counters(const capture::LiveStats& live) {
-    std::vector<std::pair<std::string, uint64_t>> c;
-    decode::OutcomeCounts oc;
-    for (size_t i = 0; i < decode::kOutcomeCount; ++i) {
-      oc.by[i] = outcomes_[i].load(std::memory_order_relaxed);
-    }
-    const spool::Counters sc = spool_->counters();
-    const ship::Counters& sh = shipper_->counters();
-    c.emplace_back("captured", captured_.load());
-    c.emplace_back("kernel_drops", live.kernel_drops);
-    c.emplace_back("interface_drops", live.interface_drops);
-    c.emplace_back("decoded", oc[decode::Outcome::kEvent]);
-    c.emplace_back("anomalies", oc.anomalies());
-    for (size_t i = 1; i < decode::kOutcomeCount; ++i) {
-      const auto o = static_cast<decode::Outcome>(i);
-      if (oc[o]) c.emplace_back("outcome." + std::string(decode::OutcomeName(o)), oc[o]);
-    }
-    c.emplace_back("spooled", sc.appended_events);
-    c.emplace_back("spool_bytes", sc.bytes);
-    c.emplace_back("spool_unshipped", sc.unacked_events);
-    c.emplace_back("spool_drops", sc.dropped_events);
-    c.emplace_back("spool_cut_bytes", sc.recovered_cut_bytes);
-    c.emplace_back("spool_cut_events", sc.recovered_cut_events);
-    c.emplace_back("spool_corrupt_events", sc.corrupt_events_skipped);
-    c.emplace_back("spool_write_failed", sc.write_failed_events);
-    c.emplace_back("spool_quarantined", sc.quarantined_events);
-    c.emplace_back("shipped", sh.shipped_events.load());
-    c.emplace_back("quarantined", sh.quarantined_events.load());
-    c.emplace_back("auth_refusals", sh.auth_refusals.load());
-    c.emplace_back("retries", sh.retries.load());
-    c.emplace_back("reconnects", sh.reconnects.load());
-    return c;
-  }
-
- private:
-  const SensorConfig& cfg_;
-  spool::Spool* spool_;
-  ship::Shipper* shipper_;
-  model::Event scratch_;
-  std::vector<model::Event> pending_;
-  int64_t first_pending_us_ = 0;
-  std::atomic<uint64_t> captured_{0};
-  std::string position_;
-  std::array<std::atomic<uint64_t>, decode::kOutcomeCount> outcomes_{};
-};
 
 }  // namespace
 
@@ -344,8 +198,14 @@ int CmdSensor(const std::vector<std::string>& args) {
     live = std::move(lc.value());
   }
   volatile int* stop = InstallStopSignals();
-  Sensor sensor(cfg.value(), sp->get(), sh->get());
   ship::Shipper* shipper = sh->get();
+  sensor::PipelineOptions po;
+  po.id = cfg->id;
+  po.batch_max_events = cfg->batch_max_events;
+  po.batch_max_delay_ms = cfg->batch_max_delay_ms;
+  po.on_batch = [shipper] { shipper->Notify(); };
+  po.on_error = [](const std::string& e) { std::fprintf(stderr, "isdas sensor: %s\n", e.c_str()); };
+  sensor::Pipeline pipe(po, sp->get());
   std::thread ship_thread([shipper] { shipper->Run(); });
   std::atomic<bool> hb_stop{false};
   std::mutex live_mu;
@@ -356,7 +216,7 @@ int CmdSensor(const std::vector<std::string>& args) {
       std::lock_guard<std::mutex> lock(live_mu);
       ls = live_stats;
     }
-    model::HeartbeatData hb{cfg->id, NowUs(), sensor.Counters(ls)};
+    model::HeartbeatData hb{cfg->id, NowUs(), Counters(pipe, **sp, *shipper, ls)};
     return shipper->SendHeartbeat(model::EncodeHeartbeat(hb));
   };
   std::thread hb_thread([&] {
@@ -377,65 +237,25 @@ int CmdSensor(const std::vector<std::string>& args) {
   int rc_exit = 0;
   if (live) {
     while (!*stop) {
-      auto n = live->Dispatch(4096, [&](const capture::Packet& p) { sensor.OnPacket(p); });
+      auto n = live->Dispatch(4096, [&](const capture::Packet& p) { pipe.OnPacket(p); });
       if (!n.ok()) {
         std::fprintf(stderr, "isdas sensor: %s\n", n.status().message().c_str());
         rc_exit = 1;
         break;
       }
-      sensor.MaybeFlush();
+      pipe.MaybeFlush();
       std::lock_guard<std::mutex> lock(live_mu);
       live_stats = live->stats();
     }
   } else {
-    // Where an earlier run of this spool stopped: files it finished, and the position the
-    // last spooled batch reached.
-    const std::vector<ReplayPosition> done = ReadReplayed(cfg->spool_dir);
-    ReplayPosition resume;
-    const std::vector<uint8_t> meta = (*sp)->last_meta();
-    const bool have_resume = ReplayPosition::Parse(std::string(meta.begin(), meta.end()), &resume);
-    for (const std::string& f : ReplayFiles(cfg->replay)) {
-      if (*stop) break;
-      ReplayPosition pos;
-      const bool known = ReplayPosition::Of(f, &pos);
-      if (known && std::any_of(done.begin(), done.end(),
-                               [&](const ReplayPosition& d) { return d.SameFile(pos); })) {
-        std::printf("isdas sensor: %s was replayed completely before; skipped\n", f.c_str());
-        continue;
-      }
-      auto r = capture::FileReader::Open(f);
-      if (!r.ok()) {
-        std::fprintf(stderr, "isdas sensor: %s\n", r.status().message().c_str());
-        rc_exit = 1;
-        continue;
-      }
-      capture::Packet p;
-      if (known && have_resume && resume.SameFile(pos) && resume.packets > 0) {
-        // Packets already in spooled batches are read past, not decoded again.
-        while (pos.packets < resume.packets && (*r)->Next(&p)) ++pos.packets;
-        std::printf(
-            "isdas sensor: %s: resuming after packet %llu, where the last spooled batch "
-            "ended\n",
-            f.c_str(), static_cast<unsigned long long>(pos.packets));
-      }
-      while (!*stop && (*r)->Next(&p)) {
-        ++pos.packets;
-        if (known) sensor.SetPosition(pos);
-        sensor.OnPacket(p);
-        sensor.MaybeFlush();
-      }
-      if (!(*r)->status().ok()) {
-        std::fprintf(stderr, "isdas sensor: %s\n", (*r)->status().message().c_str());
-        rc_exit = 2;
-      }
-      if (*stop) break;
-      sensor.Flush();
-      if (known) {
-        Status m = MarkReplayed(cfg->spool_dir, pos, f);
-        if (!m.ok()) std::fprintf(stderr, "isdas sensor: %s\n", m.message().c_str());
-      }
-    }
-    sensor.Flush();
+    sensor::ReplayOptions ro;
+    ro.files = sensor::ReplayFiles(cfg->replay);
+    ro.spool_dir = cfg->spool_dir;
+    ro.stop = [stop] { return *stop != 0; };
+    ro.say = [](const std::string& m) { std::printf("isdas sensor: %s\n", m.c_str()); };
+    ro.error = [](const std::string& m) { std::fprintf(stderr, "isdas sensor: %s\n", m.c_str()); };
+    rc_exit = sensor::Replay(ro, sp->get(), &pipe);
+    pipe.Flush();
     // Replay ends when everything is shipped (or the wait runs out, or a signal comes).
     const int64_t deadline = NowUs() + static_cast<int64_t>(cfg->replay_wait_s) * 1000000;
     while (!*stop && !shipper->Drained() && NowUs() < deadline) usleep(50000);
@@ -445,7 +265,7 @@ int CmdSensor(const std::vector<std::string>& args) {
       if (rc_exit == 0) rc_exit = 3;
     }
   }
-  sensor.Flush();
+  pipe.Flush();
   (void)(*sp)->Sync();
   if (live) {
     // Stopping: give the shipper a moment to deliver what was just flushed. Whatever is not
@@ -458,7 +278,7 @@ int CmdSensor(const std::vector<std::string>& args) {
   hb_stop = true;
   hb_thread.join();
   (void)heartbeat();  // a last report with the final counters
-  for (const auto& [k, v] : sensor.Counters(live_stats)) {
+  for (const auto& [k, v] : Counters(pipe, **sp, *shipper, live_stats)) {
     std::printf("%s: %llu\n", k.c_str(), static_cast<unsigned long long>(v));
   }
   // Exit non-zero whenever this run did not get everything it captured stored.
