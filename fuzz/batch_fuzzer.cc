@@ -1,9 +1,15 @@
 // libFuzzer target: the wire batch a collector receives from the Internet (DecodeBatch:
-// zstd, protobuf, every column checked). A batch that decodes must survive a round trip:
-// encoding its events again and decoding that gives the same bytes once more.
+// zstd, protobuf, every column checked). Byte 0 even: the rest is the body as received; odd:
+// the rest is the protobuf, compressed here, so mutations reach the column checks. A batch
+// that decodes must survive a round trip: encoding its events again and decoding that gives
+// the same bytes once more.
 
 #include <cstddef>
 #include <cstdint>
+
+#include <zstd.h>
+
+#include <string>
 
 #include "model/batch_codec.h"
 
@@ -12,7 +18,17 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   limits.max_compressed_bytes = 1 << 20;
   limits.max_decompressed_bytes = 4 << 20;
   limits.max_events = 1 << 16;
-  auto d = isdas::model::DecodeBatch({data, size}, limits);
+  if (size < 1) return 0;
+  const bool raw = (data[0] & 1) == 0;
+  std::string body;
+  if (raw) {
+    body.assign(reinterpret_cast<const char*>(data + 1), size - 1);
+  } else {
+    body.resize(ZSTD_compressBound(size - 1));
+    body.resize(ZSTD_compress(body.data(), body.size(), data + 1, size - 1, 1));
+  }
+  auto d = isdas::model::DecodeBatch(
+      {reinterpret_cast<const uint8_t*>(body.data()), body.size()}, limits);
   if (!d.ok()) {
     if (d.status().kind() != isdas::ErrorKind::kInvalidArgument) __builtin_trap();
     return 0;

@@ -1,16 +1,29 @@
 // libFuzzer target: an event block as the SQLite store reads it back (zstd, column by
-// column). A block that decodes has one source per event and encodes to a block that decodes
+// column). Byte 0 even: the rest is the stored block; odd: the rest is the block's columns,
+// compressed here, so mutations reach the column parser. A block that decodes has one source per event and encodes to a block that decodes
 // and encodes to the same bytes.
 
 #include <cstddef>
 #include <cstdint>
 #include <string_view>
 
+#include <zstd.h>
+
+#include <string>
+
 #include "storage/event_blocks.h"
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
+  if (size < 1) return 0;
+  std::string stored;
+  if ((data[0] & 1) == 0) {
+    stored.assign(reinterpret_cast<const char*>(data + 1), size - 1);
+  } else {
+    stored.resize(ZSTD_compressBound(size - 1));
+    stored.resize(ZSTD_compress(stored.data(), stored.size(), data + 1, size - 1, 1));
+  }
   isdas::storage::EventBlock b;
-  const std::string_view in(reinterpret_cast<const char*>(data), size);
+  const std::string_view in(stored);
   isdas::Status s = isdas::storage::DecodeEventBlock(in, &b);
   if (!s.ok()) {
     if (s.kind() != isdas::ErrorKind::kCorruption || !b.events.empty()) __builtin_trap();

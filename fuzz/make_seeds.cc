@@ -6,10 +6,12 @@
 #include <algorithm>
 #include <cstdio>
 #include <cstdlib>
+#include <cstring>
 #include <string>
 #include <vector>
 
 #include <unistd.h>
+#include <zstd.h>
 
 #include "model/batch_codec.h"
 #include "model/heartbeat_codec.h"
@@ -31,6 +33,21 @@ void Put(const std::string& path, const void* p, size_t n) {
   }
   std::fwrite(p, 1, n, f);
   std::fclose(f);
+}
+
+void Put(const std::string& path, const std::vector<uint8_t>& b) { Put(path, b.data(), b.size()); }
+
+std::vector<uint8_t> Mode(uint8_t mode, const std::vector<uint8_t>& body) {
+  std::vector<uint8_t> out(body.size() + 1);
+  out[0] = mode;
+  if (!body.empty()) std::memcpy(out.data() + 1, body.data(), body.size());
+  return out;
+}
+
+std::vector<uint8_t> Inflate(const std::vector<uint8_t>& z) {
+  std::vector<uint8_t> out(ZSTD_getFrameContentSize(z.data(), z.size()));
+  out.resize(ZSTD_decompress(out.data(), out.size(), z.data(), z.size()));
+  return out;
 }
 
 std::vector<model::Event> Events(int n, bool v6) {
@@ -72,7 +89,9 @@ int main(int argc, char** argv) {
   for (int n : {1, 7, 300}) {
     for (bool v6 : {false, true}) {
       auto z = model::EncodeBatch({"tokyo-1", 99, static_cast<uint64_t>(n), 2}, Events(n, v6));
-      Put(dir + "/batch_fuzzer/seed_" + std::to_string(k++), z->data(), z->size());
+      // As received (mode 0), and its protobuf for the target to compress (mode 1).
+      Put(dir + "/batch_fuzzer/seed_" + std::to_string(k++), Mode(0, *z));
+      Put(dir + "/batch_fuzzer/seed_" + std::to_string(k++), Mode(1, Inflate(*z)));
     }
   }
   // Heartbeats.
@@ -97,7 +116,9 @@ int main(int argc, char** argv) {
       std::string b = storage::EncodeEventBlock(evs, v6 ? std::span<const model::SourceInfo>{}
                                                         : std::span<const model::SourceInfo>(src),
                                                 -1);
-      Put(dir + "/event_block_fuzzer/seed_" + std::to_string(k++), b.data(), b.size());
+      const std::vector<uint8_t> bytes(b.begin(), b.end());
+      Put(dir + "/event_block_fuzzer/seed_" + std::to_string(k++), Mode(0, bytes));
+      Put(dir + "/event_block_fuzzer/seed_" + std::to_string(k++), Mode(1, Inflate(bytes)));
     }
   }
   // Rollup packs: byte 0 family, byte 1 part, then the pack (pack_fuzzer.cc). Counters exact
