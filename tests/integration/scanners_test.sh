@@ -80,13 +80,23 @@ pids+=($tpid)
 ip netns exec "$dns" "$isdas" sensor --config sensor.toml >sensor.out 2>&1 &
 spid=$!
 pids+=($spid)
-sleep 1.5  # both captures are open
+# Both captures are open: each says so.
+for _ in $(seq 200); do
+  grep -q "listening on vd$tag" tcpdump.log 2>/dev/null && grep -q "capturing on vd$tag" sensor.out && break
+  sleep 0.05
+done
+grep -q "listening on vd$tag" tcpdump.log || fail "tcpdump did not start: $(cat tcpdump.log)"
+grep -q "capturing on vd$tag" sensor.out || fail "the sensor did not start: $(cat sensor.out)"
 
 : >empty.blocklist
 echo "== masscan: 198.19.1.0/24 port 80"
 S masscan </dev/null --adapter vs$tag --adapter-ip 198.18.0.1 --router-mac "$mac" --rate 2000 --wait 0 \
   -p80 198.19.1.0/24 >masscan.log 2>&1 || fail "masscan: $(tail -3 masscan.log)"
-sleep 1
+# masscan's 256 probes are stored before the collector goes down.
+for _ in $(seq 200); do
+  [ "$("$isdas" sql --data-dir data "SELECT COUNT(*) FROM events" 2>/dev/null || echo 0)" -ge 256 ] && break
+  sleep 0.05
+done
 echo "== collector killed; it stays down ${outage}s while the sensor keeps capturing"
 kill -9 "$cpid"
 wait "$cpid" 2>/dev/null || true
