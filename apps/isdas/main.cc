@@ -86,12 +86,12 @@ void PrintSummary(const std::string& path, const FileResult& r, FILE* f) {
   std::fprintf(f, "events: %llu\n",
                static_cast<unsigned long long>(r.outcomes[decode::Outcome::kEvent]));
   std::fprintf(f, "anomalies: %llu\n", static_cast<unsigned long long>(r.outcomes.anomalies()));
-  for (int k = 0; k < 3; ++k) {
+  for (int k = 0; k < model::kTrafficKinds; ++k) {
     std::fprintf(f, "kind.%s: %llu\n",
                  std::string(model::TrafficKindName(static_cast<model::TrafficKind>(k))).c_str(),
                  static_cast<unsigned long long>(r.kinds[k]));
   }
-  for (int t = 0; t < 5; ++t) {
+  for (int t = 0; t < model::kTools; ++t) {
     if (!r.tools[t]) continue;
     std::fprintf(f, "tool.%s: %llu\n",
                  std::string(model::ToolName(static_cast<model::Tool>(t))).c_str(),
@@ -342,12 +342,12 @@ int CmdSimulate(const std::vector<std::string>& args) {
   std::fprintf(info, "packets: %llu\n", static_cast<unsigned long long>(truth.packets));
   std::fprintf(info, "bytes: %llu\n", static_cast<unsigned long long>(truth.bytes + 24));
   std::fprintf(info, "ipv6: %llu\n", static_cast<unsigned long long>(truth.ipv6));
-  for (int k = 0; k < 3; ++k) {
+  for (int k = 0; k < model::kTrafficKinds; ++k) {
     std::fprintf(info, "kind.%s: %llu\n",
                  std::string(model::TrafficKindName(static_cast<model::TrafficKind>(k))).c_str(),
                  static_cast<unsigned long long>(truth.by_kind[k]));
   }
-  for (int t = 0; t < 5; ++t) {
+  for (int t = 0; t < model::kTools; ++t) {
     std::fprintf(info, "tool.%s: %llu\n",
                  std::string(model::ToolName(static_cast<model::Tool>(t))).c_str(),
                  static_cast<unsigned long long>(truth.by_tool[t]));

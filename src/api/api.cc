@@ -181,14 +181,14 @@ std::string ProtoName(int p) {
 }
 
 int KindNumber(const std::string& v) {
-  for (int k = 0; k < 3; ++k) {
+  for (int k = 0; k < model::kTrafficKinds; ++k) {
     if (v == model::TrafficKindName(static_cast<model::TrafficKind>(k))) return k;
   }
   return -1;
 }
 
 int ToolNumber(const std::string& v) {
-  for (int t = 0; t < 5; ++t) {
+  for (int t = 0; t < model::kTools; ++t) {
     if (v == model::ToolName(static_cast<model::Tool>(t))) return t;
   }
   return -1;

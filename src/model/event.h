@@ -81,7 +81,9 @@ inline constexpr uint8_t kFlagNonFirstFragment = 0x02;  // offset > 0: no transp
 inline constexpr uint8_t kFlagIpOptions = 0x04;  // IPv4 options, or IPv6 hop-by-hop/dest opts
 
 enum class TrafficKind : uint8_t { kOther = 0, kScan = 1, kBackscatter = 2 };
+inline constexpr int kTrafficKinds = 3;  // values 0 .. kTrafficKinds - 1
 enum class Tool : uint8_t { kUnknown = 0, kMirai = 1, kZmap = 2, kMasscan = 3, kNmapSyn = 4 };
+inline constexpr int kTools = 5;  // values 0 .. kTools - 1
 
 // Spoof-suspicion reason bits (Labels::spoof); see docs/classifier.md.
 inline constexpr uint8_t kSpoofSrcEqualsDst = 0x01;

@@ -11,6 +11,7 @@
 #include <cstdio>
 
 #include "common/status.h"
+#include "model/event.h"
 
 namespace isdas::synth {
 
@@ -25,8 +26,8 @@ struct TrafficSpec {
 
 struct TrafficTruth {
   uint64_t packets = 0;
-  uint64_t by_tool[5] = {};  // indexed like model::Tool
-  uint64_t by_kind[3] = {};  // indexed like model::TrafficKind
+  uint64_t by_tool[model::kTools] = {};  // indexed like model::Tool
+  uint64_t by_kind[model::kTrafficKinds] = {};  // indexed like model::TrafficKind
   uint64_t ipv6 = 0;
   uint64_t bytes = 0;
 };
