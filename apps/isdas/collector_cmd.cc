@@ -14,9 +14,11 @@
 #include <vector>
 
 #include "api/api.h"
+#include "collector/scheduler.h"
 #include "commands.h"
 #include "common/clock.h"
 #include "common/config.h"
+#include "common/stop_signal.h"
 #include "geo/geo.h"
 #include "geo/scanners.h"
 #include "ingest/ingest_server.h"
@@ -25,8 +27,6 @@
 
 namespace isdas::app {
 namespace {
-
-volatile int g_stop = 0;
 
 struct CollectorConfig {
   std::string data_dir = "isdas-data";
@@ -172,16 +172,6 @@ void WritePortFile(const std::string& path, int port) {
 
 }  // namespace
 
-volatile int* InstallStopSignals() {
-  struct sigaction sa {};
-  sa.sa_handler = [](int) { g_stop = 1; };
-  sigemptyset(&sa.sa_mask);
-  sigaction(SIGINT, &sa, nullptr);
-  sigaction(SIGTERM, &sa, nullptr);
-  signal(SIGPIPE, SIG_IGN);
-  return &g_stop;
-}
-
 int CmdCollector(const std::vector<std::string>& args) {
   if (args.size() != 2 || args[0] != "--config") {
     std::fprintf(stderr, "usage: isdas collector --config collector.toml\n");
@@ -257,7 +247,7 @@ int CmdCollector(const std::vector<std::string>& args) {
     std::fprintf(stderr, "isdas collector: %s\n", server.status().message().c_str());
     return 1;
   }
-  volatile int* stop = InstallStopSignals();
+  StopSignal& stop = StopSignal::Install();
   Status s = (*server)->Start();
   if (!s.ok()) {
     std::fprintf(stderr, "isdas collector: %s\n", s.message().c_str());
@@ -283,45 +273,36 @@ int CmdCollector(const std::vector<std::string>& args) {
     std::fflush(stdout);
     if (!cfg->api_port_file.empty()) WritePortFile(cfg->api_port_file, api_server->port());
   }
-  // Retention: a pass at start and then every interval, on a connection of its own.
-  std::mutex ret_mu;
-  std::condition_variable ret_cv;
-  bool ret_stop = false;
-  std::thread retention([&] {
-    std::unique_ptr<storage::EventStore> rs;
-    for (;;) {
-      if (!rs) {
-        auto o = open_store();
-        if (o.ok()) rs = std::move(o.value());
-      }
-      if (rs) {
-        auto rep = rs->Expire(cfg->api.retention, NowUs());
-        if (!rep.ok()) {
-          std::fprintf(stderr, "isdas collector: retention: %s\n", rep.status().message().c_str());
-        } else if (rep->events + rep->rollup_rows[0] + rep->rollup_rows[1] + rep->rollup_rows[2]) {
-          std::printf(
-              "isdas collector: retention removed %llu events, %llu/%llu/%llu rollup rows "
-              "(5m/1h/1d)\n",
-              static_cast<unsigned long long>(rep->events),
-              static_cast<unsigned long long>(rep->rollup_rows[0]),
-              static_cast<unsigned long long>(rep->rollup_rows[1]),
-              static_cast<unsigned long long>(rep->rollup_rows[2]));
-          std::fflush(stdout);
-        }
-      }
-      std::unique_lock<std::mutex> l(ret_mu);
-      if (ret_cv.wait_for(l, std::chrono::seconds(cfg->retention_interval_s),
-                          [&] { return ret_stop; }))
+  // Periodic tasks (retention: a pass at start, then every interval, on a connection of its
+  // own), until a stop signal wakes the main thread.
+  std::unique_ptr<storage::EventStore> retention_store;
+  collector::Scheduler scheduler([] { return NowUs(); });
+  scheduler.Add("retention", static_cast<int64_t>(cfg->retention_interval_s) * 1000000, [&] {
+    if (!retention_store) {
+      auto o = open_store();
+      if (!o.ok()) {
+        std::fprintf(stderr, "isdas collector: retention: %s\n", o.status().message().c_str());
         return;
+      }
+      retention_store = std::move(o.value());
+    }
+    auto rep = retention_store->Expire(cfg->api.retention, NowUs());
+    if (!rep.ok()) {
+      std::fprintf(stderr, "isdas collector: retention: %s\n", rep.status().message().c_str());
+    } else if (rep->events + rep->rollup_rows[0] + rep->rollup_rows[1] + rep->rollup_rows[2]) {
+      std::printf(
+          "isdas collector: retention removed %llu events, %llu/%llu/%llu rollup rows "
+          "(5m/1h/1d)\n",
+          static_cast<unsigned long long>(rep->events),
+          static_cast<unsigned long long>(rep->rollup_rows[0]),
+          static_cast<unsigned long long>(rep->rollup_rows[1]),
+          static_cast<unsigned long long>(rep->rollup_rows[2]));
+      std::fflush(stdout);
     }
   });
-  while (!*stop) usleep(100000);
-  {
-    std::lock_guard<std::mutex> l(ret_mu);
-    ret_stop = true;
-  }
-  ret_cv.notify_all();
-  retention.join();
+  scheduler.Start();
+  stop.Wait();
+  scheduler.Stop();
   if (api_server) api_server->Stop();
   (*server)->Stop();
   const auto& c = (*server)->counters();
@@ -373,7 +354,7 @@ int CmdApi(const std::vector<std::string>& args) {
     return 1;
   }
   first.value().reset();
-  volatile int* stop = InstallStopSignals();
+  StopSignal& stop = StopSignal::Install();
   auto server = api::ApiServer::Start(o, factory, [] { return NowUs(); });
   if (!server.ok()) {
     std::fprintf(stderr, "isdas api: %s\n", server.status().message().c_str());
@@ -382,7 +363,7 @@ int CmdApi(const std::vector<std::string>& args) {
   std::printf("isdas api: http://%s:%d/api/v1/ over %s/isdas.sqlite\n", o.host.c_str(),
               (*server)->port(), data_dir.c_str());
   std::fflush(stdout);
-  while (!*stop) usleep(100000);
+  stop.Wait();
   (*server)->Stop();
   return 0;
 }

@@ -20,7 +20,4 @@ int CmdSensor(const std::vector<std::string>& args);
 // `isdas spool list|show|requeue --dir DIR [SEQ|all]`: the spool's quarantine.
 int CmdSpool(const std::vector<std::string>& args);
 
-// Installs SIGINT/SIGTERM handlers that set the returned flag.
-volatile int* InstallStopSignals();
-
 }  // namespace isdas::app

@@ -16,6 +16,7 @@
 #include "commands.h"
 #include "common/clock.h"
 #include "common/config.h"
+#include "common/stop_signal.h"
 #include "decode/outcome.h"
 #include "model/batch_codec.h"
 #include "model/heartbeat_codec.h"
@@ -197,7 +198,7 @@ int CmdSensor(const std::vector<std::string>& args) {
     }
     live = std::move(lc.value());
   }
-  volatile int* stop = InstallStopSignals();
+  StopSignal& stop = StopSignal::Install();
   ship::Shipper* shipper = sh->get();
   sensor::PipelineOptions po;
   po.id = cfg->id;
@@ -236,7 +237,7 @@ int CmdSensor(const std::vector<std::string>& args) {
   std::fflush(stdout);
   int rc_exit = 0;
   if (live) {
-    while (!*stop) {
+    while (!stop.stop_requested()) {
       auto n = live->Dispatch(4096, [&](const capture::Packet& p) { pipe.OnPacket(p); });
       if (!n.ok()) {
         std::fprintf(stderr, "isdas sensor: %s\n", n.status().message().c_str());
@@ -251,14 +252,15 @@ int CmdSensor(const std::vector<std::string>& args) {
     sensor::ReplayOptions ro;
     ro.files = sensor::ReplayFiles(cfg->replay);
     ro.spool_dir = cfg->spool_dir;
-    ro.stop = [stop] { return *stop != 0; };
+    ro.stop = [&stop] { return stop.stop_requested(); };
     ro.say = [](const std::string& m) { std::printf("isdas sensor: %s\n", m.c_str()); };
     ro.error = [](const std::string& m) { std::fprintf(stderr, "isdas sensor: %s\n", m.c_str()); };
     rc_exit = sensor::Replay(ro, sp->get(), &pipe);
     pipe.Flush();
     // Replay ends when everything is shipped (or the wait runs out, or a signal comes).
     const int64_t deadline = NowUs() + static_cast<int64_t>(cfg->replay_wait_s) * 1000000;
-    while (!*stop && !shipper->Drained() && NowUs() < deadline) usleep(50000);
+    while (!shipper->Drained() && NowUs() < deadline && !stop.Wait(std::chrono::milliseconds(50))) {
+    }
     if (!shipper->Drained()) {
       std::fprintf(stderr, "isdas sensor: not everything was shipped (%s); it stays spooled\n",
                    shipper->last_error().c_str());
@@ -271,7 +273,9 @@ int CmdSensor(const std::vector<std::string>& args) {
     // Stopping: give the shipper a moment to deliver what was just flushed. Whatever is not
     // delivered stays spooled for the next start.
     const int64_t deadline = NowUs() + static_cast<int64_t>(cfg->drain_on_exit_s) * 1000000;
-    while (!shipper->Drained() && NowUs() < deadline) usleep(50000);
+    while (!shipper->Drained() && NowUs() < deadline) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    }
   }
   shipper->Stop();
   ship_thread.join();
