@@ -8,11 +8,9 @@
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
-#include <unordered_map>
 
 #include "common/clock.h"
-#include "geo/geo.h"
-#include "geo/scanners.h"
+#include "ingest/enrich.h"
 #include "model/heartbeat_codec.h"
 #include "net/http_server.h"
 #include "pki/pki.h"
@@ -180,24 +178,8 @@ void IngestServer::OnBatch(net::Request&& req, net::Responder respond) {
   p->batch.seq = decoded->header.seq;
   p->batch.rules_version = decoded->header.rules_version;
   p->batch.events = std::move(decoded->events);
-  if (geo_ || scanners_) {
-    // Enrichment here, on a worker thread, keeps it off the single writer.
-    if (geo_) p->batch.geo_version = geo_->version();
-    p->batch.sources.resize(p->batch.events.size());
-    std::unordered_map<uint32_t, std::string_view> names;
-    for (size_t i = 0; i < p->batch.events.size(); ++i) {
-      model::SourceInfo& si = p->batch.sources[i];
-      if (geo_) {
-        const geo::Origin o = geo_->Lookup(p->batch.events[i].src);
-        si.country[0] = o.country[0];
-        si.country[1] = o.country[1];
-        si.asn = o.asn;
-        if (o.asn) names.emplace(o.asn, o.as_name);
-      }
-      si.research = scanners_ && scanners_->Contains(p->batch.events[i].src, si.asn);
-    }
-    for (const auto& [asn, name] : names) p->batch.as_names.emplace_back(asn, std::string(name));
-  }
+  // Enrichment here, on a worker thread, keeps it off the single writer.
+  Enrich(geo_, scanners_, &p->batch);
   {
     std::lock_guard<std::mutex> lock(mu_);
     if (queue_.size() < opt_.max_pending_batches && !stopping_) {
