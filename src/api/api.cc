@@ -745,10 +745,13 @@ Response Api::AnswerPort(const Request& req) {
     }
     return rows;
   };
-  Json countries = list(Family::kPortCountry, port << 16, (port << 16) | 0xffff, "country", 10,
-                        [](uint64_t k) { return rollup::CountryFromKey(k & 0xffff); });
-  Json flags = list(Family::kPortFlags, port << 8, (port << 8) | 0xff, "tcp_flags", 20,
-                    [](uint64_t k) { return FlagsName(static_cast<int>(k & 0xff)); });
+  const auto p16 = static_cast<uint16_t>(port);
+  const rollup::KeyRange cr = rollup::PortPairs(Family::kPortCountry, p16);
+  const rollup::KeyRange fr = rollup::PortPairs(Family::kPortFlags, p16);
+  Json countries = list(Family::kPortCountry, cr.lo, cr.hi, "country", 10,
+                        [cr](uint64_t k) { return rollup::CountryFromKey(k - cr.lo); });
+  Json flags = list(Family::kPortFlags, fr.lo, fr.hi, "tcp_flags", 20,
+                    [fr](uint64_t k) { return FlagsName(static_cast<int>(k - fr.lo)); });
   // Its ASes from the events (kept events_days): the window, cut to the events kept.
   const int64_t raw_from = storage::RetentionCutoff(opt_.retention.raw_days, req.now);
   const int64_t asn_from = raw_from == INT64_MIN ? c.from_s : std::max(c.from_s, raw_from);

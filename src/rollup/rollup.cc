@@ -121,8 +121,8 @@ int Aggregator::KeysOf(const model::Event& e, const model::SourceInfo* s, uint32
     // Families stored only daily are counted in daily buckets straight away, unless asked to
     // count them in 5-minute ones (then every key is a 5-minute one).
     if (!daily_by_5m_) k.bucket = BucketStart(k.bucket, 86400);
-    key(Family::kPortCountry, uint64_t{e.dport} << 16 | cc);
-    if (e.proto == model::kProtoTcp) key(Family::kPortFlags, uint64_t{e.dport} << 8 | e.tcp_flags);
+    key(Family::kPortCountry, PortCountryKey(e.dport, cc));
+    if (e.proto == model::kProtoTcp) key(Family::kPortFlags, PortFlagsKey(e.dport, e.tcp_flags));
   }
   if (daily_by_5m_) *n5 = n;
   return n;

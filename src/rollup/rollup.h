@@ -61,6 +61,21 @@ inline constexpr bool CountsDestinations(Family f) { return Finest(f) != Resolut
 uint64_t CountryKey(const char* cc2);
 std::string CountryFromKey(uint64_t key);
 
+// The pair families' keys: a port's country or TCP flags, and the range of one port's pairs.
+inline constexpr uint64_t PortCountryKey(uint16_t port, uint64_t country_key) {
+  return uint64_t{port} << 16 | country_key;
+}
+inline constexpr uint64_t PortFlagsKey(uint16_t port, uint8_t flags) {
+  return uint64_t{port} << 8 | flags;
+}
+struct KeyRange {
+  uint64_t lo, hi;  // inclusive
+};
+inline constexpr KeyRange PortPairs(Family f, uint16_t port) {
+  return f == Family::kPortCountry ? KeyRange{PortCountryKey(port, 0), PortCountryKey(port, 0xffff)}
+                                   : KeyRange{PortFlagsKey(port, 0), PortFlagsKey(port, 0xff)};
+}
+
 struct RowKey {
   int64_t bucket = 0;  // seconds since 1970, start of the bucket
   uint64_t key = 0;
