@@ -183,9 +183,9 @@ int CmdCollector(const std::vector<std::string>& args) {
     return 1;
   }
   // Each user of the store (ingest writer, retention task, API workers) opens its own
-  // connection: a store object is used by one thread at a time.
+  // connection: a store object is used by one thread at a time. The API's are read-only.
   const CollectorConfig& conf = cfg.value();
-  api::StoreFactory open_store = [&conf]() -> Result<std::unique_ptr<storage::EventStore>> {
+  auto open_store = [&conf]() -> Result<std::unique_ptr<storage::EventStore>> {
     if (conf.engine == "clickhouse") {
       auto ch = storage::ClickhouseStore::Open(conf.clickhouse);
       if (!ch.ok()) return ch.status();
@@ -260,7 +260,15 @@ int CmdCollector(const std::vector<std::string>& args) {
   if (!cfg->port_file.empty()) WritePortFile(cfg->port_file, (*server)->port());
   std::unique_ptr<api::ApiServer> api_server;
   if (cfg->api_listen != "off") {
-    auto a = api::ApiServer::Start(cfg->api, open_store, [] { return NowUs(); });
+    api::StoreFactory open_reader = [&conf]() -> Result<std::unique_ptr<storage::ReadStore>> {
+      if (conf.engine == "clickhouse") {
+        auto ch = storage::ClickhouseStore::Open(conf.clickhouse);
+        if (!ch.ok()) return ch.status();
+        return std::unique_ptr<storage::ReadStore>(std::move(ch.value()));
+      }
+      return storage::SqliteStore::OpenForReading(conf.data_dir);
+    };
+    auto a = api::ApiServer::Start(cfg->api, open_reader, [] { return NowUs(); });
     if (!a.ok()) {
       std::fprintf(stderr, "isdas collector: %s\n", a.status().message().c_str());
       (*server)->Stop();
@@ -343,17 +351,15 @@ int CmdApi(const std::vector<std::string>& args) {
     std::fprintf(stderr, "isdas api: --listen: %s\n", l.message().c_str());
     return 64;
   }
-  auto factory = [data_dir]() -> Result<std::unique_ptr<storage::EventStore>> {
-    auto sq = storage::SqliteStore::Open(data_dir);
-    if (!sq.ok()) return sq.status();
-    return std::unique_ptr<storage::EventStore>(std::move(sq.value()));
-  };
-  auto first = factory();  // a store that will not open is an error now, not per request
+  // Opened once as a writer, so an older schema is upgraded (and a store that will not open is
+  // an error now, not per request); then served through read-only connections.
+  auto first = storage::SqliteStore::Open(data_dir);
   if (!first.ok()) {
     std::fprintf(stderr, "isdas api: %s\n", first.status().message().c_str());
     return 1;
   }
   first.value().reset();
+  api::StoreFactory factory = [data_dir] { return storage::SqliteStore::OpenForReading(data_dir); };
   StopSignal& stop = StopSignal::Install();
   auto server = api::ApiServer::Start(o, factory, [] { return NowUs(); });
   if (!server.ok()) {

@@ -369,7 +369,7 @@ const KeyKind kAsnKey{"asn", [](uint64_t k) { return Json(k); },
 
 struct Api::Lease {
   Api* api;
-  std::unique_ptr<storage::EventStore> store;
+  std::unique_ptr<storage::ReadStore> store;
   std::unique_ptr<query::Queries> q;
   ~Lease() {
     q.reset();
@@ -381,7 +381,7 @@ Api::Api(Options o, StoreFactory factory, std::function<int64_t()> now_us)
     : opt_(std::move(o)), factory_(std::move(factory)), now_us_(std::move(now_us)) {}
 
 std::unique_ptr<Api::Lease> Api::Acquire(Status* error) {
-  std::unique_ptr<storage::EventStore> s;
+  std::unique_ptr<storage::ReadStore> s;
   {
     std::lock_guard<std::mutex> l(mu_);
     if (!idle_.empty()) {
@@ -404,7 +404,7 @@ std::unique_ptr<Api::Lease> Api::Acquire(Status* error) {
   return lease;
 }
 
-void Api::Release(std::unique_ptr<storage::EventStore> s) {
+void Api::Release(std::unique_ptr<storage::ReadStore> s) {
   if (!s) return;
   std::lock_guard<std::mutex> l(mu_);
   idle_.push_back(std::move(s));
@@ -592,7 +592,7 @@ struct Api::Request {
   int64_t now;
   query::Availability avail;
   query::Queries& q;
-  storage::EventStore& store;
+  storage::ReadStore& store;
 };
 
 Response Api::AnswerTop(const Request& req) {

@@ -25,7 +25,8 @@ struct Response {
 };
 
 using Params = std::multimap<std::string, std::string>;
-using StoreFactory = std::function<Result<std::unique_ptr<storage::EventStore>>()>;
+// Opens a read-only view of the store (one per concurrent request, pooled).
+using StoreFactory = std::function<Result<std::unique_ptr<storage::ReadStore>>()>;
 
 struct Options {
   std::string host = "127.0.0.1";
@@ -56,13 +57,13 @@ class Api {
   Response AnswerSource(const Request& req);      // sources/{address}
   Response AnswerSensors(const Request& req);     // sensors
   Response AnswerMeta(const Request& req);        // meta
-  void Release(std::unique_ptr<storage::EventStore> s);
+  void Release(std::unique_ptr<storage::ReadStore> s);
 
   Options opt_;
   StoreFactory factory_;
   std::function<int64_t()> now_us_;
   std::mutex mu_;
-  std::vector<std::unique_ptr<storage::EventStore>> idle_;
+  std::vector<std::unique_ptr<storage::ReadStore>> idle_;
 };
 
 class ApiServer {

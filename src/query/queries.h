@@ -1,7 +1,7 @@
 #pragma once
 
 // The read side of the store (docs/api.md, docs/rollups.md): top keys over a window, series of
-// keys, one source address, built once as SQL for both engines (EventStore::Select + its
+// keys, one source address, built once as SQL for both engines (ReadStore::Select + its
 // SqlDialect). Sums and orderings run in the database; distinct counts are merged here, from
 // the rows' DistinctCounters, so both engines give the same numbers.
 //
@@ -126,7 +126,7 @@ struct SourceReport {
 
 class Queries {
  public:
-  explicit Queries(storage::EventStore* store) : store_(store) {}
+  explicit Queries(storage::ReadStore* store) : store_(store) {}
   Result<TopResult> Top(const TopQuery& q);
   Result<std::vector<SeriesPoint>> Series(const SeriesQuery& q);
   Result<SourceReport> Source(const SourceQuery& q);
@@ -146,7 +146,7 @@ class Queries {
   Result<std::vector<std::pair<uint32_t, uint64_t>>> PortTotals(const TopQuery& q, size_t k,
                                                                 TopResult::PortTotals* how);
 
-  storage::EventStore* store_;
+  storage::ReadStore* store_;
   std::map<std::string, std::string> sensor_names_;  // SQLite: id -> name
 };
 

@@ -117,9 +117,36 @@ struct SqlDialect {
   bool bucket_lists;
 };
 
-class EventStore {
+// What the read side may do — the query API today; the dashboard, partner reports and
+// detectors next. They are handed a ReadStore, never a writer: an engine may open one without
+// any of its write machinery (SqliteStore::OpenForReading).
+class ReadStore {
  public:
-  virtual ~EventStore() = default;
+  virtual ~ReadStore() = default;
+  virtual Result<uint64_t> CountEvents() = 0;
+  virtual Result<std::vector<SensorInfo>> Sensors() = 0;
+  // Runs one read-only SELECT (anything else is kInvalidArgument on SQLite). Blob columns come
+  // back as dialect().raw_blobs says.
+  virtual Result<Rows> Select(const std::string& sql) = 0;
+  // The same rows, one call of `fn` each, without copying every cell (SQLite hands out its own
+  // buffers: queries that merge hundreds of 4 KiB sketches spent a fifth of their time copying
+  // them). Stops at the first error `fn` returns.
+  virtual Status SelectEach(const std::string& sql, const RowFn& fn) {
+    auto rows = Select(sql);
+    if (!rows.ok()) return rows.status();
+    std::vector<std::string_view> cells;
+    for (const auto& r : rows.value()) {
+      cells.assign(r.begin(), r.end());
+      ISDAS_RETURN_IF_ERROR(fn(cells));
+    }
+    return Status::Ok();
+  }
+  virtual const SqlDialect& dialect() const = 0;
+};
+
+// A store with its writers: file imports, sensor batches (ingest), heartbeats, retention.
+class EventStore : public ReadStore {
+ public:
   // Returns the id of an earlier import of a file with this SHA-256, or 0.
   virtual Result<int64_t> FindImport(const std::string& sha256) = 0;
   virtual Status BeginImport() = 0;
@@ -127,7 +154,6 @@ class EventStore {
   // Stores the summary with the events appended since BeginImport; returns the import id.
   virtual Result<int64_t> Commit(const ImportSummary& summary) = 0;
   virtual void Abandon() = 0;
-  virtual Result<uint64_t> CountEvents() = 0;
 
   // Stores every batch whose (sensor_id, epoch, seq) is new, all in one transaction that is
   // durable when this returns; batches already stored are reported kDuplicate and not stored
@@ -144,28 +170,9 @@ class EventStore {
   // Records a sensor's heartbeat counters (replacing the previous ones) and last-seen time.
   virtual Status RecordHeartbeat(const std::string& sensor_id, int64_t now_us,
                                  const std::vector<std::pair<std::string, uint64_t>>& counters) = 0;
-  virtual Result<std::vector<SensorInfo>> Sensors() = 0;
   // Deletes events older than `raw_days` and rollup buckets that end at or before their
   // resolution's cut-off (now minus its days). A bucket is kept or deleted whole.
   virtual Result<ExpireReport> Expire(const Retention& retention, int64_t now_us) = 0;
-
-  // The read side (src/query): runs one read-only SELECT (anything else is kInvalidArgument on
-  // SQLite). Blob columns come back as dialect().raw_blobs says.
-  virtual Result<Rows> Select(const std::string& sql) = 0;
-  // The same rows, one call of `fn` each, without copying every cell (SQLite hands out its own
-  // buffers: queries that merge hundreds of 4 KiB sketches spent a fifth of their time copying
-  // them). Stops at the first error `fn` returns.
-  virtual Status SelectEach(const std::string& sql, const RowFn& fn) {
-    auto rows = Select(sql);
-    if (!rows.ok()) return rows.status();
-    std::vector<std::string_view> cells;
-    for (const auto& r : rows.value()) {
-      cells.assign(r.begin(), r.end());
-      ISDAS_RETURN_IF_ERROR(fn(cells));
-    }
-    return Status::Ok();
-  }
-  virtual const SqlDialect& dialect() const = 0;
 };
 
 // The cut-off of `days` before now, in seconds (INT64_MIN for 0 = keep for ever).

@@ -238,6 +238,40 @@ Status SqliteStore::Exec(const char* sql) {
   return Status::Ok();
 }
 
+Result<std::unique_ptr<ReadStore>> SqliteStore::OpenForReading(const std::string& data_dir) {
+  static std::once_flag no_memstatus;
+  std::call_once(no_memstatus, [] { (void)sqlite3_config(SQLITE_CONFIG_MEMSTATUS, 0); });
+  std::unique_ptr<SqliteStore> s(new SqliteStore());
+  s->path_ = data_dir + "/isdas.sqlite";
+  struct stat st;
+  if (stat(s->path_.c_str(), &st) != 0) return ErrnoError("open store " + s->path_, errno);
+  if (sqlite3_open_v2(s->path_.c_str(), &s->db_, SQLITE_OPEN_READONLY | SQLITE_OPEN_NOMUTEX,
+                      nullptr) != SQLITE_OK) {
+    return s->Error("open");
+  }
+  sqlite3_busy_timeout(s->db_, 10000);
+  ISDAS_RETURN_IF_ERROR(s->Exec("PRAGMA cache_size=-65536;"));
+  sqlite3_stmt* v = nullptr;
+  int user_version = 0;
+  if (sqlite3_prepare_v2(s->db_, "PRAGMA user_version", -1, &v, nullptr) != SQLITE_OK) {
+    return Corruption("not an isdas database: " + s->path_ + ": " + sqlite3_errmsg(s->db_));
+  }
+  if (sqlite3_step(v) == SQLITE_ROW) user_version = sqlite3_column_int(v, 0);
+  sqlite3_finalize(v);
+  if (user_version > kSchemaVersion) {
+    return Corruption(s->path_ + " has schema version " + std::to_string(user_version) +
+                      ", newer than this isdas (" + std::to_string(kSchemaVersion) + ")");
+  }
+  if (user_version != kSchemaVersion) {
+    return InvalidArgument(s->path_ + " has schema version " + std::to_string(user_version) +
+                           "; open it once with the collector or `isdas import` to upgrade it to " +
+                           std::to_string(kSchemaVersion) + " before serving it");
+  }
+  if (!RegisterEventsTable(s->db_)) return s->Error("register the events table in");
+  if (!RegisterRollupTables(s->db_)) return s->Error("register the rollup tables in");
+  return std::unique_ptr<ReadStore>(std::move(s));
+}
+
 Result<std::unique_ptr<SqliteStore>> SqliteStore::Open(const std::string& data_dir, bool durable) {
   if (mkdir(data_dir.c_str(), 0755) != 0 && errno != EEXIST) {
     return ErrnoError("create data directory " + data_dir, errno);

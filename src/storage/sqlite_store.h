@@ -32,6 +32,11 @@ class SqliteStore final : public EventStore {
   // collector acknowledges survives a power cut. Imports use NORMAL (a re-import redoes them).
   static Result<std::unique_ptr<SqliteStore>> Open(const std::string& data_dir,
                                                    bool durable = false);
+  // Opens the store in `data_dir` for reading only (the API's connections): no schema change,
+  // no prepared writers, no write can succeed. Errors: kIo (no store there), kCorruption (not
+  // an isdas database), kInvalidArgument (an older schema: open it once with `Open` — the
+  // collector or `isdas import` — to upgrade it).
+  static Result<std::unique_ptr<ReadStore>> OpenForReading(const std::string& data_dir);
   ~SqliteStore() override;
 
   Result<int64_t> FindImport(const std::string& sha256) override;

@@ -59,6 +59,32 @@ TEST(SqliteStore, DataDirThatIsAFileIsIoError) {
   EXPECT_EQ(s.status().kind(), ErrorKind::kIo);
 }
 
+TEST(SqliteStore, AReaderOpensNothingItCannotReadAndWritesNothing) {
+  const std::string dir = TempDir();
+  EXPECT_EQ(SqliteStore::OpenForReading(dir + "/none").status().kind(), ErrorKind::kIo);
+  {
+    auto w = SqliteStore::Open(dir);
+    ASSERT_TRUE(w.ok()) << w.status().ToString();
+  }
+  auto r = SqliteStore::OpenForReading(dir);
+  ASSERT_TRUE(r.ok()) << r.status().ToString();
+  EXPECT_EQ((*r)->CountEvents().value(), 0u);
+  auto rows = (*r)->Select("SELECT count(*) FROM rollup_1d");
+  ASSERT_TRUE(rows.ok()) << rows.status().ToString();
+  // The connection itself is read-only: even SQL that would write fails.
+  EXPECT_FALSE((*r)->Select("CREATE TABLE x(a)").ok());
+  r->reset();
+  // An older schema is refused (the writer upgrades it), and stays as it was.
+  sqlite3* db;
+  ASSERT_EQ(sqlite3_open((dir + "/isdas.sqlite").c_str(), &db), SQLITE_OK);
+  ASSERT_EQ(sqlite3_exec(db, "PRAGMA user_version=6", nullptr, nullptr, nullptr), SQLITE_OK);
+  sqlite3_close(db);
+  auto old = SqliteStore::OpenForReading(dir);
+  ASSERT_FALSE(old.ok());
+  EXPECT_EQ(old.status().kind(), ErrorKind::kInvalidArgument);
+  EXPECT_NE(old.status().message().find("schema version 6"), std::string::npos);
+}
+
 TEST(SqliteStore, AbandonedImportLeavesNothing) {
   const std::string dir = TempDir();
   auto s = SqliteStore::Open(dir);

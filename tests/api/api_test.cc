@@ -92,13 +92,7 @@ class ApiTest : public ::testing::Test {
     o.research_entries = 1;
     const std::string d = dir_;
     auto srv = ApiServer::Start(
-        o,
-        [d]() -> Result<std::unique_ptr<storage::EventStore>> {
-          auto st = storage::SqliteStore::Open(d, false);
-          if (!st.ok()) return st.status();
-          return std::unique_ptr<storage::EventStore>(std::move(st.value()));
-        },
-        [] { return kNowUs; });
+        o, [d] { return storage::SqliteStore::OpenForReading(d); }, [] { return kNowUs; });
     ASSERT_TRUE(srv.ok()) << srv.status().ToString();
     server_ = std::move(srv.value());
     client_ = std::make_unique<httplib::Client>("127.0.0.1", server_->port());
