@@ -1,9 +1,11 @@
 #include "model/batch_codec.h"
 
+#include <google/protobuf/stubs/logging.h>
 #include <zstd.h>
 
 #include <algorithm>
 #include <cstring>
+#include <mutex>
 
 #include "model/batch.pb.h"
 
@@ -126,6 +128,10 @@ Result<DecodedBatch> DecodeBatch(std::span<const uint8_t> compressed, const Batc
     ZSTD_freeDCtx(dctx);
     if (!bad.ok()) return bad;
   }
+  // Protobuf logs every string field that is not UTF-8 to stderr as it parses: a sender could
+  // fill the collector's log with one line per batch. Our own checks name what is wrong.
+  static std::once_flag quiet;
+  std::call_once(quiet, [] { google::protobuf::SetLogHandler(nullptr); });
   wire::v1::Batch b;
   if (!b.ParseFromString(raw)) return Bad("not a valid protobuf Batch");
   if (!ValidSensorId(b.sensor_id())) {

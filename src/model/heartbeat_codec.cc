@@ -1,6 +1,9 @@
 #include "model/heartbeat_codec.h"
 
+#include <google/protobuf/stubs/logging.h>
+
 #include <algorithm>
+#include <mutex>
 
 #include "model/batch.pb.h"
 
@@ -28,6 +31,9 @@ std::vector<uint8_t> EncodeHeartbeat(const HeartbeatData& hb) {
 Result<HeartbeatData> DecodeHeartbeat(std::span<const uint8_t> bytes) {
   if (bytes.size() > 64 * 1024) return InvalidArgument("heartbeat: larger than 64 KiB");
   wire::v1::Heartbeat m;
+  // As for batches (batch_codec.cc): no protobuf log line per non-UTF-8 string a sender puts.
+  static std::once_flag quiet;
+  std::call_once(quiet, [] { google::protobuf::SetLogHandler(nullptr); });
   if (!m.ParseFromArray(bytes.data(), static_cast<int>(bytes.size()))) {
     return InvalidArgument("heartbeat: not a valid protobuf Heartbeat");
   }
