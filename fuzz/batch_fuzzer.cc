@@ -4,11 +4,10 @@
 // that decodes must survive a round trip: encoding its events again and decoding that gives
 // the same bytes once more.
 
-#include <cstddef>
-#include <cstdint>
-
 #include <zstd.h>
 
+#include <cstddef>
+#include <cstdint>
 #include <string>
 
 #include "model/batch_codec.h"
@@ -27,8 +26,8 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     body.resize(ZSTD_compressBound(size - 1));
     body.resize(ZSTD_compress(body.data(), body.size(), data + 1, size - 1, 1));
   }
-  auto d = isdas::model::DecodeBatch(
-      {reinterpret_cast<const uint8_t*>(body.data()), body.size()}, limits);
+  auto d = isdas::model::DecodeBatch({reinterpret_cast<const uint8_t*>(body.data()), body.size()},
+                                     limits);
   if (!d.ok()) {
     if (d.status().kind() != isdas::ErrorKind::kInvalidArgument) __builtin_trap();
     return 0;

@@ -1,15 +1,14 @@
 // libFuzzer target: an event block as the SQLite store reads it back (zstd, column by
 // column). Byte 0 even: the rest is the stored block; odd: the rest is the block's columns,
-// compressed here, so mutations reach the column parser. A block that decodes has one source per event and encodes to a block that decodes
-// and encodes to the same bytes.
-
-#include <cstddef>
-#include <cstdint>
-#include <string_view>
+// compressed here, so mutations reach the column parser. A block that decodes has one source per
+// event and encodes to a block that decodes and encodes to the same bytes.
 
 #include <zstd.h>
 
+#include <cstddef>
+#include <cstdint>
 #include <string>
+#include <string_view>
 
 #include "storage/event_blocks.h"
 

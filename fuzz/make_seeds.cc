@@ -3,15 +3,15 @@
 // project's own encoders so every fuzz run starts from real formats.
 //   make_seeds CORPUS_DIR
 
+#include <unistd.h>
+#include <zstd.h>
+
 #include <algorithm>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
 #include <string>
 #include <vector>
-
-#include <unistd.h>
-#include <zstd.h>
 
 #include "model/batch_codec.h"
 #include "model/heartbeat_codec.h"
@@ -113,9 +113,9 @@ int main(int argc, char** argv) {
         src[i].asn = static_cast<uint32_t>(2500 + i);
         src[i].research = i % 2 == 0;
       }
-      std::string b = storage::EncodeEventBlock(evs, v6 ? std::span<const model::SourceInfo>{}
-                                                        : std::span<const model::SourceInfo>(src),
-                                                -1);
+      std::string b = storage::EncodeEventBlock(
+          evs, v6 ? std::span<const model::SourceInfo>{} : std::span<const model::SourceInfo>(src),
+          -1);
       const std::vector<uint8_t> bytes(b.begin(), b.end());
       Put(dir + "/event_block_fuzzer/seed_" + std::to_string(k++), Mode(0, bytes));
       Put(dir + "/event_block_fuzzer/seed_" + std::to_string(k++), Mode(1, Inflate(bytes)));
@@ -126,8 +126,10 @@ int main(int argc, char** argv) {
   struct P {
     rollup::Family f;
     int shift;
-  } fams[] = {{rollup::Family::kTotal, 0},   {rollup::Family::kPort, 4},
-              {rollup::Family::kCountry, 8}, {rollup::Family::kAsn, 10},
+  } fams[] = {{rollup::Family::kTotal, 0},
+              {rollup::Family::kPort, 4},
+              {rollup::Family::kCountry, 8},
+              {rollup::Family::kAsn, 10},
               {rollup::Family::kPortFlags, 8}};
   k = 0;
   for (const P& p : fams) {

@@ -26,7 +26,7 @@ struct TrafficSpec {
 
 struct TrafficTruth {
   uint64_t packets = 0;
-  uint64_t by_tool[model::kTools] = {};  // indexed like model::Tool
+  uint64_t by_tool[model::kTools] = {};         // indexed like model::Tool
   uint64_t by_kind[model::kTrafficKinds] = {};  // indexed like model::TrafficKind
   uint64_t ipv6 = 0;
   uint64_t bytes = 0;
