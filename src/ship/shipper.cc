@@ -19,14 +19,14 @@ namespace {
 
 // The TLS alerts a collector ends a handshake with when it refuses our certificate
 // (RFC 8446 section 6.2; OpenSSL names them "... alert <name>").
-bool IsCertificateAlert(const std::string& e) {
-  for (const char* a :
-       {"alert certificate revoked", "alert unknown ca", "alert bad certificate",
-        "alert certificate expired", "alert certificate unknown", "alert certificate required",
-        "alert handshake failure", "alert access denied", "alert unsupported certificate"}) {
-    if (e.find(a) != std::string::npos) return true;
+// The alert's name when `e` holds one of those, else "".
+std::string CertificateAlert(const std::string& e) {
+  for (const char* a : {"certificate revoked", "unknown ca", "bad certificate",
+                        "certificate expired", "certificate unknown", "certificate required",
+                        "handshake failure", "access denied", "unsupported certificate"}) {
+    if (e.find(std::string("alert ") + a) != std::string::npos) return a;
   }
-  return false;
+  return "";
 }
 
 // This thread's OpenSSL errors, oldest first, and the queue cleared.
@@ -127,14 +127,18 @@ Shipper::Answer Shipper::Post(size_t i, size_t slot, const std::string& path,
     auto r = c.http->Post(path.c_str(), body, type);
     c.last_used = std::chrono::steady_clock::now();
     if (r) {
-      Answer a{r->status, r->body, r->status == 401 || r->status == 403};
+      const bool refused = r->status == 401 || r->status == 403;
+      Answer a{r->status, r->body, refused,
+               refused ? "HTTP " + std::to_string(r->status) + " " + r->body : ""};
       // The collector closes after some answers (Connection: close): start afresh next time.
       if (r->get_header_value("Connection") == "close") c.http.reset();
       return a;
     }
     const std::string tls = TakeOpensslErrors();
     c.http.reset();  // a fresh connection next time
-    if (IsCertificateAlert(tls)) return {0, "TLS: " + tls, true};
+    if (const std::string alert = CertificateAlert(tls); !alert.empty()) {
+      return {0, "TLS: " + tls, true, "the TLS handshake ended with the alert '" + alert + "'"};
+    }
     // A reused connection the collector had closed meanwhile: once more on a new one.
     if (reused && attempt == 0 &&
         (r.error() == httplib::Error::Read || r.error() == httplib::Error::Write ||
@@ -142,7 +146,8 @@ Shipper::Answer Shipper::Post(size_t i, size_t slot, const std::string& path,
       c_.reconnects++;
       continue;
     }
-    return {0, httplib::to_string(r.error()) + (tls.empty() ? "" : " (TLS: " + tls + ")"), false};
+    return {0, httplib::to_string(r.error()) + (tls.empty() ? "" : " (TLS: " + tls + ")"), false,
+            ""};
   }
 }
 
@@ -199,11 +204,15 @@ void Shipper::Run() {
       }));
     }
     bool failed = false;
-    bool auth_refused = false;
+    std::string
+        auth_reason;  // why the collector refuses the sensor, from the first answer saying so
     for (size_t k = 0; k < recs->size(); ++k) {
       const Answer ans = answers[k].get();
       const spool::Record& rec = (*recs)[k];
-      if (ans.auth_refused) auth_refused = true;
+      if (ans.auth_refused && auth_reason.empty()) {
+        auth_reason = endpoints_[endpoint].host + ":" + std::to_string(endpoints_[endpoint].port) +
+                      ": " + ans.reason;
+      }
       if (failed) continue;  // resent next round (a copy that did arrive is a duplicate)
       if (ans.status == 200) {
         if (!spool_->Ack(rec.seq).ok()) {
@@ -234,9 +243,9 @@ void Shipper::Run() {
             (ans.status ? "HTTP " + std::to_string(ans.status) + " " + ans.body : ans.body);
       }
     }
-    if (auth_refused) {
+    if (!auth_reason.empty()) {
       c_.auth_refusals++;
-      SetAuthProblem(last_error());
+      SetAuthProblem(auth_reason);
     } else if (!failed) {
       SetAuthProblem("");
     }

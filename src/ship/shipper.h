@@ -92,6 +92,7 @@ class Shipper {
     int status = 0;  // 0: no HTTP answer
     std::string body;
     bool auth_refused = false;  // a 401/403, or a TLS alert about our certificate
+    std::string reason;         // with auth_refused: the status and body, or the alert's name
   };
   Answer Post(size_t endpoint, size_t slot, const std::string& path, const std::string& body,
               const char* type);

@@ -76,7 +76,12 @@ std::string EncodeEventBlock(std::span<const model::Event> ev,
   const uint32_t count = static_cast<uint32_t>(n);
   std::memcpy(at + 4, &count, 4);
   at += kHeader;
-  Column<int64_t>(&at, n, [&](size_t i) { return ev[i].ts_us - (i ? ev[i - 1].ts_us : 0); });
+  // Differences in wrapping (unsigned) arithmetic, so any two times have one, and the decoder's
+  // sums give them back exactly.
+  Column<int64_t>(&at, n, [&](size_t i) {
+    return static_cast<int64_t>(static_cast<uint64_t>(ev[i].ts_us) -
+                                static_cast<uint64_t>(i ? ev[i - 1].ts_us : 0));
+  });
   Column<uint32_t>(&at, n, [&](size_t i) { return sensor >= 0 ? sensor : ev[i].sensor_id; });
   Column<uint8_t>(&at, n, [&](size_t i) { return ev[i].proto; });
   Column<uint8_t>(&at, n, [&](size_t i) { return ev[i].tcp_flags; });
@@ -171,8 +176,12 @@ Status DecodeEventBlock(std::string_view data, EventBlock* out) {
   auto out_of_range = [&wrong](size_t i, const char* what, unsigned v) {
     if (wrong.empty()) wrong = "event " + std::to_string(i) + ": " + what + " " + std::to_string(v);
   };
-  int64_t ts = 0;
-  bool ok = r.Column<int64_t>(n, [&](size_t i, int64_t d) { ev[i].ts_us = ts += d; }) &&
+  uint64_t ts = 0;  // wrapping sums: a damaged delta gives a wrong time, never overflow
+  bool ok = r.Column<int64_t>(n,
+                              [&](size_t i, int64_t d) {
+                                ts += static_cast<uint64_t>(d);
+                                ev[i].ts_us = static_cast<int64_t>(ts);
+                              }) &&
             r.Column<uint32_t>(n, [&](size_t i, uint32_t v) { ev[i].sensor_id = v; }) &&
             r.Column<uint8_t>(n, [&](size_t i, uint8_t v) { ev[i].proto = v; }) &&
             r.Column<uint8_t>(n, [&](size_t i, uint8_t v) { ev[i].tcp_flags = v; }) &&
