@@ -238,6 +238,27 @@ Status SqliteStore::Exec(const char* sql) {
   return Status::Ok();
 }
 
+namespace {
+
+// The store's schema version (PRAGMA user_version; 0 for a new file). A file that is not a
+// database fails here, at the first read; one newer than this isdas is refused.
+Result<int> SchemaVersion(sqlite3* db, const std::string& path) {
+  sqlite3_stmt* st = nullptr;
+  if (sqlite3_prepare_v2(db, "PRAGMA user_version", -1, &st, nullptr) != SQLITE_OK) {
+    return Corruption("not an isdas database: " + path + ": " + sqlite3_errmsg(db));
+  }
+  int v = 0;
+  if (sqlite3_step(st) == SQLITE_ROW) v = sqlite3_column_int(st, 0);
+  sqlite3_finalize(st);
+  if (v > kSchemaVersion) {
+    return Corruption(path + " has schema version " + std::to_string(v) +
+                      ", newer than this isdas (" + std::to_string(kSchemaVersion) + ")");
+  }
+  return v;
+}
+
+}  // namespace
+
 Result<std::unique_ptr<ReadStore>> SqliteStore::OpenForReading(const std::string& data_dir) {
   static std::once_flag no_memstatus;
   std::call_once(no_memstatus, [] { (void)sqlite3_config(SQLITE_CONFIG_MEMSTATUS, 0); });
@@ -251,17 +272,9 @@ Result<std::unique_ptr<ReadStore>> SqliteStore::OpenForReading(const std::string
   }
   sqlite3_busy_timeout(s->db_, 10000);
   ISDAS_RETURN_IF_ERROR(s->Exec("PRAGMA cache_size=-65536;"));
-  sqlite3_stmt* v = nullptr;
-  int user_version = 0;
-  if (sqlite3_prepare_v2(s->db_, "PRAGMA user_version", -1, &v, nullptr) != SQLITE_OK) {
-    return Corruption("not an isdas database: " + s->path_ + ": " + sqlite3_errmsg(s->db_));
-  }
-  if (sqlite3_step(v) == SQLITE_ROW) user_version = sqlite3_column_int(v, 0);
-  sqlite3_finalize(v);
-  if (user_version > kSchemaVersion) {
-    return Corruption(s->path_ + " has schema version " + std::to_string(user_version) +
-                      ", newer than this isdas (" + std::to_string(kSchemaVersion) + ")");
-  }
+  auto version = SchemaVersion(s->db_, s->path_);
+  if (!version.ok()) return version.status();
+  const int user_version = version.value();
   if (user_version != kSchemaVersion) {
     return InvalidArgument(s->path_ + " has schema version " + std::to_string(user_version) +
                            "; open it once with the collector or `isdas import` to upgrade it to " +
@@ -303,17 +316,9 @@ Result<std::unique_ptr<SqliteStore>> SqliteStore::Open(const std::string& data_d
   // the collector's (docs/storage-sqlite.md).
   sqlite3_wal_hook(s->db_, &SqliteStore::WalHook, s.get());
   // A file that is not a database fails here, at the first read.
-  sqlite3_stmt* st = nullptr;
-  int user_version = 0;
-  if (sqlite3_prepare_v2(s->db_, "PRAGMA user_version", -1, &st, nullptr) != SQLITE_OK) {
-    return Corruption("not an isdas database: " + s->path_ + ": " + sqlite3_errmsg(s->db_));
-  }
-  if (sqlite3_step(st) == SQLITE_ROW) user_version = sqlite3_column_int(st, 0);
-  sqlite3_finalize(st);
-  if (user_version > kSchemaVersion) {
-    return Corruption(s->path_ + " has schema version " + std::to_string(user_version) +
-                      ", newer than this isdas (" + std::to_string(kSchemaVersion) + ")");
-  }
+  auto version = SchemaVersion(s->db_, s->path_);
+  if (!version.ok()) return version.status();
+  const int user_version = version.value();
   if (user_version == 1) {
     // Version 2 added source enrichment (docs/geo.md): new columns go at the end, exactly
     // where a fresh schema has them.
