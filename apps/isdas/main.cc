@@ -15,8 +15,8 @@
 #include "commands.h"
 #include "common/clock.h"
 #include "decode/decoder.h"
-#include "file_pipeline.h"
 #include "output/event_format.h"
+#include "sensor/file_pipeline.h"
 #include "storage/sqlite_store.h"
 #include "synth/darknet_traffic.h"
 
@@ -62,7 +62,7 @@ int UsageError(const std::string& msg) {
 }
 
 // Non-zero named counters of one file, outcomes first, in a stable order.
-std::vector<std::pair<std::string, uint64_t>> NamedCounters(const FileResult& r) {
+std::vector<std::pair<std::string, uint64_t>> NamedCounters(const sensor::FileResult& r) {
   std::vector<std::pair<std::string, uint64_t>> out;
   for (size_t i = 1; i < decode::kOutcomeCount; ++i) {
     const auto o = static_cast<decode::Outcome>(i);
@@ -77,7 +77,7 @@ std::vector<std::pair<std::string, uint64_t>> NamedCounters(const FileResult& r)
   return out;
 }
 
-void PrintSummary(const std::string& path, const FileResult& r, FILE* f) {
+void PrintSummary(const std::string& path, const sensor::FileResult& r, FILE* f) {
   std::fprintf(f, "file: %s\n", path.c_str());
   std::fprintf(f, "format: %s\n", std::string(capture::FileFormatName(r.format)).c_str());
   std::fprintf(f, "linktype: %u\n", r.linktype);
@@ -103,7 +103,7 @@ void PrintSummary(const std::string& path, const FileResult& r, FILE* f) {
   if (!r.damage.ok()) std::fprintf(f, "damage: %s\n", r.damage.message().c_str());
 }
 
-void ReportDamage(const FileResult& r, uint64_t events) {
+void ReportDamage(const sensor::FileResult& r, uint64_t events) {
   std::fprintf(stderr, "isdas: %s (the %llu events before it were kept)\n",
                r.damage.message().c_str(), static_cast<unsigned long long>(events));
 }
@@ -155,7 +155,7 @@ int CmdDecode(const std::vector<std::string>& args) {
     out.buf()->append(output::CsvHeader());
     out.buf()->push_back('\n');
   }
-  EventSink sink;
+  sensor::EventSink sink;
   if (format == "csv") {
     sink = [&out](std::span<const model::Event> evs) {
       for (const auto& e : evs) output::AppendCsv(e, out.buf());
@@ -171,8 +171,8 @@ int CmdDecode(const std::vector<std::string>& args) {
   } else {
     sink = [](std::span<const model::Event>) { return Status::Ok(); };
   }
-  FileResult r;
-  Status s = ProcessFile(reader->get(), sink, &r);
+  sensor::FileResult r;
+  Status s = sensor::ProcessFile(reader->get(), sink, &r);
   out.Flush();
   if (format == "summary") PrintSummary(path, r, stdout);
   std::fflush(stdout);
@@ -222,9 +222,9 @@ int CmdImport(const std::vector<std::string>& args) {
     sum.rules_version = classify::kRulesVersion;
     storage::EventStore* st = store->get();
     Status s = st->BeginImport();
-    FileResult r;
+    sensor::FileResult r;
     if (s.ok()) {
-      s = ProcessFile(
+      s = sensor::ProcessFile(
           reader->get(), [st](std::span<const model::Event> evs) { return st->Append(evs); }, &r);
     }
     auto sha = (*reader)->FinishSha256();

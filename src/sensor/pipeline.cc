@@ -11,8 +11,8 @@
 
 #include "classify/classifier.h"
 #include "common/clock.h"
-#include "decode/decoder.h"
 #include "model/batch_codec.h"
+#include "sensor/file_pipeline.h"
 
 namespace isdas::sensor {
 
@@ -24,11 +24,9 @@ Pipeline::Pipeline(PipelineOptions options, spool::Spool* spool)
 void Pipeline::OnPacket(const capture::Packet& p) {
   captured_.fetch_add(1, std::memory_order_relaxed);
   model::Event& ev = scratch_;
-  ev.ts_us = p.ts_us;
-  const decode::Outcome o = decode::DecodePacket(p.linktype, p.data, p.caplen, p.wire_len, &ev);
+  const decode::Outcome o = DecodeAndClassify(p, &ev);
   outcomes_[static_cast<size_t>(o)].fetch_add(1, std::memory_order_relaxed);
   if (o != decode::Outcome::kEvent) return;
-  classify::Classify(&ev);
   if (pending_.empty()) first_pending_us_ = NowUs();
   pending_.push_back(ev);
   if (pending_.size() >= opt_.batch_max_events) Flush();

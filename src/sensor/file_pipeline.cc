@@ -1,11 +1,18 @@
-#include "file_pipeline.h"
+#include "sensor/file_pipeline.h"
 
 #include <vector>
 
 #include "classify/classifier.h"
 #include "decode/decoder.h"
 
-namespace isdas::app {
+namespace isdas::sensor {
+
+decode::Outcome DecodeAndClassify(const capture::Packet& p, model::Event* ev) {
+  ev->ts_us = p.ts_us;
+  const decode::Outcome o = decode::DecodePacket(p.linktype, p.data, p.caplen, p.wire_len, ev);
+  if (o == decode::Outcome::kEvent) classify::Classify(ev);
+  return o;
+}
 
 Status ProcessFile(capture::FileReader* reader, const EventSink& sink, FileResult* result) {
   constexpr size_t kBatch = 4096;
@@ -15,13 +22,10 @@ Status ProcessFile(capture::FileReader* reader, const EventSink& sink, FileResul
   result->format = reader->format();
   while (reader->Next(&pkt)) {
     model::Event& ev = batch[n];
-    ev.ts_us = pkt.ts_us;
     ev.sensor_id = 0;
-    const decode::Outcome o =
-        decode::DecodePacket(pkt.linktype, pkt.data, pkt.caplen, pkt.wire_len, &ev);
+    const decode::Outcome o = DecodeAndClassify(pkt, &ev);
     result->outcomes.Add(o);
     if (o != decode::Outcome::kEvent) continue;
-    classify::Classify(&ev);
     ++result->kinds[static_cast<size_t>(ev.labels.kind)];
     ++result->tools[static_cast<size_t>(ev.labels.tool)];
     if (++n == kBatch) {
@@ -39,4 +43,4 @@ Status ProcessFile(capture::FileReader* reader, const EventSink& sink, FileResul
   return Status::Ok();
 }
 
-}  // namespace isdas::app
+}  // namespace isdas::sensor
