@@ -540,8 +540,9 @@ Response Series(query::Queries& q, Args& a, const Common& c, Family fam, const K
 }
 
 // One group-by over the total family (…/traffic/top?by=).
-Json Breakdown(query::Queries& q, const std::vector<query::Segment>& segs, const query::Filter& f,
-               Family fam, uint64_t lo, uint64_t hi, query::GroupBy by, size_t limit, Status* err) {
+Result<Json> Breakdown(query::Queries& q, const std::vector<query::Segment>& segs,
+                       const query::Filter& f, Family fam, uint64_t lo, uint64_t hi,
+                       query::GroupBy by, size_t limit) {
   query::TopQuery tq;
   tq.family = fam;
   tq.segments = segs;
@@ -551,10 +552,7 @@ Json Breakdown(query::Queries& q, const std::vector<query::Segment>& segs, const
   tq.by = by;
   tq.limit = limit;
   auto r = q.Top(tq);
-  if (!r.ok()) {
-    *err = r.status();
-    return Json::array();
-  }
+  if (!r.ok()) return r.status();
   Json rows = Json::array();
   for (const auto& row : r->rows) {
     Json j;
@@ -644,7 +642,6 @@ Response Api::AnswerSeries(const Request& req) {
 }
 
 Response Api::AnswerTrafficTop(const Request& req) {
-  Status err;
   Args a(req.params, With({"by", "limit"}));
   Common c = ParseCommon(a, req.now, 86400);
   const std::string by = a.Str("by", "kind");
@@ -661,8 +658,9 @@ Response Api::AnswerTrafficTop(const Request& req) {
   const size_t limit = static_cast<size_t>(a.Int("limit", 100, 1, kMaxLimit));
   if (!a.ok()) return BadRequest(a);
   const query::TopPlan plan = query::PlanTop(c.from_s, c.to_s, req.avail);
-  Json rows = Breakdown(req.q, plan.segments, c.filter, Family::kTotal, 0, 0, g, limit, &err);
-  if (!err.ok()) return Fail(err);
+  auto found = Breakdown(req.q, plan.segments, c.filter, Family::kTotal, 0, 0, g, limit);
+  if (!found.ok()) return Fail(found.status());
+  const Json& rows = found.value();
   if (c.csv) {
     std::vector<std::vector<std::string>> out;
     for (const auto& r : rows) {
@@ -680,7 +678,6 @@ Response Api::AnswerTrafficTop(const Request& req) {
 }
 
 Response Api::AnswerPort(const Request& req) {
-  Status err;
   Args a(req.params, kCommon);
   const std::string& p = req.parts[1];
   if (p.empty() || p.size() > 5 || p.find_first_not_of("0123456789") != std::string::npos ||
@@ -724,7 +721,7 @@ Response Api::AnswerPort(const Request& req) {
   const query::TopPlan days =
       query::PlanTop(c.from_s, c.to_s, req.avail, rollup::Finest(Family::kPortCountry));
   auto list = [&](Family fam, uint64_t lo, uint64_t hi, const char* col, size_t limit,
-                  auto&& name) {
+                  auto&& name) -> Result<Json> {
     query::TopQuery lq = tq;
     lq.segments = days.segments;
     lq.family = fam;
@@ -732,11 +729,8 @@ Response Api::AnswerPort(const Request& req) {
     lq.key_hi = hi;
     lq.limit = limit;
     auto r = req.q.Top(lq);
+    if (!r.ok()) return r.status();
     Json rows = Json::array();
-    if (!r.ok()) {
-      err = r.status();
-      return rows;
-    }
     for (const auto& row : r->rows) {
       Json j{{col, name(row.group)}};
       j["packets"] = row.packets;
@@ -748,10 +742,12 @@ Response Api::AnswerPort(const Request& req) {
   const auto p16 = static_cast<uint16_t>(port);
   const rollup::KeyRange cr = rollup::PortPairs(Family::kPortCountry, p16);
   const rollup::KeyRange fr = rollup::PortPairs(Family::kPortFlags, p16);
-  Json countries = list(Family::kPortCountry, cr.lo, cr.hi, "country", 10,
+  auto countries = list(Family::kPortCountry, cr.lo, cr.hi, "country", 10,
                         [cr](uint64_t k) { return rollup::CountryFromKey(k - cr.lo); });
-  Json flags = list(Family::kPortFlags, fr.lo, fr.hi, "tcp_flags", 20,
+  if (!countries.ok()) return Fail(countries.status());
+  auto flags = list(Family::kPortFlags, fr.lo, fr.hi, "tcp_flags", 20,
                     [fr](uint64_t k) { return FlagsName(static_cast<int>(k - fr.lo)); });
+  if (!flags.ok()) return Fail(flags.status());
   // Its ASes from the events (kept events_days): the window, cut to the events kept.
   const int64_t raw_from = storage::RetentionCutoff(opt_.retention.raw_days, req.now);
   const int64_t asn_from = raw_from == INT64_MIN ? c.from_s : std::max(c.from_s, raw_from);
@@ -762,21 +758,27 @@ Response Api::AnswerPort(const Request& req) {
   for (const auto& row : pa.value()) {
     asns.push_back(Json{{"asn", row.group}, {"packets", row.packets}, {"sources", row.sources}});
   }
-  if (!err.ok()) return Fail(err);
   std::vector<uint32_t> asn_list;
   for (const auto& r : asns) asn_list.push_back(r["asn"].get<uint32_t>());
   auto names = req.q.AsNames(asn_list);
   if (!names.ok()) return Fail(names.status());
   for (auto& r : asns) r["as_name"] = (*names)[r["asn"].get<uint32_t>()];
-  Json kinds = Breakdown(req.q, plan.segments, c.filter, Family::kPort, port, port,
-                         query::GroupBy::kKind, 10, &err);
-  Json tools = Breakdown(req.q, plan.segments, c.filter, Family::kPort, port, port,
-                         query::GroupBy::kTool, 10, &err);
-  Json protos = Breakdown(req.q, plan.segments, c.filter, Family::kPort, port, port,
-                          query::GroupBy::kProto, 10, &err);
-  Json sensors = Breakdown(req.q, plan.segments, c.filter, Family::kPort, port, port,
-                           query::GroupBy::kSensor, 100, &err);
-  if (!err.ok()) return Fail(err);
+  // The port's breakdowns: kinds, tools and protocols (10 each) and sensors (100).
+  Json by[4];
+  const std::pair<query::GroupBy, size_t> groups[4] = {{query::GroupBy::kKind, 10},
+                                                       {query::GroupBy::kTool, 10},
+                                                       {query::GroupBy::kProto, 10},
+                                                       {query::GroupBy::kSensor, 100}};
+  for (int i = 0; i < 4; ++i) {
+    auto b = Breakdown(req.q, plan.segments, c.filter, Family::kPort, port, port, groups[i].first,
+                       groups[i].second);
+    if (!b.ok()) return Fail(b.status());
+    by[i] = std::move(b.value());
+  }
+  Json& kinds = by[0];
+  Json& tools = by[1];
+  Json& protos = by[2];
+  Json& sensors = by[3];
   Json out{
       {"port", port},
       {"window", Window(plan.from_s, plan.to_s, c)},
@@ -785,12 +787,12 @@ Response Api::AnswerPort(const Request& req) {
       {"totals", totals},
       {"protocols", protos},
       {"lists_window", Window(days.from_s, days.to_s, c)},
-      {"countries", countries},
+      {"countries", countries.value()},
       {"asns_window", Window(std::min(asn_from, c.to_s), c.to_s, c)},
       {"asns", asns},
       {"kinds", kinds},
       {"tools", tools},
-      {"tcp_flags", flags},
+      {"tcp_flags", flags.value()},
       {"sensors", sensors},
       {"unique_counts", kUniqueNote}};
   return JsonResponse(out);
