@@ -104,9 +104,7 @@ std::string ReplayPosition::Text() const {
 bool ReplayPosition::Parse(const std::string& t, ReplayPosition* p) {
   unsigned long long d, i, sz, pk;
   long long mt;
-  int used = 0;
-  if (std::sscanf(t.c_str(), "replay %llu %llu %llu %lld %llu%n", &d, &i, &sz, &mt, &pk, &used) !=
-      5) {
+  if (std::sscanf(t.c_str(), "replay %llu %llu %llu %lld %llu", &d, &i, &sz, &mt, &pk) != 5) {
     return false;
   }
   *p = ReplayPosition{d, i, sz, mt, pk};

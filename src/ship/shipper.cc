@@ -8,6 +8,8 @@
 #include <future>
 #include <random>
 
+#include "pki/pki.h"
+
 namespace isdas::ship {
 
 struct Shipper::Client {
@@ -27,18 +29,6 @@ std::string CertificateAlert(const std::string& e) {
     if (e.find(std::string("alert ") + a) != std::string::npos) return a;
   }
   return "";
-}
-
-// This thread's OpenSSL errors, oldest first, and the queue cleared.
-std::string TakeOpensslErrors() {
-  std::string out;
-  while (unsigned long e = ERR_get_error()) {
-    char buf[256];
-    ERR_error_string_n(e, buf, sizeof buf);
-    if (!out.empty()) out += "; ";
-    out += buf;
-  }
-  return out;
 }
 
 }  // namespace
@@ -128,16 +118,16 @@ Shipper::Answer Shipper::Post(size_t i, size_t slot, const std::string& path,
     c.last_used = std::chrono::steady_clock::now();
     if (r) {
       const bool refused = r->status == 401 || r->status == 403;
-      Answer a{r->status, r->body, refused,
+      Answer a{r->status, r->body,
                refused ? "HTTP " + std::to_string(r->status) + " " + r->body : ""};
       // The collector closes after some answers (Connection: close): start afresh next time.
       if (r->get_header_value("Connection") == "close") c.http.reset();
       return a;
     }
-    const std::string tls = TakeOpensslErrors();
+    const std::string tls = pki::OpensslErrors();
     c.http.reset();  // a fresh connection next time
     if (const std::string alert = CertificateAlert(tls); !alert.empty()) {
-      return {0, "TLS: " + tls, true, "the TLS handshake ended with the alert '" + alert + "'"};
+      return {0, "TLS: " + tls, "the TLS handshake ended with the alert '" + alert + "'"};
     }
     // A reused connection the collector had closed meanwhile: once more on a new one.
     if (reused && attempt == 0 &&
@@ -146,8 +136,7 @@ Shipper::Answer Shipper::Post(size_t i, size_t slot, const std::string& path,
       c_.reconnects++;
       continue;
     }
-    return {0, httplib::to_string(r.error()) + (tls.empty() ? "" : " (TLS: " + tls + ")"), false,
-            ""};
+    return {0, httplib::to_string(r.error()) + (tls.empty() ? "" : " (TLS: " + tls + ")"), ""};
   }
 }
 
@@ -209,9 +198,9 @@ void Shipper::Run() {
     for (size_t k = 0; k < recs->size(); ++k) {
       const Answer ans = answers[k].get();
       const spool::Record& rec = (*recs)[k];
-      if (ans.auth_refused && auth_reason.empty()) {
+      if (!ans.refusal.empty() && auth_reason.empty()) {
         auth_reason = endpoints_[endpoint].host + ":" + std::to_string(endpoints_[endpoint].port) +
-                      ": " + ans.reason;
+                      ": " + ans.refusal;
       }
       if (failed) continue;  // resent next round (a copy that did arrive is a duplicate)
       if (ans.status == 200) {

@@ -91,8 +91,9 @@ class Shipper {
   struct Answer {
     int status = 0;  // 0: no HTTP answer
     std::string body;
-    bool auth_refused = false;  // a 401/403, or a TLS alert about our certificate
-    std::string reason;         // with auth_refused: the status and body, or the alert's name
+    // Set when the collector refuses the sensor itself (401/403, or a TLS alert about its
+    // certificate): the status and body, or the alert's name.
+    std::string refusal;
   };
   Answer Post(size_t endpoint, size_t slot, const std::string& path, const std::string& body,
               const char* type);
