@@ -2,18 +2,19 @@
 # Installs the Debian packages isdas needs, when they are missing. Idempotent.
 #   scripts/setup.sh            build + test dependencies
 #   scripts/setup.sh bench      also the tools the benchmarks compare against
-#   scripts/setup.sh fuzz       also clang/libFuzzer
+#   scripts/setup.sh fuzz       (clang/libFuzzer: part of the build dependencies now)
 set -euo pipefail
 
 pkgs=(
   cmake ninja-build g++ pkg-config make clang-format  # build (and the format check)
+  clang libclang-rt-dev  # ThreadSanitizer and the thread-safety analysis (scripts/tsan.sh)
   libpcap-dev        # packet capture (live interfaces; tests compare our file reader with it)
   libsqlite3-dev sqlite3  # the embedded event store (and its shell, used by the demo and tests)
   libssl-dev         # SHA-256 of imported files; TLS for sensor/collector
   libprotobuf-dev protobuf-compiler  # the wire batch schema
   libzstd-dev        # batch compression, the SQLite store's event blocks
   libtomlplusplus-dev  # TOML config files
-  libabsl-dev        # Abseil flat_hash_map: the rollup aggregation's tables
+  libabsl-dev        # Abseil: flat_hash_map (rollup tables), Mutex with thread-safety annotations
   libboost-dev       # Asio/Beast: the collector's event-driven HTTP(S) server
   libcpp-httplib-dev zlib1g-dev  # HTTPS client of the sensor and the tests (zlib: gzip test)
   nlohmann-json3-dev  # JSON of the query API
@@ -26,7 +27,7 @@ pkgs=(
 )
 case "${1:-}" in
   bench) pkgs+=(libbenchmark-dev tcpdump nfdump time wrk) ;;
-  fuzz) pkgs+=(clang libclang-rt-dev) ;;
+  fuzz) ;;
   "") ;;
   *) echo "usage: scripts/setup.sh [bench|fuzz]" >&2; exit 64 ;;
 esac

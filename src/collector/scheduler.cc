@@ -1,7 +1,6 @@
 #include "collector/scheduler.h"
 
 #include <algorithm>
-#include <chrono>
 
 namespace isdas::collector {
 
@@ -10,20 +9,20 @@ Scheduler::Scheduler(Clock clock) : clock_(std::move(clock)) {}
 Scheduler::~Scheduler() { Stop(); }
 
 void Scheduler::Add(std::string name, int64_t interval_us, std::function<void()> task) {
-  std::lock_guard<std::mutex> lock(mu_);
+  MutexLock lock(&mu_);
   Task t{name, std::max<int64_t>(interval_us, 1), std::move(task), INT64_MIN, {}};
   t.stats.name = std::move(name);
   tasks_.push_back(std::move(t));
 }
 
 int64_t Scheduler::RunDue(int64_t now_us) {
-  std::lock_guard<std::mutex> run(run_mu_);
+  MutexLock run(&run_mu_);
   for (;;) {
     // The task most overdue, if any is due.
     size_t pick = SIZE_MAX;
     std::function<void()> fn;
     {
-      std::lock_guard<std::mutex> lock(mu_);
+      MutexLock lock(&mu_);
       if (stopping_) break;
       for (size_t i = 0; i < tasks_.size(); ++i) {
         if (tasks_[i].due_us <= now_us &&
@@ -38,13 +37,13 @@ int64_t Scheduler::RunDue(int64_t now_us) {
     const int64_t start = clock_();
     fn();
     const int64_t end = clock_();
-    std::lock_guard<std::mutex> lock(mu_);
+    MutexLock lock(&mu_);
     Stats& s = tasks_[pick].stats;
     ++s.runs;
     s.last_start_us = start;
     s.last_duration_us = end - start;
   }
-  std::lock_guard<std::mutex> lock(mu_);
+  MutexLock lock(&mu_);
   int64_t next = INT64_MAX;
   for (const Task& t : tasks_) next = std::min(next, t.due_us);
   return next;
@@ -54,12 +53,10 @@ void Scheduler::Start() {
   thread_ = std::thread([this] {
     for (;;) {
       const int64_t next = RunDue(clock_());
-      std::unique_lock<std::mutex> lock(mu_);
+      MutexLock lock(&mu_);
       if (stopping_) return;
       const int64_t wait_us = next == INT64_MAX ? 3600LL * 1000000 : next - clock_();
-      if (wait_us > 0) {
-        cv_.wait_for(lock, std::chrono::microseconds(wait_us), [this] { return stopping_; });
-      }
+      if (wait_us > 0) cv_.WaitFor(&mu_, std::chrono::microseconds(wait_us));
       if (stopping_) return;
     }
   });
@@ -67,15 +64,15 @@ void Scheduler::Start() {
 
 void Scheduler::Stop() {
   {
-    std::lock_guard<std::mutex> lock(mu_);
+    MutexLock lock(&mu_);
     stopping_ = true;
+    cv_.SignalAll();
   }
-  cv_.notify_all();
   if (thread_.joinable()) thread_.join();
 }
 
 std::vector<Scheduler::Stats> Scheduler::stats() const {
-  std::lock_guard<std::mutex> lock(mu_);
+  MutexLock lock(&mu_);
   std::vector<Stats> out;
   for (const Task& t : tasks_) out.push_back(t.stats);
   return out;

@@ -6,13 +6,15 @@
 // Stop wakes the thread at once instead of waiting out an interval.
 // Thread-safe: Add before Start; Stop (or the destructor) from any thread but a task's.
 
-#include <condition_variable>
+#include <absl/base/thread_annotations.h>
+
 #include <cstdint>
 #include <functional>
-#include <mutex>
 #include <string>
 #include <thread>
 #include <vector>
+
+#include "common/mutex.h"
 
 namespace isdas::collector {
 
@@ -27,11 +29,12 @@ class Scheduler {
   // `task` runs first when Start (or RunDue) first sees it, then every `interval_us`, counted
   // from when each run began; a run that takes longer than the interval is followed by the next
   // at once, never by several to catch up.
-  void Add(std::string name, int64_t interval_us, std::function<void()> task);
+  void Add(std::string name, int64_t interval_us, std::function<void()> task)
+      ABSL_LOCKS_EXCLUDED(mu_);
   // Runs every task due at `now_us` (in due order) and returns when the next falls due.
-  int64_t RunDue(int64_t now_us);
+  int64_t RunDue(int64_t now_us) ABSL_LOCKS_EXCLUDED(mu_, run_mu_);
   void Start();
-  void Stop();
+  void Stop() ABSL_LOCKS_EXCLUDED(mu_);
 
   struct Stats {
     std::string name;
@@ -39,7 +42,7 @@ class Scheduler {
     int64_t last_start_us = 0;
     int64_t last_duration_us = 0;
   };
-  std::vector<Stats> stats() const;
+  std::vector<Stats> stats() const ABSL_LOCKS_EXCLUDED(mu_);
 
  private:
   struct Task {
@@ -50,11 +53,11 @@ class Scheduler {
     Stats stats;
   };
   Clock clock_;
-  mutable std::mutex mu_;
-  std::condition_variable cv_;
-  std::vector<Task> tasks_;
-  bool stopping_ = false;
-  std::mutex run_mu_;  // one RunDue at a time
+  mutable Mutex mu_;
+  CondVar cv_;  // stopping_ set
+  std::vector<Task> tasks_ ABSL_GUARDED_BY(mu_);
+  bool stopping_ ABSL_GUARDED_BY(mu_) = false;
+  Mutex run_mu_ ABSL_ACQUIRED_BEFORE(mu_);  // one RunDue at a time
   std::thread thread_;
 };
 

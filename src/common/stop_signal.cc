@@ -3,39 +3,49 @@
 #include <fcntl.h>
 #include <unistd.h>
 
-#include <atomic>
 #include <cerrno>
-#include <condition_variable>
 #include <csignal>
-#include <mutex>
 #include <thread>
 
 namespace isdas {
 namespace {
 
-std::atomic<bool> g_requested{false};
 int g_pipe[2] = {-1, -1};
-std::mutex g_mu;
-std::condition_variable g_cv;
 
 void OnSignal(int) {
-  g_requested.store(true, std::memory_order_relaxed);
   const char b = 1;
   (void)!write(g_pipe[1], &b, 1);
 }
 
 }  // namespace
 
-StopSignal& StopSignal::Install() {
-  static StopSignal* s = [] {
+bool StopFlag::Wait(std::optional<std::chrono::milliseconds> timeout) {
+  const auto deadline = std::chrono::steady_clock::now() + timeout.value_or(std::chrono::hours(1));
+  MutexLock lock(&mu_);
+  while (!stop_requested()) {
+    if (!timeout) {
+      cv_.Wait(&mu_);
+    } else if (cv_.WaitUntil(&mu_, deadline)) {
+      return stop_requested();
+    }
+  }
+  return true;
+}
+
+void StopFlag::Request() {
+  MutexLock lock(&mu_);
+  requested_.store(true, std::memory_order_relaxed);
+  cv_.SignalAll();
+}
+
+StopFlag& StopSignal::Install() {
+  static StopFlag* flag = [] {
+    auto* f = new StopFlag();
     if (pipe2(g_pipe, O_CLOEXEC) != 0) g_pipe[0] = g_pipe[1] = -1;
     // The watcher: a byte in the pipe means a signal came.
-    std::thread([] {
+    std::thread([f] {
       char b;
-      while (read(g_pipe[0], &b, 1) == 1 || errno == EINTR) {
-        { std::lock_guard<std::mutex> lock(g_mu); }
-        g_cv.notify_all();
-      }
+      while (read(g_pipe[0], &b, 1) == 1 || errno == EINTR) f->Request();
     }).detach();
     struct sigaction sa {};
     sa.sa_handler = OnSignal;
@@ -43,29 +53,9 @@ StopSignal& StopSignal::Install() {
     sigaction(SIGINT, &sa, nullptr);
     sigaction(SIGTERM, &sa, nullptr);
     signal(SIGPIPE, SIG_IGN);
-    return new StopSignal();
+    return f;
   }();
-  return *s;
-}
-
-bool StopSignal::stop_requested() const { return g_requested.load(std::memory_order_relaxed); }
-
-bool StopSignal::Wait(std::optional<std::chrono::milliseconds> timeout) {
-  std::unique_lock<std::mutex> lock(g_mu);
-  auto done = [] { return g_requested.load(std::memory_order_relaxed); };
-  if (!timeout) {
-    g_cv.wait(lock, done);
-    return true;
-  }
-  return g_cv.wait_for(lock, *timeout, done);
-}
-
-void StopSignal::Request() {
-  {
-    std::lock_guard<std::mutex> lock(g_mu);
-    g_requested.store(true, std::memory_order_relaxed);
-  }
-  g_cv.notify_all();
+  return *flag;
 }
 
 }  // namespace isdas

@@ -9,7 +9,7 @@ namespace isdas {
 namespace {
 
 TEST(StopSignal, ASignalWakesAWaiter) {
-  StopSignal& s = StopSignal::Install();
+  StopFlag& s = StopSignal::Install();
   EXPECT_FALSE(s.stop_requested());
   EXPECT_FALSE(s.Wait(std::chrono::milliseconds(1)));  // nothing yet: the wait times out
   std::thread waiter([&] { EXPECT_TRUE(s.Wait()); });  // blocks until the signal
@@ -18,6 +18,18 @@ TEST(StopSignal, ASignalWakesAWaiter) {
   EXPECT_TRUE(s.stop_requested());
   EXPECT_TRUE(s.Wait(std::chrono::milliseconds(1)));
   EXPECT_EQ(&StopSignal::Install(), &s);
+}
+
+TEST(StopFlag, RequestWakesEveryWaiterAndStays) {
+  StopFlag f;
+  EXPECT_FALSE(f.Wait(std::chrono::milliseconds(1)));
+  std::thread a([&] { EXPECT_TRUE(f.Wait()); });
+  std::thread b([&] { EXPECT_TRUE(f.Wait(std::chrono::hours(1))); });
+  f.Request();
+  a.join();
+  b.join();
+  EXPECT_TRUE(f.stop_requested());
+  EXPECT_TRUE(f.Wait(std::chrono::milliseconds(0)));
 }
 
 }  // namespace

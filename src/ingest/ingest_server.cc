@@ -59,7 +59,7 @@ struct IngestServer::Pending {
   net::Responder respond;
 };
 
-IngestServer::IngestServer(const Options& o, storage::EventStore* store, const geo::GeoDb* geo,
+IngestServer::IngestServer(const Options& o, storage::IngestStore* store, const geo::GeoDb* geo,
                            const geo::ScannerList* scanners)
     : opt_(o), store_(store), geo_(geo), scanners_(scanners) {}
 
@@ -97,7 +97,7 @@ Status IngestServer::LoadCrl() {
 }
 
 bool IngestServer::IsRevoked(const std::string& serial_hex) {
-  std::lock_guard<std::mutex> lock(crl_mu_);
+  MutexLock lock(&crl_mu_);
   const int64_t now = NowUs();
   if (now - crl_checked_us_ >= 1000000) {
     crl_checked_us_ = now;
@@ -108,7 +108,7 @@ bool IngestServer::IsRevoked(const std::string& serial_hex) {
 }
 
 Result<std::unique_ptr<IngestServer>> IngestServer::Create(const Options& o,
-                                                           storage::EventStore* store,
+                                                           storage::IngestStore* store,
                                                            const geo::GeoDb* geo,
                                                            const geo::ScannerList* scanners) {
   for (const auto* f : {&o.cert_file, &o.key_file, &o.ca_file, &o.crl_file}) {
@@ -118,7 +118,7 @@ Result<std::unique_ptr<IngestServer>> IngestServer::Create(const Options& o,
   }
   std::unique_ptr<IngestServer> s(new IngestServer(o, store, geo, scanners));
   {
-    std::lock_guard<std::mutex> lock(s->crl_mu_);
+    MutexLock lock(&s->crl_mu_);
     ISDAS_RETURN_IF_ERROR(s->LoadCrl());
   }
   return s;
@@ -127,14 +127,14 @@ Result<std::unique_ptr<IngestServer>> IngestServer::Create(const Options& o,
 const net::Counters& IngestServer::http_counters() const { return http_->counters(); }
 
 bool IngestServer::Reserve(size_t bytes) {
-  std::lock_guard<std::mutex> lock(budget_mu_);
+  MutexLock lock(&budget_mu_);
   if (budget_used_ + bytes > opt_.decompress_budget_bytes) return false;
   budget_used_ += bytes;
   return true;
 }
 
 void IngestServer::Release(size_t bytes) {
-  std::lock_guard<std::mutex> lock(budget_mu_);
+  MutexLock lock(&budget_mu_);
   budget_used_ -= bytes;
 }
 
@@ -181,17 +181,17 @@ void IngestServer::OnBatch(net::Request&& req, net::Responder respond) {
   // Enrichment here, on a worker thread, keeps it off the single writer.
   Enrich(geo_, scanners_, &p->batch);
   {
-    std::lock_guard<std::mutex> lock(mu_);
+    MutexLock lock(&mu_);
     if (queue_.size() < opt_.max_pending_batches && !stopping_) {
       queue_.push_back(std::move(p));
       p = nullptr;
+      cv_.Signal();
     }
   }
   if (p) {
     counters_.refused_overloaded++;
     return p->respond(Busy("collector busy; retry later", 1));
   }
-  cv_.notify_one();
   // The writer answers once the batch's commit is durable.
 }
 
@@ -210,7 +210,7 @@ void IngestServer::OnHeartbeat(net::Request&& req, net::Responder respond) {
   Status s;
   {
     // Heartbeats share the store with the writer thread; the store is single-writer.
-    std::lock_guard<std::mutex> lock(store_mu_);
+    MutexLock lock(&store_mu_);
     s = store_->RecordHeartbeat(hb->sensor_id, NowUs(), hb->counters);
   }
   if (!s.ok()) {
@@ -273,7 +273,7 @@ Status IngestServer::Start() {
 }
 
 void IngestServer::FlushStore(bool force) {
-  std::lock_guard<std::mutex> lock(store_mu_);
+  MutexLock lock(&store_mu_);
   Status s = store_->FlushRollups(force);
   if (!s.ok()) {
     counters_.store_failures++;
@@ -284,30 +284,32 @@ void IngestServer::FlushStore(bool force) {
 void IngestServer::WriterLoop() {
   for (;;) {
     std::vector<std::unique_ptr<Pending>> group;
+    bool stop = false;
     {
-      std::unique_lock<std::mutex> lock(mu_);
+      MutexLock lock(&mu_);
       // Idle for a second: let the store write rollups it holds in memory (docs/rollups.md).
-      while (!cv_.wait_for(lock, std::chrono::seconds(1),
-                           [this] { return !queue_.empty() || stopping_; })) {
-        lock.unlock();
-        FlushStore(false);
-        lock.lock();
+      while (queue_.empty() && !stopping_) {
+        if (cv_.WaitFor(&mu_, std::chrono::seconds(1)) && queue_.empty() && !stopping_) {
+          mu_.Unlock();
+          FlushStore(false);
+          mu_.Lock();
+        }
       }
-      if (queue_.empty()) {
-        lock.unlock();
-        FlushStore(true);
-        return;
-      }
+      stop = queue_.empty();
       while (!queue_.empty() && group.size() < opt_.max_group) {
         group.push_back(std::move(queue_.front()));
         queue_.pop_front();
       }
     }
+    if (stop) {
+      FlushStore(true);
+      return;
+    }
     std::vector<storage::SensorBatch*> batches;
     for (auto& p : group) batches.push_back(&p->batch);
     Result<std::vector<storage::BatchOutcome>> r = Internal("not run");
     {
-      std::lock_guard<std::mutex> lock(store_mu_);
+      MutexLock lock(&store_mu_);
       r = store_->CommitBatches(batches, NowUs());
     }
     counters_.commits++;
@@ -336,10 +338,10 @@ void IngestServer::Stop() {
   // Connections first (answers given after this are dropped), then the queued commits.
   if (http_) http_->Stop();
   {
-    std::lock_guard<std::mutex> lock(mu_);
+    MutexLock lock(&mu_);
     stopping_ = true;
+    cv_.SignalAll();
   }
-  cv_.notify_all();
   if (writer_.joinable()) writer_.join();
 }
 

@@ -19,16 +19,17 @@
 // Batches from all connections go through one writer thread that commits them in groups
 // (group commit: one fsync for many batches). Thread-safe; Start once, Stop once.
 
+#include <absl/base/thread_annotations.h>
+
 #include <atomic>
-#include <condition_variable>
 #include <cstdint>
 #include <deque>
 #include <memory>
-#include <mutex>
 #include <set>
 #include <string>
 #include <thread>
 
+#include "common/mutex.h"
 #include "common/status.h"
 #include "model/batch_codec.h"
 #include "storage/event_store.h"
@@ -86,7 +87,7 @@ class IngestServer {
   // data version is recorded with the batch; with `scanners`, sources on the research-scanner
   // list are flagged. `store`, `geo` and `scanners` must outlive the server.
   static Result<std::unique_ptr<IngestServer>> Create(const Options& options,
-                                                      storage::EventStore* store,
+                                                      storage::IngestStore* store,
                                                       const geo::GeoDb* geo = nullptr,
                                                       const geo::ScannerList* scanners = nullptr);
   ~IngestServer();
@@ -102,21 +103,22 @@ class IngestServer {
  private:
   struct Pending;
 
-  IngestServer(const Options& o, storage::EventStore* store, const geo::GeoDb* geo,
+  IngestServer(const Options& o, storage::IngestStore* store, const geo::GeoDb* geo,
                const geo::ScannerList* scanners);
-  void WriterLoop();
-  void FlushStore(bool force);
+  void WriterLoop() ABSL_LOCKS_EXCLUDED(mu_, store_mu_);
+  void FlushStore(bool force) ABSL_LOCKS_EXCLUDED(store_mu_);
   void OnBatch(net::Request&& req, net::Responder respond);
   void OnHeartbeat(net::Request&& req, net::Responder respond);
-  bool IsRevoked(const std::string& serial_hex);
+  bool IsRevoked(const std::string& serial_hex) ABSL_LOCKS_EXCLUDED(crl_mu_);
   bool RefuseRevoked(const net::Request& req, net::Responder& respond);
   // Reserves decompression memory; false when the budget is spent.
-  bool Reserve(size_t bytes);
-  void Release(size_t bytes);
-  Status LoadCrl();
+  bool Reserve(size_t bytes) ABSL_LOCKS_EXCLUDED(budget_mu_);
+  void Release(size_t bytes) ABSL_LOCKS_EXCLUDED(budget_mu_);
+  Status LoadCrl() ABSL_EXCLUSIVE_LOCKS_REQUIRED(crl_mu_);
 
   Options opt_;
-  storage::EventStore* store_;
+  Mutex store_mu_;  // the store has one writer at a time: batches' and heartbeats'
+  storage::IngestStore* store_ ABSL_PT_GUARDED_BY(store_mu_);
   const geo::GeoDb* geo_;
   const geo::ScannerList* scanners_;
   std::unique_ptr<net::HttpServer> http_;
@@ -124,20 +126,18 @@ class IngestServer {
   int port_ = 0;
   Counters counters_;
 
-  std::mutex mu_;
-  std::condition_variable cv_;
-  std::deque<std::unique_ptr<Pending>> queue_;
-  bool stopping_ = false;
+  Mutex mu_;
+  CondVar cv_;  // a batch queued, or stopping_
+  std::deque<std::unique_ptr<Pending>> queue_ ABSL_GUARDED_BY(mu_);
+  bool stopping_ ABSL_GUARDED_BY(mu_) = false;
 
-  std::mutex store_mu_;  // the store has one writer at a time
+  Mutex budget_mu_;
+  size_t budget_used_ ABSL_GUARDED_BY(budget_mu_) = 0;
 
-  std::mutex budget_mu_;
-  size_t budget_used_ = 0;
-
-  std::mutex crl_mu_;
-  std::set<std::string> revoked_;  // serial numbers, upper-case hex
-  int64_t crl_mtime_ns_ = -1;
-  int64_t crl_checked_us_ = 0;
+  Mutex crl_mu_;
+  std::set<std::string> revoked_ ABSL_GUARDED_BY(crl_mu_);  // serial numbers, upper-case hex
+  int64_t crl_mtime_ns_ ABSL_GUARDED_BY(crl_mu_) = -1;
+  int64_t crl_checked_us_ ABSL_GUARDED_BY(crl_mu_) = 0;
 };
 
 }  // namespace isdas::ingest

@@ -1,5 +1,6 @@
 #include "net/http_server.h"
 
+#include <absl/base/thread_annotations.h>
 #include <openssl/err.h>
 #include <openssl/ssl.h>
 #include <sys/resource.h>
@@ -10,10 +11,11 @@
 #include <boost/beast/http.hpp>
 #include <boost/beast/ssl.hpp>
 #include <limits>
-#include <mutex>
 #include <optional>
 #include <thread>
 #include <unordered_map>
+
+#include "common/mutex.h"
 
 namespace isdas::net {
 
@@ -119,9 +121,9 @@ struct HttpServer::Impl {
   Options opt;
   std::vector<Route> routes;
   Counters c;
-  std::mutex mu;  // guards the two maps
-  std::unordered_map<std::string, size_t> per_address;
-  std::unordered_map<SessionBase*, std::weak_ptr<SessionBase>> sessions;
+  Mutex mu;
+  std::unordered_map<std::string, size_t> per_address ABSL_GUARDED_BY(mu);
+  std::unordered_map<SessionBase*, std::weak_ptr<SessionBase>> sessions ABSL_GUARDED_BY(mu);
   // Declared before the io_context: sessions (destroyed with it) use everything above.
   std::optional<ssl::context> tls;
   asio::io_context ioc;
@@ -135,7 +137,7 @@ struct HttpServer::Impl {
   void DoAccept();
   void OnAccept(tcp::socket socket);
   void Forget(SessionBase* s, const std::string& address) {
-    std::lock_guard<std::mutex> lock(mu);
+    MutexLock lock(&mu);
     sessions.erase(s);
     auto it = per_address.find(address);
     if (it != per_address.end() && --it->second == 0) per_address.erase(it);
@@ -430,7 +432,7 @@ void HttpServer::Impl::OnAccept(tcp::socket socket) {
   std::string address = remote.address().to_string();
   c.connections_accepted++;
   {
-    std::lock_guard<std::mutex> lock(mu);
+    MutexLock lock(&mu);
     if (c.connections_open >= opt.limits.max_connections) {
       c.refused_connection_cap++;
       return;  // the socket closes here
@@ -456,8 +458,14 @@ void HttpServer::Impl::OnAccept(tcp::socket socket) {
     p->Begin();
     s = p;
   }
-  std::lock_guard<std::mutex> lock(mu);
-  sessions.emplace(s.get(), s);
+  {
+    MutexLock lock(&mu);
+    sessions.emplace(s.get(), s);
+  }
+  // A connection accepted while Stop runs may have missed Stop's list of sessions (Stop sets
+  // `stopped` before it takes the list under the same lock): it closes itself, or it would
+  // stay open until the server is destroyed.
+  if (stopped) s->CloseSoon();
 }
 
 Result<std::unique_ptr<HttpServer>> HttpServer::Start(Options o, std::vector<Route> routes) {
@@ -541,7 +549,7 @@ void HttpServer::Stop() {
   });
   std::vector<std::shared_ptr<SessionBase>> live;
   {
-    std::lock_guard<std::mutex> lock(im.mu);
+    MutexLock lock(&im.mu);
     for (auto& [p, w] : im.sessions) {
       if (auto s = w.lock()) live.push_back(std::move(s));
     }
@@ -549,8 +557,12 @@ void HttpServer::Stop() {
   // Outside the lock: dropping the last reference to a session takes it in ~Session.
   for (auto& s : live) s->CloseSoon();
   live.clear();
-  // Closed sockets end their operations; give them a moment, then stop whatever is left.
-  for (int i = 0; i < 200 && im.c.connections_open > 0; ++i) {
+  // Closed sockets end their operations, and with the acceptor closed the I/O threads run out
+  // of work and return — a connection accepted just now included: its handler runs, sees
+  // `stopped` and closes it (stopping the io_context at once left such a socket open, inside
+  // the handler, until the server was destroyed). Two seconds at most, then whatever is left
+  // is stopped.
+  for (int i = 0; i < 200 && (im.c.connections_open > 0 || !im.ioc.stopped()); ++i) {
     std::this_thread::sleep_for(std::chrono::milliseconds(10));
   }
   im.ioc.stop();

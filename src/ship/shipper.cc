@@ -143,7 +143,7 @@ Shipper::Answer Shipper::Post(size_t i, size_t slot, const std::string& path,
 void Shipper::SetAuthProblem(const std::string& why) {
   std::function<void(const std::string&)> tell;
   {
-    std::lock_guard<std::mutex> lock(mu_);
+    MutexLock lock(&mu_);
     if (why == auth_problem_) return;
     auth_problem_ = why;
     tell = opt_.on_problem;
@@ -162,23 +162,28 @@ void Shipper::SleepBackoff(uint32_t attempt) {
   for (uint32_t i = 0; i < attempt && ceiling < opt_.max_backoff_ms; ++i) ceiling *= 2;
   if (ceiling > opt_.max_backoff_ms) ceiling = opt_.max_backoff_ms;
   const uint64_t wait = ceiling / 2 + rng() % (ceiling / 2 + 1);
-  std::unique_lock<std::mutex> lock(mu_);
-  cv_.wait_for(lock, std::chrono::milliseconds(wait), [this] { return stop_; });
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(wait);
+  MutexLock lock(&mu_);
+  while (!stop_ && !cv_.WaitUntil(&mu_, deadline)) {
+  }
 }
 
 void Shipper::Run() {
   uint32_t attempt = 0;
   for (;;) {
     {
-      std::unique_lock<std::mutex> lock(mu_);
+      MutexLock lock(&mu_);
       if (stop_) return;
     }
     // Always from the first undelivered record: the spool may also have dropped records
     // behind our back (full), which are never waited for.
     auto recs = spool_->Read(spool_->acked() + 1, opt_.window, 64u << 20);
     if (!recs.ok() || recs->empty()) {
-      std::unique_lock<std::mutex> lock(mu_);
-      cv_.wait_for(lock, std::chrono::milliseconds(200), [this] { return stop_ || notified_; });
+      // Woken by Notify; the timeout also catches a spool that changed without one.
+      const auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(200);
+      MutexLock lock(&mu_);
+      while (!stop_ && !notified_ && !cv_.WaitUntil(&mu_, deadline)) {
+      }
       notified_ = false;
       continue;
     }
@@ -226,7 +231,7 @@ void Shipper::Run() {
         }
       } else {
         failed = true;
-        std::lock_guard<std::mutex> lock(mu_);
+        MutexLock lock(&mu_);
         last_error_ =
             endpoints_[endpoint].host + ":" + std::to_string(endpoints_[endpoint].port) + ": " +
             (ans.status ? "HTTP " + std::to_string(ans.status) + " " + ans.body : ans.body);
@@ -252,7 +257,7 @@ void Shipper::Run() {
 }
 
 Status Shipper::SendHeartbeat(const std::vector<uint8_t>& body) {
-  std::lock_guard<std::mutex> lock(heartbeat_mu_);
+  MutexLock lock(&heartbeat_mu_);
   std::string last;
   for (size_t k = 0; k < endpoints_.size(); ++k) {
     const size_t i = (current_ + k) % endpoints_.size();
@@ -266,29 +271,29 @@ Status Shipper::SendHeartbeat(const std::vector<uint8_t>& body) {
 
 void Shipper::Notify() {
   {
-    std::lock_guard<std::mutex> lock(mu_);
+    MutexLock lock(&mu_);
     notified_ = true;
+    cv_.SignalAll();
   }
-  cv_.notify_all();
 }
 
 void Shipper::Stop() {
   {
-    std::lock_guard<std::mutex> lock(mu_);
+    MutexLock lock(&mu_);
     stop_ = true;
+    cv_.SignalAll();
   }
-  cv_.notify_all();
 }
 
 bool Shipper::Drained() const { return spool_->acked() + 1 >= spool_->next_seq(); }
 
 std::string Shipper::auth_problem() const {
-  std::lock_guard<std::mutex> lock(mu_);
+  MutexLock lock(&mu_);
   return auth_problem_;
 }
 
 std::string Shipper::last_error() const {
-  std::lock_guard<std::mutex> lock(mu_);
+  MutexLock lock(&mu_);
   return last_error_;
 }
 

@@ -16,16 +16,17 @@
 // as a retry.
 // Thread-safe counters; Run() in one thread, Stop() from any.
 
+#include <absl/base/thread_annotations.h>
+
 #include <atomic>
-#include <condition_variable>
 #include <cstdint>
 #include <functional>
 #include <memory>
-#include <mutex>
 #include <string>
 #include <utility>
 #include <vector>
 
+#include "common/mutex.h"
 #include "common/status.h"
 #include "spool/spool.h"
 
@@ -97,23 +98,23 @@ class Shipper {
   };
   Answer Post(size_t endpoint, size_t slot, const std::string& path, const std::string& body,
               const char* type);
-  void SetAuthProblem(const std::string& why);
-  void SleepBackoff(uint32_t attempt);
+  void SetAuthProblem(const std::string& why) ABSL_LOCKS_EXCLUDED(mu_);
+  void SleepBackoff(uint32_t attempt) ABSL_LOCKS_EXCLUDED(mu_);
 
   Options opt_;
   spool::Spool* spool_;
   std::vector<Endpoint> endpoints_;
   // clients_[endpoint][slot]; slots 0..window-1 ship batches, slot `window` heartbeats.
   std::vector<std::vector<std::unique_ptr<Client>>> clients_;
-  std::mutex heartbeat_mu_;
+  Mutex heartbeat_mu_;              // one heartbeat at a time (they share a connection slot)
   std::atomic<size_t> current_{0};  // the endpoint in use; read by heartbeats too
   Counters c_;
-  mutable std::mutex mu_;
-  std::condition_variable cv_;
-  bool stop_ = false;
-  bool notified_ = false;
-  std::string last_error_;
-  std::string auth_problem_;
+  mutable Mutex mu_;
+  CondVar cv_;  // stop_ or notified_ set
+  bool stop_ ABSL_GUARDED_BY(mu_) = false;
+  bool notified_ ABSL_GUARDED_BY(mu_) = false;
+  std::string last_error_ ABSL_GUARDED_BY(mu_);
+  std::string auth_problem_ ABSL_GUARDED_BY(mu_);
 };
 
 }  // namespace isdas::ship

@@ -176,6 +176,8 @@ Result<std::unique_ptr<Spool>> Spool::Open(const std::string& dir, const Options
                       " is in use by another process (a sensor running with it, or `isdas "
                       "spool requeue`); stop it first");
   }
+  // Not shared yet; locked for the annotations' sake (and it costs nothing).
+  MutexLock lock(&s->mu_);
   ISDAS_RETURN_IF_ERROR(s->Recover());
   if (!options.owner.empty()) {
     if (s->owner_.empty()) {
@@ -384,7 +386,7 @@ Status Spool::Quarantine(const Record& rec, const std::string& reason) {
   ISDAS_RETURN_IF_ERROR(WriteFileDurably(base + ".reason", meta.data(), meta.size()));
   ISDAS_RETURN_IF_ERROR(SyncDir(qdir));
   {
-    std::lock_guard<std::mutex> lock(mu_);
+    MutexLock lock(&mu_);
     ++c_.quarantined_records;
     c_.quarantined_events += rec.events;
   }
@@ -470,7 +472,7 @@ Result<uint64_t> Spool::Requeue(uint64_t seq) {
   unlink((base + ".reason").c_str());
   unlink((base + ".batch").c_str());
   (void)SyncDir(dir_ + "/quarantine");
-  std::lock_guard<std::mutex> lock(mu_);
+  MutexLock lock(&mu_);
   --c_.quarantined_records;
   c_.quarantined_events -= q->events;
   return appended;
@@ -722,7 +724,7 @@ Status Spool::MakeRoom(uint64_t need) {
 
 Result<uint64_t> Spool::Append(std::span<const uint8_t> payload, uint32_t events,
                                std::span<const uint8_t> meta) {
-  std::lock_guard<std::mutex> lock(mu_);
+  MutexLock lock(&mu_);
   const uint64_t need = kRecordHeader + payload.size() + meta.size();
   if (payload.size() > kMaxPayload || need > opt_.segment_bytes) {
     return InvalidArgument("spool record of " + std::to_string(payload.size()) +
@@ -787,7 +789,7 @@ Result<uint64_t> Spool::Append(std::span<const uint8_t> payload, uint32_t events
 }
 
 Status Spool::Sync() {
-  std::lock_guard<std::mutex> lock(mu_);
+  MutexLock lock(&mu_);
   if (!dirty_ || segments_.empty()) return Status::Ok();
   if (fdatasync(segments_.back()->fd) != 0)
     return ErrnoError("fsync " + segments_.back()->path, errno);
@@ -797,7 +799,7 @@ Status Spool::Sync() {
 }
 
 Result<std::vector<Record>> Spool::Read(uint64_t first_seq, size_t max_records, size_t max_bytes) {
-  std::lock_guard<std::mutex> lock(mu_);
+  MutexLock lock(&mu_);
   std::vector<Record> out;
   size_t bytes = 0;
   for (auto& seg : segments_) {
@@ -834,7 +836,7 @@ Result<std::vector<Record>> Spool::Read(uint64_t first_seq, size_t max_records, 
 }
 
 Status Spool::Ack(uint64_t seq) {
-  std::lock_guard<std::mutex> lock(mu_);
+  MutexLock lock(&mu_);
   if (seq >= next_seq_) {
     return InvalidArgument("ack of sequence " + std::to_string(seq) + ", never appended (next " +
                            std::to_string(next_seq_) + ")");
@@ -869,26 +871,26 @@ Status Spool::Ack(uint64_t seq) {
 }
 
 Status Spool::CountWriteFailure(uint64_t events) {
-  std::lock_guard<std::mutex> lock(mu_);
+  MutexLock lock(&mu_);
   c_.write_failed_events += events;
   return WriteState();
 }
 
 std::vector<uint8_t> Spool::last_meta() const {
-  std::lock_guard<std::mutex> lock(mu_);
+  MutexLock lock(&mu_);
   return last_meta_;
 }
 
 uint64_t Spool::acked() const {
-  std::lock_guard<std::mutex> lock(mu_);
+  MutexLock lock(&mu_);
   return acked_;
 }
 uint64_t Spool::next_seq() const {
-  std::lock_guard<std::mutex> lock(mu_);
+  MutexLock lock(&mu_);
   return next_seq_;
 }
 Counters Spool::counters() const {
-  std::lock_guard<std::mutex> lock(mu_);
+  MutexLock lock(&mu_);
   return c_;
 }
 

@@ -19,14 +19,16 @@
 //   segment or refuses the new record, and counts the events dropped.
 // Thread-safe: one appender and one shipper may call concurrently.
 
+#include <absl/base/thread_annotations.h>
+
 #include <cstdint>
 #include <map>
 #include <memory>
-#include <mutex>
 #include <span>
 #include <string>
 #include <vector>
 
+#include "common/mutex.h"
 #include "common/status.h"
 
 namespace isdas::spool {
@@ -127,28 +129,33 @@ class Spool {
  private:
   struct Segment;
   Spool() = default;
-  Status Recover();
-  Status RecoverSegment(Segment* seg);
-  Status NewSegment();
-  Status WriteState();
-  Status MakeRoom(uint64_t need);
-  void DeleteSegment(size_t i);
+  Status Recover() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  Status RecoverSegment(Segment* seg) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  Status NewSegment() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  Status WriteState() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  Status MakeRoom(uint64_t need) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  void DeleteSegment(size_t i) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
 
   std::string dir_;
   Options opt_;
   uint64_t epoch_ = 0;
-  mutable std::mutex mu_;
-  std::vector<std::unique_ptr<Segment>> segments_;  // oldest first; the last is active
-  uint64_t next_seq_ = 1;
-  uint64_t acked_ = 0;
-  int64_t last_sync_us_ = 0;
-  bool dirty_ = false;
-  bool appending_ = false;  // segments_.back() was made by this process and takes appends
-  std::map<uint64_t, uint32_t> recently_dropped_;  // seq -> events, see Ack()
-  std::string owner_;
-  std::vector<uint8_t> last_meta_;
+  // Everything below but lock_fd_; held across the file writes of Append, Ack and Sync (one
+  // appender, one shipper: they take turns).
+  mutable Mutex mu_;
+  // Oldest first; the last is active.
+  std::vector<std::unique_ptr<Segment>> segments_ ABSL_GUARDED_BY(mu_);
+  uint64_t next_seq_ ABSL_GUARDED_BY(mu_) = 1;
+  uint64_t acked_ ABSL_GUARDED_BY(mu_) = 0;
+  int64_t last_sync_us_ ABSL_GUARDED_BY(mu_) = 0;
+  bool dirty_ ABSL_GUARDED_BY(mu_) = false;
+  // segments_.back() was made by this process and takes appends.
+  bool appending_ ABSL_GUARDED_BY(mu_) = false;
+  // seq -> events, see Ack().
+  std::map<uint64_t, uint32_t> recently_dropped_ ABSL_GUARDED_BY(mu_);
+  std::string owner_ ABSL_GUARDED_BY(mu_);
+  std::vector<uint8_t> last_meta_ ABSL_GUARDED_BY(mu_);
   int lock_fd_ = -1;  // the directory, flock()ed while open
-  Counters c_;
+  Counters c_ ABSL_GUARDED_BY(mu_);
 };
 
 std::string FsyncPolicyName(FsyncPolicy p);
