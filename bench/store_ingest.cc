@@ -1,5 +1,5 @@
 // Store ingest benchmark (bench/store_ingest_bench.sh): N generated, enriched events committed as
-// sensor batches through an EventStore — exactly what the collector's writer does after the
+// sensor batches through an IngestStore — exactly what the collector's writer does after the
 // network — with events, rollups and batch marks; prints events/s for every tenth of the run
 // (sustained, not a burst) and the process's peak RSS.
 //
@@ -62,7 +62,7 @@ int main(int argc, char** argv) {
     return 64;
   }
   const std::string engine = argv[1];
-  std::unique_ptr<storage::EventStore> store;
+  std::unique_ptr<storage::IngestStore> store;
   size_t n = 0;
   int next = 0;
   if (engine == "sqlite") {

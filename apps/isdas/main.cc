@@ -12,8 +12,8 @@
 
 #include "capture/file_reader.h"
 #include "classify/classifier.h"
+#include "collector/import.h"
 #include "commands.h"
-#include "common/clock.h"
 #include "decode/decoder.h"
 #include "output/event_format.h"
 #include "sensor/file_pipeline.h"
@@ -61,22 +61,6 @@ int UsageError(const std::string& msg) {
   return kExitUsage;
 }
 
-// Non-zero named counters of one file, outcomes first, in a stable order.
-std::vector<std::pair<std::string, uint64_t>> NamedCounters(const sensor::FileResult& r) {
-  std::vector<std::pair<std::string, uint64_t>> out;
-  for (size_t i = 1; i < decode::kOutcomeCount; ++i) {
-    const auto o = static_cast<decode::Outcome>(i);
-    if (r.outcomes[o]) out.emplace_back(std::string(decode::OutcomeName(o)), r.outcomes[o]);
-  }
-  if (r.reader.caplen_exceeds_len) {
-    out.emplace_back("caplen_exceeds_len", r.reader.caplen_exceeds_len);
-  }
-  if (r.reader.simple_packet_no_timestamp) {
-    out.emplace_back("simple_packet_no_timestamp", r.reader.simple_packet_no_timestamp);
-  }
-  return out;
-}
-
 void PrintSummary(const std::string& path, const sensor::FileResult& r, FILE* f) {
   std::fprintf(f, "file: %s\n", path.c_str());
   std::fprintf(f, "format: %s\n", std::string(capture::FileFormatName(r.format)).c_str());
@@ -97,7 +81,7 @@ void PrintSummary(const std::string& path, const sensor::FileResult& r, FILE* f)
                  std::string(model::ToolName(static_cast<model::Tool>(t))).c_str(),
                  static_cast<unsigned long long>(r.tools[t]));
   }
-  for (const auto& [name, n] : NamedCounters(r)) {
+  for (const auto& [name, n] : collector::NamedCounters(r)) {
     std::fprintf(f, "count.%s: %llu\n", name.c_str(), static_cast<unsigned long long>(n));
   }
   if (!r.damage.ok()) std::fprintf(f, "damage: %s\n", r.damage.message().c_str());
@@ -210,70 +194,22 @@ int CmdImport(const std::vector<std::string>& args) {
   }
   int rc = kExitOk;
   for (const std::string& path : files) {
-    auto reader = capture::FileReader::Open(path, /*sha256=*/true);
-    if (!reader.ok()) {
-      std::fprintf(stderr, "isdas: %s\n", reader.status().message().c_str());
-      rc = kExitError;
-      continue;
-    }
-    storage::ImportSummary sum;
-    sum.path = path;
-    sum.started_us = NowUs();
-    sum.rules_version = classify::kRulesVersion;
-    storage::EventStore* st = store->get();
-    Status s = st->BeginImport();
-    sensor::FileResult r;
-    if (s.ok()) {
-      s = sensor::ProcessFile(
-          reader->get(), [st](std::span<const model::Event> evs) { return st->Append(evs); }, &r);
-    }
-    auto sha = (*reader)->FinishSha256();
-    if (s.ok() && !sha.ok()) s = sha.status();
-    if (s.ok()) {
-      auto prior = st->FindImport(sha.value());
-      if (!prior.ok()) {
-        s = prior.status();
-      } else if (prior.value() != 0) {
-        st->Abandon();
-        std::printf("%s: already imported (import #%lld, same SHA-256); skipped\n", path.c_str(),
-                    static_cast<long long>(prior.value()));
-        continue;
-      }
-    }
-    if (!s.ok()) {
-      st->Abandon();
+    auto r = collector::ImportFile(path, store->get());
+    if (!r.ok()) {
       std::fprintf(stderr, "isdas: %s: %s (nothing of this file was stored)\n", path.c_str(),
-                   s.ToString().c_str());
+                   r.status().ToString().c_str());
       rc = kExitError;
       continue;
     }
-    sum.sha256 = sha.value();
-    sum.format = std::string(capture::FileFormatName(r.format));
-    struct stat sb;
-    sum.size_bytes = (path != "-" && stat(path.c_str(), &sb) == 0)
-                         ? static_cast<uint64_t>(sb.st_size)
-                         : reader->get()->offset();
-    sum.records = r.reader.records;
-    sum.packets = r.outcomes.packets();
-    sum.events = r.outcomes[decode::Outcome::kEvent];
-    sum.anomalies = r.outcomes.anomalies();
-    sum.counters = NamedCounters(r);
-    if (!r.damage.ok()) {
-      sum.error = r.damage.message();
-      sum.error_offset = r.damage_offset;
-    }
-    sum.finished_us = NowUs();
-    auto id = st->Commit(sum);
-    if (!id.ok()) {
-      std::fprintf(stderr, "isdas: %s: %s (nothing of this file was stored)\n", path.c_str(),
-                   id.status().ToString().c_str());
-      rc = kExitError;
+    if (r->earlier != 0) {
+      std::printf("%s: already imported (import #%lld, same SHA-256); skipped\n", path.c_str(),
+                  static_cast<long long>(r->earlier));
       continue;
     }
-    std::printf("import #%lld\n", static_cast<long long>(id.value()));
-    PrintSummary(path, r, stdout);
-    if (!r.damage.ok()) {
-      ReportDamage(r, sum.events);
+    std::printf("import #%lld\n", static_cast<long long>(r->id));
+    PrintSummary(path, r->file, stdout);
+    if (!r->file.damage.ok()) {
+      ReportDamage(r->file, r->summary.events);
       if (rc == kExitOk) rc = kExitDamaged;
     }
   }

@@ -4,6 +4,7 @@
 #include <maxminddb.h>
 
 #include <algorithm>
+#include <cstdio>
 #include <cstring>
 #include <fstream>
 #include <unordered_map>
@@ -159,6 +160,17 @@ Status GeoDb::LoadCsv(const std::string& path, bool v6) {
     std::sort(v4_.begin(), v4_.end(), [](auto& a, auto& b) { return a.start < b.start; });
   }
   return Status::Ok();
+}
+
+Result<std::unique_ptr<GeoDb>> GeoDb::OpenDir(const std::string& dir) {
+  std::string version = "unknown";
+  if (FILE* vf = std::fopen((dir + "/VERSION").c_str(), "r")) {
+    char buf[128] = {};
+    if (std::fgets(buf, sizeof buf, vf)) version = std::string(buf, std::strcspn(buf, "\r\n"));
+    std::fclose(vf);
+  }
+  return Open(dir + "/geo-whois-asn-country.mmdb", dir + "/asn-ipv4.csv", dir + "/asn-ipv6.csv",
+              "ip-location-db " + version);
 }
 
 Result<std::unique_ptr<GeoDb>> GeoDb::Open(const std::string& country_mmdb,

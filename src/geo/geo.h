@@ -41,6 +41,9 @@ class GeoDb {
                                              const std::string& asn_ipv4_csv,
                                              const std::string& asn_ipv6_csv,
                                              const std::string& version);
+  // Opens the data of ip-location-db as scripts/fetch-geo.sh lays it out in `dir`
+  // (geo-whois-asn-country.mmdb, asn-ipv4.csv, asn-ipv6.csv, and VERSION naming the release).
+  static Result<std::unique_ptr<GeoDb>> OpenDir(const std::string& dir);
   ~GeoDb();
   Origin Lookup(const model::IpAddr& a) const;
   // Recorded with every stored batch and shown in the API: which data made the labels.

@@ -47,6 +47,20 @@ TEST(GeoDb, MissingOrBrokenFilesAreNamed) {
   EXPECT_NE(g.status().message().find("bad AS number"), std::string::npos);
 }
 
+TEST(GeoDb, OpenDirNamesTheMissingFileAndReadsTheRelease) {
+  auto g = GeoDb::OpenDir("/nonexistent-geo");
+  ASSERT_FALSE(g.ok());
+  EXPECT_NE(g.status().message().find("/nonexistent-geo/geo-whois-asn-country.mmdb"),
+            std::string::npos)
+      << g.status().message();
+  g = GeoDb::OpenDir(kDir);
+  ASSERT_TRUE(g.ok()) << g.status().ToString();
+  std::string release;
+  std::ifstream(kDir + "/VERSION") >> release;
+  ASSERT_FALSE(release.empty());
+  EXPECT_EQ((*g)->version(), "ip-location-db " + release);
+}
+
 TEST(SpecialCode, PrivateAndReservedRangesNeverGetACountry) {
   for (const char* p : {"10.1.2.3", "172.16.0.1", "172.31.255.255", "192.168.1.1", "100.64.0.1",
                         "fd00::1", "fc00::1"}) {

@@ -1,15 +1,17 @@
 #pragma once
 
-// The storage interface the rest of isdas writes events through. Engines: SQLite (embedded
-// default, sqlite_store.h); ClickHouse follows the same contract.
-//
-// An import is one unit: BeginImport, any number of Append calls, then Commit (events and
-// summary become visible together) or Abandon (nothing of it remains). Not thread-safe: one
-// writer per store object.
+// The storage interfaces, one per role (docs/architecture.md):
+//   ReadStore    the read side: the query API, and next the dashboard, reports and detectors;
+//   IngestStore  the collector's writer: sensor batches, heartbeats, retention (and reads);
+//   ImportStore  `isdas import`: capture files decoded on the collector's machine.
+// Engines: SQLite (embedded default, sqlite_store.h) plays all three; ClickHouse
+// (clickhouse/clickhouse_store.h) the first two. Not thread-safe: a store object is used by one
+// thread at a time; each user opens its own.
 
 #include <cstdint>
 #include <functional>
 #include <memory>
+#include <optional>
 #include <span>
 #include <string>
 #include <string_view>
@@ -99,12 +101,6 @@ struct SqlDialect {
   bool sensor_is_name;
   // A condition matching one source address in the events table.
   std::string (*source_is)(const model::IpAddr& a);
-  // The engine keeps `port_totals_<res>(bucket, sensor, proto, kind, tool, research, head,
-  // counts)` (docs/storage-sqlite.md):
-  // every port's packets per bucket and filter combination, as (u16 port, u32 count)
-  // little-endian pairs, highest count first — so "top ports" reads blob heads instead of
-  // grouping every row (SQLite; docs/rollups.md).
-  bool port_totals;
   // Select returns blob columns as their bytes (SQLite); otherwise ask for hex(…) (ClickHouse's
   // text output).
   bool raw_blobs;
@@ -115,6 +111,31 @@ struct SqlDialect {
   // as a range: SQLite keeps rollup rows in packs indexed by (family, bucket, part of the
   // key), so each bucket of a family is one seek of that index (docs/storage-sqlite.md).
   bool bucket_lists;
+};
+
+// "Top ports" from an engine that keeps every port's packets per bucket and filter combination
+// (SQLite's port totals, storage/port_totals.h; docs/rollups.md#top-ports): the read side asks
+// for these before it groups rollup rows itself.
+struct PortTotalsQuery {
+  struct Range {
+    int resolution;  // 0 5m, 1 1h, 2 1d
+    int64_t from_s;  // bucket starts in [from_s, to_s)
+    int64_t to_s;
+  };
+  std::vector<Range> ranges;  // not overlapping
+  std::string filter_sql;     // "" or " AND …" over sensor, proto, kind, tool, research
+  size_t k = 10;              // every port that may rank within the first k is exact
+  size_t head = 256;          // pairs read from each blob's head first (tests make it small)
+};
+struct PortTotals {
+  // Ports with their exact packets over the ranges: every port that may rank within the first
+  // k (others may be left out), in no order.
+  std::vector<std::pair<uint32_t, uint64_t>> ports;
+  // How they were found: heads read, whole blobs read to settle candidates, and whether every
+  // blob had to be summed whole instead.
+  size_t heads = 0;
+  size_t wholes = 0;
+  bool summed_all = false;
 };
 
 // What the read side may do — the query API today; the dashboard, partner reports and
@@ -142,19 +163,20 @@ class ReadStore {
     return Status::Ok();
   }
   virtual const SqlDialect& dialect() const = 0;
+  // Top ports from port totals; nullopt when the engine keeps none (ClickHouse: then the rollup
+  // rows are grouped).
+  virtual Result<std::optional<PortTotals>> TopPortTotals(const PortTotalsQuery& q) {
+    (void)q;
+    return std::optional<PortTotals>();
+  }
+  // Where the data is, for the logs: a file's path, or a server's version and address.
+  virtual std::string Describe() const = 0;
 };
 
-// A store with its writers: file imports, sensor batches (ingest), heartbeats, retention.
-class EventStore : public ReadStore {
+// The collector's writer: sensor batches, heartbeats, retention; it reads too (tests compare
+// what was written with what is read back on the same connection).
+class IngestStore : public ReadStore {
  public:
-  // Returns the id of an earlier import of a file with this SHA-256, or 0.
-  virtual Result<int64_t> FindImport(const std::string& sha256) = 0;
-  virtual Status BeginImport() = 0;
-  virtual Status Append(std::span<const model::Event> events) = 0;
-  // Stores the summary with the events appended since BeginImport; returns the import id.
-  virtual Result<int64_t> Commit(const ImportSummary& summary) = 0;
-  virtual void Abandon() = 0;
-
   // Stores every batch whose (sensor_id, epoch, seq) is new, all in one transaction that is
   // durable when this returns; batches already stored are reported kDuplicate and not stored
   // again. Registers unknown sensors. The result has one outcome per batch, in order.
@@ -173,6 +195,20 @@ class EventStore : public ReadStore {
   // Deletes events older than `raw_days` and rollup buckets that end at or before their
   // resolution's cut-off (now minus its days). A bucket is kept or deleted whole.
   virtual Result<ExpireReport> Expire(const Retention& retention, int64_t now_us) = 0;
+};
+
+// Imports of capture files. An import is one unit: BeginImport, any number of Append calls,
+// then Commit (events and summary become visible together) or Abandon (nothing of it remains).
+class ImportStore {
+ public:
+  virtual ~ImportStore() = default;
+  // Returns the id of an earlier import of a file with this SHA-256, or 0.
+  virtual Result<int64_t> FindImport(const std::string& sha256) = 0;
+  virtual Status BeginImport() = 0;
+  virtual Status Append(std::span<const model::Event> events) = 0;
+  // Stores the summary with the events appended since BeginImport; returns the import id.
+  virtual Result<int64_t> Commit(const ImportSummary& summary) = 0;
+  virtual void Abandon() = 0;
 };
 
 // The cut-off of `days` before now, in seconds (INT64_MIN for 0 = keep for ever).

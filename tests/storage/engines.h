@@ -45,7 +45,7 @@ struct TempDirs {
 };
 inline TempDirs g_temp_dirs;
 
-inline std::unique_ptr<EventStore> MakeSqlite() {
+inline std::unique_ptr<IngestStore> MakeSqlite() {
   char tmpl[] = "/tmp/isdas_conf_XXXXXX";
   const char* dir = mkdtemp(tmpl);
   EXPECT_NE(dir, nullptr);
@@ -55,20 +55,20 @@ inline std::unique_ptr<EventStore> MakeSqlite() {
   }
   auto s = SqliteStore::Open(dir, true);
   EXPECT_TRUE(s.ok()) << s.status().ToString();
-  return s.ok() ? std::unique_ptr<EventStore>(std::move(s.value())) : nullptr;
+  return s.ok() ? std::unique_ptr<IngestStore>(std::move(s.value())) : nullptr;
 }
 
-inline std::unique_ptr<EventStore> MakeClickhouse() {
+inline std::unique_ptr<IngestStore> MakeClickhouse() {
   clickhouse::Endpoint e;
   std::ifstream(std::string(ISDAS_CLICKHOUSE_DIR) + "/http_port") >> e.port;
   e.database = NewDatabaseName();
   auto s = ClickhouseStore::Open(e);
   EXPECT_TRUE(s.ok()) << s.status().ToString();
-  return s.ok() ? std::unique_ptr<EventStore>(std::move(s.value())) : nullptr;
+  return s.ok() ? std::unique_ptr<IngestStore>(std::move(s.value())) : nullptr;
 }
 
 // Two servers with a Distributed table over both (the fixture `clickhouse_cluster`).
-inline std::unique_ptr<EventStore> MakeClickhouseCluster() {
+inline std::unique_ptr<IngestStore> MakeClickhouseCluster() {
   clickhouse::Endpoint e;
   const std::string dir = std::string(ISDAS_CLICKHOUSE_DIR) + "-cluster";
   int p2 = 0;
@@ -79,12 +79,12 @@ inline std::unique_ptr<EventStore> MakeClickhouseCluster() {
   e.shards = {"127.0.0.1:" + std::to_string(e.port), "127.0.0.1:" + std::to_string(p2)};
   auto s = ClickhouseStore::Open(e);
   EXPECT_TRUE(s.ok()) << s.status().ToString();
-  return s.ok() ? std::unique_ptr<EventStore>(std::move(s.value())) : nullptr;
+  return s.ok() ? std::unique_ptr<IngestStore>(std::move(s.value())) : nullptr;
 }
 
 struct Engine {
   const char* name;
-  std::function<std::unique_ptr<EventStore>()> make;
+  std::function<std::unique_ptr<IngestStore>()> make;
 };
 
 inline void PrintTo(const Engine& e, std::ostream* os) { *os << e.name; }

@@ -1,15 +1,15 @@
 #pragma once
 
-// ClickHouse engine of EventStore (docs/storage-clickhouse.md), over the HTTP interface.
-// Sensor batches, the sensor registry and heartbeats; local file imports stay on SQLite
-// (Begin/Append/Commit answer kInvalidArgument saying so).
+// ClickHouse engine of the ingest and read stores (event_store.h; docs/storage-clickhouse.md),
+// over the HTTP interface: sensor batches, the sensor registry and heartbeats. Local file
+// imports (ImportStore) stay on SQLite.
 //
 // Exactly once without transactions: a batch is looked up in `batches` first (duplicate).
 // A new batch gets an `intents` row, then its events and rollup rows (both tagged with
 // (sensor, epoch, seq)), then its `batches` row. A batch with an intent but no mark was begun
 // by an attempt that stopped part way: its tagged events and rollup rows are counted, and
-// only what is missing is inserted. Only a batch split by a crash inside one INSERT can be
-// found partly stored; it is reported (kInternal), never inserted twice.
+// only what is missing is inserted. A batch split by a crash inside one INSERT is found partly
+// stored: its rows are deleted on every server and it is stored again whole (repaired_batches).
 // One writer per store object (the collector's writer thread).
 
 #include <memory>
@@ -21,16 +21,11 @@
 
 namespace isdas::storage {
 
-class ClickhouseStore final : public EventStore {
+class ClickhouseStore final : public IngestStore {
  public:
   // Connects, checks the server answers, creates the database and tables if missing.
   static Result<std::unique_ptr<ClickhouseStore>> Open(const clickhouse::Endpoint& endpoint);
 
-  Result<int64_t> FindImport(const std::string& sha256) override;
-  Status BeginImport() override;
-  Status Append(std::span<const model::Event> events) override;
-  Result<int64_t> Commit(const ImportSummary& summary) override;
-  void Abandon() override {}
   Result<uint64_t> CountEvents() override;
   Result<std::vector<BatchOutcome>> CommitBatches(std::span<SensorBatch* const> batches,
                                                   int64_t now_us) override;
@@ -40,6 +35,8 @@ class ClickhouseStore final : public EventStore {
   Result<ExpireReport> Expire(const Retention& retention, int64_t now_us) override;
   Result<Rows> Select(const std::string& sql) override;
   const SqlDialect& dialect() const override;
+  // "clickhouse VERSION at HOST:PORT/DATABASE"
+  std::string Describe() const override;
   const std::string& server_version() const { return version_; }
   // Batches found part-stored (a server killed inside an INSERT) and stored again whole.
   uint64_t repaired_batches() const { return repaired_; }
