@@ -24,6 +24,7 @@
 
 #include "rollup/hll.h"
 #include "rollup/rollup.h"
+#include "storage/port_totals.h"
 #include "storage/rollup_packs.h"
 #include "storage/sqlite_store.h"
 
@@ -113,7 +114,7 @@ int main(int argc, char** argv) {
         ++rows;
       };
       uint64_t all = 0;
-      rollup::PortCounts totals[2];  // by tool: 0 (none), 1 (Mirai)
+      storage::PortCounts totals[2];  // by tool: 0 (none), 1 (Mirai)
       for (int r = 0; r < 65536; ++r) {
         const double mean = per_bucket * weight[r] / total_w;
         const uint64_t n = std::poisson_distribution<uint64_t>(mean)(rng);
@@ -129,10 +130,10 @@ int main(int argc, char** argv) {
       }
       for (int tool = 0; tool < 2; ++tool) {
         std::sort(totals[tool].begin(), totals[tool].end());
-        const std::string blob = rollup::EncodePortCounts(totals[tool]);
+        const std::string blob = storage::EncodePortCounts(totals[tool]);
         sqlite3_bind_int64(tot[res], 1, b);
         sqlite3_bind_int(tot[res], 2, tool);
-        const std::string_view head = rollup::PortTotalsHead(blob);
+        const std::string_view head = storage::PortTotalsHead(blob);
         sqlite3_bind_blob(tot[res], 3, head.data(), static_cast<int>(head.size()), SQLITE_STATIC);
         sqlite3_bind_blob(tot[res], 4, blob.data(), static_cast<int>(blob.size()), SQLITE_STATIC);
         step(tot[res]);

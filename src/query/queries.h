@@ -17,6 +17,7 @@
 #include "model/event.h"
 #include "rollup/rollup.h"
 #include "storage/event_store.h"
+#include "storage/port_totals.h"
 
 namespace isdas::query {
 
@@ -47,9 +48,9 @@ struct TopQuery {
   size_t offset = 0;
   bool distinct = true;  // also merge unique sources/destinations
   // Top ports from port-total blobs (SQLite): ports read from the head of each blob before
-  // whole blobs are read (docs/rollups.md, "Top ports"), at most rollup::kPortTotalsHead.
+  // whole blobs are read (docs/rollups.md, "Top ports"), at most storage::kPortTotalsHead.
   // Tests make it small.
-  size_t head = rollup::kPortTotalsHead;
+  size_t head = storage::kPortTotalsHead;
 };
 
 struct TopRow {
@@ -141,10 +142,6 @@ class Queries {
  private:
   std::string Where(const Filter& f, bool events);
   Result<std::string> SensorName(const std::string& number);
-  // Ports with their exact packets over the window, including every port that ranks within
-  // the first `k` (others may be left out); from the port-total blobs.
-  Result<std::vector<std::pair<uint32_t, uint64_t>>> PortTotals(const TopQuery& q, size_t k,
-                                                                TopResult::PortTotals* how);
 
   storage::ReadStore* store_;
   std::map<std::string, std::string> sensor_names_;  // SQLite: id -> name

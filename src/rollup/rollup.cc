@@ -211,15 +211,32 @@ size_t RowTables::size() const {
   return n;
 }
 
-template <typename EventAt, typename SourceAt, typename SensorAt>
-void Aggregator::AddStaged(size_t n, EventAt event, SourceAt source, SensorAt sensor) {
-  // The tables are far larger than the caches, and a count is three dependent reads: the
-  // slot, the row, the counter's memory. Each event goes through four stages, kStep events
-  // apart: A makes its keys and fetches their slots; B finds (or makes) the rows and fetches
-  // them; C fetches the rows' counters' memory; D counts. (perf: before, counting waited for
-  // memory at the slot and again at the counter.)
+namespace {
+// Runs items 0..n-1 through four stages, kStep items apart, each item's state in a slot of a
+// ring: `a` starts fetching what `b` needs, `b` what `c` needs, `c` what `d` needs, and `d`
+// does the work. The tables are far larger than the caches and an item's work is a chain of
+// dependent reads; this way each read is on its way while other items are worked on (perf:
+// before, counting and folding waited for memory at every step). Each stage gets the item's
+// index and its slot.
+template <typename Slot, typename A, typename B, typename C, typename D>
+void Pipelined(size_t n, A&& a, B&& b, C&& c, D&& d) {
   constexpr size_t kStep = 4, kB = kStep, kC = 2 * kStep, kD = 3 * kStep, kRing = 16;
   static_assert(kRing > kD);
+  Slot ring[kRing];
+  for (size_t t = 0; t < n + kD; ++t) {
+    if (t < n) a(t, ring[t % kRing]);
+    if (t >= kB && t - kB < n) b(t - kB, ring[(t - kB) % kRing]);
+    if (t >= kC && t - kC < n) c(t - kC, ring[(t - kC) % kRing]);
+    if (t >= kD) d(t - kD, ring[(t - kD) % kRing]);
+  }
+}
+}  // namespace
+
+template <typename EventAt, typename SourceAt, typename SensorAt>
+void Aggregator::AddStaged(size_t n, EventAt event, SourceAt source, SensorAt sensor) {
+  // A count is three dependent reads: the slot, the row, the counter's memory. A makes an
+  // event's keys and fetches their slots; B finds (or makes) the rows and fetches them; C
+  // fetches the rows' counters' memory; D counts.
   struct Staged {
     RowKey keys[kMaxKeys];
     size_t hash[kMaxKeys];
@@ -228,52 +245,47 @@ void Aggregator::AddStaged(size_t n, EventAt event, SourceAt source, SensorAt se
     uint64_t hs, hd;
     int n;
   };
-  Staged ring[kRing];
-  for (size_t t = 0; t < n + kD; ++t) {
-    if (t < n) {
-      Staged& s = ring[t % kRing];
-      const model::Event& e = event(t);
-      int n5;
-      s.n = KeysOf(e, source(t), sensor(t), s.keys, &n5);
-      // All of an event's 5-minute keys share one bucket, and all its daily keys one day.
-      BucketRows* t5 = n5 > 0 ? &by5_.For(s.keys[0].bucket) : nullptr;
-      BucketRows* t1d = s.n > n5 ? &by1d_.For(s.keys[n5].bucket) : nullptr;
-      for (int k = 0; k < s.n; ++k) {
-        s.table[k] = k < n5 ? t5 : t1d;
-        s.hash[k] = RowKeyHash()(s.keys[k]);
-        __builtin_prefetch(s.table[k]->SlotFor(s.hash[k]));
-      }
-      s.hs = HashAddress(e.src);
-      s.hd = HashAddress(e.dst);
-    }
-    if (t >= kB && t - kB < n) {
-      Staged& s = ring[(t - kB) % kRing];
-      for (int k = 0; k < s.n; ++k) {
-        s.row[k] = s.table[k]->FindOrAdd(s.keys[k], s.hash[k]);
-        s.table[k]->PrefetchValue(s.row[k]);
-      }
-    }
-    if (t >= kC && t - kC < n) {
-      const Staged& s = ring[(t - kC) % kRing];
-      for (int k = 0; k < s.n; ++k) {
-        const RowValue& v = s.table[k]->row(s.row[k]).value;
-        v.sources.Prefetch(s.hs);
-        if (CountsDestinations(s.keys[k].family)) v.destinations.Prefetch(s.hd);
-      }
-    }
-    if (t >= kD) {
-      const Staged& s = ring[(t - kD) % kRing];
-      const int64_t ts = event(t - kD).ts_us;
-      for (int k = 0; k < s.n; ++k) {
-        RowValue& v = s.table[k]->row(s.row[k]).value;
-        ++v.packets;
-        v.first_us = std::min(v.first_us, ts);
-        v.last_us = std::max(v.last_us, ts);
-        v.sources.Add(s.hs);
-        if (CountsDestinations(s.keys[k].family)) v.destinations.Add(s.hd);
-      }
-    }
-  }
+  Pipelined<Staged>(
+      n,
+      [&](size_t i, Staged& s) {
+        const model::Event& e = event(i);
+        int n5;
+        s.n = KeysOf(e, source(i), sensor(i), s.keys, &n5);
+        // All of an event's 5-minute keys share one bucket, and all its daily keys one day.
+        BucketRows* t5 = n5 > 0 ? &by5_.For(s.keys[0].bucket) : nullptr;
+        BucketRows* t1d = s.n > n5 ? &by1d_.For(s.keys[n5].bucket) : nullptr;
+        for (int k = 0; k < s.n; ++k) {
+          s.table[k] = k < n5 ? t5 : t1d;
+          s.hash[k] = RowKeyHash()(s.keys[k]);
+          __builtin_prefetch(s.table[k]->SlotFor(s.hash[k]));
+        }
+        s.hs = HashAddress(e.src);
+        s.hd = HashAddress(e.dst);
+      },
+      [](size_t, Staged& s) {
+        for (int k = 0; k < s.n; ++k) {
+          s.row[k] = s.table[k]->FindOrAdd(s.keys[k], s.hash[k]);
+          s.table[k]->PrefetchValue(s.row[k]);
+        }
+      },
+      [](size_t, Staged& s) {
+        for (int k = 0; k < s.n; ++k) {
+          const RowValue& v = s.table[k]->row(s.row[k]).value;
+          v.sources.Prefetch(s.hs);
+          if (CountsDestinations(s.keys[k].family)) v.destinations.Prefetch(s.hd);
+        }
+      },
+      [&](size_t i, Staged& s) {
+        const int64_t ts = event(i).ts_us;
+        for (int k = 0; k < s.n; ++k) {
+          RowValue& v = s.table[k]->row(s.row[k]).value;
+          ++v.packets;
+          v.first_us = std::min(v.first_us, ts);
+          v.last_us = std::max(v.last_us, ts);
+          v.sources.Add(s.hs);
+          if (CountsDestinations(s.keys[k].family)) v.destinations.Add(s.hd);
+        }
+      });
 }
 
 void Aggregator::Add(std::span<const model::Event> events,
@@ -371,56 +383,55 @@ namespace {
 // counters' memory, both sides. The rows' values are moved from.
 void WriteAndFold(std::span<Row> rows, int64_t write_from, StoredRows* write, RowTables* coarser,
                   int64_t width) {
-  const size_t n = rows.size();
-  constexpr size_t kStep = 4, kB = kStep, kC = 2 * kStep, kD = 3 * kStep, kRing = 16;
-  static_assert(kRing > kD);
+  if (!coarser) {
+    for (const Row& r : rows) {
+      if (write && r.key.bucket >= write_from) write->Add(r.key, r.value);
+    }
+    return;
+  }
+  // A: the row written, its coarser key made and its slot fetched; B: the coarser row found
+  // (or made) and fetched; C: the counters' memory of both rows; D: moved or merged.
   struct Staged {
     RowKey key;
     size_t hash;
     BucketRows* table;
     uint32_t row;
   };
-  Staged ring[kRing];
-  for (size_t t = 0; t < n + (coarser ? kD : 0); ++t) {
-    if (t < n) {
-      const Row& r = rows[t];
-      if (write && r.key.bucket >= write_from) write->Add(r.key, r.value);
-      if (!coarser) continue;
-      Staged& s = ring[t % kRing];
-      s.key = r.key;
-      s.key.bucket = BucketStart(s.key.bucket, width);
-      s.table = &coarser->For(s.key.bucket);
-      s.hash = RowKeyHash()(s.key);
-      __builtin_prefetch(s.table->SlotFor(s.hash));
-    }
-    if (t >= kB && t - kB < n) {
-      Staged& s = ring[(t - kB) % kRing];
-      s.row = s.table->FindOrAdd(s.key, s.hash);
-      s.table->PrefetchValue(s.row);
-    }
-    if (t >= kC && t - kC < n) {
-      // The counters' memory, both sides (an exact table's slots are probed at random).
-      const Staged& s = ring[(t - kC) % kRing];
-      const RowValue& to = s.table->row(s.row).value;
-      const RowValue& from = rows[t - kC].value;
-      if (to.packets != 0) {
-        to.sources.PrefetchAll();
-        to.destinations.PrefetchAll();
-      }
-      from.sources.PrefetchAll();
-      from.destinations.PrefetchAll();
-    }
-    if (t >= kD) {
-      const Staged& s = ring[(t - kD) % kRing];
-      RowValue& to = s.table->row(s.row).value;
-      RowValue& from = rows[t - kD].value;
-      if (to.packets == 0) {
-        to = std::move(from);  // new in `coarser`: every counted row has packets
-      } else {
-        to.Merge(from);
-      }
-    }
-  }
+  Pipelined<Staged>(
+      rows.size(),
+      [&](size_t i, Staged& s) {
+        const Row& r = rows[i];
+        if (write && r.key.bucket >= write_from) write->Add(r.key, r.value);
+        s.key = r.key;
+        s.key.bucket = BucketStart(s.key.bucket, width);
+        s.table = &coarser->For(s.key.bucket);
+        s.hash = RowKeyHash()(s.key);
+        __builtin_prefetch(s.table->SlotFor(s.hash));
+      },
+      [](size_t, Staged& s) {
+        s.row = s.table->FindOrAdd(s.key, s.hash);
+        s.table->PrefetchValue(s.row);
+      },
+      [&](size_t i, Staged& s) {
+        // Both sides (an exact table's slots are probed at random).
+        const RowValue& to = s.table->row(s.row).value;
+        const RowValue& from = rows[i].value;
+        if (to.packets != 0) {
+          to.sources.PrefetchAll();
+          to.destinations.PrefetchAll();
+        }
+        from.sources.PrefetchAll();
+        from.destinations.PrefetchAll();
+      },
+      [&](size_t i, Staged& s) {
+        RowValue& to = s.table->row(s.row).value;
+        RowValue& from = rows[i].value;
+        if (to.packets == 0) {
+          to = std::move(from);  // new in `coarser`: every counted row has packets
+        } else {
+          to.Merge(from);
+        }
+      });
 }
 
 // WriteAndFold of each table, each freed once done.
@@ -511,21 +522,6 @@ std::vector<Row> Coarsen(std::vector<Row>&& rows, Resolution to, bool sorted) {
   coarse.TakeBefore(INT64_MAX, &tables);
   std::vector<Row> out = Unsorted(std::move(tables));
   return sorted ? SortRows(std::move(out)) : out;
-}
-
-std::string EncodePortCounts(PortCounts pc) {
-  std::sort(pc.begin(), pc.end(), [](const auto& a, const auto& b) {
-    return a.second != b.second ? a.second > b.second : a.first < b.first;
-  });
-  std::string s;
-  s.reserve(pc.size() * 6);
-  for (auto [port, n] : pc) {
-    const uint8_t b[6] = {static_cast<uint8_t>(port),    static_cast<uint8_t>(port >> 8),
-                          static_cast<uint8_t>(n),       static_cast<uint8_t>(n >> 8),
-                          static_cast<uint8_t>(n >> 16), static_cast<uint8_t>(n >> 24)};
-    s.append(reinterpret_cast<const char*>(b), 6);
-  }
-  return s;
 }
 
 }  // namespace isdas::rollup

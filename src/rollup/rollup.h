@@ -353,27 +353,4 @@ std::vector<Row> Coarsen(std::vector<Row>&& rows, Resolution to, bool sorted = t
 // pack one family and bucket, its rows by key and dimensions: storage/rollup_packs.h).
 bool operator<(const RowKey& a, const RowKey& b);
 
-// Every port's packets in one bucket and filter combination (SQLite's port_totals_<res>
-// blobs): (port, count) pairs stored as u16 port + u32 count, little-endian, 6 bytes a port,
-// highest count first (ties by port), so a blob's first pairs are its top ports.
-using PortCounts = std::vector<std::pair<uint16_t, uint32_t>>;
-// SQLite also stores each blob's first kPortTotalsHead + 1 pairs on their own (its `head`), so
-// "top ports" can read the top of every blob without the rest (docs/rollups.md).
-constexpr size_t kPortTotalsHead = 256;
-// The head of such a blob: its first kPortTotalsHead + 1 pairs (all of them when fewer).
-inline std::string_view PortTotalsHead(std::string_view blob) {
-  return blob.substr(0, 6 * (kPortTotalsHead + 1));
-}
-// Calls f(port, count) for each pair of such a blob, in stored order.
-template <typename F>
-void ForEachPortCount(const void* data, size_t n, F&& f) {
-  const auto* b = static_cast<const uint8_t*>(data);
-  for (size_t i = 0; i + 6 <= n; i += 6) {
-    f(static_cast<uint16_t>(b[i] | b[i + 1] << 8),
-      static_cast<uint32_t>(b[i + 2] | b[i + 3] << 8 | b[i + 4] << 16 | uint32_t{b[i + 5]} << 24));
-  }
-}
-// The blob of `pc` (any order; each port once): sorted highest count first.
-std::string EncodePortCounts(PortCounts pc);
-
 }  // namespace isdas::rollup

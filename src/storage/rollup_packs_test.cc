@@ -346,8 +346,8 @@ TEST(RollupPacks, DeltasAreMergedWhenReadAndIntoThePackEveryFewWrites) {
     rollup::DistinctCounter srcs, dsts;
   };
   std::map<uint64_t, Want> want;  // port -> the row one write of everything would store
-  const int64_t day = 86400;
-  const auto id = PackId(Resolution::k1d, Family::kPort, day, 1);
+  constexpr int64_t kDay = 86400;
+  const auto id = PackId(Resolution::k1d, Family::kPort, kDay, 1);
   ASSERT_TRUE(id.ok());
   const std::string deltas =
       "SELECT count(*) FROM rollup_1d_deltas WHERE id = " + std::to_string(id.value());
@@ -360,8 +360,8 @@ TEST(RollupPacks, DeltasAreMergedWhenReadAndIntoThePackEveryFewWrites) {
       const uint64_t n = port == 22 && k >= 2 ? 300 : 3;
       for (uint64_t i = 0; i < n; ++i) srcs.Add((port * 1000 + k * 100 + i) * 0x9e3779b97f4a7c15);
       dsts.Add(port);
-      const int64_t first = day * 1000000 + k * 1000 + static_cast<int64_t>(port);
-      rows.Add(Key(Family::kPort, port, day), port + 1, first, first + 500, srcs.Serialize(),
+      const int64_t first = kDay * 1000000 + k * 1000 + static_cast<int64_t>(port);
+      rows.Add(Key(Family::kPort, port, kDay), port + 1, first, first + 500, srcs.Serialize(),
                dsts.Serialize());
       Want& x = want[port];
       x.packets += port + 1;
@@ -405,10 +405,10 @@ TEST(RollupPacks, DeltasAreMergedWhenReadAndIntoThePackEveryFewWrites) {
   }
   ASSERT_FALSE(want[22].srcs.exact());  // the sketch path was taken
   // Once the bucket is closed, every write merges into the pack: deltas and all, then alone.
-  auto rows_of = [day](int k) {
+  auto rows_of = [](int k) {
     rollup::StoredRows r;
-    const int64_t t = day * 1000000 + k;
-    r.Add(Key(Family::kPort, 22, day), 23, t, t, Counter({static_cast<uint64_t>(k) + 1}),
+    const int64_t t = kDay * 1000000 + k;
+    r.Add(Key(Family::kPort, 22, kDay), 23, t, t, Counter({static_cast<uint64_t>(k) + 1}),
           Counter({1}));
     return r;
   };
@@ -416,10 +416,10 @@ TEST(RollupPacks, DeltasAreMergedWhenReadAndIntoThePackEveryFewWrites) {
   EXPECT_EQ(d.Query(deltas), "0");
   for (int k = 0; k < 2; ++k) ASSERT_TRUE(w.Write(rows_of(k), &written).ok());
   EXPECT_EQ(d.Query(deltas), "2");
-  w.set_closed_before(day + 86400 - 1);  // not quite
+  w.set_closed_before(kDay + 86400 - 1);  // not quite
   ASSERT_TRUE(w.Write(rows_of(2), &written).ok());
   EXPECT_EQ(d.Query(deltas), "3");
-  w.set_closed_before(day + 86400);
+  w.set_closed_before(kDay + 86400);
   for (int k = 3; k < 5; ++k) {
     ASSERT_TRUE(w.Write(rows_of(k), &written).ok());
     EXPECT_EQ(d.Query(deltas), "0") << k;

@@ -10,6 +10,7 @@
 #include <fstream>
 #include <thread>
 
+#include "model/event_fields.h"
 #include "storage/events_table.h"
 #include "storage/rollup_packs.h"
 
@@ -153,25 +154,30 @@ TEST(SqliteStore, SameShaTwiceIsRefusedByTheSchema) {
   EXPECT_EQ((*s)->CountEvents().value(), 0u);  // the second import's event went with it
 }
 
+// A store as isdas wrote it at schema version 1, with one event: `head` is its time, sensor,
+// protocol, addresses and ports (SQL literals); the rest of its columns are fixed.
+void MakeVersionOneStore(const std::string& dir, const std::string& head) {
+  sqlite3* db;
+  ASSERT_EQ(sqlite3_open((dir + "/isdas.sqlite").c_str(), &db), SQLITE_OK);
+  const std::string sql =
+      "CREATE TABLE events(ts INTEGER NOT NULL, sensor INTEGER NOT NULL, proto INTEGER NOT NULL, "
+      "src BLOB NOT NULL, dst BLOB NOT NULL, sport, dport, icmp_type, icmp_code, tcp_flags, ttl, "
+      "ip_id, ip_len, tcp_seq, tcp_win, tcp_optlen, tcp_mss, flags, kind, tool, spoof, "
+      "import_id);"
+      "CREATE TABLE batches(sensor, epoch, seq, events, rules_version, received_us, "
+      "PRIMARY KEY(sensor, epoch, seq)) WITHOUT ROWID;"
+      "INSERT INTO events VALUES(" +
+      head + ",0,0,2,64,1,40,1,1024,0,0,0,1,0,0,1); PRAGMA user_version=1;";
+  ASSERT_EQ(sqlite3_exec(db, sql.c_str(), nullptr, nullptr, nullptr), SQLITE_OK);
+  sqlite3_close(db);
+}
+
 // Batches, the registry and heartbeats are tested on every engine alike by the conformance
 // suite (tests/storage/conformance_test.cc); here only what is SQLite's own.
 TEST(SqliteStore, VersionOneDatabaseIsMigrated) {
   const std::string dir = TempDir();
+  MakeVersionOneStore(dir, "1,0,6,x'01020304',x'05060708',1,2");
   sqlite3* db;
-  ASSERT_EQ(sqlite3_open((dir + "/isdas.sqlite").c_str(), &db), SQLITE_OK);
-  ASSERT_EQ(sqlite3_exec(db,
-                         "CREATE TABLE events(ts INTEGER NOT NULL, sensor INTEGER NOT NULL, "
-                         "proto INTEGER NOT NULL, src BLOB NOT NULL, dst BLOB NOT NULL, sport, "
-                         "dport, icmp_type, icmp_code, tcp_flags, ttl, ip_id, ip_len, tcp_seq, "
-                         "tcp_win, tcp_optlen, tcp_mss, flags, kind, tool, spoof, import_id);"
-                         "CREATE TABLE batches(sensor, epoch, seq, events, rules_version, "
-                         "received_us, PRIMARY KEY(sensor, epoch, seq)) WITHOUT ROWID;"
-                         "INSERT INTO events VALUES(1,0,6,x'01020304',x'05060708',1,2,0,0,2,64,"
-                         "1,40,1,1024,0,0,0,1,0,0,1);"
-                         "PRAGMA user_version=1;",
-                         nullptr, nullptr, nullptr),
-            SQLITE_OK);
-  sqlite3_close(db);
   auto s = SqliteStore::Open(dir);
   ASSERT_TRUE(s.ok()) << s.status().ToString();
   SensorBatch b{"tokyo-1", 1, 1, 1, {Ev(5, 80)}, {SourceInfo{{'J', 'P'}, 4730}}, "v", {}};
@@ -190,6 +196,71 @@ TEST(SqliteStore, VersionOneDatabaseIsMigrated) {
   EXPECT_STREQ(reinterpret_cast<const char*>(sqlite3_column_text(st, 0)), "0,JP4730");
   sqlite3_finalize(st);
   sqlite3_close(db);
+}
+
+// Each migration step on its own (SqliteStore::UpgradeTo stops after it): a version 1 store
+// gains the enrichment columns (2), the research flag and the request to make rollups from its
+// events (3), has its events moved into blocks (4), gets the packs (6) and their deltas tables
+// (7); opened, it has the rollups of its one old event, and the request is gone.
+TEST(SqliteStore, EachMigrationStepDoesItsPart) {
+  const std::string dir = TempDir();
+  const std::string path = dir + "/isdas.sqlite";
+  MakeVersionOneStore(dir, "3600000000,0,6,x'01020304',x'05060708',1,23");
+  // One answer of a query on the file as it is, or "error: …".
+  auto ask = [&path](const std::string& sql) {
+    sqlite3* d;
+    EXPECT_EQ(sqlite3_open(path.c_str(), &d), SQLITE_OK);
+    sqlite3_stmt* st = nullptr;
+    std::string out;
+    if (sqlite3_prepare_v2(d, sql.c_str(), -1, &st, nullptr) != SQLITE_OK) {
+      out = std::string("error: ") + sqlite3_errmsg(d);
+    } else if (sqlite3_step(st) == SQLITE_ROW) {
+      const auto* t = sqlite3_column_text(st, 0);
+      out = t ? reinterpret_cast<const char*>(t) : "";
+    }
+    sqlite3_finalize(st);
+    sqlite3_close(d);
+    return out;
+  };
+  auto has_table = [&ask](const std::string& name) {
+    return ask("SELECT count(*) FROM sqlite_master WHERE name = '" + name + "'") == "1";
+  };
+  EXPECT_EQ(SqliteStore::UpgradeTo(dir, 8).kind(), ErrorKind::kInvalidArgument);
+  EXPECT_EQ(ask("PRAGMA user_version"), "1");  // refused before any step ran
+
+  ASSERT_TRUE(SqliteStore::UpgradeTo(dir, 2).ok());
+  EXPECT_EQ(ask("PRAGMA user_version"), "2");
+  EXPECT_EQ(ask("SELECT src_country || '/' || src_asn FROM events"), "/0");
+  EXPECT_EQ(ask("SELECT count(geo_version) FROM batches"), "0");
+
+  ASSERT_TRUE(SqliteStore::UpgradeTo(dir, 3).ok());
+  EXPECT_EQ(ask("PRAGMA user_version"), "3");
+  EXPECT_EQ(ask("SELECT src_research FROM events"), "0");
+  EXPECT_EQ(ask("SELECT value FROM meta WHERE key = 'rollups_from_events'"), "1");
+
+  ASSERT_TRUE(SqliteStore::UpgradeTo(dir, 4).ok());
+  EXPECT_EQ(ask("PRAGMA user_version"), "4");
+  EXPECT_FALSE(has_table("events"));
+  EXPECT_EQ(ask("SELECT count(*) || ' ' || sum(events) FROM event_blocks"), "1 1");
+
+  ASSERT_TRUE(SqliteStore::UpgradeTo(dir, 6).ok());
+  EXPECT_EQ(ask("PRAGMA user_version"), "6");
+  EXPECT_TRUE(has_table("rollup_5m_packs"));  // (with their deltas tables: the packs' writer
+                                              // needs them; a store made at 6 gains them at 7)
+
+  ASSERT_TRUE(SqliteStore::UpgradeTo(dir, 7).ok());
+  EXPECT_EQ(ask("PRAGMA user_version"), "7");
+  EXPECT_TRUE(has_table("rollup_5m_deltas"));
+
+  auto s = SqliteStore::Open(dir);
+  ASSERT_TRUE(s.ok()) << s.status().ToString();
+  EXPECT_EQ((*s)->CountEvents().value(), 1u);
+  auto r = (*s)->Select("SELECT key, sum(packets) FROM rollup_1d WHERE family = 1 GROUP BY key");
+  ASSERT_TRUE(r.ok()) << r.status().ToString();
+  EXPECT_EQ(r.value(), (Rows{{"23", "1"}}));
+  auto asked = (*s)->Select("SELECT count(*) FROM meta WHERE key = 'rollups_from_events'");
+  ASSERT_TRUE(asked.ok());
+  EXPECT_EQ(asked.value()[0][0], "0");
 }
 
 // Versions 3 and 4 kept rollup rows in tables keyed (family, key, bucket, …), version 5 in
@@ -397,6 +468,31 @@ TEST(SqliteStore, CheckpointsRunOnTheirOwnThreadBesideTheCommits) {
   ASSERT_TRUE(n.ok());
   EXPECT_EQ(n.value(), stored);
   std::filesystem::remove_all(dir);
+}
+
+// The events table has a column for every number field of the model (model/event_fields.h),
+// by its name, holding the stored value.
+TEST(SqliteStore, EventsTableHasEveryNumberFieldOfTheModel) {
+  const std::string dir = TempDir();
+  auto s = SqliteStore::Open(dir);
+  ASSERT_TRUE(s.ok());
+  SensorBatch b{"tokyo-1", 1, 1, 1, {}, {}, "v", {}};
+  for (size_t i = 0; i < model::kNumberFields.size(); ++i) {
+    model::Event e = Ev(1000000 * static_cast<int64_t>(i + 1), 80);
+    const model::NumberField& f = model::kNumberFields[i];
+    f.set(e, f.bytes == 4 ? UINT32_MAX - 3 : (1u << (8 * f.bytes)) - 3);
+    b.events.push_back(e);
+  }
+  std::vector<SensorBatch*> bs{&b};
+  ASSERT_TRUE((*s)->CommitBatches(bs, 1).ok());
+  for (const model::NumberField& f : model::kNumberFields) {
+    auto r = (*s)->Select("SELECT " + std::string(f.name) + " FROM events ORDER BY ts");
+    ASSERT_TRUE(r.ok()) << f.name << ": " << r.status().ToString();
+    ASSERT_EQ(r->size(), b.events.size());
+    for (size_t i = 0; i < b.events.size(); ++i) {
+      EXPECT_EQ(r.value()[i][0], std::to_string(f.get(b.events[i]))) << f.name << ", event " << i;
+    }
+  }
 }
 
 TEST(SqliteStore, EventsTableFromBlocksMatchesBruteForce) {

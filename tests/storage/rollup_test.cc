@@ -18,6 +18,7 @@
 
 #include "query/plan.h"
 #include "query/queries.h"
+#include "storage/port_totals.h"
 #include "storage/rollup_packs.h"
 #include "tests/storage/engines.h"
 
@@ -319,7 +320,7 @@ class Rollups : public ::testing::TestWithParam<Engine> {
     EXPECT_TRUE(truth.empty()) << truth.size() << " buckets with events are missing";
   }
 
-  std::unique_ptr<EventStore> store_;
+  std::unique_ptr<IngestStore> store_;
   std::vector<Stored> events_;
   size_t batches_ = 0, one_bucket_batches_ = 0;  // of the last StoreEvents
 };
@@ -667,10 +668,10 @@ TEST(SqliteRollups, TopPortsFromBlobHeadsMatchBruteForce) {
           sqlite3_prepare_v2(db, ("SELECT bucket, counts FROM " + t).c_str(), -1, &sel, nullptr),
           SQLITE_OK);
       while (sqlite3_step(sel) == SQLITE_ROW) {
-        rollup::PortCounts pc;
-        rollup::ForEachPortCount(sqlite3_column_blob(sel, 1),
-                                 static_cast<size_t>(sqlite3_column_bytes(sel, 1)),
-                                 [&pc](uint16_t port, uint32_t n) { pc.emplace_back(port, n); });
+        PortCounts pc;
+        ForEachPortCount(sqlite3_column_blob(sel, 1),
+                         static_cast<size_t>(sqlite3_column_bytes(sel, 1)),
+                         [&pc](uint16_t port, uint32_t n) { pc.emplace_back(port, n); });
         std::sort(pc.begin(), pc.end());
         std::string bytes;
         for (auto [port, n] : pc) {
