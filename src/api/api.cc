@@ -11,6 +11,7 @@
 #include "common/time_format.h"
 #include "model/batch_codec.h"
 #include "query/plan.h"
+#include "query/port_page.h"
 #include "query/queries.h"
 
 namespace isdas::api {
@@ -383,7 +384,7 @@ Api::Api(Options o, StoreFactory factory, std::function<int64_t()> now_us)
 std::unique_ptr<Api::Lease> Api::Acquire(Status* error) {
   std::unique_ptr<storage::ReadStore> s;
   {
-    std::lock_guard<std::mutex> l(mu_);
+    MutexLock l(&mu_);
     if (!idle_.empty()) {
       s = std::move(idle_.back());
       idle_.pop_back();
@@ -406,7 +407,7 @@ std::unique_ptr<Api::Lease> Api::Acquire(Status* error) {
 
 void Api::Release(std::unique_ptr<storage::ReadStore> s) {
   if (!s) return;
-  std::lock_guard<std::mutex> l(mu_);
+  MutexLock l(&mu_);
   idle_.push_back(std::move(s));
 }
 
@@ -539,22 +540,10 @@ Response Series(query::Queries& q, Args& a, const Common& c, Family fam, const K
   return JsonResponse(out);
 }
 
-// One group-by over the total family (…/traffic/top?by=).
-Result<Json> Breakdown(query::Queries& q, const std::vector<query::Segment>& segs,
-                       const query::Filter& f, Family fam, uint64_t lo, uint64_t hi,
-                       query::GroupBy by, size_t limit) {
-  query::TopQuery tq;
-  tq.family = fam;
-  tq.segments = segs;
-  tq.filter = f;
-  tq.key_lo = lo;
-  tq.key_hi = hi;
-  tq.by = by;
-  tq.limit = limit;
-  auto r = q.Top(tq);
-  if (!r.ok()) return r.status();
+// Rows of a group-by as the API answers them.
+Json BreakdownJson(const std::vector<query::TopRow>& rows_in, query::GroupBy by) {
   Json rows = Json::array();
-  for (const auto& row : r->rows) {
+  for (const auto& row : rows_in) {
     Json j;
     switch (by) {
       case query::GroupBy::kSensor:
@@ -579,6 +568,23 @@ Result<Json> Breakdown(query::Queries& q, const std::vector<query::Segment>& seg
     rows.push_back(std::move(j));
   }
   return rows;
+}
+
+// One group-by over the total family (…/traffic/top?by=).
+Result<Json> Breakdown(query::Queries& q, const std::vector<query::Segment>& segs,
+                       const query::Filter& f, Family fam, uint64_t lo, uint64_t hi,
+                       query::GroupBy by, size_t limit) {
+  query::TopQuery tq;
+  tq.family = fam;
+  tq.segments = segs;
+  tq.filter = f;
+  tq.key_lo = lo;
+  tq.key_hi = hi;
+  tq.by = by;
+  tq.limit = limit;
+  auto r = q.Top(tq);
+  if (!r.ok()) return r.status();
+  return BreakdownJson(r->rows, by);
 }
 
 }  // namespace
@@ -690,111 +696,54 @@ Response Api::AnswerPort(const Request& req) {
            "the port page is JSON only; its lists have CSV "
            "endpoints of their own");
   if (!a.ok()) return BadRequest(a);
-  const uint64_t port = static_cast<uint64_t>(std::atoi(p.c_str()));
-  const query::TopPlan plan = query::PlanTop(c.from_s, c.to_s, req.avail);
-  // Totals of the port in the window, then its breakdowns.
-  query::TopQuery tq;
-  tq.family = Family::kPort;
-  tq.segments = plan.segments;
-  tq.filter = c.filter;
-  tq.key_lo = tq.key_hi = port;
-  tq.limit = 1;
-  auto total = req.q.Top(tq);
-  if (!total.ok()) return Fail(total.status());
-  // First seen ever: the daily rows (kept longest) plus the recent edge.
-  query::TopQuery ever = tq;
-  ever.segments = query::PlanTop(0, c.to_s, req.avail).segments;
-  ever.distinct = false;
-  ever.filter = query::Filter{};
-  auto all = req.q.Top(ever);
-  if (!all.ok()) return Fail(all.status());
+  query::PortPageQuery pq;
+  pq.port = static_cast<uint16_t>(std::atoi(p.c_str()));
+  pq.from_s = c.from_s;
+  pq.to_s = c.to_s;
+  pq.filter = c.filter;
+  pq.avail = req.avail;
+  pq.events_from_s = storage::RetentionCutoff(opt_.retention.raw_days, req.now);
+  auto page = query::BuildPortPage(req.q, pq);
+  if (!page.ok()) return Fail(page.status());
+  const query::PortPage& pg = page.value();
   Json totals{{"packets", 0}, {"sources", 0}, {"destinations", 0}};
-  if (!total->rows.empty()) {
-    const auto& t = total->rows[0];
-    totals = Json{{"packets", t.packets},
-                  {"sources", t.sources},
-                  {"destinations", t.destinations},
-                  {"first_seen", Iso(t.first_us)},
-                  {"last_seen", Iso(t.last_us)}};
+  if (pg.totals) {
+    totals = Json{{"packets", pg.totals->packets},
+                  {"sources", pg.totals->sources},
+                  {"destinations", pg.totals->destinations},
+                  {"first_seen", Iso(pg.totals->first_us)},
+                  {"last_seen", Iso(pg.totals->last_us)}};
   }
-  // The port × country/AS/flags lists are kept daily only: their window is whole days.
-  const query::TopPlan days =
-      query::PlanTop(c.from_s, c.to_s, req.avail, rollup::Finest(Family::kPortCountry));
-  auto list = [&](Family fam, uint64_t lo, uint64_t hi, const char* col, size_t limit,
-                  auto&& name) -> Result<Json> {
-    query::TopQuery lq = tq;
-    lq.segments = days.segments;
-    lq.family = fam;
-    lq.key_lo = lo;
-    lq.key_hi = hi;
-    lq.limit = limit;
-    auto r = req.q.Top(lq);
-    if (!r.ok()) return r.status();
-    Json rows = Json::array();
-    for (const auto& row : r->rows) {
-      Json j{{col, name(row.group)}};
-      j["packets"] = row.packets;
-      j["sources"] = row.sources;
-      rows.push_back(std::move(j));
-    }
-    return rows;
-  };
-  const auto p16 = static_cast<uint16_t>(port);
-  const rollup::KeyRange cr = rollup::PortPairs(Family::kPortCountry, p16);
-  const rollup::KeyRange fr = rollup::PortPairs(Family::kPortFlags, p16);
-  auto countries = list(Family::kPortCountry, cr.lo, cr.hi, "country", 10,
-                        [cr](uint64_t k) { return rollup::CountryFromKey(k - cr.lo); });
-  if (!countries.ok()) return Fail(countries.status());
-  auto flags = list(Family::kPortFlags, fr.lo, fr.hi, "tcp_flags", 20,
-                    [fr](uint64_t k) { return FlagsName(static_cast<int>(k - fr.lo)); });
-  if (!flags.ok()) return Fail(flags.status());
-  // Its ASes from the events (kept events_days): the window, cut to the events kept.
-  const int64_t raw_from = storage::RetentionCutoff(opt_.retention.raw_days, req.now);
-  const int64_t asn_from = raw_from == INT64_MIN ? c.from_s : std::max(c.from_s, raw_from);
-  Json asns = Json::array();
-  auto pa =
-      req.q.PortAsns(static_cast<int>(port), asn_from * 1000000, c.to_s * 1000000, c.filter, 10);
-  if (!pa.ok()) return Fail(pa.status());
-  for (const auto& row : pa.value()) {
-    asns.push_back(Json{{"asn", row.group}, {"packets", row.packets}, {"sources", row.sources}});
+  Json countries = Json::array(), flags = Json::array(), asns = Json::array();
+  for (const auto& n : pg.countries) {
+    countries.push_back(
+        Json{{"country", n.name}, {"packets", n.row.packets}, {"sources", n.row.sources}});
   }
-  std::vector<uint32_t> asn_list;
-  for (const auto& r : asns) asn_list.push_back(r["asn"].get<uint32_t>());
-  auto names = req.q.AsNames(asn_list);
-  if (!names.ok()) return Fail(names.status());
-  for (auto& r : asns) r["as_name"] = (*names)[r["asn"].get<uint32_t>()];
-  // The port's breakdowns: kinds, tools and protocols (10 each) and sensors (100).
-  Json by[4];
-  const std::pair<query::GroupBy, size_t> groups[4] = {{query::GroupBy::kKind, 10},
-                                                       {query::GroupBy::kTool, 10},
-                                                       {query::GroupBy::kProto, 10},
-                                                       {query::GroupBy::kSensor, 100}};
-  for (int i = 0; i < 4; ++i) {
-    auto b = Breakdown(req.q, plan.segments, c.filter, Family::kPort, port, port, groups[i].first,
-                       groups[i].second);
-    if (!b.ok()) return Fail(b.status());
-    by[i] = std::move(b.value());
+  for (const auto& row : pg.tcp_flags) {
+    flags.push_back(Json{{"tcp_flags", FlagsName(static_cast<int>(row.group))},
+                         {"packets", row.packets},
+                         {"sources", row.sources}});
   }
-  Json& kinds = by[0];
-  Json& tools = by[1];
-  Json& protos = by[2];
-  Json& sensors = by[3];
-  Json out{
-      {"port", port},
-      {"window", Window(plan.from_s, plan.to_s, c)},
-      {"filters", c.filters},
-      {"first_seen_ever", all->rows.empty() ? Json(nullptr) : Json(Iso(all->rows[0].first_us))},
-      {"totals", totals},
-      {"protocols", protos},
-      {"lists_window", Window(days.from_s, days.to_s, c)},
-      {"countries", countries.value()},
-      {"asns_window", Window(std::min(asn_from, c.to_s), c.to_s, c)},
-      {"asns", asns},
-      {"kinds", kinds},
-      {"tools", tools},
-      {"tcp_flags", flags.value()},
-      {"sensors", sensors},
-      {"unique_counts", kUniqueNote}};
+  for (const auto& as : pg.asns) {
+    asns.push_back(Json{
+        {"asn", as.asn}, {"packets", as.packets}, {"sources", as.sources}, {"as_name", as.name}});
+  }
+  Json out{{"port", pq.port},
+           {"window", Window(pg.plan.from_s, pg.plan.to_s, c)},
+           {"filters", c.filters},
+           {"first_seen_ever",
+            pg.first_seen_ever_us ? Json(Iso(*pg.first_seen_ever_us)) : Json(nullptr)},
+           {"totals", totals},
+           {"protocols", BreakdownJson(pg.protocols, query::GroupBy::kProto)},
+           {"lists_window", Window(pg.lists.from_s, pg.lists.to_s, c)},
+           {"countries", countries},
+           {"asns_window", Window(pg.asns_from_s, c.to_s, c)},
+           {"asns", asns},
+           {"kinds", BreakdownJson(pg.kinds, query::GroupBy::kKind)},
+           {"tools", BreakdownJson(pg.tools, query::GroupBy::kTool)},
+           {"tcp_flags", flags},
+           {"sensors", BreakdownJson(pg.sensors, query::GroupBy::kSensor)},
+           {"unique_counts", kUniqueNote}};
   return JsonResponse(out);
 }
 

@@ -5,14 +5,16 @@
 // (or HTTPS) with a pool of store connections. Every parameter is checked: a bad or unknown
 // one gives 400 naming it, and nothing is read.
 
+#include <absl/base/thread_annotations.h>
+
 #include <cstdint>
 #include <functional>
 #include <map>
 #include <memory>
-#include <mutex>
 #include <string>
 #include <vector>
 
+#include "common/mutex.h"
 #include "common/status.h"
 #include "storage/event_store.h"
 
@@ -62,8 +64,8 @@ class Api {
   Options opt_;
   StoreFactory factory_;
   std::function<int64_t()> now_us_;
-  std::mutex mu_;
-  std::vector<std::unique_ptr<storage::ReadStore>> idle_;
+  Mutex mu_;
+  std::vector<std::unique_ptr<storage::ReadStore>> idle_ ABSL_GUARDED_BY(mu_);
 };
 
 class ApiServer {

@@ -1,9 +1,12 @@
 #include "output/event_format.h"
 
 #include "common/time_format.h"
+#include "model/event_fields.h"
 
 namespace isdas::output {
 namespace {
+
+using model::kNumberFields;
 
 using model::Event;
 
@@ -25,9 +28,16 @@ const char* FragmentName(uint8_t flags) {
 
 }  // namespace
 
-const char* CsvHeader() {
-  return "ts,sensor,proto,src,sport,dst,dport,icmp_type,icmp_code,tcp_flags,ttl,ip_id,ip_len,"
-         "tcp_seq,tcp_win,tcp_optlen,tcp_mss,ip_options,fragment,kind,tool,spoof";
+const std::string& CsvHeader() {
+  static const std::string header = [] {
+    std::string h = "ts,sensor,proto,src,sport,dst,dport";
+    for (const model::NumberField& f : model::kNumberFields) {
+      h +=
+          f.text == model::FieldText::kIpFlags ? ",ip_options,fragment" : "," + std::string(f.name);
+    }
+    return h + ",kind,tool,spoof";
+  }();
+  return header;
 }
 
 void AppendCsv(const Event& e, std::string* out) {
@@ -46,30 +56,19 @@ void AppendCsv(const Event& e, std::string* out) {
   out->push_back(',');
   AppendUint(e.dport, out);
   out->push_back(',');
-  AppendUint(e.icmp_type, out);
-  out->push_back(',');
-  AppendUint(e.icmp_code, out);
-  out->push_back(',');
-  model::AppendTcpFlags(e.tcp_flags, out);
-  out->push_back(',');
-  AppendUint(e.ttl, out);
-  out->push_back(',');
-  AppendUint(e.ip_id, out);
-  out->push_back(',');
-  AppendUint(e.ip_len, out);
-  out->push_back(',');
-  AppendUint(e.tcp_seq, out);
-  out->push_back(',');
-  AppendUint(e.tcp_win, out);
-  out->push_back(',');
-  AppendUint(e.tcp_optlen, out);
-  out->push_back(',');
-  AppendUint(e.tcp_mss, out);
-  out->push_back(',');
-  out->push_back((e.flags & model::kFlagIpOptions) ? '1' : '0');
-  out->push_back(',');
-  out->append(FragmentName(e.flags));
-  out->push_back(',');
+  model::ForEachField<model::kAllFields>([&](auto k) {
+    constexpr size_t idx = decltype(k)::value;
+    if constexpr (kNumberFields[idx].text == model::FieldText::kDecimal) {
+      AppendUint(kNumberFields[idx].get(e), out);
+    } else if constexpr (kNumberFields[idx].text == model::FieldText::kTcpFlags) {
+      model::AppendTcpFlags(static_cast<uint8_t>(kNumberFields[idx].get(e)), out);
+    } else {
+      out->push_back((kNumberFields[idx].get(e) & model::kFlagIpOptions) ? '1' : '0');
+      out->push_back(',');
+      out->append(FragmentName(static_cast<uint8_t>(kNumberFields[idx].get(e))));
+    }
+    out->push_back(',');
+  });
   out->append(model::TrafficKindName(e.labels.kind));
   out->push_back(',');
   out->append(model::ToolName(e.labels.tool));
@@ -94,31 +93,24 @@ void AppendJson(const Event& e, std::string* out) {
   e.dst.AppendTo(out);
   out->append("\",\"dport\":");
   AppendUint(e.dport, out);
-  out->append(",\"icmp_type\":");
-  AppendUint(e.icmp_type, out);
-  out->append(",\"icmp_code\":");
-  AppendUint(e.icmp_code, out);
-  out->append(",\"tcp_flags\":\"");
-  model::AppendTcpFlags(e.tcp_flags, out);
-  out->append("\",\"ttl\":");
-  AppendUint(e.ttl, out);
-  out->append(",\"ip_id\":");
-  AppendUint(e.ip_id, out);
-  out->append(",\"ip_len\":");
-  AppendUint(e.ip_len, out);
-  out->append(",\"tcp_seq\":");
-  AppendUint(e.tcp_seq, out);
-  out->append(",\"tcp_win\":");
-  AppendUint(e.tcp_win, out);
-  out->append(",\"tcp_optlen\":");
-  AppendUint(e.tcp_optlen, out);
-  out->append(",\"tcp_mss\":");
-  AppendUint(e.tcp_mss, out);
-  out->append(",\"ip_options\":");
-  out->append((e.flags & model::kFlagIpOptions) ? "true" : "false");
-  out->append(",\"fragment\":\"");
-  out->append(FragmentName(e.flags));
-  out->append("\",\"kind\":\"");
+  model::ForEachField<model::kAllFields>([&](auto k) {
+    constexpr size_t idx = decltype(k)::value;
+    if constexpr (kNumberFields[idx].text == model::FieldText::kDecimal) {
+      out->append(",\"").append(kNumberFields[idx].name).append("\":");
+      AppendUint(kNumberFields[idx].get(e), out);
+    } else if constexpr (kNumberFields[idx].text == model::FieldText::kTcpFlags) {
+      out->append(",\"").append(kNumberFields[idx].name).append("\":\"");
+      model::AppendTcpFlags(static_cast<uint8_t>(kNumberFields[idx].get(e)), out);
+      out->push_back('"');
+    } else {
+      out->append(",\"ip_options\":");
+      out->append((kNumberFields[idx].get(e) & model::kFlagIpOptions) ? "true" : "false");
+      out->append(",\"fragment\":\"");
+      out->append(FragmentName(static_cast<uint8_t>(kNumberFields[idx].get(e))));
+      out->push_back('"');
+    }
+  });
+  out->append(",\"kind\":\"");
   out->append(model::TrafficKindName(e.labels.kind));
   out->append("\",\"tool\":\"");
   out->append(model::ToolName(e.labels.tool));

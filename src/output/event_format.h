@@ -10,7 +10,7 @@
 namespace isdas::output {
 
 // The CSV header line, without the newline.
-const char* CsvHeader();
+const std::string& CsvHeader();
 void AppendCsv(const model::Event& ev, std::string* out);   // one line, with '\n'
 void AppendJson(const model::Event& ev, std::string* out);  // one object, with '\n'
 

@@ -5,16 +5,46 @@
 #include <bit>
 #include <cstring>
 #include <memory>
+#include <span>
+#include <type_traits>
+
+#include "model/event_fields.h"
 
 namespace isdas::storage {
 namespace {
+
+using model::kNumberFields;
 
 static_assert(std::endian::native == std::endian::little, "blocks are written as they lie");
 
 constexpr char kMagic[4] = {'I', 'E', 'B', '1'};
 constexpr size_t kHeader = 8;
-constexpr size_t kFixedPerEvent = 51;  // every column but the addresses
-constexpr int kLevel = 1;              // zstd's fastest standard level (BENCHMARKS.md)
+
+// The event's number fields (model/event_fields.h) in the order blocks of format IEB1 store
+// them: three after the protocol, the others after the ports. A field added to the model is
+// stored by a new block format (IEB2), which the decoder then tells apart by its magic.
+using model::FieldIndex;
+constexpr size_t kBlockFirst[] = {FieldIndex("tcp_flags"), FieldIndex("icmp_type"),
+                                  FieldIndex("icmp_code")};
+constexpr size_t kBlockSecond[] = {
+    FieldIndex("ttl"),     FieldIndex("flags"),   FieldIndex("tcp_optlen"), FieldIndex("tcp_mss"),
+    FieldIndex("tcp_win"), FieldIndex("tcp_seq"), FieldIndex("ip_id"),      FieldIndex("ip_len")};
+static_assert(std::size(kBlockFirst) + std::size(kBlockSecond) == model::kNumberFields.size(),
+              "every number field of the model has its place in the block");
+constexpr size_t kNumberBytes = [] {
+  size_t n = 0;
+  for (const model::NumberField& f : model::kNumberFields) n += f.bytes;
+  return n;
+}();
+// Every column but the addresses: time, sensor, protocol, the two families, the ports, the
+// number fields, the three labels, country, AS and research flag.
+constexpr size_t kFixedPerEvent = 8 + 4 + 1 + 2 + 4 + kNumberBytes + 3 + 2 + 4 + 1;
+static_assert(kFixedPerEvent == 51, "format IEB1");
+
+template <size_t bytes>
+using Uint =
+    std::conditional_t<bytes == 1, uint8_t, std::conditional_t<bytes == 2, uint16_t, uint32_t>>;
+constexpr int kLevel = 1;  // zstd's fastest standard level (BENCHMARKS.md)
 
 // Fills one column: `get(i)` for every event, written as T.
 template <typename T, typename Get>
@@ -24,6 +54,16 @@ void Column(char** at, size_t n, Get get) {
     std::memcpy(*at, &v, sizeof v);
     *at += sizeof v;
   }
+}
+
+// Writes the number fields listed in `indices`, a column each.
+template <const auto& indices>
+void NumberColumns(char** at, std::span<const model::Event> ev) {
+  model::ForEachField<indices>([&](auto k) {
+    constexpr size_t idx = decltype(k)::value;
+    Column<Uint<kNumberFields[idx].bytes>>(at, ev.size(),
+                                           [&](size_t i) { return kNumberFields[idx].get(ev[i]); });
+  });
 }
 
 struct ZstdContexts {
@@ -49,6 +89,17 @@ class Reader {
       set(i, v);
     }
     return true;
+  }
+  // Reads the number fields listed in `indices`, a column each, into `ev`.
+  template <const auto& indices>
+  bool NumberColumns(std::span<model::Event> ev) {
+    bool ok = true;
+    model::ForEachField<indices>([&](auto k) {
+      constexpr size_t idx = decltype(k)::value;
+      ok = ok && Column<Uint<kNumberFields[idx].bytes>>(
+                     ev.size(), [&](size_t i, auto v) { kNumberFields[idx].set(ev[i], v); });
+    });
+    return ok;
   }
   bool Bytes(size_t n, uint8_t* out) {
     if (static_cast<size_t>(end_ - p_) < n) return false;
@@ -84,9 +135,7 @@ std::string EncodeEventBlock(std::span<const model::Event> ev,
   });
   Column<uint32_t>(&at, n, [&](size_t i) { return sensor >= 0 ? sensor : ev[i].sensor_id; });
   Column<uint8_t>(&at, n, [&](size_t i) { return ev[i].proto; });
-  Column<uint8_t>(&at, n, [&](size_t i) { return ev[i].tcp_flags; });
-  Column<uint8_t>(&at, n, [&](size_t i) { return ev[i].icmp_type; });
-  Column<uint8_t>(&at, n, [&](size_t i) { return ev[i].icmp_code; });
+  NumberColumns<kBlockFirst>(&at, ev);
   Column<uint8_t>(&at, n, [&](size_t i) { return ev[i].src.size() ? ev[i].src.family : 0; });
   Column<uint8_t>(&at, n, [&](size_t i) { return ev[i].dst.size() ? ev[i].dst.family : 0; });
   for (const model::Event& e : ev) {
@@ -99,14 +148,7 @@ std::string EncodeEventBlock(std::span<const model::Event> ev,
   }
   Column<uint16_t>(&at, n, [&](size_t i) { return ev[i].sport; });
   Column<uint16_t>(&at, n, [&](size_t i) { return ev[i].dport; });
-  Column<uint8_t>(&at, n, [&](size_t i) { return ev[i].ttl; });
-  Column<uint8_t>(&at, n, [&](size_t i) { return ev[i].flags; });
-  Column<uint8_t>(&at, n, [&](size_t i) { return ev[i].tcp_optlen; });
-  Column<uint16_t>(&at, n, [&](size_t i) { return ev[i].tcp_mss; });
-  Column<uint16_t>(&at, n, [&](size_t i) { return ev[i].tcp_win; });
-  Column<uint32_t>(&at, n, [&](size_t i) { return ev[i].tcp_seq; });
-  Column<uint32_t>(&at, n, [&](size_t i) { return ev[i].ip_id; });
-  Column<uint32_t>(&at, n, [&](size_t i) { return ev[i].ip_len; });
+  NumberColumns<kBlockSecond>(&at, ev);
   Column<uint8_t>(&at, n, [&](size_t i) { return ev[i].labels.kind; });
   Column<uint8_t>(&at, n, [&](size_t i) { return ev[i].labels.tool; });
   Column<uint8_t>(&at, n, [&](size_t i) { return ev[i].labels.spoof; });
@@ -184,9 +226,7 @@ Status DecodeEventBlock(std::string_view data, EventBlock* out) {
                               }) &&
             r.Column<uint32_t>(n, [&](size_t i, uint32_t v) { ev[i].sensor_id = v; }) &&
             r.Column<uint8_t>(n, [&](size_t i, uint8_t v) { ev[i].proto = v; }) &&
-            r.Column<uint8_t>(n, [&](size_t i, uint8_t v) { ev[i].tcp_flags = v; }) &&
-            r.Column<uint8_t>(n, [&](size_t i, uint8_t v) { ev[i].icmp_type = v; }) &&
-            r.Column<uint8_t>(n, [&](size_t i, uint8_t v) { ev[i].icmp_code = v; });
+            r.NumberColumns<kBlockFirst>(ev);
   if (!ok) return bad("cut short in the first columns");
   // Families first, then the addresses they size.
   for (int which = 0; which < 2; ++which) {
@@ -208,22 +248,15 @@ Status DecodeEventBlock(std::string_view data, EventBlock* out) {
   }
   ok = r.Column<uint16_t>(n, [&](size_t i, uint16_t v) { ev[i].sport = v; }) &&
        r.Column<uint16_t>(n, [&](size_t i, uint16_t v) { ev[i].dport = v; }) &&
-       r.Column<uint8_t>(n, [&](size_t i, uint8_t v) { ev[i].ttl = v; }) &&
-       r.Column<uint8_t>(n, [&](size_t i, uint8_t v) { ev[i].flags = v; }) &&
-       r.Column<uint8_t>(n, [&](size_t i, uint8_t v) { ev[i].tcp_optlen = v; }) &&
-       r.Column<uint16_t>(n, [&](size_t i, uint16_t v) { ev[i].tcp_mss = v; }) &&
-       r.Column<uint16_t>(n, [&](size_t i, uint16_t v) { ev[i].tcp_win = v; }) &&
-       r.Column<uint32_t>(n, [&](size_t i, uint32_t v) { ev[i].tcp_seq = v; }) &&
-       r.Column<uint32_t>(n, [&](size_t i, uint32_t v) { ev[i].ip_id = v; }) &&
-       r.Column<uint32_t>(n, [&](size_t i, uint32_t v) { ev[i].ip_len = v; }) &&
+       r.NumberColumns<kBlockSecond>(ev) &&
        r.Column<uint8_t>(n,
                          [&](size_t i, uint8_t v) {
-                           if (v > 2) out_of_range(i, "kind", v);
+                           if (v >= model::kTrafficKinds) out_of_range(i, "kind", v);
                            ev[i].labels.kind = static_cast<model::TrafficKind>(v);
                          }) &&
        r.Column<uint8_t>(n,
                          [&](size_t i, uint8_t v) {
-                           if (v > 4) out_of_range(i, "tool", v);
+                           if (v >= model::kTools) out_of_range(i, "tool", v);
                            ev[i].labels.tool = static_cast<model::Tool>(v);
                          }) &&
        r.Column<uint8_t>(n, [&](size_t i, uint8_t v) { ev[i].labels.spoof = v; }) &&

@@ -6,6 +6,8 @@
 #include <cstring>
 #include <random>
 
+#include "model/event_fields.h"
+
 namespace isdas::storage {
 namespace {
 
@@ -169,6 +171,25 @@ TEST(EventBlocks, EveryFieldSurvives) {
     ASSERT_EQ(std::memcmp(src[i].country, b.sources[i].country, 2), 0);
     ASSERT_EQ(src[i].asn, b.sources[i].asn);
     ASSERT_EQ(src[i].research, b.sources[i].research);
+  }
+}
+
+// Every number field of the model (model/event_fields.h) has a column in the block: one event
+// per field with that field at its widest value and every other at 0 comes back the same.
+TEST(EventBlocks, EveryNumberFieldOfTheModelIsStored) {
+  std::vector<model::Event> ev(model::kNumberFields.size());
+  for (size_t i = 0; i < ev.size(); ++i) {
+    const model::NumberField& f = model::kNumberFields[i];
+    ev[i].src = model::IpAddr::V4(1);
+    f.set(ev[i], f.bytes == 4 ? UINT32_MAX - 1 : (1u << (8 * f.bytes)) - 2);
+  }
+  EventBlock b;
+  ASSERT_TRUE(DecodeEventBlock(EncodeEventBlock(ev, {}, 1), &b).ok());
+  ASSERT_EQ(b.events.size(), ev.size());
+  for (size_t i = 0; i < ev.size(); ++i) {
+    for (const model::NumberField& f : model::kNumberFields) {
+      EXPECT_EQ(f.get(b.events[i]), f.get(ev[i])) << "event " << i << ", field " << f.name;
+    }
   }
 }
 

@@ -7,20 +7,33 @@
 #include <new>
 #include <string>
 
+#include "model/event_fields.h"
 #include "storage/event_blocks.h"
 #include "storage/vtab_util.h"
 
 namespace isdas::storage {
 namespace {
 
-// Column order of the table; kTs and kImportId are the ones with special handling.
-constexpr const char* kDeclare =
-    "CREATE TABLE x(ts INTEGER, sensor INTEGER, proto INTEGER, src BLOB, dst BLOB, "
-    "sport INTEGER, dport INTEGER, icmp_type INTEGER, icmp_code INTEGER, tcp_flags INTEGER, "
-    "ttl INTEGER, ip_id INTEGER, ip_len INTEGER, tcp_seq INTEGER, tcp_win INTEGER, "
-    "tcp_optlen INTEGER, tcp_mss INTEGER, flags INTEGER, kind INTEGER, tool INTEGER, "
-    "spoof INTEGER, import_id INTEGER, src_country TEXT, src_asn INTEGER, src_research INTEGER)";
-enum Col { kTs = 0, kImportId = 21 };
+// Columns: ts, sensor, proto, src, dst, sport, dport, then the event's number fields
+// (model/event_fields.h) from kFirstNumber on, then the labels, the import and the enrichment.
+constexpr int kTs = 0;
+constexpr int kFirstNumber = 7;
+constexpr int kAfterNumbers = kFirstNumber + static_cast<int>(model::kNumberFields.size());
+enum Col { kKind = kAfterNumbers, kTool, kSpoof, kImportId, kSrcCountry, kSrcAsn, kSrcResearch };
+
+const std::string& Declaration() {
+  static const std::string sql = [] {
+    std::string d =
+        "CREATE TABLE x(ts INTEGER, sensor INTEGER, proto INTEGER, src BLOB, dst BLOB, "
+        "sport INTEGER, dport INTEGER";
+    for (const model::NumberField& f : model::kNumberFields)
+      d += ", " + std::string(f.name) + " INTEGER";
+    return d +
+           ", kind INTEGER, tool INTEGER, spoof INTEGER, import_id INTEGER, src_country TEXT, "
+           "src_asn INTEGER, src_research INTEGER)";
+  }();
+  return sql;
+}
 
 // idxNum bits: which bounds on ts xFilter receives, in this order.
 constexpr int kLower = 1;
@@ -43,7 +56,7 @@ struct Cursor {
 };
 
 int Connect(sqlite3* db, void*, int, const char* const*, sqlite3_vtab** out, char** err) {
-  if (int rc = sqlite3_declare_vtab(db, kDeclare); rc != SQLITE_OK) return rc;
+  if (int rc = sqlite3_declare_vtab(db, Declaration().c_str()); rc != SQLITE_OK) return rc;
   auto* t = new (std::nothrow) Table;
   if (!t) return SQLITE_NOMEM;
   t->db = db;
@@ -196,66 +209,38 @@ int Column(sqlite3_vtab_cursor* v, sqlite3_context* ctx, int col) {
     case 6:
       sqlite3_result_int(ctx, e.dport);
       break;
-    case 7:
-      sqlite3_result_int(ctx, e.icmp_type);
-      break;
-    case 8:
-      sqlite3_result_int(ctx, e.icmp_code);
-      break;
-    case 9:
-      sqlite3_result_int(ctx, e.tcp_flags);
-      break;
-    case 10:
-      sqlite3_result_int(ctx, e.ttl);
-      break;
-    case 11:
-      sqlite3_result_int64(ctx, e.ip_id);
-      break;
-    case 12:
-      sqlite3_result_int64(ctx, e.ip_len);
-      break;
-    case 13:
-      sqlite3_result_int64(ctx, e.tcp_seq);
-      break;
-    case 14:
-      sqlite3_result_int(ctx, e.tcp_win);
-      break;
-    case 15:
-      sqlite3_result_int(ctx, e.tcp_optlen);
-      break;
-    case 16:
-      sqlite3_result_int(ctx, e.tcp_mss);
-      break;
-    case 17:
-      sqlite3_result_int(ctx, e.flags);
-      break;
-    case 18:
+    case kKind:
       sqlite3_result_int(ctx, static_cast<int>(e.labels.kind));
       break;
-    case 19:
+    case kTool:
       sqlite3_result_int(ctx, static_cast<int>(e.labels.tool));
       break;
-    case 20:
+    case kSpoof:
       sqlite3_result_int(ctx, e.labels.spoof);
       break;
     case kImportId:
       sqlite3_result_int64(ctx, c->import_id);
       break;
-    case 22:
+    case kSrcCountry:
       if (s.country[0] == 0) {
         sqlite3_result_text(ctx, "", 0, SQLITE_STATIC);
       } else {
         sqlite3_result_text(ctx, s.country, 2, SQLITE_TRANSIENT);
       }
       break;
-    case 23:
+    case kSrcAsn:
       sqlite3_result_int64(ctx, s.asn);
       break;
-    case 24:
+    case kSrcResearch:
       sqlite3_result_int(ctx, s.research);
       break;
     default:
-      sqlite3_result_null(ctx);
+      if (col >= kFirstNumber && col < kAfterNumbers) {
+        sqlite3_result_int64(ctx,
+                             model::kNumberFields[static_cast<size_t>(col - kFirstNumber)].get(e));
+      } else {
+        sqlite3_result_null(ctx);
+      }
       break;
   }
   return SQLITE_OK;

@@ -8,10 +8,13 @@
 #include <sstream>
 #include <thread>
 
+#include "model/event_fields.h"
 #include "rollup/rollup.h"
 
 namespace isdas::storage {
 namespace {
+
+using model::kNumberFields;
 
 // Works on 18.16 and current releases: classic MergeTree syntax, no LowCardinality,
 // no DateTime64 (time is Int64 µs beside a Date for partitioning).
@@ -19,8 +22,7 @@ constexpr const char* kTables[] = {
     R"sql(CREATE TABLE IF NOT EXISTS {events} (
   ts Int64, day Date, sensor String, proto UInt8, family UInt8,
   src FixedString(16), dst FixedString(16), sport UInt16, dport UInt16,
-  icmp_type UInt8, icmp_code UInt8, tcp_flags UInt8, ttl UInt8, ip_id UInt32, ip_len UInt32,
-  tcp_seq UInt32, tcp_win UInt16, tcp_optlen UInt8, tcp_mss UInt16, flags UInt8,
+  {numbers},
   kind UInt8, tool UInt8, spoof UInt8, src_country FixedString(2), src_asn UInt32,
   batch_epoch UInt64, batch_seq UInt64, src_research UInt8
 ) ENGINE = MergeTree() PARTITION BY toYYYYMM(day) ORDER BY (day, dport, ts))sql",
@@ -47,11 +49,20 @@ ENGINE = MergeTree() PARTITION BY tuple() ORDER BY asn)sql",
 constexpr const char* kTableNames[] = {"events",  "batches",    "intents",
                                        "rollups", "heartbeats", "as_names"};
 
-// kTables[i] with its table name, plus `suffix` ("_local" on the shards of a cluster).
+// kTables[i] with its table name, plus `suffix` ("_local" on the shards of a cluster); the
+// events' number fields (model/event_fields.h) as UInt8/16/32 columns in their order.
 std::string TableDdl(size_t i, const std::string& suffix) {
   std::string sql = kTables[i];
   const std::string ph = std::string("{") + kTableNames[i] + "}";
   sql.replace(sql.find(ph), ph.size(), std::string(kTableNames[i]) + suffix);
+  if (const size_t at = sql.find("{numbers}"); at != std::string::npos) {
+    std::string cols;
+    for (const model::NumberField& f : model::kNumberFields) {
+      if (!cols.empty()) cols += ", ";
+      cols += std::string(f.name) + " UInt" + std::to_string(8 * f.bytes);
+    }
+    sql.replace(at, 9, cols);
+  }
   return sql;
 }
 
@@ -64,12 +75,6 @@ std::string Quote(const std::string& s) {
     q.push_back(c);
   }
   return q + "'";
-}
-
-Status NoImports() {
-  return InvalidArgument(
-      "local file imports go to the SQLite store; ClickHouse takes sensor "
-      "batches (see docs/storage-clickhouse.md)");
 }
 
 }  // namespace
@@ -119,10 +124,10 @@ Result<std::unique_ptr<ClickhouseStore>> ClickhouseStore::Open(const clickhouse:
   return s;
 }
 
-Result<int64_t> ClickhouseStore::FindImport(const std::string&) { return NoImports(); }
-Status ClickhouseStore::BeginImport() { return NoImports(); }
-Status ClickhouseStore::Append(std::span<const model::Event>) { return NoImports(); }
-Result<int64_t> ClickhouseStore::Commit(const ImportSummary&) { return NoImports(); }
+std::string ClickhouseStore::Describe() const {
+  return "clickhouse " + version_ + " at " + endpoint_.host + ":" + std::to_string(endpoint_.port) +
+         "/" + endpoint_.database;
+}
 
 Result<uint64_t> ClickhouseStore::Count(const std::string& sql) {
   auto r = client_.Query(sql);
@@ -167,17 +172,16 @@ void AppendEventRows(const SensorBatch& b, clickhouse::RowBinary* rows) {
     rows->FixedString(std::string_view(reinterpret_cast<const char*>(e.dst.bytes), 16), 16);
     rows->U16(e.sport);
     rows->U16(e.dport);
-    rows->U8(e.icmp_type);
-    rows->U8(e.icmp_code);
-    rows->U8(e.tcp_flags);
-    rows->U8(e.ttl);
-    rows->U32(e.ip_id);
-    rows->U32(e.ip_len);
-    rows->U32(e.tcp_seq);
-    rows->U16(e.tcp_win);
-    rows->U8(e.tcp_optlen);
-    rows->U16(e.tcp_mss);
-    rows->U8(e.flags);
+    model::ForEachField<model::kAllFields>([&](auto k) {
+      constexpr size_t idx = decltype(k)::value;
+      if constexpr (kNumberFields[idx].bytes == 1) {
+        rows->U8(static_cast<uint8_t>(kNumberFields[idx].get(e)));
+      } else if constexpr (kNumberFields[idx].bytes == 2) {
+        rows->U16(static_cast<uint16_t>(kNumberFields[idx].get(e)));
+      } else {
+        rows->U32(kNumberFields[idx].get(e));
+      }
+    });
     rows->U8(static_cast<uint8_t>(e.labels.kind));
     rows->U8(static_cast<uint8_t>(e.labels.tool));
     rows->U8(e.labels.spoof);
@@ -519,7 +523,7 @@ std::string ChSourceIs(const model::IpAddr& a) {
   return s + "')";
 }
 
-const SqlDialect kChDialect{ChRollupFrom, true, ChSourceIs, false, false, Quote, false};
+const SqlDialect kChDialect{ChRollupFrom, true, ChSourceIs, false, Quote, false};
 
 // TabSeparated escapes (\t \n \\ \0 \b \f \r \' and the like) undone.
 std::string Unescape(std::string_view f) {
