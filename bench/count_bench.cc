@@ -11,6 +11,7 @@
 #include <cstdlib>
 
 #include "rollup/rollup.h"
+#include "storage/rollup_buffer.h"
 #include "traffic.h"
 
 using namespace isdas;
@@ -25,7 +26,7 @@ int main(int argc, char** argv) {
   if (argc < 2) return std::fprintf(stderr, "usage: count_bench N\n"), 64;
   const size_t n = std::strtoull(argv[1], nullptr, 10);
   bench::Traffic traffic;
-  rollup::RollupBuffer buffer;
+  storage::RollupBuffer buffer;
   // Below RollupBuffer's parallel threshold: both halves on this thread, timed apart.
   constexpr size_t kChunk = 4000;
   constexpr int64_t kGraceSeconds = 120;  // as the SQLite store's (kGraceSeconds)
@@ -44,7 +45,7 @@ int main(int argc, char** argv) {
     max_ts = std::max(max_ts, b.events.back().ts_us / 1000000);
     done += b.events.size();
     if (batch % 8 == 7 || done >= n) {
-      const int64_t c5 = done >= n ? rollup::RollupBuffer::kEverything
+      const int64_t c5 = done >= n ? storage::RollupBuffer::kEverything
                                    : rollup::BucketStart(max_ts - kGraceSeconds, 300);
       const double t0 = Now();
       auto taken = buffer.Take(c5);

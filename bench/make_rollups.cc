@@ -25,6 +25,7 @@
 #include "rollup/hll.h"
 #include "rollup/rollup.h"
 #include "storage/port_totals.h"
+#include "storage/rollup_buffer.h"
 #include "storage/rollup_packs.h"
 #include "storage/sqlite_store.h"
 
@@ -98,7 +99,7 @@ int main(int argc, char** argv) {
     const double per_bucket = per_day * static_cast<double>(width) / 86400;
     for (int64_t b = from; b < to; b += width) {
       sqlite3_exec(db, "BEGIN", nullptr, nullptr, nullptr);
-      rollup::StoredRows bucket_rows;
+      storage::StoredRows bucket_rows;
       auto put = [&](int family, uint64_t key, int tool, uint64_t n) {
         if (n == 0) return;
         const std::string s = counter(std::max<uint64_t>(1, n * 2 / 3));

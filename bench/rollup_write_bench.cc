@@ -16,6 +16,7 @@
 
 #include "rollup/hll.h"
 #include "rollup/rollup.h"
+#include "storage/rollup_buffer.h"
 #include "storage/rollup_packs.h"
 
 using namespace isdas;
@@ -96,7 +97,7 @@ int main(int argc, char** argv) {
     uint64_t rows = 0;
     for (int b = 0; b < buckets; ++b) {
       Check(db, sqlite3_exec(db, "BEGIN", nullptr, nullptr, nullptr), "begin");
-      rollup::StoredRows stored;
+      storage::StoredRows stored;
       const int64_t bucket = 1795651200 + int64_t{b} * 300;
       for (int f : {0, 1, 2, 3}) {
         for (int i = 0; i < per / 4; ++i) {

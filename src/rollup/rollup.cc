@@ -7,6 +7,8 @@
 #include <thread>
 #include <tuple>
 
+#include "rollup/fold.h"
+
 namespace isdas::rollup {
 
 int64_t Seconds(Resolution r) {
@@ -211,27 +213,6 @@ size_t RowTables::size() const {
   return n;
 }
 
-namespace {
-// Runs items 0..n-1 through four stages, kStep items apart, each item's state in a slot of a
-// ring: `a` starts fetching what `b` needs, `b` what `c` needs, `c` what `d` needs, and `d`
-// does the work. The tables are far larger than the caches and an item's work is a chain of
-// dependent reads; this way each read is on its way while other items are worked on (perf:
-// before, counting and folding waited for memory at every step). Each stage gets the item's
-// index and its slot.
-template <typename Slot, typename A, typename B, typename C, typename D>
-void Pipelined(size_t n, A&& a, B&& b, C&& c, D&& d) {
-  constexpr size_t kStep = 4, kB = kStep, kC = 2 * kStep, kD = 3 * kStep, kRing = 16;
-  static_assert(kRing > kD);
-  Slot ring[kRing];
-  for (size_t t = 0; t < n + kD; ++t) {
-    if (t < n) a(t, ring[t % kRing]);
-    if (t >= kB && t - kB < n) b(t - kB, ring[(t - kB) % kRing]);
-    if (t >= kC && t - kC < n) c(t - kC, ring[(t - kC) % kRing]);
-    if (t >= kD) d(t - kD, ring[(t - kD) % kRing]);
-  }
-}
-}  // namespace
-
 template <typename EventAt, typename SourceAt, typename SensorAt>
 void Aggregator::AddStaged(size_t n, EventAt event, SourceAt source, SensorAt sensor) {
   // A count is three dependent reads: the slot, the row, the counter's memory. A makes an
@@ -348,175 +329,9 @@ std::vector<Row> Aggregator::Take() { return SortRows(TakeUnsorted()); }
 
 std::vector<Row> Aggregator::TakeUnsorted() { return Unsorted(TakeBefore(INT64_MAX, INT64_MAX)); }
 
-void StoredRows::Add(const RowKey& key, const RowValue& value) {
-  Row r{key, value.packets, value.first_us, value.last_us};
-  r.sources_at = bytes_.size();
-  value.sources.SerializeTo(&bytes_);
-  r.sources_len = bytes_.size() - r.sources_at;
-  r.destinations_at = bytes_.size();
-  value.destinations.SerializeTo(&bytes_);
-  r.destinations_len = bytes_.size() - r.destinations_at;
-  rows_.push_back(r);
-}
-
-void StoredRows::Add(const RowKey& key, uint64_t packets, int64_t first_us, int64_t last_us,
-                     std::string_view sources, std::string_view destinations) {
-  Row r{key, packets, first_us, last_us};
-  r.sources_at = bytes_.size();
-  bytes_.append(sources);
-  r.sources_len = sources.size();
-  r.destinations_at = bytes_.size();
-  bytes_.append(destinations);
-  r.destinations_len = destinations.size();
-  rows_.push_back(r);
-}
-
-void StoredRows::SortByKey() {
-  std::sort(rows_.begin(), rows_.end(), [](const Row& a, const Row& b) { return a.key < b.key; });
-}
-
-namespace {
-// Serializes into `write` the rows with buckets at or after `write_from` (when given), then
-// folds every row into its bucket of `width` in `coarser` (when given): moved there when the
-// row is new, else merged. Rows are looked up some rows ahead of folding them, and their
-// memory fetched meanwhile (the coarser tables are far larger than the caches), then their
-// counters' memory, both sides. The rows' values are moved from.
-void WriteAndFold(std::span<Row> rows, int64_t write_from, StoredRows* write, RowTables* coarser,
-                  int64_t width) {
-  if (!coarser) {
-    for (const Row& r : rows) {
-      if (write && r.key.bucket >= write_from) write->Add(r.key, r.value);
-    }
-    return;
-  }
-  // A: the row written, its coarser key made and its slot fetched; B: the coarser row found
-  // (or made) and fetched; C: the counters' memory of both rows; D: moved or merged.
-  struct Staged {
-    RowKey key;
-    size_t hash;
-    BucketRows* table;
-    uint32_t row;
-  };
-  Pipelined<Staged>(
-      rows.size(),
-      [&](size_t i, Staged& s) {
-        const Row& r = rows[i];
-        if (write && r.key.bucket >= write_from) write->Add(r.key, r.value);
-        s.key = r.key;
-        s.key.bucket = BucketStart(s.key.bucket, width);
-        s.table = &coarser->For(s.key.bucket);
-        s.hash = RowKeyHash()(s.key);
-        __builtin_prefetch(s.table->SlotFor(s.hash));
-      },
-      [](size_t, Staged& s) {
-        s.row = s.table->FindOrAdd(s.key, s.hash);
-        s.table->PrefetchValue(s.row);
-      },
-      [&](size_t i, Staged& s) {
-        // Both sides (an exact table's slots are probed at random).
-        const RowValue& to = s.table->row(s.row).value;
-        const RowValue& from = rows[i].value;
-        if (to.packets != 0) {
-          to.sources.PrefetchAll();
-          to.destinations.PrefetchAll();
-        }
-        from.sources.PrefetchAll();
-        from.destinations.PrefetchAll();
-      },
-      [&](size_t i, Staged& s) {
-        RowValue& to = s.table->row(s.row).value;
-        RowValue& from = rows[i].value;
-        if (to.packets == 0) {
-          to = std::move(from);  // new in `coarser`: every counted row has packets
-        } else {
-          to.Merge(from);
-        }
-      });
-}
-
-// WriteAndFold of each table, each freed once done.
-void WriteAndFold(std::vector<RowVector>* tables, int64_t write_from, StoredRows* write,
-                  RowTables* coarser, int64_t width) {
-  for (RowVector& rows : *tables) {
-    WriteAndFold(std::span(rows), write_from, write, coarser, width);
-    rows = {};
-  }
-}
-}  // namespace
-
-RollupBuffer::Taken RollupBuffer::Take(int64_t c5) {
-  Taken t;
-  t.c5 = c5;
-  const int64_t c1d = BucketStart(c5, 86400);
-  for (int half : {0, 1}) t.tables[half] = fine_[half].TakeBefore(c5, c1d);
-  return t;
-}
-
-void RollupBuffer::FoldHalf(int half, std::vector<RowVector>&& tables, int64_t c5,
-                            const int64_t write_from[3], Out* out, bool open_days) {
-  const int64_t c1h = BucketStart(c5, 3600);
-  const int64_t c1d = open_days ? kEverything : BucketStart(c5, 86400);
-  std::vector<RowVector> hours, days;
-  if (half == 1) {
-    // The port pairs, kept daily only: straight into the day's.
-    WriteAndFold(&tables, 0, nullptr, &pairs_, 86400);
-    pairs_.TakeBefore(c1d, &days);
-  } else {
-    WriteAndFold(&tables, write_from[0], &out->rows[0], &hours_, 3600);
-    out->rows[0].SortByKey();
-    // The open hour's and day's rows stay.
-    hours_.TakeBefore(c1h, &hours);
-    WriteAndFold(&hours, write_from[1], &out->rows[1], &days_, 86400);
-    out->rows[1].SortByKey();
-    days_.TakeBefore(c1d, &days);
-  }
-  WriteAndFold(&days, write_from[2], &out->rows[2], nullptr, 0);
-  out->rows[2].SortByKey();
-  if (half == 0) hour_rows_.store(hours_.size(), std::memory_order_relaxed);
-  day_rows_[half].store(half == 1 ? pairs_.size() : days_.size(), std::memory_order_relaxed);
-}
-
-RollupBuffer::Out RollupBuffer::Fold(Taken&& t, const int64_t write_from[3]) {
-  Out out;
-  for (int half : {0, 1}) FoldHalf(half, std::move(t.tables[half]), t.c5, write_from, &out);
-  return out;
-}
-
-void RollupBuffer::Add(std::span<const Batch> batches) {
-  auto count = [this, batches](int half) {
-    const auto t0 = std::chrono::steady_clock::now();
-    for (const Batch& b : batches) fine_[half].Add(b.events, b.sources, b.sensor);
-    half_seconds_[half] +=
-        std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-  };
-  constexpr size_t kParallelFrom = 4096;  // below, a thread costs more than it saves
-  size_t n = 0;
-  for (const Batch& b : batches) n += b.events.size();
-  if (n < kParallelFrom) {
-    count(0);
-    count(1);
-    return;
-  }
-  std::thread other([&count] {
-    pthread_setname_np(pthread_self(), "isdas-count1");
-    count(1);
-  });
-  count(0);
-  other.join();
-}
-
-void RollupBuffer::Clear() {
-  for (Aggregator& a : fine_) (void)a.TakeBefore(INT64_MAX, INT64_MAX);
-  hours_.Clear();
-  days_.Clear();
-  pairs_.Clear();
-  hour_rows_.store(0, std::memory_order_relaxed);
-  for (auto& n : day_rows_) n.store(0, std::memory_order_relaxed);
-}
-
 std::vector<Row> Coarsen(std::vector<Row>&& rows, Resolution to, bool sorted) {
   RowTables coarse;
-  WriteAndFold(std::span(rows), 0, nullptr, &coarse, Seconds(to));
+  FoldInto(std::span(rows), &coarse, Seconds(to), [](const Row&) {});
   rows.clear();
   std::vector<RowVector> tables;
   coarse.TakeBefore(INT64_MAX, &tables);

@@ -362,7 +362,7 @@ Status PackWriter::Prepare(sqlite3* db, rollup::Resolution r) {
   return Status::Ok();
 }
 
-size_t PackWriter::PackEnd(const rollup::StoredRows& rows, size_t i) {
+size_t PackWriter::PackEnd(const StoredRows& rows, size_t i) {
   const auto& all = rows.rows();
   if (i == 0 || i >= all.size()) return std::min(i, all.size());
   const rollup::RowKey& k = all[i - 1].key;
@@ -374,12 +374,11 @@ size_t PackWriter::PackEnd(const rollup::StoredRows& rows, size_t i) {
   return i;
 }
 
-Status PackWriter::Write(const rollup::StoredRows& rows, uint64_t* written) {
+Status PackWriter::Write(const StoredRows& rows, uint64_t* written) {
   return Write(rows, 0, rows.size(), written);
 }
 
-Status PackWriter::Write(const rollup::StoredRows& rows, size_t begin, size_t end,
-                         uint64_t* written) {
+Status PackWriter::Write(const StoredRows& rows, size_t begin, size_t end, uint64_t* written) {
   const auto& all = rows.rows();
   std::vector<uint32_t>& order = order_;
   order.clear();
@@ -396,7 +395,7 @@ Status PackWriter::Write(const rollup::StoredRows& rows, size_t begin, size_t en
     group_.clear();
     size_t j = i;
     for (; j < order.size(); ++j) {
-      const rollup::StoredRows::Row& r = all[order[j]];
+      const StoredRows::Row& r = all[order[j]];
       if (r.key.family != k.family || r.key.bucket != k.bucket ||
           PartOf(r.key.family, r.key.key) != part) {
         break;

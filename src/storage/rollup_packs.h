@@ -29,6 +29,7 @@
 
 #include "common/status.h"
 #include "rollup/rollup.h"
+#include "storage/rollup_buffer.h"
 
 struct sqlite3;
 struct sqlite3_stmt;
@@ -112,13 +113,13 @@ class PackWriter {
   Status Prepare(sqlite3* db, rollup::Resolution r);
   // Rows may come in any order (sorted here when not in the packs' order already) and hold a
   // key more than once. `written` counts the rows taken.
-  Status Write(const rollup::StoredRows& rows, uint64_t* written);
+  Status Write(const StoredRows& rows, uint64_t* written);
   // Rows [begin, end) only.
-  Status Write(const rollup::StoredRows& rows, size_t begin, size_t end, uint64_t* written);
+  Status Write(const StoredRows& rows, size_t begin, size_t end, uint64_t* written);
   // Where rows sorted in the packs' order, cut at `i`, may be cut without splitting a pack
   // between two writes (each would write it: a delta more, or a merge): `i`, or past the rows
   // of the pack that row i - 1 is in.
-  static size_t PackEnd(const rollup::StoredRows& rows, size_t i);
+  static size_t PackEnd(const StoredRows& rows, size_t i);
   // Buckets that end at or before `t` (seconds) are closed: a write to a pack of one merges
   // into it at once, deltas and all, so history reads one blob a pack (a collector's closed
   // mark; INT64_MIN, the default: none).

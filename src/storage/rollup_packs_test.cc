@@ -203,7 +203,7 @@ TEST(RollupPacks, WritesMergeIntoStoredRows) {
   Db d;
   PackWriter w;
   ASSERT_TRUE(w.Prepare(d.db, Resolution::k5m).ok());
-  rollup::StoredRows first, second;
+  StoredRows first, second;
   first.Add(Key(Family::kPort, 443, 600), 2, 610, 620, Counter({1}), Counter({9}));
   first.Add(Key(Family::kPort, 22, 600), 1, 605, 605, Counter({2}), Counter({9}));
   first.Add(Key(Family::kPort, 443, 600), 3, 601, 615, Counter({3}), Counter({9}));
@@ -244,7 +244,7 @@ TEST(RollupPacks, ConditionsChooseExactlyTheRowsAsOnAPlainTable) {
   Db d;
   PackWriter w;
   ASSERT_TRUE(w.Prepare(d.db, Resolution::k1d).ok());
-  rollup::StoredRows rows;
+  StoredRows rows;
   std::vector<std::tuple<int, uint64_t, int64_t>> truth;  // family, key, bucket
   std::mt19937_64 rng(7);
   for (int i = 0; i < 3000; ++i) {
@@ -317,7 +317,7 @@ TEST(RollupPacks, ConditionsChooseExactlyTheRowsAsOnAPlainTable) {
   // Writes to a damaged pack go to its deltas, without reading it, until one would merge them
   // into it: that one fails and says so, rather than replacing what it cannot read, and
   // changes nothing.
-  rollup::StoredRows more;
+  StoredRows more;
   more.Add(Key(Family::kPort, 1, 0), 1, 0, 0, Counter({1}), Counter({2}));
   const std::string deltas = "SELECT count(*) FROM rollup_1d_deltas WHERE id = " + id;
   for (int k = 0; k < kMaxDeltas; ++k) ASSERT_TRUE(w.Write(more, &written).ok());
@@ -352,7 +352,7 @@ TEST(RollupPacks, DeltasAreMergedWhenReadAndIntoThePackEveryFewWrites) {
   const std::string deltas =
       "SELECT count(*) FROM rollup_1d_deltas WHERE id = " + std::to_string(id.value());
   for (int k = 0; k < 2 * (kMaxDeltas + 1) + 1; ++k) {
-    rollup::StoredRows rows;
+    StoredRows rows;
     // Ports 16-31 (one part): 22 in every write, with a sketch from the third on; another
     // port each time, some again.
     for (uint64_t port : {uint64_t{22}, static_cast<uint64_t>(16 + (k * 5) % 16)}) {
@@ -406,7 +406,7 @@ TEST(RollupPacks, DeltasAreMergedWhenReadAndIntoThePackEveryFewWrites) {
   ASSERT_FALSE(want[22].srcs.exact());  // the sketch path was taken
   // Once the bucket is closed, every write merges into the pack: deltas and all, then alone.
   auto rows_of = [](int k) {
-    rollup::StoredRows r;
+    StoredRows r;
     const int64_t t = kDay * 1000000 + k;
     r.Add(Key(Family::kPort, 22, kDay), 23, t, t, Counter({static_cast<uint64_t>(k) + 1}),
           Counter({1}));
@@ -435,7 +435,7 @@ TEST(RollupPacks, DamagedOrStrayDeltasAreNeverMergedIn) {
   Db d;
   PackWriter w;
   ASSERT_TRUE(w.Prepare(d.db, Resolution::k1d).ok());
-  rollup::StoredRows rows;
+  StoredRows rows;
   rows.Add(Key(Family::kPort, 5, 0), 1, 10, 20, Counter({1}), Counter({2}));
   uint64_t written = 0;
   for (int k = 0; k < 2; ++k) ASSERT_TRUE(w.Write(rows, &written).ok());

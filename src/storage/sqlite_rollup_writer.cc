@@ -66,7 +66,7 @@ Status SqliteRollupWriter::WriteAggregated(rollup::Aggregator* agg) {
   std::vector<rollup::Row> rows = agg->Take();
   for (rollup::Resolution r : rollup::kResolutions) {
     if (r != rollup::Resolution::k5m) rows = rollup::Coarsen(std::move(rows), r);
-    rollup::StoredRows stored;
+    StoredRows stored;
     for (const rollup::Row& row : rows) stored.Add(row.key, row.value);
     ISDAS_RETURN_IF_ERROR(Write(r, stored));
   }
@@ -114,12 +114,12 @@ Status SqliteRollupWriter::WriteRows() {
   return Status::Ok();
 }
 
-Status SqliteRollupWriter::Write(rollup::Resolution r, const rollup::StoredRows& rows, size_t begin,
+Status SqliteRollupWriter::Write(rollup::Resolution r, const StoredRows& rows, size_t begin,
                                  size_t end) {
   const double start = SteadySeconds();
   PortAdds totals;
   for (size_t i = begin; i < end; ++i) {
-    const rollup::StoredRows::Row& row = rows.rows()[i];
+    const StoredRows::Row& row = rows.rows()[i];
     const rollup::RowKey& k = row.key;
     if (k.family != rollup::Family::kPort || r < rollup::Finest(k.family)) continue;
     rollup::RowKey dims = k;
@@ -225,7 +225,7 @@ void SqliteRollupWriter::Route(const SensorBatch& b, uint32_t sensor) {
 void SqliteRollupWriter::StartCounting() {
   counting_ = std::thread([this] {
     pthread_setname_np(pthread_self(), "isdas-count");
-    std::vector<rollup::RollupBuffer::Batch> batches;
+    std::vector<RollupBuffer::Batch> batches;
     for (size_t i = 0; i < jobs_; ++i) {
       const CountJob& j = count_jobs_[i];
       batches.push_back({j.events, j.sources, j.sensor});
@@ -242,14 +242,14 @@ void SqliteRollupWriter::JoinCounting() {
   jobs_ = 0;
 }
 
-Status SqliteRollupWriter::WriteOut(const rollup::RollupBuffer::Out& out) {
+Status SqliteRollupWriter::WriteOut(const RollupBuffer::Out& out) {
   for (rollup::Resolution r : rollup::kResolutions) {
     ISDAS_RETURN_IF_ERROR(Write(r, out.rows[static_cast<int>(r)]));
   }
   return Status::Ok();
 }
 
-rollup::RollupBuffer::Taken SqliteRollupWriter::Take(bool all, int64_t now_us, int64_t* mark) {
+RollupBuffer::Taken SqliteRollupWriter::Take(bool all, int64_t now_us, int64_t* mark) {
   const int64_t c5 =
       max_ts_s_ == INT64_MIN ? INT64_MIN : rollup::BucketStart(max_ts_s_ - kGraceSeconds, 300);
   const bool closes = (closed5_ == INT64_MIN || c5 > closed5_) && c5 != INT64_MIN;
@@ -277,19 +277,19 @@ rollup::RollupBuffer::Taken SqliteRollupWriter::Take(bool all, int64_t now_us, i
     if (!all) ++(bound ? times_.flushes_bound : times_.flushes_fresh);
     last_flush_ = SteadySeconds();
   }
-  rollup::RollupBuffer::Taken t;
+  RollupBuffer::Taken t;
   if (days_only) {
     t = buffer_.Take(closed5_);  // with the buckets closed now, if any
     t.open_days = true;
   } else if (flush) {
-    t = buffer_.Take(rollup::RollupBuffer::kEverything);
+    t = buffer_.Take(RollupBuffer::kEverything);
   } else if (closes) {
     t = buffer_.Take(c5);
   }
   return t;
 }
 
-void SqliteRollupWriter::StartFold(rollup::RollupBuffer::Taken&& taken, int64_t mark) {
+void SqliteRollupWriter::StartFold(RollupBuffer::Taken&& taken, int64_t mark) {
   if (taken.c5 == INT64_MIN) return;  // nothing closed (and then no mark either)
   const uint64_t seq = ++fold_seq_;
   if (mark != INT64_MIN) fold_marks_.emplace_back(seq, mark);
@@ -321,7 +321,7 @@ void SqliteRollupWriter::RunFoldLane(int half) {
     l.todo.pop_front();
     const double start = SteadySeconds();
     const int64_t all_rows[3] = {INT64_MIN, INT64_MIN, INT64_MIN};
-    rollup::RollupBuffer::Out out;
+    RollupBuffer::Out out;
     if (!l.spare.empty()) {
       // The largest: an hour's close writes ten times the rows of a 5-minute one.
       auto it = std::max_element(l.spare.begin(), l.spare.end(), [](const auto& a, const auto& b) {
@@ -357,7 +357,7 @@ void SqliteRollupWriter::JoinFold(bool wait) {
   uint64_t through = UINT64_MAX;
   for (int half : {0, 1}) {
     FoldLane& l = lanes_[half];
-    std::vector<rollup::RollupBuffer::Out> empty;
+    std::vector<RollupBuffer::Out> empty;
     {
       MutexLock lock(&l.mu);
       if (wait && l.queued > 0) {
@@ -404,7 +404,7 @@ Status SqliteRollupWriter::WritePending(size_t budget) {
   while (!pending_.empty() && written < budget) {
     Pending& p = pending_.front();
     while (p.r < 3 && written < budget) {
-      const rollup::StoredRows& rows = p.out.rows[p.r];
+      const StoredRows& rows = p.out.rows[p.r];
       const size_t end =
           PackWriter::PackEnd(rows, p.at + std::min(budget - written, rows.size() - p.at));
       ISDAS_RETURN_IF_ERROR(Write(static_cast<rollup::Resolution>(p.r), rows, p.at, end));
@@ -432,7 +432,7 @@ Status SqliteRollupWriter::WritePending(size_t budget) {
   return Status::Ok();
 }
 
-void SqliteRollupWriter::RecycleOut(int half, rollup::RollupBuffer::Out&& out) {
+void SqliteRollupWriter::RecycleOut(int half, RollupBuffer::Out&& out) {
   // A few a lane (one being written, one folded meanwhile), 512 MiB at most in all, the
   // largest kept: an hour's close fits (a write at the bound, gigabytes, is not kept for good).
   // None next to nothing.
@@ -531,7 +531,7 @@ Result<bool> SqliteRollupWriter::FlushDue(bool force) {
 
 Status SqliteRollupWriter::FlushAll() {
   int64_t mark;
-  rollup::RollupBuffer::Taken all = Take(true, 0, &mark);
+  RollupBuffer::Taken all = Take(true, 0, &mark);
   StartFold(std::move(all), mark);  // both halves at once: here, the writer has only to wait
   JoinFold();
   return WritePending();

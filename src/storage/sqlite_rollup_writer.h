@@ -28,6 +28,7 @@
 #include "common/status.h"
 #include "rollup/rollup.h"
 #include "storage/event_store.h"
+#include "storage/rollup_buffer.h"
 #include "storage/rollup_packs.h"
 
 struct sqlite3;
@@ -115,11 +116,11 @@ class SqliteRollupWriter {
   Result<Rows> Select(const std::string& sql);
   Status Error(const char* what);
   // Writes rows into rollup_<r>'s packs (merged with what is there) and port_totals_<r>.
-  Status Write(rollup::Resolution r, const rollup::StoredRows& rows) {
+  Status Write(rollup::Resolution r, const StoredRows& rows) {
     return Write(r, rows, 0, rows.size());
   }
-  Status Write(rollup::Resolution r, const rollup::StoredRows& rows, size_t begin, size_t end);
-  Status WriteOut(const rollup::RollupBuffer::Out& out);
+  Status Write(rollup::Resolution r, const StoredRows& rows, size_t begin, size_t end);
+  Status WriteOut(const RollupBuffer::Out& out);
   // Packets to add to port_totals_<r>: (bucket, filter dimensions) -> (port, packets) pairs,
   // a port at most once a row.
   using PortAdds = absl::flat_hash_map<rollup::RowKey, std::vector<std::pair<uint16_t, uint64_t>>,
@@ -138,11 +139,11 @@ class SqliteRollupWriter {
   // memory or freshness asks) and moves the closed mark in memory; `mark` is set to the mark
   // to record once their rows are written, or INT64_MIN. Not beside counting; folds may run
   // (it touches only the counting tables).
-  rollup::RollupBuffer::Taken Take(bool all, int64_t now_us, int64_t* mark);
+  RollupBuffer::Taken Take(bool all, int64_t now_us, int64_t* mark);
   // Queues what Take took to be folded on the fold lanes, one a counting half
   // (RollupBuffer::FoldHalf), beside counting and the next commits; folds of one lane run in
   // the order of their Takes. Waits only when a lane is kMaxQueuedFolds behind.
-  void StartFold(rollup::RollupBuffer::Taken&& taken, int64_t mark);
+  void StartFold(RollupBuffer::Taken&& taken, int64_t mark);
   void RunFoldLane(int half);  // a lane's thread
   void StopFoldLanes();        // ends the threads, dropping what is queued
   bool FoldsIdle();            // no fold queued or running
@@ -156,7 +157,7 @@ class SqliteRollupWriter {
   // Gives a written output back to its lane, emptied, its buffers kept (a fold's output is
   // tens of MB: made new each time, its pages were faulted in and zeroed by the kernel, and
   // copied as the buffers grew).
-  void RecycleOut(int half, rollup::RollupBuffer::Out&& out);
+  void RecycleOut(int half, RollupBuffer::Out&& out);
   // Records that 5-minute buckets before `closed5` are written (meta.rollup_closed_5m).
   Status WriteClosedMark(int64_t closed5);
   // Before the first sensor batch, and after a failed transaction: the buffer rebuilt from the
@@ -166,10 +167,10 @@ class SqliteRollupWriter {
   sqlite3* db_ = nullptr;
   std::string path_;
   EventScan scan_;
-  PackWriter packs_[3];                 // rollup rows, by resolution
-  rollup::RollupBuffer buffer_;         // committed sensor batches' rows of open buckets
-  rollup::RollupBuffer late_;           // this commit's events of closed buckets
-  rollup::RollupBuffer::Taken closed_;  // TakeClosed's, queued by Count
+  PackWriter packs_[3];         // rollup rows, by resolution
+  RollupBuffer buffer_;         // committed sensor batches' rows of open buckets
+  RollupBuffer late_;           // this commit's events of closed buckets
+  RollupBuffer::Taken closed_;  // TakeClosed's, queued by Count
   int64_t closed_mark_ = INT64_MIN;
   // The last commit's events of open buckets (copies: the caller may free its batches once
   // the commit returns), counted into buffer_ by `counting_` while the writer goes on.
@@ -195,12 +196,12 @@ class SqliteRollupWriter {
     std::deque<Task> todo ABSL_GUARDED_BY(mu);
     size_t queued ABSL_GUARDED_BY(mu) = 0;  // tasks queued or running
     // (seq, rows folded)
-    std::vector<std::pair<uint64_t, rollup::RollupBuffer::Out>> done ABSL_GUARDED_BY(mu);
+    std::vector<std::pair<uint64_t, RollupBuffer::Out>> done ABSL_GUARDED_BY(mu);
     uint64_t done_through ABSL_GUARDED_BY(mu) = 0;  // seq of the last task finished
     double seconds ABSL_GUARDED_BY(mu) = 0;         // fold time not yet in times_
     bool stop ABSL_GUARDED_BY(mu) = false;
     // Outputs written out, emptied with their memory kept, for the next folds (RecycleOut).
-    std::vector<rollup::RollupBuffer::Out> spare ABSL_GUARDED_BY(mu);
+    std::vector<RollupBuffer::Out> spare ABSL_GUARDED_BY(mu);
   };
   FoldLane lanes_[2];
   uint64_t fold_seq_ = 0;  // StartFold calls with something to fold
@@ -211,7 +212,7 @@ class SqliteRollupWriter {
   std::deque<std::pair<uint64_t, int64_t>> fold_marks_;
   // Rows folded, not yet (all) written: the fold's seq, and the resolution and row to go on at.
   struct Pending {
-    rollup::RollupBuffer::Out out;
+    RollupBuffer::Out out;
     uint64_t seq = 0;
     int half = 0;  // the lane that folded it
     int r = 0;

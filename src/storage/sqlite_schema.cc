@@ -277,7 +277,7 @@ Status SqliteStore::RollupsToPacks() {
                       -1, &st.s, nullptr) != SQLITE_OK) {
       s = Error("read old rollups in");
     }
-    rollup::StoredRows rows;
+    StoredRows rows;
     uint64_t written = 0;
     auto blob = [&st](int col) {
       const auto* p = static_cast<const char*>(sqlite3_column_blob(st.s, col));
@@ -299,7 +299,7 @@ Status SqliteStore::RollupsToPacks() {
       // A pack cut between two writes is merged by the second: any batch size is right.
       if (rows.size() >= 500000) {
         s = w.Write(rows, &written);
-        rows = rollup::StoredRows();
+        rows = StoredRows();
       }
     }
     if (s.ok() && rc != SQLITE_DONE) s = Error("read old rollups in");
