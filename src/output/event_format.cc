@@ -32,8 +32,12 @@ const std::string& CsvHeader() {
   static const std::string header = [] {
     std::string h = "ts,sensor,proto,src,sport,dst,dport";
     for (const model::NumberField& f : model::kNumberFields) {
-      h +=
-          f.text == model::FieldText::kIpFlags ? ",ip_options,fragment" : "," + std::string(f.name);
+      if (f.text == model::FieldText::kIpFlags) {
+        h += ",ip_options,fragment";
+      } else {
+        h += ',';
+        h += f.name;
+      }
     }
     return h + ",kind,tool,spoof";
   }();
