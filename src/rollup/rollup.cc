@@ -228,7 +228,7 @@ void Aggregator::AddStaged(size_t n, EventAt event, SourceAt source, SensorAt se
   };
   Pipelined<Staged>(
       n,
-      [&](size_t i, Staged& s) {
+      [&](size_t i, Staged& s) ISDAS_INLINE {
         const model::Event& e = event(i);
         int n5;
         s.n = KeysOf(e, source(i), sensor(i), s.keys, &n5);
@@ -243,20 +243,20 @@ void Aggregator::AddStaged(size_t n, EventAt event, SourceAt source, SensorAt se
         s.hs = HashAddress(e.src);
         s.hd = HashAddress(e.dst);
       },
-      [](size_t, Staged& s) {
+      [](size_t, Staged& s) ISDAS_INLINE {
         for (int k = 0; k < s.n; ++k) {
           s.row[k] = s.table[k]->FindOrAdd(s.keys[k], s.hash[k]);
           s.table[k]->PrefetchValue(s.row[k]);
         }
       },
-      [](size_t, Staged& s) {
+      [](size_t, Staged& s) ISDAS_INLINE {
         for (int k = 0; k < s.n; ++k) {
           const RowValue& v = s.table[k]->row(s.row[k]).value;
           v.sources.Prefetch(s.hs);
           if (CountsDestinations(s.keys[k].family)) v.destinations.Prefetch(s.hd);
         }
       },
-      [&](size_t i, Staged& s) {
+      [&](size_t i, Staged& s) ISDAS_INLINE {
         const int64_t ts = event(i).ts_us;
         for (int k = 0; k < s.n; ++k) {
           RowValue& v = s.table[k]->row(s.row[k]).value;
