@@ -34,7 +34,9 @@ stop_api() {
   wait $api 2>/dev/null || true
 }
 api=""
-trap '[ -n "$api" ] && kill $api 2>/dev/null; rm -f rss.$$ || true' EXIT
+# (The kill of an API already stopped fails: under set -e that ended the trap before the rm, and
+# the script with status 1.)
+trap '{ [ -n "$api" ] && kill $api 2>/dev/null; } || true; rm -f rss.$$' EXIT
 # The data ends 2026-11-26T23:59:59Z.
 declare -A q=(
   [top10_ports_30_days]="ports/top?from=2026-10-28&to=2026-11-27&limit=10"
