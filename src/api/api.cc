@@ -785,8 +785,9 @@ Response Api::AnswerSource(const Request& req) {
     out["research_scanner"] = r->research;
     Json ports = Json::array();
     for (const auto& p : r->ports) {
-      ports.push_back(
-          Json{{"proto", ProtoName(p.proto)}, {"port", p.port}, {"packets", p.packets}});
+      ports.push_back(Json{{"proto", ProtoName(p.proto)},
+                           {"port", p.port < 0 ? Json(nullptr) : Json(p.port)},
+                           {"packets", p.packets}});
     }
     out["ports"] = std::move(ports);
     out["more_ports"] = r->more_ports;

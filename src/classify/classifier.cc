@@ -7,10 +7,7 @@ using model::Event;
 using model::Tool;
 using model::TrafficKind;
 
-bool HasPorts(const Event& ev) {
-  return (ev.proto == model::kProtoTcp || ev.proto == model::kProtoUdp) &&
-         !(ev.flags & model::kFlagNonFirstFragment);
-}
+using model::HasPorts;
 
 bool IsSynOnly(const Event& ev) {
   return (ev.tcp_flags & (model::kTcpSyn | model::kTcpAck | model::kTcpRst)) == model::kTcpSyn;

@@ -77,7 +77,7 @@ inline constexpr uint8_t kTcpCwr = 0x80;
 
 // Event::flags bits.
 inline constexpr uint8_t kFlagFragment = 0x01;          // part of a fragmented datagram
-inline constexpr uint8_t kFlagNonFirstFragment = 0x02;  // offset > 0: no transport header, ports 0
+inline constexpr uint8_t kFlagNonFirstFragment = 0x02;  // offset > 0: no transport header
 inline constexpr uint8_t kFlagIpOptions = 0x04;  // IPv4 options, or IPv6 hop-by-hop/dest opts
 
 enum class TrafficKind : uint8_t { kOther = 0, kScan = 1, kBackscatter = 2 };
@@ -118,6 +118,14 @@ struct Event {
   uint32_t ip_len = 0;  // IPv4 total length; IPv6 40 + payload length
   Labels labels;
 };
+
+// Whether the event has ports: a TCP or UDP packet with its transport header. Others (ICMP,
+// other protocols, non-first fragments) keep 0 in sport/dport, which means "no port" and is not
+// port 0: the text output leaves them empty, and they are kept out of the port rollups
+// (docs/event-model.md).
+inline bool HasPorts(const Event& e) {
+  return (e.proto == kProtoTcp || e.proto == kProtoUdp) && !(e.flags & kFlagNonFirstFragment);
+}
 
 std::string_view TrafficKindName(TrafficKind k);
 std::string_view ToolName(Tool t);

@@ -54,11 +54,12 @@ void AppendCsv(const Event& e, std::string* out) {
   out->push_back(',');
   e.src.AppendTo(out);
   out->push_back(',');
-  AppendUint(e.sport, out);
+  const bool ports = model::HasPorts(e);  // none: empty, not 0
+  if (ports) AppendUint(e.sport, out);
   out->push_back(',');
   e.dst.AppendTo(out);
   out->push_back(',');
-  AppendUint(e.dport, out);
+  if (ports) AppendUint(e.dport, out);
   out->push_back(',');
   model::ForEachField<model::kAllFields>([&](auto k) {
     constexpr size_t idx = decltype(k)::value;
@@ -91,12 +92,21 @@ void AppendJson(const Event& e, std::string* out) {
   model::AppendProtoName(e.proto, out);
   out->append("\",\"src\":\"");
   e.src.AppendTo(out);
+  const bool ports = model::HasPorts(e);  // none: null, not 0
   out->append("\",\"sport\":");
-  AppendUint(e.sport, out);
+  if (ports) {
+    AppendUint(e.sport, out);
+  } else {
+    out->append("null");
+  }
   out->append(",\"dst\":\"");
   e.dst.AppendTo(out);
   out->append("\",\"dport\":");
-  AppendUint(e.dport, out);
+  if (ports) {
+    AppendUint(e.dport, out);
+  } else {
+    out->append("null");
+  }
   model::ForEachField<model::kAllFields>([&](auto k) {
     constexpr size_t idx = decltype(k)::value;
     if constexpr (kNumberFields[idx].text == model::FieldText::kDecimal) {

@@ -83,5 +83,45 @@ TEST(EventFormat, JsonHasAKeyForEveryNumberField) {
   EXPECT_EQ(j["src"], "203.0.113.1");
 }
 
+// "No port" is printed as nothing (CSV) or null (JSON), never as port 0: a non-first fragment
+// has no transport header, ICMP no ports; a TCP packet to port 0 keeps its 0.
+TEST(EventFormat, PacketsWithoutPortsHaveNoPortNotPortZero) {
+  model::Event frag = Sample();
+  frag.proto = model::kProtoUdp;
+  frag.flags = model::kFlagFragment | model::kFlagNonFirstFragment;
+  frag.sport = frag.dport = 0;
+  model::Event icmp = Sample();
+  icmp.proto = model::kProtoIcmp;
+  icmp.flags = 0;
+  icmp.sport = icmp.dport = 0;
+  model::Event zero = Sample();
+  zero.dport = 0;
+  const std::vector<std::string> head = Split(CsvHeader());
+  auto cell = [&](const model::Event& e, const std::string& name) {
+    std::string line;
+    AppendCsv(e, &line);
+    line.pop_back();
+    const std::vector<std::string> cells = Split(line);
+    for (size_t i = 0; i < head.size(); ++i) {
+      if (head[i] == name) return cells.at(i);
+    }
+    return std::string("?");
+  };
+  auto json = [](const model::Event& e) {
+    std::string line;
+    AppendJson(e, &line);
+    return nlohmann::json::parse(line);
+  };
+  for (const model::Event* e : {&frag, &icmp}) {
+    EXPECT_EQ(cell(*e, "sport"), "");
+    EXPECT_EQ(cell(*e, "dport"), "");
+    EXPECT_TRUE(json(*e)["sport"].is_null());
+    EXPECT_TRUE(json(*e)["dport"].is_null());
+  }
+  EXPECT_EQ(cell(zero, "dport"), "0");
+  EXPECT_EQ(json(zero)["dport"], 0);
+  EXPECT_EQ(cell(zero, "sport"), "40000");
+}
+
 }  // namespace
 }  // namespace isdas::output

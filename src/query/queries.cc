@@ -23,6 +23,14 @@ int64_t I64(std::string_view s) {
 
 Result<std::string> FromHex(std::string_view hex);
 
+// model::HasPorts as SQL over the events table, for both engines (no bit operators: flags bit
+// 0x02 is the non-first fragment): TCP or UDP with its transport header.
+#define ISDAS_HAS_PORTS "proto IN (6, 17) AND flags % 4 < 2"
+constexpr const char* kHasPorts = ISDAS_HAS_PORTS;
+// The destination port, or -1 for "no port".
+constexpr const char* kPortOrNone = "CASE WHEN " ISDAS_HAS_PORTS " THEN dport ELSE -1 END";
+#undef ISDAS_HAS_PORTS
+
 // Merges a counter column as Select returned it (its bytes, or hex(…) of them) into `into`.
 Status MergeCounter(const storage::SqlDialect& d, std::string_view cell,
                     rollup::DistinctCounter* into) {
@@ -316,8 +324,9 @@ Result<SourceReport> Queries::Source(const SourceQuery& q) {
     rep.asn = static_cast<uint32_t>(U64(origin.value()[0][1]));
     rep.research = origin.value()[0][2] == "1";
   }
-  auto ports = store_->Select("SELECT proto, dport, count(*) AS n" + where +
-                              " GROUP BY proto, dport ORDER BY n DESC, proto, dport LIMIT " +
+  // Packets without ports (ICMP, other protocols, non-first fragments) as -1: "no port".
+  auto ports = store_->Select("SELECT proto, " + std::string(kPortOrNone) + " AS p, count(*) AS n" +
+                              where + " GROUP BY proto, p ORDER BY n DESC, proto, p LIMIT " +
                               std::to_string(q.limit + 1));
   if (!ports.ok()) return ports.status();
   for (const auto& r : ports.value()) {
@@ -349,7 +358,7 @@ Result<std::vector<TopRow>> Queries::PortAsns(int port, int64_t from_us, int64_t
   auto rows = store_->Select(
       "SELECT src_asn, count(*) AS n, count(DISTINCT src), min(ts), max(ts) FROM events "
       "WHERE dport = " +
-      std::to_string(port) + " AND proto IN (6, 17) AND ts >= " + std::to_string(from_us) +
+      std::to_string(port) + " AND " + kHasPorts + " AND ts >= " + std::to_string(from_us) +
       " AND ts < " + std::to_string(to_us) + Where(f, true) +
       " GROUP BY src_asn ORDER BY n DESC, src_asn LIMIT " + std::to_string(limit));
   if (!rows.ok()) return rows.status();

@@ -111,7 +111,7 @@ struct SourceReport {
   bool research = false;
   struct Port {
     int proto;
-    int port;
+    int port;  // -1: none (ICMP, other protocols, non-first fragments)
     uint64_t packets;
   };
   std::vector<Port> ports;

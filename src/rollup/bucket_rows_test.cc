@@ -93,3 +93,49 @@ TEST(HugePageAllocator, LargeArraysStartOnA2MiBBoundary) {
 
 }  // namespace
 }  // namespace isdas::rollup
+
+namespace isdas::rollup {
+namespace {
+
+// "No port" is not port 0: a non-first fragment (no transport header) and an ICMP packet count
+// in the totals and under their protocol but in no port row; a TCP SYN to port 0 does.
+TEST(Aggregator, PacketsWithoutPortsAreNotPortZero) {
+  model::Event frag;
+  frag.ts_us = 1795651200000000;
+  frag.proto = model::kProtoUdp;
+  frag.flags = model::kFlagFragment | model::kFlagNonFirstFragment;
+  frag.src = model::IpAddr::V4(0xcb007101);
+  frag.dst = model::IpAddr::V4(0xc6120001);
+  model::Event icmp = frag;
+  icmp.proto = model::kProtoIcmp;
+  icmp.flags = 0;
+  model::Event syn0 = frag;
+  syn0.proto = model::kProtoTcp;
+  syn0.flags = 0;
+  syn0.tcp_flags = model::kTcpSyn;
+  const std::vector<model::Event> events{frag, icmp, syn0};
+  Aggregator agg;
+  agg.Add(events);
+  uint64_t total = 0, port0 = 0, pairs = 0, udp_total = 0;
+  for (const Row& r : agg.Take()) {
+    if (r.key.family == Family::kTotal) total += r.value.packets;
+    if (r.key.family == Family::kTotal && r.key.proto == model::kProtoUdp) {
+      udp_total += r.value.packets;
+    }
+    if (r.key.family == Family::kPort) {
+      EXPECT_EQ(r.key.proto, model::kProtoTcp) << "only the SYN has a port";
+      EXPECT_EQ(r.key.key, 0u);
+      port0 += r.value.packets;
+    }
+    if (r.key.family == Family::kPortCountry || r.key.family == Family::kPortFlags) {
+      pairs += r.value.packets;
+    }
+  }
+  EXPECT_EQ(total, 3u);
+  EXPECT_EQ(udp_total, 1u);  // the fragment, under its protocol
+  EXPECT_EQ(port0, 1u);      // the SYN alone
+  EXPECT_EQ(pairs, 2u);      // the SYN's port × country and port × flags rows
+}
+
+}  // namespace
+}  // namespace isdas::rollup

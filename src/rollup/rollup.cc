@@ -116,7 +116,9 @@ int Aggregator::KeysOf(const model::Event& e, const model::SourceInfo* s, uint32
   key(Family::kTotal, 0);
   key(Family::kCountry, cc);
   key(Family::kAsn, s ? s->asn : 0);
-  const bool ports = e.proto == model::kProtoTcp || e.proto == model::kProtoUdp;
+  // A non-first fragment has no transport header: it counts under its protocol and in the
+  // totals, never under port 0.
+  const bool ports = model::HasPorts(e);
   if (ports) key(Family::kPort, e.dport);
   *n5 = n;
   if (ports) {

@@ -72,6 +72,11 @@ std::vector<Stored> Generate(uint32_t seed, int n) {
     if (e.proto != model::kProtoIcmp) {
       e.dport = pick(3) == 0 ? static_cast<uint16_t>(pick(65536)) : hot[pick(9)];
       e.sport = static_cast<uint16_t>(pick(65536));
+      if (e.proto == model::kProtoUdp && src % 23 == 5) {
+        // A non-first fragment: no transport header, so no port (0 in the event, not port 0).
+        e.flags = model::kFlagFragment | model::kFlagNonFirstFragment;
+        e.dport = e.sport = 0;
+      }
     } else {
       e.icmp_type = 8;
     }
@@ -102,7 +107,7 @@ bool Matches(const Stored& s, const Filter& f) {
 
 // The family's key of an event, written out plainly; false when the family does not count it.
 bool KeyOf(const Stored& s, Family f, uint64_t* key) {
-  const bool ports = s.e.proto == model::kProtoTcp || s.e.proto == model::kProtoUdp;
+  const bool ports = model::HasPorts(s.e);
   const uint64_t cc = static_cast<uint64_t>(s.si.country[0]) * 256 + s.si.country[1];
   switch (f) {
     case Family::kTotal:
@@ -468,7 +473,7 @@ TEST_P(Rollups, SourceAddressMatchesBruteForce) {
     for (const Stored& s : events_) {
       if (s.e.src.ToString() != a) continue;
       t.Add(s);
-      ports[{s.e.proto, s.e.dport}]++;
+      ports[{s.e.proto, model::HasPorts(s.e) ? s.e.dport : -1}]++;  // -1: no port
       sensors[kSensors[s.sensor]]++;
     }
     ASSERT_GT(t.packets, 0u) << a;
@@ -493,7 +498,7 @@ TEST_P(Rollups, PortAsnsFromEventsMatchBruteForce) {
   ASSERT_TRUE(got.ok()) << got.status().ToString();
   std::map<uint32_t, Truth> truth;
   for (const Stored& s : events_) {
-    if (s.e.dport != 23 || s.e.proto == model::kProtoIcmp || s.si.research) continue;
+    if (s.e.dport != 23 || !model::HasPorts(s.e) || s.si.research) continue;
     if (s.e.ts_us < from || s.e.ts_us >= to) continue;
     truth[s.si.asn].Add(s);
   }
@@ -1036,7 +1041,7 @@ TEST_P(SqliteRollupsCrash, OpenBucketsSurviveACrashExactly) {
     std::map<uint64_t, uint64_t> truth;
     for (const Stored& s : events) {
       const int64_t t = s.e.ts_us / 1000000;
-      if (t >= plan.from_s && t < plan.to_s && s.e.proto != model::kProtoIcmp) truth[s.e.dport]++;
+      if (t >= plan.from_s && t < plan.to_s && model::HasPorts(s.e)) truth[s.e.dport]++;
     }
     ASSERT_EQ(got->rows.size(), 20u);
     for (const auto& row : got->rows) EXPECT_EQ(row.packets, truth[row.group]) << row.group;
