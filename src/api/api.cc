@@ -57,19 +57,29 @@ class Args {
   int64_t Int(const std::string& name, int64_t def, int64_t lo, int64_t hi) {
     if (!Has(name)) return def;
     const std::string v = Str(name);
+    // Digits only, a '-' first when negatives are allowed: no '+', no spaces (strtoll takes both).
+    const size_t first = lo < 0 && !v.empty() && v[0] == '-' ? 1 : 0;
+    const bool digits = v.size() > first && v.size() <= first + 19 &&
+                        v.find_first_not_of("0123456789", first) == std::string::npos;
     char* end = nullptr;
     errno = 0;
-    const long long n = std::strtoll(v.c_str(), &end, 10);
-    if (v.empty() || *end != '\0' || errno != 0 || n < lo || n > hi) {
+    const long long n = digits ? std::strtoll(v.c_str(), &end, 10) : 0;
+    if (!digits || errno != 0 || n < lo || n > hi) {
       Fail(name, "'" + v + "' is not a whole number from " + std::to_string(lo) + " to " +
                      std::to_string(hi));
       return def;
     }
     return n;
   }
-  std::vector<std::string> List(const std::string& name) const {
+  // The comma-separated items of a parameter; an empty parameter or item is refused.
+  std::vector<std::string> List(const std::string& name) {
     std::vector<std::string> out;
     const std::string v = Str(name);
+    if (Has(name) &&
+        (v.empty() || v.front() == ',' || v.back() == ',' || v.find(",,") != std::string::npos)) {
+      Fail(name, v.empty() ? "is empty: give one value or several, separated by commas"
+                           : "has an empty item ('" + v + "')");
+    }
     size_t at = 0;
     while (at <= v.size() && !v.empty()) {
       const size_t comma = v.find(',', at);
@@ -87,25 +97,81 @@ class Args {
 
 // RFC 3339 ("2026-11-27T09:00:00+09:00", "…Z", fractions allowed), a date ("2026-11-27",
 // midnight UTC), or seconds since 1970.
+// Whether `s` is well-formed UTF-8 (RFC 3629: no overlong forms, surrogates or code points
+// above U+10FFFF) with no control characters but tab.
+bool ValidUtf8(std::string_view s) {
+  for (size_t i = 0; i < s.size();) {
+    const auto c = static_cast<unsigned char>(s[i]);
+    if (c < 0x80) {
+      if ((c < 0x20 && c != '\t') || c == 0x7f) return false;
+      ++i;
+      continue;
+    }
+    size_t n;
+    uint32_t cp, min;
+    if (c >= 0xc2 && c <= 0xdf) {
+      n = 1, cp = c & 0x1f, min = 0x80;
+    } else if (c >= 0xe0 && c <= 0xef) {
+      n = 2, cp = c & 0x0f, min = 0x800;
+    } else if (c >= 0xf0 && c <= 0xf4) {
+      n = 3, cp = c & 0x07, min = 0x10000;
+    } else {
+      return false;
+    }
+    if (i + n >= s.size()) return false;
+    for (size_t k = 1; k <= n; ++k) {
+      const auto b = static_cast<unsigned char>(s[i + k]);
+      if ((b & 0xc0) != 0x80) return false;
+      cp = cp << 6 | (b & 0x3f);
+    }
+    if (cp < min || cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff)) return false;
+    i += n + 1;
+  }
+  return true;
+}
+
+// `count` ASCII digits of `v` from `at` (no sign, no space), as a number; false otherwise.
+bool Digits(const std::string& v, size_t at, size_t count, int* out) {
+  if (at + count > v.size()) return false;
+  int n = 0;
+  for (size_t i = at; i < at + count; ++i) {
+    if (v[i] < '0' || v[i] > '9') return false;
+    n = n * 10 + (v[i] - '0');
+  }
+  *out = n;
+  return true;
+}
+
+// The latest time the API takes or prints: 9999-12-31T23:59:59Z.
+constexpr int64_t kMaxTimeS = 253402300799;
+
+// RFC 3339 (YYYY-MM-DDTHH:MM:SS[.frac](Z|±HH:MM)), a date YYYY-MM-DD (UTC midnight), or seconds
+// since 1970; years 0001 to 9999, every field its exact digits (no signs, no spaces).
 bool ParseTime(const std::string& v, int64_t* out_s) {
-  if (!v.empty() && v.find_first_not_of("0123456789") == std::string::npos && v.size() <= 12) {
-    *out_s = std::strtoll(v.c_str(), nullptr, 10);
+  if (!v.empty() && v.size() <= 12 && v.find_first_not_of("0123456789") == std::string::npos) {
+    const int64_t t = std::strtoll(v.c_str(), nullptr, 10);
+    if (t > kMaxTimeS) return false;
+    *out_s = t;
     return true;
   }
-  int y, mo, d, h = 0, mi = 0, s = 0, n = 0;
-  if (std::sscanf(v.c_str(), "%4d-%2d-%2d%n", &y, &mo, &d, &n) != 3 || n != 10) return false;
+  int y, mo, d, h = 0, mi = 0, s = 0;
+  if (!Digits(v, 0, 4, &y) || v.size() < 10 || v[4] != '-' || !Digits(v, 5, 2, &mo) ||
+      v[7] != '-' || !Digits(v, 8, 2, &d) || y < 1) {
+    return false;
+  }
   size_t at = 10;
   int64_t offset = 0;
   if (at < v.size()) {
-    if (v[at] != 'T' && v[at] != 't' && v[at] != ' ') return false;
-    if (std::sscanf(v.c_str() + at + 1, "%2d:%2d:%2d%n", &h, &mi, &s, &n) != 3 || n != 8) {
+    if (v[at] != 'T' && v[at] != 't') return false;
+    if (!Digits(v, at + 1, 2, &h) || at + 9 > v.size() || v[at + 3] != ':' ||
+        !Digits(v, at + 4, 2, &mi) || v[at + 6] != ':' || !Digits(v, at + 7, 2, &s)) {
       return false;
     }
     at += 9;
     if (at < v.size() && v[at] == '.') {
       ++at;
       const size_t digits = at;
-      while (at < v.size() && std::isdigit(static_cast<unsigned char>(v[at]))) ++at;
+      while (at < v.size() && v[at] >= '0' && v[at] <= '9') ++at;
       if (at == digits) return false;  // fractions of a second are dropped (5-minute buckets)
     }
     if (at == v.size()) return false;  // a time needs its offset
@@ -113,9 +179,8 @@ bool ParseTime(const std::string& v, int64_t* out_s) {
       if (at + 1 != v.size()) return false;
     } else {
       int oh, om;
-      if ((v[at] != '+' && v[at] != '-') ||
-          std::sscanf(v.c_str() + at + 1, "%2d:%2d%n", &oh, &om, &n) != 2 || n != 5 ||
-          at + 6 != v.size() || oh > 23 || om > 59) {
+      if ((v[at] != '+' && v[at] != '-') || at + 6 != v.size() || !Digits(v, at + 1, 2, &oh) ||
+          v[at + 3] != ':' || !Digits(v, at + 4, 2, &om) || oh > 23 || om > 59) {
         return false;
       }
       offset = (v[at] == '-' ? -1 : 1) * (oh * 3600 + om * 60);
@@ -131,7 +196,9 @@ bool ParseTime(const std::string& v, int64_t* out_s) {
   tm.tm_sec = s;
   const time_t t = timegm(&tm);
   if (tm.tm_mday != d) return false;  // 31 November and the like
-  *out_s = static_cast<int64_t>(t) - offset;
+  const int64_t r = static_cast<int64_t>(t) - offset;
+  if (r > kMaxTimeS) return false;
+  *out_s = r;
   return true;
 }
 
@@ -279,17 +346,20 @@ Common ParseCommon(Args& a, int64_t now_us, int64_t default_span_s) {
   return c;
 }
 
+// JSON text that cannot throw: bytes that are not UTF-8 (from the store, say) become U+FFFD.
+std::string Dump(const Json& j) { return j.dump(-1, ' ', false, Json::error_handler_t::replace); }
+
 Response BadRequest(const Args& a) {
   Response r;
   r.status = 400;
-  r.body = Json{{"error", {{"parameter", a.param()}, {"message", a.message()}}}}.dump();
+  r.body = Dump(Json{{"error", {{"parameter", a.param()}, {"message", a.message()}}}});
   return r;
 }
 
 Response ErrorResponse(int status, const std::string& message) {
   Response r;
   r.status = status;
-  r.body = Json{{"error", {{"message", message}}}}.dump();
+  r.body = Dump(Json{{"error", {{"message", message}}}});
   return r;
 }
 
@@ -331,7 +401,7 @@ std::string Csv(const std::vector<std::string>& header,
 
 Response JsonResponse(const Json& j) {
   Response r;
-  r.body = j.dump();
+  r.body = Dump(j);
   return r;
 }
 
@@ -490,6 +560,13 @@ Response Series(query::Queries& q, Args& a, const Common& c, Family fam, const K
   if (!a.ok()) return BadRequest(a);
   auto plan = query::PlanSeries(c.from_s, c.to_s, step, tz, avail);
   if (!plan.ok()) return Fail(plan.status());
+  // Whole steps widen the window: never beyond ten years, nor past year 9999.
+  if (plan->to_s - plan->from_s > kMaxWindow || plan->to_s > kMaxTimeS + 1) {
+    a.Fail("step", "a step of " + a.Str("step", "1h") +
+                       " widens the window beyond ten years or year 9999: use a shorter step "
+                       "or window");
+    return BadRequest(a);
+  }
   const size_t points = static_cast<size_t>((plan->to_s - plan->from_s) / step) * keys.size();
   if (points > kMaxPoints) {
     a.Fail("step", std::to_string(points) + " points; at most " + std::to_string(kMaxPoints) +
@@ -871,6 +948,14 @@ Response Api::AnswerMeta(const Request& req) {
 }
 
 Response Api::Get(const std::string& path, const Params& params) {
+  // Text that is not UTF-8 is refused before anything reads it (an answer is JSON, and JSON
+  // is UTF-8: such a value once ended the process), and named without repeating its bytes.
+  if (!ValidUtf8(path)) return ErrorResponse(400, "the path is not valid UTF-8 text");
+  for (const auto& [k, v] : params) {
+    if (!ValidUtf8(k)) return ErrorResponse(400, "a parameter name is not valid UTF-8 text");
+    if (k.empty()) return ErrorResponse(400, "a parameter has an empty name ('=value')");
+    if (!ValidUtf8(v)) return ErrorResponse(400, "parameter '" + k + "': not valid UTF-8 text");
+  }
   const int64_t now = now_us_();
   const query::Availability avail = query::Availability::Of(opt_.retention, now);
   std::vector<std::string> parts;

@@ -1,5 +1,8 @@
 // ApiServer: Api over HTTP or HTTPS (net::HttpServer), GET only.
 
+#include <cstdio>
+#include <exception>
+
 #include "api/api.h"
 #include "net/http_server.h"
 
@@ -56,7 +59,17 @@ Result<std::unique_ptr<ApiServer>> ApiServer::Start(const Options& o, StoreFacto
   std::vector<net::Route> routes;
   routes.push_back({"GET", "/api/v1/", 0, [api](net::Request&& req, net::Responder respond) {
                       Params p(req.query.begin(), req.query.end());
-                      Response r = api->Get(req.path, p);
+                      Response r;
+                      try {
+                        r = api->Get(req.path, p);
+                      } catch (const std::exception& e) {
+                        // A bug, not the caller's fault: logged, and answered without the
+                        // exception's text (it would tell an attacker about the internals).
+                        std::fprintf(stderr, "isdas api: %s: %s\n", req.path.c_str(), e.what());
+                        r = Response{};
+                        r.status = 500;
+                        r.body = "{\"error\":{\"message\":\"internal error\"}}";
+                      }
                       net::Reply reply;
                       reply.status = r.status;
                       reply.content_type = r.content_type;

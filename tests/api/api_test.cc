@@ -294,6 +294,46 @@ TEST_F(ApiTest, PortPageBreaksDownOnePort) {
   EXPECT_EQ(j["first_seen_ever"], nullptr);
 }
 
+// Bytes that are not UTF-8 in a value, a name or the path once ended the whole process (the
+// JSON library threw while writing the error): each is a 400 that names what is wrong, the
+// answer is valid JSON, no header carries an exception's text, and the server answers on.
+// Forms strtoll and sscanf took by accident are refused too.
+TEST_F(ApiTest, TextThatIsNotUtf8AndAccidentalFormsAreRefused) {
+  for (const char* path :
+       {"/api/v1/ports/top?limit=%ff", "/api/v1/ports/top?from=%c3%28", "/api/v1/ports/top?%ff=1",
+        "/api/v1/ports/%ff", "/api/v1/sources/%ed%a0%80", "/api/v1/ports/top?=1",
+        "/api/v1/ports/top?from=%01"}) {
+    auto r = client_->Get(path);
+    ASSERT_TRUE(r) << path;
+    EXPECT_EQ(r->status, 400) << path << ": " << r->body;
+    Json j = Json::parse(r->body, nullptr, false);
+    ASSERT_FALSE(j.is_discarded()) << path << ": " << r->body;
+    EXPECT_FALSE(j["error"]["message"].get<std::string>().empty()) << path;
+    for (const auto& [k, v] : r->headers) {
+      EXPECT_EQ(k.find("EXCEPTION"), std::string::npos) << path << ": " << k << ": " << v;
+    }
+  }
+  ExpectBad("/api/v1/ports/top?limit=%2B23", "limit");
+  ExpectBad("/api/v1/ports/top?limit=%2023", "limit");
+  ExpectBad("/api/v1/ports/top?offset=%2B1", "offset");
+  ExpectBad("/api/v1/ports/series?ports=", "ports");
+  ExpectBad("/api/v1/ports/series?ports=,23", "ports");
+  ExpectBad("/api/v1/ports/series?ports=22,,23", "ports");
+  ExpectBad("/api/v1/countries/series?countries=", "countries");
+  ExpectBad("/api/v1/ports/top?sensor=", "sensor");
+  ExpectBad("/api/v1/ports/top?from=2026-11-27%2000:00:00Z", "from");
+  ExpectBad("/api/v1/ports/top?from=2026-%2011-27", "from");
+  ExpectBad("/api/v1/ports/top?from=0000-01-01", "from");
+  ExpectBad("/api/v1/ports/top?from=-2026-01-01", "from");
+  ExpectBad("/api/v1/ports/top?from=%2B026-01-01", "from");
+  ExpectBad("/api/v1/ports/top?from=9999-12-30&to=10000-01-01", "to");
+  ExpectBad("/api/v1/ports/top?from=1&to=999999999999", "to");
+  // A week's step widens 2016-01-01 .. 2026-01-01 (3,653 days) to whole weeks past ten years.
+  ExpectBad("/api/v1/ports/series?ports=23&step=7d&from=2015-12-27&to=2025-12-31", "step");
+  std::string body;
+  EXPECT_EQ(Get("/api/v1/ports/top?" + kDay, &body), 200) << body;  // still answering
+}
+
 TEST_F(ApiTest, SourcePageListsPortsSensorsAndLabels) {
   Json j = GetJson("/api/v1/sources/203.0.113.5?" + kDay);
   EXPECT_EQ(j["packets"], 4);
