@@ -187,29 +187,50 @@ Result<TopResult> Queries::Top(const TopQuery& q) {
       groups.push_back(std::to_string(ports[i].first));
     }
   } else {
-    // Ranked by packets, ties by group, so pages are stable.
-    const std::string sql = "SELECT g, sum(p) AS pk FROM (" +
-                            Union(d, q.segments, g + " AS g, packets AS p", cond) +
-                            ") GROUP BY g ORDER BY pk DESC, g LIMIT " + std::to_string(q.offset) +
-                            ", " + std::to_string(q.limit + 1);
+    // Ranked by packets, ties by group (a sensor by its name, on every engine: SQLite groups by
+    // the sensor's number), so pages are stable and the same everywhere. Sensors are few: all
+    // of them are read and ranked here.
+    const bool by_sensor = q.by == GroupBy::kSensor;
+    const std::string sql =
+        "SELECT g, sum(p) AS pk FROM (" + Union(d, q.segments, g + " AS g, packets AS p", cond) +
+        ") GROUP BY g ORDER BY pk DESC, g" +
+        (by_sensor ? std::string()
+                   : " LIMIT " + std::to_string(q.offset) + ", " + std::to_string(q.limit + 1));
     auto rows = store_->Select(sql);
     if (!rows.ok()) return rows.status();
+    struct Ranked {
+      TopRow row;
+      std::string group;  // as Select returned it
+    };
+    std::vector<Ranked> ranked;
     for (const auto& r : rows.value()) {
+      Ranked k;
+      if (by_sensor) {
+        auto name = SensorName(r[0]);
+        if (!name.ok()) return name.status();
+        k.row.sensor = name.value();
+      } else {
+        k.row.group = U64(r[0]);
+      }
+      k.row.packets = U64(r[1]);
+      k.group = r[0];
+      ranked.push_back(std::move(k));
+    }
+    size_t at = 0;
+    if (by_sensor) {
+      std::stable_sort(ranked.begin(), ranked.end(), [](const Ranked& a, const Ranked& b) {
+        return a.row.packets != b.row.packets ? a.row.packets > b.row.packets
+                                              : a.row.sensor < b.row.sensor;
+      });
+      at = std::min(q.offset, ranked.size());
+    }
+    for (; at < ranked.size(); ++at) {
       if (out.rows.size() == q.limit) {
         out.more = true;
         break;
       }
-      TopRow t;
-      if (q.by == GroupBy::kSensor) {
-        auto name = SensorName(r[0]);
-        if (!name.ok()) return name.status();
-        t.sensor = name.value();
-      } else {
-        t.group = U64(r[0]);
-      }
-      t.packets = U64(r[1]);
-      out.rows.push_back(t);
-      groups.push_back(r[0]);
+      out.rows.push_back(ranked[at].row);
+      groups.push_back(ranked[at].group);
     }
   }
   if (out.rows.empty()) return out;
