@@ -12,6 +12,7 @@
 
 #include "capture/file_reader.h"
 #include "classify/classifier.h"
+#include "collector/collector.h"
 #include "collector/import.h"
 #include "commands.h"
 #include "decode/decoder.h"
@@ -38,7 +39,10 @@ commands:
   collector --config collector.toml   HTTPS ingest of sensor batches into the store
   keys init|sensor|server|revoke|list --dir DIR
                                       the collector's certificate authority
-  import FILE... [--data-dir DIR]     decode captures into the SQLite store (default ./isdas-data)
+  import FILE... [--data-dir DIR] [--geo-dir DIR] [--research-list FILE] [--no-enrich]
+                                      decode captures into the SQLite store (default ./isdas-data),
+                                      their sources enriched as the collector's (country, AS,
+                                      research flag)
   decode FILE [--format csv|json|summary]
                                       print the events of one capture (default csv)
   simulate --out FILE [--packets N] [--seed S] [--pps R] [--start UNIX_SECONDS]
@@ -172,7 +176,8 @@ int CmdDecode(const std::vector<std::string>& args) {
 }
 
 int CmdImport(const std::vector<std::string>& args) {
-  std::string data_dir = "isdas-data";
+  std::string data_dir = "isdas-data", geo_dir, research_list;
+  bool enrich = true;
   std::vector<std::string> files;
   for (size_t i = 0; i < args.size(); ++i) {
     if (args[i] == "--data-dir") {
@@ -180,6 +185,14 @@ int CmdImport(const std::vector<std::string>& args) {
       data_dir = args[i];
     } else if (args[i].rfind("--data-dir=", 0) == 0) {
       data_dir = args[i].substr(11);
+    } else if (args[i] == "--geo-dir") {
+      if (++i == args.size()) return UsageError("--geo-dir needs a directory");
+      geo_dir = args[i];
+    } else if (args[i] == "--research-list") {
+      if (++i == args.size()) return UsageError("--research-list needs a file");
+      research_list = args[i];
+    } else if (args[i] == "--no-enrich") {
+      enrich = false;
     } else if (args[i].size() > 1 && args[i][0] == '-') {
       return UsageError("import: unknown option '" + args[i] + "'");
     } else {
@@ -192,9 +205,36 @@ int CmdImport(const std::vector<std::string>& args) {
     std::fprintf(stderr, "isdas: %s\n", store.status().message().c_str());
     return kExitError;
   }
+  // Enriched like a sensor's batches at the collector: the GeoIP data (--geo-dir, else where
+  // scripts/fetch-geo.sh puts it) and the research list (--research-list, else the one shipped).
+  std::unique_ptr<geo::GeoDb> geodb;
+  std::unique_ptr<geo::ScannerList> scanners;
+  if (enrich) {
+    const bool given = !geo_dir.empty();
+    if (!given) geo_dir = collector::DefaultGeoDir();
+    auto g = geo::GeoDb::OpenDir(geo_dir);
+    if (g.ok()) {
+      geodb = std::move(g.value());
+    } else if (given) {
+      std::fprintf(stderr, "isdas: --geo-dir: %s\n", g.status().message().c_str());
+      return kExitError;
+    } else {
+      std::fprintf(stderr,
+                   "isdas: no GeoIP data in %s (scripts/fetch-geo.sh fetches it; or give "
+                   "--geo-dir DIR): the imported events get no country or AS\n",
+                   geo_dir.c_str());
+    }
+    std::string used;
+    auto l = collector::LoadResearchList(research_list, &used);
+    if (!l.ok()) {
+      std::fprintf(stderr, "isdas: --research-list: %s\n", l.status().message().c_str());
+      return kExitError;
+    }
+    scanners = std::move(l.value());
+  }
   int rc = kExitOk;
   for (const std::string& path : files) {
-    auto r = collector::ImportFile(path, store->get());
+    auto r = collector::ImportFile(path, store->get(), geodb.get(), scanners.get());
     if (!r.ok()) {
       std::fprintf(stderr, "isdas: %s: %s (nothing of this file was stored)\n", path.c_str(),
                    r.status().ToString().c_str());
@@ -208,6 +248,9 @@ int CmdImport(const std::vector<std::string>& args) {
     }
     std::printf("import #%lld\n", static_cast<long long>(r->id));
     PrintSummary(path, r->file, stdout);
+    std::printf("enrichment: %s\n", r->summary.geo_version.empty()
+                                        ? (scanners ? "research list only" : "none")
+                                        : r->summary.geo_version.c_str());
     if (!r->file.damage.ok()) {
       ReportDamage(r->file, r->summary.events);
       if (rc == kExitOk) rc = kExitDamaged;

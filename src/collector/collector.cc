@@ -62,6 +62,8 @@ Result<std::unique_ptr<geo::ScannerList>> LoadResearchList(const std::string& co
   return std::make_unique<geo::ScannerList>(std::move(l.value()));
 }
 
+std::string DefaultGeoDir() { return ISDAS_GEO_DEFAULT_DIR; }
+
 Collector::Collector(Options o, Clock clock, Say say)
     : opt_(std::move(o)),
       clock_(std::move(clock)),

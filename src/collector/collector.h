@@ -43,6 +43,10 @@ class Stores {
 Result<std::unique_ptr<geo::ScannerList>> LoadResearchList(const std::string& configured,
                                                            std::string* path);
 
+// Where the GeoIP data is looked for when none is configured (`isdas import`): the directory
+// scripts/fetch-geo.sh fills, third_party/geo of the source tree.
+std::string DefaultGeoDir();
+
 class Collector {
  public:
   using Clock = std::function<int64_t()>;  // µs since the epoch

@@ -4,6 +4,7 @@
 
 #include "classify/classifier.h"
 #include "common/clock.h"
+#include "ingest/enrich.h"
 
 namespace isdas::collector {
 
@@ -22,7 +23,8 @@ std::vector<std::pair<std::string, uint64_t>> NamedCounters(const sensor::FileRe
   return out;
 }
 
-Result<ImportResult> ImportFile(const std::string& path, storage::ImportStore* store) {
+Result<ImportResult> ImportFile(const std::string& path, storage::ImportStore* store,
+                                const geo::GeoDb* geo, const geo::ScannerList* scanners) {
   auto reader = capture::FileReader::Open(path, /*sha256=*/true);
   if (!reader.ok()) return reader.status();
   ImportResult res;
@@ -30,10 +32,20 @@ Result<ImportResult> ImportFile(const std::string& path, storage::ImportStore* s
   sum.path = path;
   sum.started_us = NowUs();
   sum.rules_version = classify::kRulesVersion;
+  if (geo) sum.geo_version = geo->version();
   Status s = store->BeginImport();
+  const bool enrich = geo || scanners;
+  std::vector<model::SourceInfo> sources;
+  std::vector<std::pair<uint32_t, std::string>> as_names;
   if (s.ok()) {
     s = sensor::ProcessFile(
-        reader->get(), [store](std::span<const model::Event> evs) { return store->Append(evs); },
+        reader->get(),
+        [&](std::span<const model::Event> evs) -> Status {
+          if (!enrich) return store->Append(evs);
+          ingest::EnrichEvents(geo, scanners, evs, &sources, &as_names);
+          ISDAS_RETURN_IF_ERROR(store->AddAsNames(as_names));
+          return store->Append(evs, sources);
+        },
         &res.file);
   }
   auto sha = (*reader)->FinishSha256();

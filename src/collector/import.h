@@ -10,6 +10,8 @@
 #include <vector>
 
 #include "common/status.h"
+#include "geo/geo.h"
+#include "geo/scanners.h"
 #include "sensor/file_pipeline.h"
 #include "storage/event_store.h"
 
@@ -25,7 +27,12 @@ struct ImportResult {
 // Imports `path` ("-": standard input). Errors: the file cannot be opened or read, or the
 // store fails — then nothing of the file is stored. A damaged file is not an error: the
 // events before the damage are stored and `file.damage` says where it is.
-Result<ImportResult> ImportFile(const std::string& path, storage::ImportStore* store);
+// With `geo` and/or `scanners`, every event's source is enriched as the collector enriches a
+// sensor's batch (ingest::EnrichEvents; country, AS, research flag) and the data version is
+// recorded with the import.
+Result<ImportResult> ImportFile(const std::string& path, storage::ImportStore* store,
+                                const geo::GeoDb* geo = nullptr,
+                                const geo::ScannerList* scanners = nullptr);
 
 // Non-zero named counters of one file (decoder outcomes, then reader counts), in a stable
 // order: what `isdas decode --format summary` prints and an import records.

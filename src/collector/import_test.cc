@@ -7,9 +7,12 @@
 #include <gtest/gtest.h>
 #include <unistd.h>
 
+#include <cstdio>
 #include <filesystem>
 
+#include "collector/collector.h"
 #include "storage/sqlite_store.h"
+#include "synth/darknet_traffic.h"
 
 namespace isdas::collector {
 namespace {
@@ -76,6 +79,44 @@ TEST(ImportFile, TheSameFileTwiceIsStoredOnce) {
   EXPECT_EQ(b->earlier, a->id);
   EXPECT_EQ(st.s->CountEvents().value(), events);
   EXPECT_EQ(st.Count("SELECT count(*) FROM imports"), 1u);
+}
+
+// Imported captures are enriched like shipped batches: countries, ASes (with their names) and
+// the research flag, in the events and in the country rollups, and the data version recorded
+// with the import. Without GeoIP data the import says so in its summary and stores none.
+TEST(ImportFile, SourcesAreEnrichedLikeTheCollectorsAndTheDataVersionRecorded) {
+  Store st;
+  const std::string pcap = st.dir + "/sim.pcap";
+  FILE* f = std::fopen(pcap.c_str(), "wb");
+  synth::TrafficSpec spec;
+  spec.packets = 3000;
+  synth::TrafficTruth truth;
+  ASSERT_TRUE(synth::WriteDarknetPcap(spec, f, &truth).ok());
+  std::fclose(f);
+  auto geo = geo::GeoDb::OpenDir(ISDAS_GEO_DIR);
+  ASSERT_TRUE(geo.ok()) << geo.status().ToString();
+  std::string used;
+  auto list = LoadResearchList("", &used);
+  ASSERT_TRUE(list.ok()) << list.status().ToString();
+  auto r = ImportFile(pcap, st.s.get(), geo->get(), list->get());
+  ASSERT_TRUE(r.ok()) << r.status().ToString();
+  EXPECT_EQ(r->summary.geo_version, (*geo)->version());
+  const uint64_t events = st.s->CountEvents().value();
+  ASSERT_GT(events, 2000u);
+  // Every event has a country code (ZZ unknown, XP/XR special), most a real one, and an AS.
+  EXPECT_EQ(st.Count("SELECT count(*) FROM events WHERE src_country = ''"), 0u);
+  EXPECT_GT(st.Count("SELECT count(*) FROM events WHERE src_country NOT IN ('ZZ', 'XP', 'XR')"),
+            events / 2);
+  EXPECT_GT(st.Count("SELECT count(*) FROM events WHERE src_asn != 0"), events / 2);
+  EXPECT_GT(st.Count("SELECT count(*) FROM as_names"), 0u);
+  EXPECT_EQ(st.Count("SELECT count(*) FROM events WHERE src_asn != 0 AND src_asn NOT IN "
+                     "(SELECT asn FROM as_names)"),
+            0u);
+  EXPECT_EQ(st.Count("SELECT sum(packets) FROM rollup_1d WHERE family = 2 AND key != 0"),
+            events);  // the country rollups hold every event under a country
+  auto v = st.s->Select("SELECT geo_version FROM imports");
+  ASSERT_TRUE(v.ok());
+  EXPECT_EQ(v.value()[0][0], (*geo)->version());
 }
 
 }  // namespace

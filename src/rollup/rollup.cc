@@ -279,10 +279,13 @@ void Aggregator::Add(std::span<const model::Event> events,
       [sensor](size_t) { return sensor; });
 }
 
-void Aggregator::Add(std::span<const model::Event> events) {
+void Aggregator::Add(std::span<const model::Event> events) { Add(events, {}); }
+
+void Aggregator::Add(std::span<const model::Event> events,
+                     std::span<const model::SourceInfo> sources) {
   AddStaged(
       events.size(), [events](size_t i) -> const model::Event& { return events[i]; },
-      [](size_t) -> const model::SourceInfo* { return nullptr; },
+      [sources](size_t i) { return sources.empty() ? nullptr : &sources[i]; },
       [events](size_t i) { return events[i].sensor_id; });
 }
 

@@ -189,6 +189,8 @@ class Aggregator {
            uint32_t sensor);
   // Adds events carrying their own sensor number (imports).
   void Add(std::span<const model::Event> events);
+  // The same with their sources (empty, or one per event).
+  void Add(std::span<const model::Event> events, std::span<const model::SourceInfo> sources);
   bool empty() const { return size() == 0; }
   size_t size() const;
   // Takes out the rows whose bucket is before `before5` (families kept at 5 minutes) or

@@ -37,7 +37,8 @@ struct ImportSummary {
   uint64_t events = 0;
   uint64_t anomalies = 0;
   uint32_t rules_version = 0;
-  std::string error;  // empty when the whole file was read
+  std::string geo_version;  // the GeoIP data the sources were enriched with ("" none)
+  std::string error;        // empty when the whole file was read
   uint64_t error_offset = 0;
   // Every non-zero named counter: decoder outcomes and reader counts.
   std::vector<std::pair<std::string, uint64_t>> counters;
@@ -205,7 +206,12 @@ class ImportStore {
   // Returns the id of an earlier import of a file with this SHA-256, or 0.
   virtual Result<int64_t> FindImport(const std::string& sha256) = 0;
   virtual Status BeginImport() = 0;
-  virtual Status Append(std::span<const model::Event> events) = 0;
+  // `sources`: empty (not enriched) or one per event.
+  virtual Status Append(std::span<const model::Event> events,
+                        std::span<const SourceInfo> sources) = 0;
+  Status Append(std::span<const model::Event> events) { return Append(events, {}); }
+  // Names of the ASes the import's sources are in (kept with the store's other AS names).
+  virtual Status AddAsNames(const std::vector<std::pair<uint32_t, std::string>>& names) = 0;
   // Stores the summary with the events appended since BeginImport; returns the import id.
   virtual Result<int64_t> Commit(const ImportSummary& summary) = 0;
   virtual void Abandon() = 0;

@@ -18,7 +18,7 @@
 namespace isdas::storage {
 namespace {
 
-constexpr int kSchemaVersion = 7;
+constexpr int kSchemaVersion = 8;
 constexpr size_t kImportBlockEvents = 16384;  // old events are moved into blocks of this
 
 // Column meanings: docs/storage-sqlite.md. Addresses are 4- or 16-byte BLOBs in network
@@ -39,7 +39,8 @@ CREATE TABLE IF NOT EXISTS imports(
   anomalies INTEGER NOT NULL,
   rules_version INTEGER NOT NULL,
   error TEXT,
-  error_offset INTEGER);
+  error_offset INTEGER,
+  geo_version TEXT NOT NULL DEFAULT '');
 CREATE UNIQUE INDEX IF NOT EXISTS imports_sha256 ON imports(sha256);
 CREATE TABLE IF NOT EXISTS import_counters(
   import_id INTEGER NOT NULL REFERENCES imports(id),
@@ -123,6 +124,7 @@ const SqliteStore::Migration SqliteStore::kMigrations[] = {
     {4, 6, "rollup rows in packs", &SqliteStore::RollupsToPacks},
     {5, 6, "rollup rows in packs", &SqliteStore::RollupsToPacks},
     {6, 7, "the packs' deltas tables", &SqliteStore::AddPackDeltas},
+    {7, 8, "the GeoIP data version of each import", &SqliteStore::AddImportGeoVersion},
 };
 
 Status SqliteStore::Migrate(int from, int to) {
@@ -310,6 +312,16 @@ Status SqliteStore::RollupsToPacks() {
     if (!s.ok()) break;
   }
   return s;
+}
+
+// Version 8 records the GeoIP data an import's sources were enriched with ('' for the imports
+// before it: they were not enriched).
+Status SqliteStore::AddImportGeoVersion() {
+  // (A store from before imports were kept got today's table at version 4.)
+  auto has = Select("SELECT count(*) FROM pragma_table_info('imports') WHERE name = 'geo_version'");
+  if (!has.ok()) return has.status();
+  if (has.value()[0][0] != "0") return Status::Ok();
+  return Exec("ALTER TABLE imports ADD COLUMN geo_version TEXT NOT NULL DEFAULT ''");
 }
 
 // Version 7 added the packs' deltas tables: made, nothing to move.

@@ -143,14 +143,24 @@ Status SqliteStore::BeginImport() {
   return Status::Ok();
 }
 
-Status SqliteStore::Append(std::span<const model::Event> events) {
+Status SqliteStore::Append(std::span<const model::Event> events,
+                           std::span<const SourceInfo> sources) {
   if (!in_import_) return Internal("Append outside an import");
-  import_events_.insert(import_events_.end(), events.begin(), events.end());
-  if (import_events_.size() >= kImportBlockEvents) {
-    ISDAS_RETURN_IF_ERROR(InsertEvents(import_events_, {}, -1, import_id_));
-    import_events_.clear();
+  if (!sources.empty() && sources.size() != events.size()) {
+    return Internal("import sources do not match its events");
   }
-  aggregator_.Add(events);
+  import_events_.insert(import_events_.end(), events.begin(), events.end());
+  if (sources.empty()) {
+    import_sources_.resize(import_events_.size());
+  } else {
+    import_sources_.insert(import_sources_.end(), sources.begin(), sources.end());
+  }
+  if (import_events_.size() >= kImportBlockEvents) {
+    ISDAS_RETURN_IF_ERROR(InsertEvents(import_events_, import_sources_, -1, import_id_));
+    import_events_.clear();
+    import_sources_.clear();
+  }
+  aggregator_.Add(events, sources);
   // Bounded memory: long imports write their rollups in steps (upserts merge them).
   if (aggregator_.size() > rollups_.max_pending_rows()) {
     return rollups_.WriteAggregated(&aggregator_);
@@ -232,10 +242,30 @@ Status SqliteStore::CutBlocks(int64_t cut_us, uint64_t* removed) {
   return Status::Ok();
 }
 
+Status SqliteStore::AddAsNames(const std::vector<std::pair<uint32_t, std::string>>& names) {
+  if (!in_import_) return Internal("AddAsNames outside an import");
+  Stmt st;
+  if (sqlite3_prepare_v2(db_,
+                         "INSERT INTO as_names VALUES(?, ?) ON CONFLICT(asn) DO UPDATE SET "
+                         "name = excluded.name WHERE name != excluded.name",
+                         -1, &st.s, nullptr) != SQLITE_OK) {
+    return Error("prepare");
+  }
+  for (const auto& [asn, name] : names) {
+    sqlite3_bind_int64(st.s, 1, asn);
+    sqlite3_bind_text(st.s, 2, name.c_str(), -1, SQLITE_TRANSIENT);
+    const int rc = sqlite3_step(st.s);
+    sqlite3_reset(st.s);
+    if (rc != SQLITE_DONE) return Error("insert AS name into");
+  }
+  return Status::Ok();
+}
+
 Result<int64_t> SqliteStore::Commit(const ImportSummary& sum) {
   if (!in_import_) return Internal("Commit outside an import");
-  Status f = InsertEvents(import_events_, {}, -1, import_id_);
+  Status f = InsertEvents(import_events_, import_sources_, -1, import_id_);
   import_events_.clear();
+  import_sources_.clear();
   if (f.ok()) f = rollups_.WriteAggregated(&aggregator_);
   if (!f.ok()) {
     Abandon();
@@ -244,8 +274,8 @@ Result<int64_t> SqliteStore::Commit(const ImportSummary& sum) {
   sqlite3_stmt* st = nullptr;
   const char* sql =
       "INSERT INTO imports(id,path,sha256,format,size_bytes,started_us,finished_us,records,"
-      "packets,events,anomalies,rules_version,error,error_offset) VALUES("
-      "?,?,?,?,?,?,?,?,?,?,?,?,?,?)";
+      "packets,events,anomalies,rules_version,error,error_offset,geo_version) VALUES("
+      "?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)";
   if (sqlite3_prepare_v2(db_, sql, -1, &st, nullptr) != SQLITE_OK) return Error("prepare");
   sqlite3_bind_int64(st, 1, import_id_);
   sqlite3_bind_text(st, 2, sum.path.c_str(), -1, SQLITE_TRANSIENT);
@@ -266,6 +296,7 @@ Result<int64_t> SqliteStore::Commit(const ImportSummary& sum) {
     sqlite3_bind_text(st, 13, sum.error.c_str(), -1, SQLITE_TRANSIENT);
     sqlite3_bind_int64(st, 14, static_cast<int64_t>(sum.error_offset));
   }
+  sqlite3_bind_text(st, 15, sum.geo_version.c_str(), -1, SQLITE_TRANSIENT);
   int rc = sqlite3_step(st);
   sqlite3_finalize(st);
   if (rc != SQLITE_DONE) {
@@ -307,6 +338,7 @@ void SqliteStore::Abandon() {
   if (!in_import_) return;
   (void)aggregator_.Take();
   import_events_.clear();
+  import_sources_.clear();
   (void)Exec("ROLLBACK");
   in_import_ = false;
 }

@@ -44,7 +44,9 @@ class SqliteStore final : public IngestStore, public ImportStore {
 
   Result<int64_t> FindImport(const std::string& sha256) override;
   Status BeginImport() override;
-  Status Append(std::span<const model::Event> events) override;
+  using ImportStore::Append;
+  Status Append(std::span<const model::Event> events, std::span<const SourceInfo> sources) override;
+  Status AddAsNames(const std::vector<std::pair<uint32_t, std::string>>& names) override;
   Result<int64_t> Commit(const ImportSummary& summary) override;
   void Abandon() override;
   Result<uint64_t> CountEvents() override;
@@ -117,6 +119,7 @@ class SqliteStore final : public IngestStore, public ImportStore {
   Status EventsToBlocks();        // 3 -> 4
   Status RollupsToPacks();        // 4 or 5 -> 6
   Status AddPackDeltas();         // 6 -> 7
+  Status AddImportGeoVersion();   // 7 -> 8
   // Today's schema objects that are missing (a new store gets them all).
   Status CreateSchema();
   // Recomputes every rollup from the stored events, when a migration from before rollups
@@ -143,6 +146,7 @@ class SqliteStore final : public IngestStore, public ImportStore {
   sqlite3* db_ = nullptr;
   sqlite3_stmt* insert_block_ = nullptr;     // one block of events (prepared at first use)
   std::vector<model::Event> import_events_;  // an import's events not yet in a block
+  std::vector<SourceInfo> import_sources_;   // theirs, one each
   rollup::Aggregator aggregator_;            // an import's rollups, written with its commit
   SqliteRollupWriter rollups_;               // sensor batches' rollups (and everyone's writes)
   Mutex ckpt_mu_;

@@ -225,7 +225,7 @@ TEST(SqliteStore, EachMigrationStepDoesItsPart) {
   auto has_table = [&ask](const std::string& name) {
     return ask("SELECT count(*) FROM sqlite_master WHERE name = '" + name + "'") == "1";
   };
-  EXPECT_EQ(SqliteStore::UpgradeTo(dir, 8).kind(), ErrorKind::kInvalidArgument);
+  EXPECT_EQ(SqliteStore::UpgradeTo(dir, 9).kind(), ErrorKind::kInvalidArgument);
   EXPECT_EQ(ask("PRAGMA user_version"), "1");  // refused before any step ran
 
   ASSERT_TRUE(SqliteStore::UpgradeTo(dir, 2).ok());
@@ -251,6 +251,11 @@ TEST(SqliteStore, EachMigrationStepDoesItsPart) {
   ASSERT_TRUE(SqliteStore::UpgradeTo(dir, 7).ok());
   EXPECT_EQ(ask("PRAGMA user_version"), "7");
   EXPECT_TRUE(has_table("rollup_5m_deltas"));
+
+  ASSERT_TRUE(SqliteStore::UpgradeTo(dir, 8).ok());
+  EXPECT_EQ(ask("PRAGMA user_version"), "8");
+  EXPECT_EQ(ask("SELECT count(*) FROM pragma_table_info('imports') WHERE name = 'geo_version'"),
+            "1");
 
   auto s = SqliteStore::Open(dir);
   ASSERT_TRUE(s.ok()) << s.status().ToString();
@@ -337,7 +342,7 @@ TEST(SqliteStore, OlderRollupTablesAreMovedIntoPacks) {
     EXPECT_EQ(packed.value()[0][0], std::to_string(before[0].size()));
     auto v = (*s)->Select("PRAGMA user_version");
     ASSERT_TRUE(v.ok());
-    EXPECT_EQ(v.value()[0][0], "7");
+    EXPECT_EQ(v.value()[0][0], "8");
     // New rows merge into the moved ones.
     SensorBatch again{"tokyo-1", 1, 2, 1, {Ev(7 * 1000000, 0)}, {SourceInfo{{'J', 'P'}, 4730}},
                       "v",       {}};
