@@ -14,7 +14,7 @@ tests=(src/common/stop_signal_test src/rollup/rollup_test src/storage/storage_te
 targets=(isdas)
 for t in "${tests[@]}"; do targets+=("$(basename "$t")"); done
 cmake --build --preset tsan --target "${targets[@]}"
-export TSAN_OPTIONS="halt_on_error=1 second_deadlock_stack=1"
+export TSAN_OPTIONS="halt_on_error=1 second_deadlock_stack=1 suppressions=$PWD/scripts/tsan.supp"
 for t in "${tests[@]}"; do
   filter='*'
   # The ClickHouse cases need the servers ctest's fixture starts: SQLite's run here.
