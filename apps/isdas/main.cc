@@ -334,6 +334,24 @@ int CmdSimulate(const std::vector<std::string>& args) {
   return kExitOk;
 }
 
+// The lines of kUsage that describe `cmd` ("" when it has none).
+std::string UsageOf(std::string_view cmd) {
+  std::string out;
+  bool in = false;
+  const std::string_view text = kUsage;
+  for (size_t at = 0; at < text.size();) {
+    const size_t nl = text.find('\n', at);
+    const std::string_view line = text.substr(at, nl == std::string_view::npos ? nl : nl - at + 1);
+    at = nl == std::string_view::npos ? text.size() : nl + 1;
+    const bool starts = line.size() > cmd.size() + 2 && line.substr(0, 2) == "  " &&
+                        line.substr(2, cmd.size()) == cmd && line[2 + cmd.size()] == ' ';
+    const bool continued = in && line.size() > 3 && line.substr(0, 3) == "   ";
+    in = starts || continued;
+    if (in) out += starts ? "usage: isdas " + std::string(line.substr(2)) : std::string(line);
+  }
+  return out;
+}
+
 int Main(int argc, char** argv) {
   if (argc < 2) {
     std::fputs(kUsage, stderr);
@@ -341,6 +359,14 @@ int Main(int argc, char** argv) {
   }
   const std::string_view cmd = argv[1];
   std::vector<std::string> args(argv + 2, argv + argc);
+  // `isdas COMMAND --help`: that command's usage, on standard output, status 0.
+  if (args.size() == 1 && (args[0] == "--help" || args[0] == "-h")) {
+    const std::string u = UsageOf(cmd);
+    if (!u.empty()) {
+      std::printf("%s(docs/cli.md)\n", u.c_str());
+      return kExitOk;
+    }
+  }
   if (cmd == "decode") return CmdDecode(args);
   if (cmd == "import") return CmdImport(args);
   if (cmd == "simulate") return CmdSimulate(args);
