@@ -72,6 +72,15 @@ int CmdApi(const std::vector<std::string>& args) {
     std::fprintf(stderr, "isdas api: --listen: %s\n", l.message().c_str());
     return 64;
   }
+  // A directory without a store is a mistake (a typo), not an empty store to serve.
+  struct stat st;
+  if (stat((data_dir + "/isdas.sqlite").c_str(), &st) != 0) {
+    std::fprintf(stderr,
+                 "isdas api: no store at %s/isdas.sqlite (isdas import or the collector makes "
+                 "one; is the directory right?)\n",
+                 data_dir.c_str());
+    return 1;
+  }
   // Opened once as a writer, so an older schema is upgraded (and a store that will not open is
   // an error now, not per request); then served through read-only connections.
   auto first = storage::SqliteStore::Open(data_dir);
@@ -117,7 +126,13 @@ int CmdSql(const std::vector<std::string>& args) {
     std::fprintf(stderr, "isdas sql: no store at %s/isdas.sqlite\n", data_dir.c_str());
     return 1;
   }
-  auto store = storage::SqliteStore::Open(data_dir);
+  // Upgraded once if older, then queried on a read-only connection: nothing the query says can
+  // write, nor make a file (ATTACH of a new one).
+  if (auto up = storage::SqliteStore::Open(data_dir); !up.ok()) {
+    std::fprintf(stderr, "isdas sql: %s\n", up.status().message().c_str());
+    return 1;
+  }
+  auto store = storage::SqliteStore::OpenForReading(data_dir);
   if (!store.ok()) {
     std::fprintf(stderr, "isdas sql: %s\n", store.status().message().c_str());
     return 1;
