@@ -102,6 +102,7 @@ SqliteStore::~SqliteStore() {
   if (checkpointer.joinable()) checkpointer.join();
   if (in_import_) Abandon();
   sqlite3_finalize(insert_block_);
+  sqlite3_finalize(insert_as_name_);
   // The pack writers' statements are finalized after this body, with the rollup writer: the
   // connection closes then.
   sqlite3_close_v2(db_);
@@ -244,18 +245,22 @@ Status SqliteStore::CutBlocks(int64_t cut_us, uint64_t* removed) {
 
 Status SqliteStore::AddAsNames(const std::vector<std::pair<uint32_t, std::string>>& names) {
   if (!in_import_) return Internal("AddAsNames outside an import");
-  Stmt st;
-  if (sqlite3_prepare_v2(db_,
+  return InsertAsNames(names);
+}
+
+Status SqliteStore::InsertAsNames(const std::vector<std::pair<uint32_t, std::string>>& names) {
+  if (!insert_as_name_ &&
+      sqlite3_prepare_v2(db_,
                          "INSERT INTO as_names VALUES(?, ?) ON CONFLICT(asn) DO UPDATE SET "
                          "name = excluded.name WHERE name != excluded.name",
-                         -1, &st.s, nullptr) != SQLITE_OK) {
-    return Error("prepare");
+                         -1, &insert_as_name_, nullptr) != SQLITE_OK) {
+    return Error("prepare insert into");
   }
   for (const auto& [asn, name] : names) {
-    sqlite3_bind_int64(st.s, 1, asn);
-    sqlite3_bind_text(st.s, 2, name.c_str(), -1, SQLITE_TRANSIENT);
-    const int rc = sqlite3_step(st.s);
-    sqlite3_reset(st.s);
+    sqlite3_bind_int64(insert_as_name_, 1, asn);
+    sqlite3_bind_text(insert_as_name_, 2, name.c_str(), -1, SQLITE_TRANSIENT);
+    const int rc = sqlite3_step(insert_as_name_);
+    sqlite3_reset(insert_as_name_);
     if (rc != SQLITE_DONE) return Error("insert AS name into");
   }
   return Status::Ok();
@@ -382,14 +387,10 @@ Result<std::vector<BatchOutcome>> SqliteStore::CommitBatches(std::span<SensorBat
   std::vector<BatchOutcome> out;
   std::vector<SqliteRollupWriter::Stored> stored;  // new batches, their sensor number
   Status failed;
-  Stmt mark, count, names;
+  Stmt mark, count;
   if (sqlite3_prepare_v2(db_,
                          "INSERT INTO batches VALUES(?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING",
                          -1, &mark.s, nullptr) != SQLITE_OK ||
-      sqlite3_prepare_v2(db_,
-                         "INSERT INTO as_names VALUES(?, ?) ON CONFLICT(asn) DO UPDATE SET "
-                         "name = excluded.name WHERE name != excluded.name",
-                         -1, &names.s, nullptr) != SQLITE_OK ||
       sqlite3_prepare_v2(db_,
                          "UPDATE sensors SET batches = batches + 1, events = events + ? "
                          "WHERE id = ?",
@@ -427,16 +428,7 @@ Result<std::vector<BatchOutcome>> SqliteStore::CommitBatches(std::span<SensorBat
       break;
     }
     stored.push_back({b, static_cast<uint32_t>(id.value())});
-    for (const auto& [asn, name] : b->as_names) {
-      sqlite3_bind_int64(names.s, 1, asn);
-      sqlite3_bind_text(names.s, 2, name.c_str(), -1, SQLITE_TRANSIENT);
-      const int rn = sqlite3_step(names.s);
-      sqlite3_reset(names.s);
-      if (rn != SQLITE_DONE) {
-        failed = Error("insert AS name into");
-        break;
-      }
-    }
+    failed = InsertAsNames(b->as_names);
     if (!failed.ok()) break;
     sqlite3_bind_int64(count.s, 1, static_cast<int64_t>(b->events.size()));
     sqlite3_bind_int64(count.s, 2, id.value());

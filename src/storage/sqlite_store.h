@@ -134,6 +134,8 @@ class SqliteStore final : public IngestStore, public ImportStore {
   // Keeps only the events at or after `cut_us` in each block that straddles it.
   Status CutBlocks(int64_t cut_us, uint64_t* removed);
   Result<int64_t> SensorId(const std::string& name, int64_t now_us);
+  // Upserts AS names (a sensor batch's or an import's), inside the open transaction.
+  Status InsertAsNames(const std::vector<std::pair<uint32_t, std::string>>& names);
   // Calls `fn` with the events from `from_us` on, block by block, a sensor's run at a time.
   Status ScanEvents(int64_t from_us, const SqliteRollupWriter::EventFn& fn);
   // Checkpoints: the writer connection's WAL hook (after every commit) asks a thread with a
@@ -145,6 +147,7 @@ class SqliteStore final : public IngestStore, public ImportStore {
   std::string path_;
   sqlite3* db_ = nullptr;
   sqlite3_stmt* insert_block_ = nullptr;     // one block of events (prepared at first use)
+  sqlite3_stmt* insert_as_name_ = nullptr;   // one AS name, upserted (prepared at first use)
   std::vector<model::Event> import_events_;  // an import's events not yet in a block
   std::vector<SourceInfo> import_sources_;   // theirs, one each
   rollup::Aggregator aggregator_;            // an import's rollups, written with its commit
