@@ -56,7 +56,48 @@ TrafficKind KindIcmpv6(uint8_t type) {
   return TrafficKind::kOther;  // neighbour discovery, MLD, router solicitation …
 }
 
+// A TCP SYN-only probe (ACK and RST clear).
+bool IsSynProbe(const Event& ev) {
+  return ev.proto == model::kProtoTcp && !(ev.flags & model::kFlagNonFirstFragment) &&
+         IsSynOnly(ev);
+}
+
 }  // namespace
+
+bool IsAmplifierPort(uint16_t port) {
+  switch (port) {
+    // US-CERT/CISA alert TA14-017A, "UDP-Based Amplification Attacks" (revised 2018).
+    case 17:     // QOTD
+    case 19:     // CharGEN
+    case 53:     // DNS
+    case 69:     // TFTP
+    case 111:    // Portmap/RPC
+    case 123:    // NTP
+    case 137:    // NetBIOS name service
+    case 161:    // SNMP
+    case 389:    // CLDAP
+    case 520:    // RIPv1
+    case 1900:   // SSDP
+    case 5353:   // mDNS
+    case 11211:  // memcached
+    case 27015:  // Steam
+    case 27960:  // Quake 3
+    // Reflectors published since (docs/classifier.md names each source).
+    case 427:    // SLP, CVE-2023-29552
+    case 1434:   // MS SQL Server resolution service
+    case 3283:   // Apple Remote Management Service
+    case 3702:   // WS-Discovery
+    case 5683:   // CoAP (RFC 7252 §11.3)
+    case 10001:  // Ubiquiti discovery
+    case 10074:  // Mitel TP-240, CVE-2022-26143
+    case 32414:  // Plex Media Server discovery
+    case 33848:  // Jenkins auto-discovery, CVE-2020-2100
+    case 37810:  // DVR DHCPDiscover
+      return true;
+    default:
+      return false;
+  }
+}
 
 TrafficKind ClassifyKind(const Event& ev) {
   if (ev.flags & model::kFlagNonFirstFragment) return TrafficKind::kOther;
@@ -64,8 +105,13 @@ TrafficKind ClassifyKind(const Event& ev) {
     case model::kProtoTcp:
       return KindTcp(ev);
     case model::kProtoUdp:
-      // A datagram from port 53 is a DNS answer to a query that carried our address.
-      return ev.sport == 53 ? TrafficKind::kBackscatter : TrafficKind::kScan;
+      // An amplifier's answer (from its service port to an unprivileged one) to a request
+      // that forged our address: backscatter of a reflection attack on us as the victim.
+      // To a service port, or another amplifier's (mDNS 5353 -> 5353, SSDP 1900 -> 1900), it
+      // is a request.
+      return IsAmplifierPort(ev.sport) && ev.dport >= 1024 && !IsAmplifierPort(ev.dport)
+                 ? TrafficKind::kBackscatter
+                 : TrafficKind::kScan;
     case model::kProtoIcmp:
       return KindIcmp(ev.icmp_type);
     case model::kProtoIcmpv6:
@@ -76,20 +122,30 @@ TrafficKind ClassifyKind(const Event& ev) {
 }
 
 Tool ClassifyTool(const Event& ev) {
-  if (!ev.src.is_v4()) return Tool::kUnknown;  // every fingerprint below is IPv4-specific
-  const bool tcp = ev.proto == model::kProtoTcp && !(ev.flags & model::kFlagNonFirstFragment);
-  const uint32_t dst = ev.dst.v4();
-  // Mirai sets the SYN's sequence number to the target address (Mirai scanner.c).
-  if (tcp && IsSynOnly(ev) && ev.tcp_seq == dst) return Tool::kMirai;
-  // ZMap sends every probe with IP id 54321 (zmap src/probe_modules/packet.c).
-  if (ev.ip_id == 54321) return Tool::kZmap;
-  // Masscan: ip_id = dst ^ dport ^ seq, truncated to 16 bits (masscan templ-pkt.c).
-  if (tcp && IsSynOnly(ev) && ev.ip_id == ((dst ^ ev.dport ^ ev.tcp_seq) & 0xffffu)) {
+  const bool syn_probe = IsSynProbe(ev);
+  if (ev.src.is_v4()) {
+    const uint32_t dst = ev.dst.v4();
+    // Mirai sets the SYN's sequence number to the target address (Mirai scanner.c).
+    if (syn_probe && ev.tcp_seq == dst) return Tool::kMirai;
+    // ZMap sends every probe with IP id 54321 (zmap src/probe_modules/packet.c).
+    const bool zmap = ev.ip_id == 54321;
+    // Masscan: ip_id = dst ^ dport ^ seq, truncated to 16 bits (masscan templ-pkt.c).
+    const bool masscan = syn_probe && ev.ip_id == ((dst ^ ev.dport ^ ev.tcp_seq) & 0xffffu);
+    // Both hold for one masscan probe in 65,536 (its id is 54321) and one ZMap SYN in 65,536
+    // (its sequence number meets masscan's relation): ZMap's SYN has window 65535, masscan's
+    // 1024.
+    if (zmap && masscan) return ev.tcp_win == 65535 ? Tool::kZmap : Tool::kMasscan;
+    if (zmap) return Tool::kZmap;
+    if (masscan) return Tool::kMasscan;
+  } else if (syn_probe && ev.tcp_win == 1024 && ev.tcp_optlen == 0 && ev.ttl >= 200) {
+    // IPv6 has no IP id: masscan's IPv6 SYN is its template, window 1024, no TCP options and
+    // hop limit 255 (seen from masscan 1.3.2; >= 200 leaves 55 hops); an operating system's
+    // SYN always carries options.
     return Tool::kMasscan;
   }
-  // Nmap's SYN scan: window 1024/2048/3072/4096 and a single option, MSS 1460
-  // (nmap scan_engine_raw.cc, tcp options "\x02\x04\x05\xb4").
-  if (tcp && (ev.tcp_flags == model::kTcpSyn) && ev.tcp_optlen == 4 && ev.tcp_mss == 1460 &&
+  // Nmap's SYN scan, IPv4 and IPv6: window 1024/2048/3072/4096 and a single option, MSS 1460
+  // (nmap scan_engine_raw.cc, tcp options "\x02\x04\x05\xb4"; seen from nmap 7.93 -6).
+  if (syn_probe && ev.tcp_flags == model::kTcpSyn && ev.tcp_optlen == 4 && ev.tcp_mss == 1460 &&
       (ev.tcp_win == 1024 || ev.tcp_win == 2048 || ev.tcp_win == 3072 || ev.tcp_win == 4096)) {
     return Tool::kNmapSyn;
   }

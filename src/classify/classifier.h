@@ -12,11 +12,16 @@
 namespace isdas::classify {
 
 // Bump when any rule's outcome changes for some input (and update docs/classifier.md).
-inline constexpr uint32_t kRulesVersion = 1;
+inline constexpr uint32_t kRulesVersion = 2;
 
 model::TrafficKind ClassifyKind(const model::Event& ev);
 model::Tool ClassifyTool(const model::Event& ev);
 uint8_t ClassifySpoof(const model::Event& ev);
+
+// UDP source ports of the services abused as amplifiers in reflection attacks
+// (docs/classifier.md lists them with their sources): a datagram from one of them to an
+// unprivileged port answers a request that carried our address as its source.
+bool IsAmplifierPort(uint16_t port);
 
 // Sets ev->labels from the three rules above.
 inline void Classify(model::Event* ev) {

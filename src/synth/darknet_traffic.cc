@@ -3,6 +3,7 @@
 #include <cerrno>
 #include <random>
 
+#include "classify/classifier.h"
 #include "synth/packet_builder.h"
 
 namespace isdas::synth {
@@ -164,8 +165,12 @@ Status WriteDarknetPcap(const TrafficSpec& spec, FILE* out, TrafficTruth* truth)
       ip.ttl = static_cast<uint8_t>(40 + rnd(24));
       do ip.id = static_cast<uint16_t>(rng());
       while (ip.id == 54321);
-      frame = Ether(0x0800, Ipv4(ip, Udp(static_cast<uint16_t>(1024 + rnd(60000)),
-                                         kUdpPorts[rnd(8)], Bytes(8 + rnd(24), 0))));
+      const uint16_t to = kUdpPorts[rnd(8)];
+      uint16_t from;
+      // From an amplifier's port to an unprivileged one it would be backscatter (classifier.h).
+      do from = static_cast<uint16_t>(1024 + rnd(60000));
+      while (to >= 1024 && classify::IsAmplifierPort(from));
+      frame = Ether(0x0800, Ipv4(ip, Udp(from, to, Bytes(8 + rnd(24), 0))));
     } else if (pick < 90) {  // ICMP echo request
       Ip4Spec ip;
       ip.proto = 1;

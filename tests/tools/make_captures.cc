@@ -513,6 +513,52 @@ std::vector<Case> Cases() {
                  Bytes port0 = EthV4(V4Tcp(kScanner, kDark, t));
                  return PcapFile(1, Recs({same, bcast, net, high_ttl, port0}));
                }});
+  c.push_back({"t06_rules_v2", [] {  // docs/classifier.md, version 2
+                 auto udp = [](uint16_t from, uint16_t to) {
+                   Ip4Spec ip;
+                   ip.src = kScanner;
+                   ip.dst = kDark;
+                   ip.proto = 17;
+                   return EthV4(Ipv4(ip, Udp(from, to, Bytes(32, 0))));
+                 };
+                 // Amplifier replies to unprivileged ports: backscatter. Requests: scans.
+                 Bytes snmp = udp(161, 41234), ntp = udp(123, 50000), memcached = udp(11211, 1024);
+                 Bytes ssdp_ask = udp(1900, 1900), dns_to_service = udp(53, 80);
+                 // masscan's IPv6 SYN (window 1024, no options, hop limit 255), Nmap's
+                 // (window 1024, MSS 1460), a Linux host's own.
+                 TcpSpec t;
+                 t.dport = 80;
+                 t.sport = 46916;
+                 t.win = 1024;
+                 t.seq = 1065052382;
+                 Ip6Spec v6 = V6(6);
+                 v6.hlim = 250;
+                 Bytes l4 = Tcp(t);
+                 FixIpv6Checksum(v6, 6, &l4);
+                 Bytes masscan6 = EthV6(Ipv6(v6, l4));
+                 t.options = {2, 4, 0x05, 0xb4};
+                 l4 = Tcp(t);
+                 FixIpv6Checksum(v6, 6, &l4);
+                 Bytes nmap6 = EthV6(Ipv6(v6, l4));
+                 t.win = 64800;
+                 t.options = {2, 4, 0x05, 0xa0, 4, 2, 8, 10, 1, 2, 3, 4, 0, 0, 0, 0, 1, 3, 3, 7};
+                 v6.hlim = 57;
+                 l4 = Tcp(t);
+                 FixIpv6Checksum(v6, 6, &l4);
+                 Bytes linux6 = EthV6(Ipv6(v6, l4));
+                 // An IPv4 masscan probe whose IP id, dst ^ dport ^ seq, is 54321 (version 1:
+                 // zmap), and a ZMap SYN (window 65535) whose seq meets masscan's relation.
+                 t = TcpSpec{};
+                 t.dport = 80;
+                 t.sport = 61000;
+                 t.win = 1024;
+                 t.seq = (kDark ^ 80u ^ 54321u) & 0xffffu;
+                 Bytes masscan_54321 = EthV4(V4Tcp(kScanner, kDark, t, 247, 54321));
+                 t.win = 65535;
+                 Bytes zmap_masscan_seq = EthV4(V4Tcp(kScanner, kDark, t, 247, 54321));
+                 return PcapFile(1, Recs({snmp, ntp, memcached, ssdp_ask, dns_to_service, masscan6,
+                                          nmap6, linux6, masscan_54321, zmap_masscan_seq}));
+               }});
   // ---- File formats ----
   c.push_back({"x01_pcap_nanosecond", [] {
                  std::vector<Record> r = Recs({EthV4(Syn(22))});
