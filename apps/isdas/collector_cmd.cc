@@ -3,7 +3,9 @@
 
 #include <sys/stat.h>
 
+#include <algorithm>
 #include <cstdio>
+#include <map>
 #include <string>
 #include <vector>
 
@@ -12,6 +14,7 @@
 #include "commands.h"
 #include "common/clock.h"
 #include "common/stop_signal.h"
+#include "model/event.h"
 #include "storage/sqlite_store.h"
 
 namespace isdas::app {
@@ -105,11 +108,14 @@ int CmdApi(const std::vector<std::string>& args) {
 }
 
 int CmdSql(const std::vector<std::string>& args) {
-  static const char* kUsage = "usage: isdas sql [--data-dir DIR] \"SELECT ...\"\n";
+  static const char* kUsage = "usage: isdas sql [--data-dir DIR] [--raw] \"SELECT ...\"\n";
   std::string data_dir = "isdas-data", sql;
+  bool raw = false;
   for (size_t i = 0; i < args.size(); ++i) {
     if (args[i] == "--data-dir" && i + 1 < args.size()) {
       data_dir = args[++i];
+    } else if (args[i] == "--raw") {
+      raw = true;
     } else if (sql.empty() && !args[i].empty() && args[i][0] != '-') {
       sql = args[i];
     } else {
@@ -132,17 +138,62 @@ int CmdSql(const std::vector<std::string>& args) {
     std::fprintf(stderr, "isdas sql: %s\n", up.status().message().c_str());
     return 1;
   }
-  auto store = storage::SqliteStore::OpenForReading(data_dir);
+  auto store = storage::SqliteStore::OpenReadOnly(data_dir);
   if (!store.ok()) {
     std::fprintf(stderr, "isdas sql: %s\n", store.status().message().c_str());
     return 1;
   }
+  // Columns read as stored are printed for people (docs/cli.md): events' src and dst as
+  // addresses, a sensor number (events, rollups) as the sensor's name; --raw prints them as
+  // stored. Expressions over them (hex(src), sensor + 0) are printed as they come.
+  enum class Show : uint8_t { kAsIs, kAddress, kSensor };
+  std::vector<Show> show;
+  std::map<std::string, std::string, std::less<>> sensor_names = {{"0", "local"}};
+  if (!raw) {
+    auto origins = (*store)->ColumnOrigins(sql);
+    if (!origins.ok()) {
+      std::fprintf(stderr, "isdas sql: %s\n", origins.status().message().c_str());
+      return 1;
+    }
+    for (const auto& [table, column] : origins.value()) {
+      const bool rollup = table == "rollup_5m" || table == "rollup_1h" || table == "rollup_1d";
+      if (table == "events" && (column == "src" || column == "dst")) {
+        show.push_back(Show::kAddress);
+      } else if ((table == "events" || rollup) && column == "sensor") {
+        show.push_back(Show::kSensor);
+      } else {
+        show.push_back(Show::kAsIs);
+      }
+    }
+    if (std::find(show.begin(), show.end(), Show::kSensor) != show.end()) {
+      Status names = (*store)->SelectEach("SELECT id, name FROM sensors",
+                                          [&](std::span<const std::string_view> r) {
+                                            sensor_names[std::string(r[0])] = std::string(r[1]);
+                                            return Status::Ok();
+                                          });
+      if (!names.ok()) {
+        std::fprintf(stderr, "isdas sql: %s\n", names.message().c_str());
+        return 1;
+      }
+    }
+  }
   // Rows are printed as they come (a query over every event need not fit in memory).
   std::string out;
-  Status q = (*store)->SelectEach(sql, [&out](std::span<const std::string_view> row) {
+  Status q = (*store)->SelectEach(sql, [&](std::span<const std::string_view> row) {
     for (size_t c = 0; c < row.size(); ++c) {
       if (c) out.push_back('|');
-      out += row[c];
+      const Show how = c < show.size() ? show[c] : Show::kAsIs;
+      if (how == Show::kAddress && (row[c].size() == 4 || row[c].size() == 16)) {
+        const auto* b = reinterpret_cast<const uint8_t*>(row[c].data());
+        out +=
+            row[c].size() == 4
+                ? model::IpAddr::V4(uint32_t{b[0]} << 24 | b[1] << 16 | b[2] << 8 | b[3]).ToString()
+                : model::IpAddr::V6(b).ToString();
+      } else if (how == Show::kSensor && sensor_names.count(row[c])) {
+        out += sensor_names.find(row[c])->second;
+      } else {
+        out += row[c];
+      }
     }
     out.push_back('\n');
     if (out.size() > (1 << 16)) {

@@ -357,6 +357,12 @@ Status SqliteStore::RebuildRollupsIfAsked() {
 }
 
 Result<std::unique_ptr<ReadStore>> SqliteStore::OpenForReading(const std::string& data_dir) {
+  auto s = OpenReadOnly(data_dir);
+  if (!s.ok()) return s.status();
+  return std::unique_ptr<ReadStore>(std::move(s.value()));
+}
+
+Result<std::unique_ptr<SqliteStore>> SqliteStore::OpenReadOnly(const std::string& data_dir) {
   static std::once_flag no_memstatus;
   std::call_once(no_memstatus, [] { (void)sqlite3_config(SQLITE_CONFIG_MEMSTATUS, 0); });
   std::unique_ptr<SqliteStore> s(new SqliteStore());
@@ -379,7 +385,7 @@ Result<std::unique_ptr<ReadStore>> SqliteStore::OpenForReading(const std::string
   }
   if (!RegisterEventsTable(s->db_)) return s->Error("register the events table in");
   if (!RegisterRollupTables(s->db_)) return s->Error("register the rollup tables in");
-  return std::unique_ptr<ReadStore>(std::move(s));
+  return s;
 }
 
 Result<std::unique_ptr<SqliteStore>> SqliteStore::OpenFile(const std::string& data_dir,

@@ -717,6 +717,22 @@ Status SqliteStore::SelectEach(const std::string& sql, const RowFn& fn) {
   return Status::Ok();
 }
 
+Result<std::vector<std::pair<std::string, std::string>>> SqliteStore::ColumnOrigins(
+    const std::string& sql) {
+  Stmt st;
+  if (sqlite3_prepare_v2(db_, sql.c_str(), -1, &st.s, nullptr) != SQLITE_OK) {
+    return Error("query");
+  }
+  std::vector<std::pair<std::string, std::string>> out;
+  const int n = st.s ? sqlite3_column_count(st.s) : 0;
+  for (int c = 0; c < n; ++c) {
+    const char* t = sqlite3_column_table_name(st.s, c);
+    const char* col = sqlite3_column_origin_name(st.s, c);
+    out.emplace_back(t ? t : "", col ? col : "");
+  }
+  return out;
+}
+
 Result<Rows> SqliteStore::Select(const std::string& sql) {
   Rows rows;
   ISDAS_RETURN_IF_ERROR(SelectEach(sql, [&](std::span<const std::string_view> cells) {

@@ -36,6 +36,8 @@ class SqliteStore final : public IngestStore, public ImportStore {
   // an isdas database), kInvalidArgument (an older schema: open it once with `Open` — the
   // collector or `isdas import` — to upgrade it).
   static Result<std::unique_ptr<ReadStore>> OpenForReading(const std::string& data_dir);
+  // The same, as this engine (`isdas sql` asks for its ColumnOrigins).
+  static Result<std::unique_ptr<SqliteStore>> OpenReadOnly(const std::string& data_dir);
   // Brings an older store up to schema version `to` only — the migration steps up to it, one
   // transaction each (sqlite_schema.cc) — and closes it: the tests of each step. Errors as
   // Open's; kInvalidArgument for a version with no migration to it.
@@ -59,6 +61,9 @@ class SqliteStore final : public IngestStore, public ImportStore {
   Status FlushRollups(bool force) override;
   Result<Rows> Select(const std::string& sql) override;
   Status SelectEach(const std::string& sql, const RowFn& fn) override;
+  // Where each result column of `sql` comes from: {table, column} of a column read as it is
+  // stored, empty for an expression (`hex(src)`, `COUNT(*)`). For `isdas sql`'s printing.
+  Result<std::vector<std::pair<std::string, std::string>>> ColumnOrigins(const std::string& sql);
   const SqlDialect& dialect() const override;
   // From port_totals_<res> (sqlite_port_totals.cc): the heads first, whole blobs only where
   // they could change the ranking (docs/rollups.md#top-ports).
