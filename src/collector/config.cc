@@ -36,10 +36,10 @@ Result<Options> LoadConfig(const std::string& path) {
   if (!c.ok()) return c.status();
   Options cc;
   uint64_t v;
-  ISDAS_RETURN_IF_ERROR(c->GetString("collector.data_dir", &cc.data_dir));
+  ISDAS_RETURN_IF_ERROR(c->GetPath("collector.data_dir", &cc.data_dir));
   ISDAS_RETURN_IF_ERROR(c->GetString("collector.listen", &cc.listen));
-  ISDAS_RETURN_IF_ERROR(c->GetString("collector.port_file", &cc.port_file));
-  ISDAS_RETURN_IF_ERROR(c->GetString("geo.dir", &cc.geo_dir));
+  ISDAS_RETURN_IF_ERROR(c->GetPath("collector.port_file", &cc.port_file));
+  ISDAS_RETURN_IF_ERROR(c->GetPath("geo.dir", &cc.geo_dir));
   ISDAS_RETURN_IF_ERROR(c->GetEnum("storage.engine", {"sqlite", "clickhouse"}, &cc.engine));
   ISDAS_RETURN_IF_ERROR(c->GetString("storage.clickhouse_host", &cc.clickhouse.host));
   v = static_cast<uint64_t>(cc.clickhouse.port);
@@ -59,14 +59,14 @@ Result<Options> LoadConfig(const std::string& path) {
   }
   ISDAS_RETURN_IF_ERROR(
       ParseListen(*c, "collector.listen", cc.listen, &cc.ingest.host, &cc.ingest.port));
-  ISDAS_RETURN_IF_ERROR(c->GetString("geo.research_scanners", &cc.research_scanners));
+  ISDAS_RETURN_IF_ERROR(c->GetPath("geo.research_scanners", &cc.research_scanners));
   ISDAS_RETURN_IF_ERROR(c->GetString("api.listen", &cc.api_listen));
   if (cc.api_listen != "off") {
     ISDAS_RETURN_IF_ERROR(ParseListen(*c, "api.listen", cc.api_listen, &cc.api.host, &cc.api.port));
   }
-  ISDAS_RETURN_IF_ERROR(c->GetString("api.port_file", &cc.api_port_file));
-  ISDAS_RETURN_IF_ERROR(c->GetString("api.cert", &cc.api.cert_file));
-  ISDAS_RETURN_IF_ERROR(c->GetString("api.key", &cc.api.key_file));
+  ISDAS_RETURN_IF_ERROR(c->GetPath("api.port_file", &cc.api_port_file));
+  ISDAS_RETURN_IF_ERROR(c->GetPath("api.cert", &cc.api.cert_file));
+  ISDAS_RETURN_IF_ERROR(c->GetPath("api.key", &cc.api.key_file));
   if (cc.api.cert_file.empty() != cc.api.key_file.empty()) {
     return c->Invalid("api.cert", "set both api.cert and api.key for HTTPS, or neither");
   }
@@ -90,10 +90,10 @@ Result<Options> LoadConfig(const std::string& path) {
   for (const char* k : {"tls.cert", "tls.key", "tls.ca", "tls.crl"}) {
     ISDAS_RETURN_IF_ERROR(c->Require(k));
   }
-  ISDAS_RETURN_IF_ERROR(c->GetString("tls.cert", &cc.ingest.cert_file));
-  ISDAS_RETURN_IF_ERROR(c->GetString("tls.key", &cc.ingest.key_file));
-  ISDAS_RETURN_IF_ERROR(c->GetString("tls.ca", &cc.ingest.ca_file));
-  ISDAS_RETURN_IF_ERROR(c->GetString("tls.crl", &cc.ingest.crl_file));
+  ISDAS_RETURN_IF_ERROR(c->GetPath("tls.cert", &cc.ingest.cert_file));
+  ISDAS_RETURN_IF_ERROR(c->GetPath("tls.key", &cc.ingest.key_file));
+  ISDAS_RETURN_IF_ERROR(c->GetPath("tls.ca", &cc.ingest.ca_file));
+  ISDAS_RETURN_IF_ERROR(c->GetPath("tls.crl", &cc.ingest.crl_file));
   v = cc.ingest.limits.max_compressed_bytes;
   ISDAS_RETURN_IF_ERROR(c->GetUint("limits.max_body_bytes", 1024, 1ull << 30, &v));
   cc.ingest.limits.max_compressed_bytes = v;

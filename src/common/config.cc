@@ -1,7 +1,9 @@
 #include "common/config.h"
 
+#include <sys/stat.h>
 #include <toml++/toml.h>
 
+#include <cerrno>
 #include <fstream>
 #include <functional>
 #include <sstream>
@@ -10,6 +12,7 @@ namespace isdas {
 
 struct Config::Impl {
   std::string name;
+  std::string base;  // relative paths are taken from here ("": the working directory)
   toml::table root;
   std::set<std::string> used;
 
@@ -29,16 +32,28 @@ Config::~Config() = default;
 Config::Config(Config&&) noexcept = default;
 
 Result<Config> Config::Load(const std::string& path) {
+  struct stat st;
+  if (stat(path.c_str(), &st) != 0) return ErrnoError("open config file " + path, errno);
+  if (!S_ISREG(st.st_mode)) {
+    return InvalidArgument("config file " + path + " is " +
+                           (S_ISDIR(st.st_mode) ? "a directory" : "not a regular file") +
+                           ": give the path of the .toml file itself");
+  }
   std::ifstream in(path);
-  if (!in) return ErrnoError("open config " + path, errno);
+  if (!in) return ErrnoError("open config file " + path, errno);
   std::stringstream ss;
   ss << in.rdbuf();
-  return Parse(ss.str(), path);
+  if (in.bad()) return ErrnoError("read config file " + path, errno);
+  const size_t slash = path.rfind('/');
+  return Parse(ss.str(), path, slash == std::string::npos ? "" : path.substr(0, slash + 1));
 }
 
-Result<Config> Config::Parse(const std::string& text, const std::string& name) {
+Result<Config> Config::Parse(const std::string& text, const std::string& name,
+                             const std::string& base_dir) {
   auto impl = std::make_unique<Impl>();
   impl->name = name;
+  impl->base = base_dir;
+  if (!impl->base.empty() && impl->base.back() != '/') impl->base.push_back('/');
   try {
     impl->root = toml::parse(text, name);
   } catch (const toml::parse_error& e) {
@@ -66,6 +81,20 @@ Status Config::GetString(const std::string& key, std::string* out) {
   impl_->used.insert(key);
   if (!n->is_string()) return Invalid(key, "must be a string");
   *out = n->as_string()->get();
+  return Status::Ok();
+}
+
+Status Config::GetPath(const std::string& key, std::string* out) {
+  ISDAS_RETURN_IF_ERROR(GetString(key, out));
+  if (!out->empty() && out->front() != '/') *out = impl_->base + *out;
+  return Status::Ok();
+}
+
+Status Config::GetPathList(const std::string& key, std::vector<std::string>* out) {
+  ISDAS_RETURN_IF_ERROR(GetStringList(key, out));
+  for (std::string& p : *out) {
+    if (!p.empty() && p.front() != '/') p = impl_->base + p;
+  }
   return Status::Ok();
 }
 

@@ -19,9 +19,12 @@ class Config {
  public:
   ~Config();
   Config(Config&&) noexcept;
-  // Errors: kIo (cannot read), kInvalidArgument (TOML syntax, with line and column).
+  // Errors: kIo (cannot read), kInvalidArgument (not a regular file, TOML syntax with line
+  // and column).
   static Result<Config> Load(const std::string& path);
-  static Result<Config> Parse(const std::string& text, const std::string& name);
+  // Text named `name`; relative paths are taken from `base_dir` ("": the working directory).
+  static Result<Config> Parse(const std::string& text, const std::string& name,
+                              const std::string& base_dir = "");
 
   // Each getter leaves *out untouched when the key is absent, so callers set defaults first.
   // A present key of the wrong type or out of range is kInvalidArgument.
@@ -29,6 +32,11 @@ class Config {
   Status GetBool(const std::string& key, bool* out);
   Status GetUint(const std::string& key, uint64_t min, uint64_t max, uint64_t* out);
   Status GetStringList(const std::string& key, std::vector<std::string>* out);
+  // A file or directory setting: as GetString(List), then a relative path — read, or the
+  // default already in *out — is taken from the config file's folder, not the working
+  // directory (docs/config.md). "" stays "" (unset).
+  Status GetPath(const std::string& key, std::string* out);
+  Status GetPathList(const std::string& key, std::vector<std::string>* out);
   // One of `choices`.
   Status GetEnum(const std::string& key, const std::vector<std::string>& choices, std::string* out);
   bool Has(const std::string& key) const;

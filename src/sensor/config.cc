@@ -17,7 +17,7 @@ Result<Options> LoadConfig(const std::string& path) {
                       "use 1-64 characters of [A-Za-z0-9._-], not starting with . or -");
   }
   ISDAS_RETURN_IF_ERROR(c->GetString("sensor.interface", &s.interface));
-  ISDAS_RETURN_IF_ERROR(c->GetStringList("sensor.replay", &s.replay));
+  ISDAS_RETURN_IF_ERROR(c->GetPathList("sensor.replay", &s.replay));
   if (s.interface.empty() == s.replay.empty()) {
     return c->Invalid(s.interface.empty() ? "sensor.interface" : "sensor.replay",
                       "set exactly one of sensor.interface and sensor.replay");
@@ -32,7 +32,7 @@ Result<Options> LoadConfig(const std::string& path) {
   ISDAS_RETURN_IF_ERROR(c->GetUint("sensor.drain_on_exit_s", 0, 3600, &s.drain_on_exit_s));
   ISDAS_RETURN_IF_ERROR(c->GetUint("batch.max_events", 1, 1000000, &s.batch_max_events));
   ISDAS_RETURN_IF_ERROR(c->GetUint("batch.max_delay_ms", 1, 3600000, &s.batch_max_delay_ms));
-  ISDAS_RETURN_IF_ERROR(c->GetString("spool.dir", &s.spool_dir));
+  ISDAS_RETURN_IF_ERROR(c->GetPath("spool.dir", &s.spool_dir));
   ISDAS_RETURN_IF_ERROR(c->GetUint("spool.max_bytes", 128 * 1024, 1ull << 44, &s.spool.max_bytes));
   ISDAS_RETURN_IF_ERROR(
       c->GetUint("spool.segment_bytes", 64 * 1024, 1ull << 32, &s.spool.segment_bytes));
@@ -59,9 +59,9 @@ Result<Options> LoadConfig(const std::string& path) {
     if (!e.ok()) return c->Invalid("collector.urls", e.status().message());
   }
   if (s.ship.urls.empty()) return c->Invalid("collector.urls", "needs at least one URL");
-  ISDAS_RETURN_IF_ERROR(c->GetString("collector.ca", &s.ship.ca_file));
-  ISDAS_RETURN_IF_ERROR(c->GetString("collector.cert", &s.ship.cert_file));
-  ISDAS_RETURN_IF_ERROR(c->GetString("collector.key", &s.ship.key_file));
+  ISDAS_RETURN_IF_ERROR(c->GetPath("collector.ca", &s.ship.ca_file));
+  ISDAS_RETURN_IF_ERROR(c->GetPath("collector.cert", &s.ship.cert_file));
+  ISDAS_RETURN_IF_ERROR(c->GetPath("collector.key", &s.ship.key_file));
   v = s.ship.initial_backoff_ms;
   ISDAS_RETURN_IF_ERROR(c->GetUint("collector.initial_backoff_ms", 1, 600000, &v));
   s.ship.initial_backoff_ms = static_cast<uint32_t>(v);
