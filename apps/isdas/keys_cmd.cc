@@ -15,7 +15,9 @@ constexpr const char* kUsage = R"(usage: isdas keys <action> --dir DIR [options]
 
   init [--name NAME] [--days N]        create the CA (ca.key, ca.crt, crl.pem)
   sensor ID [--days N]                 issue sensors/ID.crt and sensors/ID.key
-  server HOST... [--days N]            issue server.crt/server.key for the collector
+  server HOST... [--days N] [--replace]
+                                       issue server.crt/server.key for the collector
+                                       (--replace: a new pair, the old one kept as *.old)
   revoke ID                            revoke every certificate of sensor ID (rewrites crl.pem)
   list                                 list issued certificates
 )";
@@ -37,6 +39,7 @@ int CmdKeys(const std::vector<std::string>& args) {
   const std::string action = args[0];
   std::string dir, name = "isdas collector CA";
   uint32_t days = 0;
+  bool replace = false;
   std::vector<std::string> pos;
   for (size_t i = 1; i < args.size(); ++i) {
     const std::string& a = args[i];
@@ -54,6 +57,8 @@ int CmdKeys(const std::vector<std::string>& args) {
         return Usage("--days: want a number of days from 1 to 99999");
       }
       days = static_cast<uint32_t>(std::stoul(v));
+    } else if (a == "--replace" && action == "server") {
+      replace = true;
     } else if (a.rfind("--", 0) == 0) {
       return Usage("unknown option " + a);
     } else {
@@ -78,7 +83,7 @@ int CmdKeys(const std::vector<std::string>& args) {
   }
   if (action == "server") {
     if (pos.empty()) return Usage("server takes one or more host names or addresses");
-    auto r = pki::IssueServer(dir, pos, days ? days : 825);
+    auto r = pki::IssueServer(dir, pos, days ? days : 825, replace);
     if (!r.ok()) return Fail(r.status());
     std::printf("%s\n%s\nserial %s\n", r->cert_path.c_str(), r->key_path.c_str(),
                 r->serial_hex.c_str());

@@ -4,6 +4,7 @@
 
 #include <cstdio>
 
+#include "pki/pki.h"
 #include "storage/clickhouse/clickhouse_store.h"
 #include "storage/sqlite_store.h"
 
@@ -76,6 +77,13 @@ Collector::~Collector() { Stop(); }
 Result<std::unique_ptr<Collector>> Collector::Start(Options options, Clock clock, Say say) {
   std::unique_ptr<Collector> c(new Collector(std::move(options), std::move(clock), std::move(say)));
   Options& o = c->opt_;
+  // The certificates first: a wrong or exposed key is said before anything is opened.
+  ISDAS_RETURN_IF_ERROR(pki::CheckCredentials(
+      {o.ingest.cert_file, "tls.cert", o.ingest.key_file, "tls.key", /*sensor_id=*/""}));
+  if (!o.api.cert_file.empty()) {
+    ISDAS_RETURN_IF_ERROR(pki::CheckCredentials(
+        {o.api.cert_file, "api.cert", o.api.key_file, "api.key", /*sensor_id=*/""}));
+  }
   auto store = c->stores_.OpenWriter();
   if (!store.ok()) return store.status();
   c->store_ = std::move(store.value());
@@ -92,6 +100,9 @@ Result<std::unique_ptr<Collector>> Collector::Start(Options options, Clock clock
     auto g = geo::GeoDb::OpenDir(o.geo_dir);
     if (!g.ok()) return Prefixed("geo.dir", g.status());
     c->geo_ = std::move(g.value());
+  }
+  if (!o.ingest.on_refusal) {
+    o.ingest.on_refusal = [tell = c->say_](const std::string& m) { tell(m); };
   }
   auto server =
       ingest::IngestServer::Create(o.ingest, c->store_.get(), c->geo_.get(), c->scanners_.get());

@@ -1,6 +1,10 @@
 #include "common/config.h"
 
 #include <gtest/gtest.h>
+#include <unistd.h>
+
+#include <cstdio>
+#include <cstdlib>
 
 namespace isdas {
 namespace {
@@ -14,6 +18,50 @@ TEST(Config, SyntaxErrorNamesFileLineAndColumn) {
 
 TEST(Config, MissingFileIsIoError) {
   EXPECT_EQ(Config::Load("/nonexistent/isdas.toml").status().kind(), ErrorKind::kIo);
+}
+
+TEST(Config, ADirectoryIsNotAConfigFile) {
+  // It used to read as an empty file: "tls.cert: required setting is missing".
+  auto c = Config::Load("/tmp");
+  ASSERT_FALSE(c.ok());
+  EXPECT_EQ(c.status().message(),
+            "config file /tmp is a directory: give the path of the .toml file itself");
+}
+
+TEST(Config, RelativePathsAreTakenFromTheConfigFilesFolder) {
+  char tmpl[] = "/tmp/isdas-config-XXXXXX";
+  const std::string dir = mkdtemp(tmpl);
+  const std::string path = dir + "/sensor.toml";
+  FILE* f = std::fopen(path.c_str(), "w");
+  ASSERT_NE(f, nullptr);
+  std::fputs(
+      "dir = \"spool\"\nabs = \"/var/x\"\nup = \"../ca/ca.crt\"\n"
+      "files = [\"a.pcap\", \"/b.pcap\"]\nempty = \"\"\n",
+      f);
+  std::fclose(f);
+  auto c = Config::Load(path);
+  ASSERT_TRUE(c.ok()) << c.status().message();
+  std::string v, def = "isdas-data", empty = "x";
+  ASSERT_TRUE(c->GetPath("dir", &v).ok());
+  EXPECT_EQ(v, dir + "/spool");  // not ./spool in whatever folder it was started from
+  ASSERT_TRUE(c->GetPath("abs", &v).ok());
+  EXPECT_EQ(v, "/var/x");
+  ASSERT_TRUE(c->GetPath("up", &v).ok());
+  EXPECT_EQ(v, dir + "/../ca/ca.crt");
+  ASSERT_TRUE(c->GetPath("absent", &def).ok());  // a default is taken from there too
+  EXPECT_EQ(def, dir + "/isdas-data");
+  ASSERT_TRUE(c->GetPath("empty", &empty).ok());  // "" stays unset
+  EXPECT_EQ(empty, "");
+  std::vector<std::string> files;
+  ASSERT_TRUE(c->GetPathList("files", &files).ok());
+  EXPECT_EQ(files, (std::vector<std::string>{dir + "/a.pcap", "/b.pcap"}));
+  // A file named without a folder: its paths are the working directory's, as written.
+  auto p = Config::Parse("dir = \"spool\"\n", "sensor.toml");
+  ASSERT_TRUE(p.ok());
+  ASSERT_TRUE(p->GetPath("dir", &v).ok());
+  EXPECT_EQ(v, "spool");
+  std::remove(path.c_str());
+  rmdir(dir.c_str());
 }
 
 TEST(Config, UnknownKeyIsReportedWithItsLine) {

@@ -138,9 +138,43 @@ void IngestServer::Release(size_t bytes) {
   budget_used_ -= bytes;
 }
 
+void IngestServer::NoteRefusal(const std::string& who, const std::string& why) {
+  if (!opt_.on_refusal) return;
+  constexpr size_t kMaxRefusalKeys = 1024;
+  const int64_t kQuietUs = opt_.refusal_quiet_s * 1000000LL;
+  const int64_t now = NowUs();
+  std::string tell;
+  {
+    MutexLock lock(&refusal_mu_);
+    std::string key = who + "\n" + why;
+    if (!refusals_.count(key) && refusals_.size() >= kMaxRefusalKeys) {
+      // Forget those quiet for ten minutes; past that, fold the rest into one line.
+      std::erase_if(refusals_,
+                    [&](const auto& r) { return now - r.second.told_us > 10 * kQuietUs; });
+      if (refusals_.size() >= kMaxRefusalKeys) key = "(more peers)\n(reasons as above)";
+    }
+    Refusals& r = refusals_[key];
+    if (r.told_us && now - r.told_us < kQuietUs) {
+      ++r.untold;
+      return;
+    }
+    const size_t nl = key.find('\n');
+    tell = "refused " + key.substr(0, nl) + ": " + key.substr(nl + 1);
+    if (r.untold) {
+      tell += " (and " + std::to_string(r.untold) + " more times in the " +
+              std::to_string((now - r.told_us) / 1000000) + " s before)";
+    }
+    r.told_us = now;
+    r.untold = 0;
+  }
+  opt_.on_refusal(tell);
+}
+
 // A connection opened before its certificate was revoked is still open: check every request.
 bool IngestServer::RefuseRevoked(const net::Request& req, net::Responder& respond) {
   if (!IsRevoked(req.client.serial)) return false;
+  NoteRefusal("sensor '" + req.client.id + "' (" + req.peer_address + ")",
+              "its certificate is revoked");
   counters_.refused_revoked++;
   respond(Error(403, "client certificate revoked"));
   return true;
@@ -165,10 +199,14 @@ void IngestServer::OnBatch(net::Request&& req, net::Responder respond) {
   Release(reserved);
   if (!decoded.ok()) {
     counters_.refused_malformed++;
+    NoteRefusal("a batch of sensor '" + req.client.id + "' (" + req.peer_address + ")",
+                "malformed: " + decoded.status().message());
     return respond(Error(400, decoded.status().message()));
   }
   if (decoded->header.sensor_id != req.client.id) {
     counters_.refused_sensor_mismatch++;
+    NoteRefusal("sensor '" + req.client.id + "' (" + req.peer_address + ")",
+                "its batch claims to be from sensor '" + decoded->header.sensor_id + "'");
     return respond(Error(403, "certificate is for sensor '" + req.client.id +
                                   "', the batch claims '" + decoded->header.sensor_id + "'"));
   }
@@ -200,10 +238,14 @@ void IngestServer::OnHeartbeat(net::Request&& req, net::Responder respond) {
   auto hb = model::DecodeHeartbeat(Bytes(req.body));
   if (!hb.ok()) {
     counters_.refused_malformed++;
+    NoteRefusal("a heartbeat of sensor '" + req.client.id + "' (" + req.peer_address + ")",
+                "malformed: " + hb.status().message());
     return respond(Error(400, hb.status().message()));
   }
   if (hb->sensor_id != req.client.id) {
     counters_.refused_sensor_mismatch++;
+    NoteRefusal("sensor '" + req.client.id + "' (" + req.peer_address + ")",
+                "its heartbeat claims to be from sensor '" + hb->sensor_id + "'");
     return respond(Error(403, "certificate is for sensor '" + req.client.id +
                                   "', the heartbeat claims '" + hb->sensor_id + "'"));
   }
@@ -238,6 +280,9 @@ Status IngestServer::Start() {
     if (who->id.empty()) return static_cast<int>(X509_V_ERR_APPLICATION_VERIFICATION);
     if (IsRevoked(who->serial)) return static_cast<int>(X509_V_ERR_CERT_REVOKED);
     return static_cast<int>(X509_V_OK);
+  };
+  o.tls_options.on_refused = [this](const std::string& address, const std::string& why) {
+    NoteRefusal("a connection from " + address, why);
   };
   o.workers = opt_.threads;
   // TLS handshakes (a thousand sensors reconnecting at once) are the I/O threads' main work.

@@ -24,6 +24,8 @@
 #include <atomic>
 #include <cstdint>
 #include <deque>
+#include <functional>
+#include <map>
 #include <memory>
 #include <set>
 #include <string>
@@ -65,6 +67,11 @@ struct Options {
   size_t max_connections = 8192;
   size_t max_connections_per_address = 256;  // sensors behind one NAT address share this
   int idle_timeout_s = 60;                   // keep-alive connections idle this long are closed
+  // Told of refusals of a sensor (handshake or request: revoked, untrusted or missing
+  // certificate, a batch for another sensor, a malformed batch): the first of each kind from
+  // each sensor (or address) at once, repeats at most once a minute with their count.
+  std::function<void(const std::string&)> on_refusal;
+  int refusal_quiet_s = 60;  // repeats of one refusal are told at most this often
 };
 
 struct Counters {
@@ -115,6 +122,8 @@ class IngestServer {
   bool Reserve(size_t bytes) ABSL_LOCKS_EXCLUDED(budget_mu_);
   void Release(size_t bytes) ABSL_LOCKS_EXCLUDED(budget_mu_);
   Status LoadCrl() ABSL_EXCLUSIVE_LOCKS_REQUIRED(crl_mu_);
+  // Tells opt_.on_refusal of a refusal of `who` (a sensor's name and address) for `why`.
+  void NoteRefusal(const std::string& who, const std::string& why) ABSL_LOCKS_EXCLUDED(refusal_mu_);
 
   Options opt_;
   Mutex store_mu_;  // the store has one writer at a time: batches' and heartbeats'
@@ -133,6 +142,14 @@ class IngestServer {
 
   Mutex budget_mu_;
   size_t budget_used_ ABSL_GUARDED_BY(budget_mu_) = 0;
+
+  struct Refusals {
+    int64_t told_us = 0;  // when last told
+    uint64_t untold = 0;  // refusals since
+  };
+  Mutex refusal_mu_;
+  // By who and why; at most kMaxRefusalKeys (a flood of addresses folds into one key).
+  std::map<std::string, Refusals> refusals_ ABSL_GUARDED_BY(refusal_mu_);
 
   Mutex crl_mu_;
   std::set<std::string> revoked_ ABSL_GUARDED_BY(crl_mu_);  // serial numbers, upper-case hex

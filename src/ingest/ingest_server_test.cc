@@ -10,8 +10,10 @@
 #include <zstd.h>
 
 #include <csignal>
+#include <functional>
 #include <thread>
 
+#include "common/mutex.h"
 #include "geo/geo.h"
 #include "model/batch_codec.h"
 #include "model/heartbeat_codec.h"
@@ -31,7 +33,9 @@ struct Env {
   std::unique_ptr<IngestServer> server;
 };
 
-Env StartCollector(const geo::GeoDb* geo = nullptr) {
+Env StartCollector(const geo::GeoDb* geo = nullptr,
+                   std::function<void(const std::string&)> on_refusal = nullptr,
+                   int refusal_quiet_s = 60) {
   signal(SIGPIPE, SIG_IGN);  // a refused handshake closes under a writing client
   Env e;
   char tmpl[] = "/tmp/isdas_ingest_XXXXXX";
@@ -56,6 +60,8 @@ Env StartCollector(const geo::GeoDb* geo = nullptr) {
   o.limits.max_compressed_bytes = 1 << 20;
   o.limits.max_decompressed_bytes = 8 << 20;
   o.threads = 8;
+  o.on_refusal = std::move(on_refusal);
+  o.refusal_quiet_s = refusal_quiet_s;
   auto srv = IngestServer::Create(o, e.store.get(), geo);
   EXPECT_TRUE(srv.ok()) << srv.status().ToString();
   e.server = std::move(srv.value());
@@ -105,6 +111,52 @@ uint64_t Eventually(const std::atomic<uint64_t>& counter, uint64_t want) {
     std::this_thread::sleep_for(std::chrono::milliseconds(10));
   }
   return counter.load();
+}
+
+TEST(Ingest, RefusalsAreToldOnceEachAndRepeatsCounted) {
+  // The collector logged no refusal at all before.
+  Mutex mu;
+  std::vector<std::string> told;
+  Env e = StartCollector(
+      nullptr,
+      [&](const std::string& m) {
+        MutexLock lock(&mu);
+        told.push_back(m);
+      },
+      /*refusal_quiet_s=*/1);
+  auto said = [&] {
+    MutexLock lock(&mu);
+    return told;
+  };
+  for (int i = 0; i < 3; ++i) {  // a stranger's certificate, three handshakes
+    auto c = Client(e, e.other, "tokyo-1");
+    EXPECT_FALSE(Post(*c, Batch("tokyo-1", 1, 1)));
+  }
+  EXPECT_EQ(Eventually(e.server->http_counters().tls_untrusted_certificate, 3), 3u);
+  auto c = Client(e, e.ca, "osaka-2");
+  for (int i = 0; i < 2; ++i) {
+    auto r = Post(*c, Batch("tokyo-1", 1, 1));
+    ASSERT_TRUE(r);
+    EXPECT_EQ(r->status, 403);
+  }
+  const auto lines = said();
+  ASSERT_EQ(lines.size(), 2u);
+  EXPECT_EQ(
+      lines[0].rfind("refused a connection from 127.0.0.1: its certificate is not accepted: ", 0),
+      0u)
+      << lines[0];
+  EXPECT_EQ(lines[1],
+            "refused sensor 'osaka-2' (127.0.0.1): its batch claims to be from sensor 'tokyo-1'");
+  // Once the quiet second is over, the next refusal is told with the count of those untold.
+  std::this_thread::sleep_for(std::chrono::milliseconds(1100));
+  auto r = Post(*c, Batch("tokyo-1", 1, 1));
+  ASSERT_TRUE(r);
+  ASSERT_EQ(said().size(), 3u);
+  EXPECT_EQ(said()[2].rfind("refused sensor 'osaka-2' (127.0.0.1): its batch claims to be from "
+                            "sensor 'tokyo-1' (and 1 more times in the ",
+                            0),
+            0u)
+      << said()[2];
 }
 
 TEST(Ingest, NoClientCertificateNeverReachesHttp) {

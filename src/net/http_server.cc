@@ -187,16 +187,23 @@ class Session : public SessionBase, public std::enable_shared_from_this<Session<
       if (ec) {
         Counters& c = srv_->c;
         const long vr = SSL_get_verify_result(stream_.native_handle());
+        const auto& refused = srv_->opt.tls_options.on_refused;
         if (ec == beast::error::timeout) {
           c.timeout_handshake++;
         } else if (vr == X509_V_ERR_CERT_REVOKED) {
           c.tls_revoked_certificate++;
+          if (refused) refused(address_, "its certificate is revoked");
         } else if (vr != X509_V_OK) {
           c.tls_untrusted_certificate++;
+          if (refused) {
+            refused(address_, std::string("its certificate is not accepted: ") +
+                                  X509_verify_cert_error_string(vr));
+          }
         } else if (ec.category() == asio::error::get_ssl_category() &&
                    ERR_GET_REASON(static_cast<unsigned long>(ec.value())) ==
                        SSL_R_PEER_DID_NOT_RETURN_A_CERTIFICATE) {
           c.tls_no_certificate++;
+          if (refused) refused(address_, "it sent no client certificate");
         } else {
           c.tls_failed++;
         }
@@ -518,15 +525,31 @@ Result<std::unique_ptr<HttpServer>> HttpServer::Start(Options o, std::vector<Rou
   }
   beast::error_code ec;
   const auto address = asio::ip::make_address(o.host, ec);
-  if (ec) return InvalidArgument(o.name + ": listen address '" + o.host + "': " + ec.message());
+  if (ec) {
+    return InvalidArgument(o.name + ": cannot listen on '" + o.host +
+                           "': not an IP address (give one of this host's addresses, such as "
+                           "127.0.0.1 or ::1, or 0.0.0.0 / :: for all of them)");
+  }
   const tcp::endpoint ep(address, static_cast<unsigned short>(o.port));
   im.acceptor.open(ep.protocol(), ec);
   if (!ec) im.acceptor.set_option(asio::socket_base::reuse_address(true), ec);
   if (!ec) im.acceptor.bind(ep, ec);
   if (!ec) im.acceptor.listen(o.backlog, ec);
   if (ec) {
-    return Status(ErrorKind::kUnavailable, o.name + ": cannot listen on " + o.host + ":" +
-                                               std::to_string(o.port) + ": " + ec.message());
+    const std::string where = o.host + ":" + std::to_string(o.port);
+    std::string cause;
+    if (ec == asio::error::address_in_use) {
+      cause =
+          ": another process already listens there (`ss -ltnp 'sport = :" + std::to_string(o.port) +
+          "'` names it; an isdas still running?)";
+    } else if (ec == boost::system::errc::address_not_available) {
+      cause = ": no interface of this host has the address " + o.host +
+              " (`ip addr` lists them; 0.0.0.0 or :: listens on all)";
+    } else if (ec == asio::error::access_denied) {
+      cause = ": ports below 1024 need root or the CAP_NET_BIND_SERVICE capability";
+    }
+    return Status(ErrorKind::kUnavailable,
+                  o.name + ": cannot listen on " + where + ": " + ec.message() + cause);
   }
   im.port = im.acceptor.local_endpoint().port();
   im.opt = std::move(o);

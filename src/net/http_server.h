@@ -63,6 +63,9 @@ struct TlsOptions {
   // or an X509_V_ERR_* code that fails the handshake with the matching alert (e.g.
   // X509_V_ERR_CERT_REVOKED); fills `who`. May be called from several threads at once.
   std::function<int(X509* cert, ClientIdentity* who)> check_client;
+  // Told of each handshake refused for the client's certificate (revoked, not from the CA,
+  // none given): the peer's address and why. May be called from several threads at once.
+  std::function<void(const std::string& address, const std::string& why)> on_refused;
 };
 
 struct Request {

@@ -363,5 +363,24 @@ TEST(HttpServer, TlsRequiresAClientCertificateInTheHandshake) {
   EXPECT_EQ(c.tls_failed.load(), 1u);
 }
 
+TEST(HttpServer, ListenFailuresSayTheLikelyCause) {
+  // "cannot listen on …: Address already in use" named no cause before, and a host name was
+  // "listen address 'localhost': Invalid argument".
+  auto f = Serve();
+  auto start = [](const std::string& host, int port) {
+    Options o;
+    o.name = "api";
+    o.host = host;
+    o.port = port;
+    return HttpServer::Start(std::move(o), {}).status().message();
+  };
+  const int taken = f->server->port();
+  EXPECT_NE(start("127.0.0.1", taken).find("another process already listens there"),
+            std::string::npos);
+  EXPECT_NE(start("198.18.100.1", 0).find("no interface of this host has the address"),
+            std::string::npos);
+  EXPECT_NE(start("localhost", 0).find("not an IP address"), std::string::npos);
+}
+
 }  // namespace
 }  // namespace isdas::net

@@ -1,5 +1,6 @@
 #include "pki/pki.h"
 
+#include <arpa/inet.h>
 #include <fcntl.h>
 #include <openssl/bn.h>
 #include <openssl/err.h>
@@ -10,7 +11,10 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <cctype>
 #include <cerrno>
+#include <cstdio>
+#include <cstring>
 #include <ctime>
 #include <fstream>
 #include <memory>
@@ -297,18 +301,58 @@ Result<Issued> IssueSensor(const std::string& dir, const std::string& sensor_id,
                 {NID_subject_alt_name, std::string("URI:") + kSanPrefix + sensor_id}});
 }
 
+// A DNS name a certificate can carry: dot-separated labels of letters, digits and hyphens
+// (not first or last), 1-63 characters each, 253 in all; the first label may be "*".
+bool ValidDnsName(const std::string& n) {
+  if (n.empty() || n.size() > 253) return false;
+  size_t start = 0;
+  for (size_t label = 0;; ++label) {
+    const size_t dot = n.find('.', start);
+    const std::string l =
+        n.substr(start, dot == std::string::npos ? std::string::npos : dot - start);
+    const bool wildcard = label == 0 && l == "*" && dot != std::string::npos;
+    if (!wildcard) {
+      if (l.empty() || l.size() > 63 || l.front() == '-' || l.back() == '-') return false;
+      for (char ch : l) {
+        if (!std::isalnum(static_cast<unsigned char>(ch)) && ch != '-') return false;
+      }
+    }
+    if (dot == std::string::npos) return true;
+    start = dot + 1;
+  }
+}
+
 Result<Issued> IssueServer(const std::string& dir, const std::vector<std::string>& names,
-                           uint32_t days) {
+                           uint32_t days, bool replace) {
   if (names.empty()) return InvalidArgument("the server certificate needs a host name or address");
   std::string san;
   for (const auto& n : names) {
+    unsigned char buf[16];
     const bool ip =
-        n.find_first_not_of("0123456789.") == std::string::npos || n.find(':') != std::string::npos;
+        inet_pton(AF_INET, n.c_str(), buf) == 1 || inet_pton(AF_INET6, n.c_str(), buf) == 1;
+    if (!ip && !ValidDnsName(n)) {
+      return InvalidArgument("'" + n + "' is neither an IP address nor a DNS name (letters, " +
+                             "digits, hyphens and dots): sensors could never match it");
+    }
     if (!san.empty()) san += ',';  // appended, not `"," + …` (GCC 12's false -Wrestrict)
     san += ip ? "IP:" : "DNS:";
     san += n;
   }
-  return Issue(dir, "server", names[0], dir + "/server.crt", dir + "/server.key", days,
+  const std::string crt = dir + "/server.crt", key = dir + "/server.key";
+  struct stat st;
+  const bool have_crt = stat(crt.c_str(), &st) == 0, have_key = stat(key.c_str(), &st) == 0;
+  if ((have_crt || have_key) && !replace) {
+    return InvalidArgument((have_crt ? crt : key) +
+                           " already exists: the collector's certificate is never overwritten "
+                           "by mistake; pass --replace to issue a new one (the old pair is kept "
+                           "as server.crt.old and server.key.old)");
+  }
+  for (const std::string* f : {&crt, &key}) {
+    if (stat(f->c_str(), &st) == 0 && std::rename(f->c_str(), (*f + ".old").c_str()) != 0) {
+      return ErrnoError("keep the old " + *f + " as " + *f + ".old", errno);
+    }
+  }
+  return Issue(dir, "server", names[0], crt, key, days,
                {{NID_basic_constraints, "critical,CA:FALSE"},
                 {NID_key_usage, "critical,digitalSignature"},
                 {NID_ext_key_usage, "serverAuth"},
@@ -377,6 +421,67 @@ std::string SensorIdOf(X509* cert) {
   }
   GENERAL_NAMES_free(sans);
   return model::ValidSensorId(id) ? id : "";
+}
+
+Status CheckCredentials(const Credentials& c) {
+  const std::string cert_is = c.cert_setting + " (" + c.cert_file + ")";
+  const std::string key_is = c.key_setting + " (" + c.key_file + ")";
+  struct stat st;
+  if (stat(c.key_file.c_str(), &st) != 0) {
+    return InvalidArgument(key_is + ": cannot read it: " + std::strerror(errno));
+  }
+  if (st.st_mode & (S_IRWXG | S_IRWXO)) {
+    char mode[8];
+    std::snprintf(mode, sizeof mode, "%04o", static_cast<unsigned>(st.st_mode & 07777));
+    return InvalidArgument(key_is + " is a private key that group or others may read (mode " +
+                           mode + "): anyone who reads it can pose as this " +
+                           (c.sensor_id.empty() ? "server" : "sensor") + "; `chmod 600 " +
+                           c.key_file + "` (isdas keys makes keys 0600)");
+  }
+  std::unique_ptr<FILE, int (*)(FILE*)> cf(std::fopen(c.cert_file.c_str(), "r"), std::fclose);
+  if (!cf) return InvalidArgument(cert_is + ": cannot read it: " + std::strerror(errno));
+  std::unique_ptr<X509, void (*)(X509*)> cert(PEM_read_X509(cf.get(), nullptr, nullptr, nullptr),
+                                              X509_free);
+  if (!cert) {
+    (void)OpensslErrors();
+    return InvalidArgument(cert_is + " is not a PEM certificate (is it the key, or another file?)");
+  }
+  std::unique_ptr<FILE, int (*)(FILE*)> kf(std::fopen(c.key_file.c_str(), "r"), std::fclose);
+  if (!kf) return InvalidArgument(key_is + ": cannot read it: " + std::strerror(errno));
+  std::unique_ptr<EVP_PKEY, void (*)(EVP_PKEY*)> key(
+      PEM_read_PrivateKey(kf.get(), nullptr, nullptr, nullptr), EVP_PKEY_free);
+  if (!key) {
+    (void)OpensslErrors();
+    return InvalidArgument(key_is + " is not a PEM private key (is it the certificate, or a key " +
+                           "with a passphrase?)");
+  }
+  if (X509_check_private_key(cert.get(), key.get()) != 1) {
+    (void)OpensslErrors();
+    return InvalidArgument(key_is + " is not the key of " + cert_is +
+                           ": use the .key made together with that .crt by `isdas keys`");
+  }
+  if (X509_cmp_current_time(X509_get0_notAfter(cert.get())) <= 0) {
+    return InvalidArgument(cert_is + " has expired: issue a new one with `isdas keys " +
+                           (c.sensor_id.empty() ? std::string("server") : "sensor " + c.sensor_id) +
+                           "` (docs/keys.md)");
+  }
+  if (X509_cmp_current_time(X509_get0_notBefore(cert.get())) > 0) {
+    return InvalidArgument(cert_is + " is not valid yet: is this host's clock right?");
+  }
+  if (!c.sensor_id.empty()) {
+    const std::string id = SensorIdOf(cert.get());
+    if (id.empty()) {
+      return InvalidArgument(cert_is +
+                             " names no isdas sensor: is it the collector's certificate? " +
+                             "`isdas keys sensor " + c.sensor_id + "` makes this sensor's");
+    }
+    if (id != c.sensor_id) {
+      return InvalidArgument(cert_is + " was issued to sensor '" + id + "', but sensor.id is '" +
+                             c.sensor_id + "': the collector would refuse every batch; use " +
+                             "that sensor's certificate or set sensor.id = \"" + id + "\"");
+    }
+  }
+  return Status::Ok();
 }
 
 }  // namespace isdas::pki

@@ -30,9 +30,11 @@ Status CreateCa(const std::string& dir, const std::string& name, uint32_t days);
 // Errors: kInvalidArgument (bad id, or an unrevoked certificate for it exists), kNotFound (no CA).
 Result<Issued> IssueSensor(const std::string& dir, const std::string& sensor_id, uint32_t days);
 // Issues <dir>/server.crt and server.key for the collector (serverAuth) with the given DNS
-// names and IP addresses as subjectAltNames.
+// names and IP addresses as subjectAltNames. Errors: kInvalidArgument (a name that is neither
+// an address nor a DNS name; a server certificate or key already there and not `replace` —
+// with `replace` the old pair is kept as server.crt.old and server.key.old).
 Result<Issued> IssueServer(const std::string& dir, const std::vector<std::string>& names,
-                           uint32_t days);
+                           uint32_t days, bool replace = false);
 // Revokes every certificate issued to the sensor and rewrites crl.pem.
 // Errors: kNotFound (no such sensor).
 Status RevokeSensor(const std::string& dir, const std::string& sensor_id);
@@ -53,5 +55,17 @@ std::string OpensslErrors();
 
 // The sensor id a client certificate was issued for ("" if it carries none).
 std::string SensorIdOf(X509* cert);
+
+// A certificate and its key, named by the settings they come from ("collector.cert"), checked
+// before they are used, each failure a sentence with its likely cause (kInvalidArgument):
+// both readable PEM; the key the certificate's own; the key file not readable by group or
+// others (refused, as ssh refuses such a key); the certificate valid now; and, when
+// `sensor_id` is given, issued to that sensor.
+struct Credentials {
+  std::string cert_file, cert_setting;
+  std::string key_file, key_setting;
+  std::string sensor_id;  // "": a server certificate
+};
+Status CheckCredentials(const Credentials& c);
 
 }  // namespace isdas::pki

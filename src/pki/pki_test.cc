@@ -114,5 +114,80 @@ TEST(Pki, AnotherCasCertificateDoesNotVerify) {
   EXPECT_EQ(Verify(a, s->cert_path).find(": OK"), std::string::npos);
 }
 
+TEST(Pki, ServerNamesMustBeAddressesOrDnsNames) {
+  const std::string dir = TempDir();
+  ASSERT_TRUE(CreateCa(dir, "test CA", 30).ok());
+  // "a b" used to be accepted into the certificate, which no sensor could then match.
+  for (const char* bad : {"a b", "", "-a.example", "a..b", "x_y.example", "é.example", "a/b"}) {
+    auto s = IssueServer(dir, {"127.0.0.1", bad}, 30);
+    ASSERT_FALSE(s.ok()) << bad;
+    EXPECT_NE(s.status().message().find("neither an IP address nor a DNS name"), std::string::npos)
+        << s.status().message();
+  }
+  struct stat st;
+  EXPECT_NE(stat((dir + "/server.crt").c_str(), &st), 0);  // nothing issued
+  EXPECT_TRUE(
+      IssueServer(dir, {"collector-1.example.org", "*.isdas.example", "2001:db8::1"}, 30).ok());
+}
+
+TEST(Pki, AServerCertificateIsReplacedOnlyWhenAsked) {
+  const std::string dir = TempDir();
+  ASSERT_TRUE(CreateCa(dir, "test CA", 30).ok());
+  auto first = IssueServer(dir, {"127.0.0.1"}, 30);
+  ASSERT_TRUE(first.ok());
+  auto again = IssueServer(dir, {"127.0.0.1"}, 30);  // silently overwrote it before
+  ASSERT_FALSE(again.ok());
+  EXPECT_NE(again.status().message().find("already exists"), std::string::npos);
+  X509* x = ReadCert(dir + "/server.crt");
+  EXPECT_EQ(SerialHex(X509_get0_serialNumber(x)), first->serial_hex);
+  X509_free(x);
+  auto replaced = IssueServer(dir, {"127.0.0.1"}, 30, /*replace=*/true);
+  ASSERT_TRUE(replaced.ok()) << replaced.status().message();
+  x = ReadCert(dir + "/server.crt.old");
+  EXPECT_EQ(SerialHex(X509_get0_serialNumber(x)), first->serial_hex);
+  X509_free(x);
+  x = ReadCert(dir + "/server.crt");
+  EXPECT_EQ(SerialHex(X509_get0_serialNumber(x)), replaced->serial_hex);
+  X509_free(x);
+}
+
+TEST(Pki, CredentialsAreCheckedWithTheirLikelyCause) {
+  const std::string dir = TempDir();
+  ASSERT_TRUE(CreateCa(dir, "test CA", 30).ok());
+  auto a = IssueSensor(dir, "tokyo-1", 30);
+  auto b = IssueSensor(dir, "osaka-2", 30);
+  auto srv = IssueServer(dir, {"127.0.0.1"}, 30);
+  ASSERT_TRUE(a.ok() && b.ok() && srv.ok());
+  auto check = [](const std::string& cert, const std::string& key, const std::string& id) {
+    return CheckCredentials({cert, "collector.cert", key, "collector.key", id}).message();
+  };
+  EXPECT_EQ(check(a->cert_path, a->key_path, "tokyo-1"), "");
+  EXPECT_EQ(check(srv->cert_path, srv->key_path, ""), "");
+  // Another sensor's key ("127.0.0.1:42450: Success" from the handshake before).
+  EXPECT_NE(check(a->cert_path, b->key_path, "tokyo-1").find("is not the key of collector.cert"),
+            std::string::npos);
+  // Another sensor's certificate (refused by the collector only, before).
+  EXPECT_NE(check(b->cert_path, b->key_path, "tokyo-1")
+                .find("was issued to sensor 'osaka-2', but sensor.id is 'tokyo-1'"),
+            std::string::npos);
+  EXPECT_NE(check(srv->cert_path, srv->key_path, "tokyo-1").find("names no isdas sensor"),
+            std::string::npos);
+  EXPECT_NE(check(a->key_path, a->key_path, "tokyo-1").find("is not a PEM certificate"),
+            std::string::npos);
+  EXPECT_NE(check(a->cert_path, a->cert_path, "tokyo-1").find("collector.key ("),
+            std::string::npos);
+  // A key others may read is refused, as ssh refuses it; 0600 and 0400 are fine.
+  ASSERT_EQ(chmod(a->key_path.c_str(), 0644), 0);
+  EXPECT_NE(
+      check(a->cert_path, a->key_path, "tokyo-1").find("group or others may read (mode 0644)"),
+      std::string::npos);
+  ASSERT_EQ(chmod(a->key_path.c_str(), 0640), 0);
+  EXPECT_NE(check(a->cert_path, a->key_path, "tokyo-1").find("mode 0640"), std::string::npos);
+  ASSERT_EQ(chmod(a->key_path.c_str(), 0400), 0);
+  EXPECT_EQ(check(a->cert_path, a->key_path, "tokyo-1"), "");
+  EXPECT_NE(check(a->cert_path, dir + "/missing.key", "tokyo-1").find("cannot read it"),
+            std::string::npos);
+}
+
 }  // namespace
 }  // namespace isdas::pki

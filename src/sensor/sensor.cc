@@ -8,6 +8,7 @@
 #include "common/clock.h"
 #include "decode/outcome.h"
 #include "model/heartbeat_codec.h"
+#include "pki/pki.h"
 
 namespace isdas::sensor {
 
@@ -22,6 +23,14 @@ Result<std::unique_ptr<Sensor>> Sensor::Open(Options options, Say say, Say warn)
   signal(SIGPIPE, SIG_IGN);
   std::unique_ptr<Sensor> s(new Sensor(std::move(options), std::move(say), std::move(warn)));
   Options& o = s->opt_;
+  // Said at start-up, not by the collector's refusal later (docs/keys.md).
+  ISDAS_RETURN_IF_ERROR(pki::CheckCredentials(
+      {o.ship.cert_file, "collector.cert", o.ship.key_file, "collector.key", o.id}));
+  if (!o.interface.empty() && o.prefixes.empty()) {
+    s->warn_("sensor.prefixes is empty: capturing every packet on " + o.interface +
+             ", the host's own traffic too; list the dark prefixes to capture only what reaches "
+             "them (docs/config.md)");
+  }
   o.spool.owner = o.id;
   auto sp = spool::Spool::Open(o.spool_dir, o.spool);
   if (!sp.ok()) return sp.status();
@@ -36,6 +45,8 @@ Result<std::unique_ptr<Sensor>> Sensor::Open(Options options, Say say, Say warn)
   }
   Say warn_fn = s->warn_;
   o.ship.on_problem = [warn_fn](const std::string& what) { warn_fn(what); };
+  Say say_fn = s->say_;
+  o.ship.on_state = [say_fn](const std::string& what) { say_fn(what); };
   auto sh = ship::Shipper::Create(o.ship, s->spool_.get());
   if (!sh.ok()) return sh.status();
   s->shipper_ = std::move(sh.value());

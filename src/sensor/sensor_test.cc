@@ -155,5 +155,45 @@ TEST(Sensor, AnUntrustedSensorKeepsEverythingSpooledAndSaysThree) {
   EXPECT_TRUE(said_refused);
 }
 
+TEST(Sensor, ACertificateOfAnotherSensorIsRefusedAtStartUp) {
+  // Caught only by the collector's refusals before; now before anything is spooled.
+  Env e;
+  ASSERT_TRUE(e.collector);
+  ASSERT_TRUE(pki::IssueSensor(e.dir + "/ca", "osaka-2", 30).ok());
+  Options o = e.SensorOptions("ca", "spool-id");
+  o.ship.cert_file = e.dir + "/ca/sensors/osaka-2.crt";
+  o.ship.key_file = e.dir + "/ca/sensors/osaka-2.key";
+  auto s = Sensor::Open(
+      o, [](const std::string&) {}, [](const std::string&) {});
+  ASSERT_FALSE(s.ok());
+  EXPECT_NE(s.status().message().find("was issued to sensor 'osaka-2', but sensor.id is 'tokyo-1'"),
+            std::string::npos)
+      << s.status().message();
+  EXPECT_FALSE(std::filesystem::exists(e.dir + "/spool-id"));
+}
+
+TEST(Sensor, CapturingEverythingIsSaidAtStartUp) {
+  if (geteuid() != 0) GTEST_SKIP() << "live capture needs root";
+  Env e;
+  ASSERT_TRUE(e.collector);
+  Options o = e.SensorOptions("ca", "spool-live");
+  o.replay.clear();
+  o.interface = "lo";
+  std::vector<std::string> warned;
+  auto s = Sensor::Open(
+      o, [](const std::string&) {}, [&](const std::string& w) { warned.push_back(w); });
+  ASSERT_TRUE(s.ok()) << s.status().ToString();
+  ASSERT_EQ(warned.size(), 1u);
+  EXPECT_EQ(warned[0].rfind("sensor.prefixes is empty: capturing every packet on lo", 0), 0u)
+      << warned[0];
+  o.spool_dir = e.dir + "/spool-live-2";
+  o.prefixes = {"198.19.0.0/16"};
+  warned.clear();
+  s = Sensor::Open(
+      o, [](const std::string&) {}, [&](const std::string& w) { warned.push_back(w); });
+  ASSERT_TRUE(s.ok()) << s.status().ToString();
+  EXPECT_TRUE(warned.empty());
+}
+
 }  // namespace
 }  // namespace isdas::sensor

@@ -2,9 +2,12 @@
 
 #include <httplib.h>
 #include <openssl/err.h>
+#include <openssl/x509.h>
 #include <sys/stat.h>
 
+#include <cerrno>
 #include <chrono>
+#include <cstring>
 #include <future>
 #include <random>
 
@@ -29,6 +32,42 @@ std::string CertificateAlert(const std::string& e) {
     if (e.find(std::string("alert ") + a) != std::string::npos) return a;
   }
   return "";
+}
+
+// What went wrong with a request to `where` that got no answer, as a sentence with the likely
+// cause (httplib names only the kind: "Connection", "SSLServerVerification").
+std::string Explain(httplib::Error e, const std::string& where, const std::string& host,
+                    long verify_result, const Options& o) {
+  const std::string timeout = std::to_string(o.timeout_s) + " s";
+  switch (e) {
+    case httplib::Error::Connection:
+      return "cannot connect to " + where +
+             ": refused or unreachable (is the collector running, listening on that address and "
+             "port, and is the URL in collector.urls right?)";
+    case httplib::Error::ConnectionTimeout:
+      return "no connection to " + where + " within " + timeout +
+             " (the host is down, or a firewall drops the packets)";
+    case httplib::Error::Read:
+      return "the connection to " + where + " broke while waiting for the answer (the collector " +
+             "closed it, stopped, or took longer than " + timeout + ")";
+    case httplib::Error::Write:
+      return "the connection to " + where + " broke while sending (the collector closed it)";
+    case httplib::Error::SSLConnection:
+      return "the TLS handshake with " + where + " failed (is it an isdas collector's TLS port?)";
+    case httplib::Error::SSLLoadingCerts:
+      return "cannot load collector.ca (" + o.ca_file + ") as PEM certificates";
+    case httplib::Error::SSLServerVerification:
+      if (verify_result == X509_V_OK) {
+        return "the collector's certificate at " + where + " does not name '" + host +
+               "', the host in collector.urls: use a name or address the certificate has, or " +
+               "issue one that has it (`isdas keys server --dir CA " + host + "`, docs/keys.md)";
+      }
+      return "the collector's certificate at " + where +
+             " is not trusted: " + X509_verify_cert_error_string(verify_result) +
+             " (is collector.ca (" + o.ca_file + ") the CA of that collector?)";
+    default:
+      return where + ": " + httplib::to_string(e);
+  }
 }
 
 }  // namespace
@@ -68,10 +107,15 @@ Result<Endpoint> ParseUrl(const std::string& url) {
 Result<std::unique_ptr<Shipper>> Shipper::Create(const Options& o, spool::Spool* spool) {
   if (o.urls.empty()) return InvalidArgument("no collector URL configured");
   if (o.window < 1 || o.window > 64) return InvalidArgument("shipping window must be 1-64");
-  for (const auto* f : {&o.ca_file, &o.cert_file, &o.key_file}) {
+  const std::pair<const char*, const std::string*> files[] = {{"collector.ca", &o.ca_file},
+                                                              {"collector.cert", &o.cert_file},
+                                                              {"collector.key", &o.key_file}};
+  for (const auto& [setting, f] : files) {
     struct stat st;
-    if (f->empty() || stat(f->c_str(), &st) != 0) {
-      return InvalidArgument("collector TLS file '" + *f + "' is missing");
+    if (f->empty()) return InvalidArgument(std::string(setting) + " is not set");
+    if (stat(f->c_str(), &st) != 0) {
+      return InvalidArgument(std::string(setting) + " (" + *f + "): " + std::strerror(errno) +
+                             " (a relative path is taken from the config file's folder)");
     }
   }
   std::unique_ptr<Shipper> s(new Shipper(o, spool));
@@ -125,6 +169,7 @@ Shipper::Answer Shipper::Post(size_t i, size_t slot, const std::string& path,
       return a;
     }
     const std::string tls = pki::OpensslErrors();
+    const long verify_result = c.http->get_openssl_verify_result();
     c.http.reset();  // a fresh connection next time
     if (const std::string alert = CertificateAlert(tls); !alert.empty()) {
       return {0, "TLS: " + tls, "the TLS handshake ended with the alert '" + alert + "'"};
@@ -136,7 +181,11 @@ Shipper::Answer Shipper::Post(size_t i, size_t slot, const std::string& path,
       c_.reconnects++;
       continue;
     }
-    return {0, httplib::to_string(r.error()) + (tls.empty() ? "" : " (TLS: " + tls + ")"), ""};
+    const std::string where = endpoints_[i].host + ":" + std::to_string(endpoints_[i].port);
+    return {0,
+            Explain(r.error(), where, endpoints_[i].host, verify_result, opt_) +
+                (tls.empty() ? "" : " (TLS: " + tls + ")"),
+            ""};
   }
 }
 
@@ -179,6 +228,7 @@ void Shipper::Run() {
     // behind our back (full), which are never waited for.
     auto recs = spool_->Read(spool_->acked() + 1, opt_.window, 64u << 20);
     if (!recs.ok() || recs->empty()) {
+      if (recs.ok()) NoteIdle();
       // Woken by Notify; the timeout also catches a spool that changed without one.
       const auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(200);
       MutexLock lock(&mu_);
@@ -232,9 +282,10 @@ void Shipper::Run() {
       } else {
         failed = true;
         MutexLock lock(&mu_);
-        last_error_ =
-            endpoints_[endpoint].host + ":" + std::to_string(endpoints_[endpoint].port) + ": " +
-            (ans.status ? "HTTP " + std::to_string(ans.status) + " " + ans.body : ans.body);
+        last_error_ = ans.status ? endpoints_[endpoint].host + ":" +
+                                       std::to_string(endpoints_[endpoint].port) + ": HTTP " +
+                                       std::to_string(ans.status) + " " + ans.body
+                                 : ans.body;
       }
     }
     if (!auth_reason.empty()) {
@@ -242,6 +293,11 @@ void Shipper::Run() {
       SetAuthProblem(auth_reason);
     } else if (!failed) {
       SetAuthProblem("");
+    }
+    if (!failed) {
+      NoteDelivered(endpoint);
+    } else if (auth_reason.empty()) {
+      NoteFailed(last_error());
     }
     if (!failed) {
       attempt = 0;
@@ -253,6 +309,51 @@ void Shipper::Run() {
       c_.failovers++;
     }
     SleepBackoff(attempt++);
+  }
+}
+
+void Shipper::NoteDelivered(size_t endpoint) {
+  const std::string where =
+      endpoints_[endpoint].host + ":" + std::to_string(endpoints_[endpoint].port);
+  const uint64_t waiting = spool_->counters().unacked_events;
+  if (delivery_ == Delivery::kNotYet) {
+    delivery_ = Delivery::kDelivering;
+    if (opt_.on_state) opt_.on_state("delivering to " + where);
+  } else if (delivery_ == Delivery::kFailing) {
+    delivery_ = Delivery::kCatchingUp;
+    const auto down = std::chrono::duration_cast<std::chrono::seconds>(
+                          std::chrono::steady_clock::now() - failing_since_)
+                          .count();
+    if (opt_.on_state) {
+      opt_.on_state("delivering again to " + where + " after " + std::to_string(down) + " s and " +
+                    std::to_string(c_.retries.load() - retries_at_failure_) + " retries; " +
+                    std::to_string(waiting) + " spooled events to catch up");
+    }
+  }
+}
+
+void Shipper::NoteFailed(const std::string& why) {
+  if (delivery_ == Delivery::kFailing) return;
+  delivery_ = Delivery::kFailing;
+  failing_since_ = std::chrono::steady_clock::now();
+  retries_at_failure_ = c_.retries.load();
+  shipped_at_failure_ = c_.shipped_events.load();
+  if (opt_.on_problem) {
+    const uint32_t ms = opt_.max_backoff_ms;
+    opt_.on_problem(why + "; retrying with backoff (up to " +
+                    (ms >= 1000 ? std::to_string(ms / 1000) + " s" : std::to_string(ms) + " ms") +
+                    " apart), batches stay spooled (" +
+                    std::to_string(spool_->counters().unacked_events) + " events waiting)");
+  }
+}
+
+void Shipper::NoteIdle() {
+  if (delivery_ != Delivery::kCatchingUp) return;
+  delivery_ = Delivery::kDelivering;
+  if (opt_.on_state) {
+    opt_.on_state("caught up: every spooled batch is delivered (" +
+                  std::to_string(c_.shipped_events.load() - shipped_at_failure_) +
+                  " events since delivery resumed)");
   }
 }
 

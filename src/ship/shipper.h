@@ -19,6 +19,7 @@
 #include <absl/base/thread_annotations.h>
 
 #include <atomic>
+#include <chrono>
 #include <cstdint>
 #include <functional>
 #include <memory>
@@ -42,8 +43,13 @@ struct Options {
   uint32_t timeout_s = 30;
   uint32_t window = 8;             // batches in flight at once, each on its own connection
   uint32_t reconnect_idle_s = 25;  // under the collector's idle limit (60 s by default)
-  // Told each new shipping problem once (a refusal of the sensor, a quarantined batch).
+  // Told each new shipping problem once (a refusal of the sensor, a quarantined batch, the
+  // first failed delivery after deliveries went through).
   std::function<void(const std::string&)> on_problem;
+  // Told each change for the better once: the first delivery, delivering again after failures,
+  // caught up with what was spooled meanwhile
+  // (docs/ingest-protocol.md#what-the-sensor-and-the-collector-log).
+  std::function<void(const std::string&)> on_state;
 };
 
 struct Counters {
@@ -100,6 +106,11 @@ class Shipper {
               const char* type);
   void SetAuthProblem(const std::string& why) ABSL_LOCKS_EXCLUDED(mu_);
   void SleepBackoff(uint32_t attempt) ABSL_LOCKS_EXCLUDED(mu_);
+  // The delivery state (Run's thread only): says each change once, with counts.
+  enum class Delivery : uint8_t { kNotYet, kDelivering, kFailing, kCatchingUp };
+  void NoteDelivered(size_t endpoint);
+  void NoteFailed(const std::string& why);
+  void NoteIdle();
 
   Options opt_;
   spool::Spool* spool_;
@@ -109,6 +120,10 @@ class Shipper {
   Mutex heartbeat_mu_;              // one heartbeat at a time (they share a connection slot)
   std::atomic<size_t> current_{0};  // the endpoint in use; read by heartbeats too
   Counters c_;
+  Delivery delivery_ = Delivery::kNotYet;
+  std::chrono::steady_clock::time_point failing_since_;
+  uint64_t retries_at_failure_ = 0;  // c_.retries when the failures began
+  uint64_t shipped_at_failure_ = 0;
   mutable Mutex mu_;
   CondVar cv_;  // stop_ or notified_ set
   bool stop_ ABSL_GUARDED_BY(mu_) = false;

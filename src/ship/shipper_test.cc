@@ -4,8 +4,10 @@
 
 #include <chrono>
 #include <csignal>
+#include <functional>
 #include <thread>
 
+#include "common/mutex.h"
 #include "ingest/ingest_server.h"
 #include "model/batch_codec.h"
 #include "net/http_server.h"
@@ -71,7 +73,8 @@ bool WaitFor(F done) {  // bounded: 10 s
   return done();
 }
 
-void Start(Lab* lab, int idle_timeout_s, uint32_t reconnect_idle_s = 25) {
+void Start(Lab* lab, int idle_timeout_s, uint32_t reconnect_idle_s = 25,
+           const std::function<void(Options*)>& tweak = nullptr) {
   signal(SIGPIPE, SIG_IGN);
   char tmpl[] = "/tmp/isdas_ship_XXXXXX";
   lab->root = mkdtemp(tmpl);
@@ -100,9 +103,97 @@ void Start(Lab* lab, int idle_timeout_s, uint32_t reconnect_idle_s = 25) {
   sh.initial_backoff_ms = 50;
   sh.window = 1;
   sh.reconnect_idle_s = reconnect_idle_s;
+  if (tweak) tweak(&sh);
   lab->shipper = std::move(Shipper::Create(sh, lab->spool.get()).value());
   Shipper* s = lab->shipper.get();
   lab->runner = std::thread([s] { s->Run(); });
+}
+
+// What the shipper says, in order: problems and changes for the better.
+struct Said {
+  isdas::Mutex mu;
+  std::vector<std::string> lines ABSL_GUARDED_BY(mu);
+  void Hook(Options* o) {
+    o->on_problem = [this](const std::string& m) { Add("problem: " + m); };
+    o->on_state = [this](const std::string& m) { Add("state: " + m); };
+  }
+  void Add(const std::string& m) {
+    isdas::MutexLock lock(&mu);
+    lines.push_back(m);
+  }
+  std::vector<std::string> Get() {
+    isdas::MutexLock lock(&mu);
+    return lines;
+  }
+};
+
+TEST(Shipper, EachChangeOfDeliveryIsToldOnceWithItsCounts) {
+  // A sensor used to say nothing through a collector outage and its backlog.
+  Lab lab;
+  Said said;
+  Start(&lab, 60, 25, [&](Options* o) {
+    said.Hook(o);
+    o->max_backoff_ms = 100;
+  });
+  const std::string where = "127.0.0.1:" + std::to_string(lab.server->port());
+  ASSERT_TRUE(lab.spool->Append(Batch(1), 3).ok());
+  lab.shipper->Notify();
+  ASSERT_TRUE(WaitFor([&] { return lab.spool->acked() == 1; }));
+  ASSERT_TRUE(WaitFor([&] { return said.Get().size() == 1; }));
+  EXPECT_EQ(said.Get()[0], "state: delivering to " + where);
+  const int port = lab.server->port();
+  lab.server->Stop();
+  ASSERT_TRUE(lab.spool->Append(Batch(2), 3).ok());
+  ASSERT_TRUE(lab.spool->Append(Batch(3), 3).ok());
+  lab.shipper->Notify();
+  ASSERT_TRUE(WaitFor([&] { return lab.shipper->counters().retries.load() >= 4; }));
+  auto lines = said.Get();
+  ASSERT_EQ(lines.size(), 2u);  // four failures, told once
+  EXPECT_EQ(lines[1].rfind("problem: cannot connect to " + where + ": refused or unreachable", 0),
+            0u)
+      << lines[1];
+  EXPECT_NE(lines[1].find("retrying with backoff (up to 100 ms apart), batches stay spooled "
+                          "(6 events waiting)"),
+            std::string::npos)
+      << lines[1];
+  // The collector comes back on the same port.
+  ingest::Options o;
+  o.cert_file = lab.root + "/ca/server.crt";
+  o.key_file = lab.root + "/ca/server.key";
+  o.ca_file = lab.root + "/ca/ca.crt";
+  o.crl_file = lab.root + "/ca/crl.pem";
+  o.port = port;
+  lab.server.reset();
+  lab.server = std::move(ingest::IngestServer::Create(o, lab.store.get()).value());
+  ASSERT_TRUE(lab.server->Start().ok());
+  ASSERT_TRUE(WaitFor([&] { return lab.spool->acked() == 3; }));
+  ASSERT_TRUE(WaitFor([&] { return said.Get().size() == 4; }));
+  lines = said.Get();
+  EXPECT_EQ(lines[2].rfind("state: delivering again to " + where + " after ", 0), 0u) << lines[2];
+  EXPECT_NE(lines[2].find(" retries; "), std::string::npos) << lines[2];
+  EXPECT_EQ(lines[3],
+            "state: caught up: every spooled batch is delivered (6 events since "
+            "delivery resumed)");
+  EXPECT_EQ(lab.store->CountEvents().value(), 9u);
+}
+
+TEST(Shipper, ACertificateThatDoesNotNameTheUrlsHostIsExplained) {
+  // Said "SSLServerVerification" before: the certificate names 127.0.0.1, not localhost.
+  Lab lab;
+  Said said;
+  Start(&lab, 60, 25, [&](Options* o) {
+    said.Hook(o);
+    o->urls = {"https://localhost:" + o->urls[0].substr(o->urls[0].rfind(':') + 1)};
+  });
+  ASSERT_TRUE(lab.spool->Append(Batch(1), 3).ok());
+  lab.shipper->Notify();
+  ASSERT_TRUE(WaitFor([&] { return !said.Get().empty(); }));
+  const std::string m = said.Get()[0];
+  EXPECT_NE(m.find("does not name 'localhost', the host in collector.urls"), std::string::npos)
+      << m;
+  EXPECT_NE(lab.shipper->last_error().find("isdas keys server --dir CA localhost"),
+            std::string::npos);
+  EXPECT_EQ(lab.spool->acked(), 0u);
 }
 
 TEST(Shipper, AConnectionTheCollectorClosedWhenIdleIsReopenedWithoutARetry) {
