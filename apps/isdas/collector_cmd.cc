@@ -47,7 +47,7 @@ int CmdCollector(const std::vector<std::string>& args) {
 
 int CmdApi(const std::vector<std::string>& args) {
   static const char* kUsage =
-      "usage: isdas api --data-dir DIR [--listen HOST:PORT] [--threads N]\n";
+      "usage: isdas api --data-dir DIR [--listen HOST:PORT] [--threads N] [--cache-mb N]\n";
   std::string data_dir, listen = "127.0.0.1:8080";
   api::Options o;
   for (size_t i = 0; i < args.size(); ++i) {
@@ -62,6 +62,13 @@ int CmdApi(const std::vector<std::string>& args) {
         std::fprintf(stderr, "isdas api: --threads: 1 to 256\n");
         return 64;
       }
+    } else if (args[i] == "--cache-mb" && has) {
+      const std::string& v = args[++i];
+      if (v.empty() || v.size() > 6 || v.find_first_not_of("0123456789") != std::string::npos) {
+        std::fprintf(stderr, "isdas api: --cache-mb: 0 (none) to 999999\n");
+        return 64;
+      }
+      o.cache_bytes = static_cast<size_t>(std::stoul(v)) << 20;
     } else {
       std::fputs(kUsage, stderr);
       return 64;

@@ -48,9 +48,10 @@ commands:
   simulate --out FILE [--packets N] [--seed S] [--pps R] [--start UNIX_SECONDS]
                                       write synthetic /16 darknet traffic as a pcap and print
                                       its ground truth (packets per tool and traffic kind)
-  api --data-dir DIR [--listen HOST:PORT] [--threads N]
+  api --data-dir DIR [--listen HOST:PORT] [--threads N] [--cache-mb N]
                                       serve the query API over a SQLite store
-  sql [--data-dir DIR] "SELECT ..."   run one read-only query on a SQLite store (the events
+  sql [--data-dir DIR] [--raw] "SELECT ..."
+                                      run one read-only query on a SQLite store (the events
                                       table included) and print its rows as "a|b|c"
   version                             print the version and the classifier rules version
   help                                this text

@@ -8,6 +8,7 @@
 #include <set>
 #include <utility>
 
+#include "api/answer_cache.h"
 #include "common/time_format.h"
 #include "model/batch_codec.h"
 #include "query/plan.h"
@@ -449,7 +450,11 @@ struct Api::Lease {
 };
 
 Api::Api(Options o, StoreFactory factory, std::function<int64_t()> now_us)
-    : opt_(std::move(o)), factory_(std::move(factory)), now_us_(std::move(now_us)) {}
+    : opt_(std::move(o)), factory_(std::move(factory)), now_us_(std::move(now_us)) {
+  if (opt_.cache_bytes) cache_ = std::make_unique<AnswerCache>(opt_.cache_bytes);
+}
+
+Api::~Api() = default;
 
 std::unique_ptr<Api::Lease> Api::Acquire(Status* error) {
   std::unique_ptr<storage::ReadStore> s;
@@ -933,6 +938,14 @@ Response Api::AnswerMeta(const Request& req) {
     avail_j[std::string(rollup::Name(r))] = f == INT64_MIN ? Json(nullptr) : Json(IsoS(f));
   }
   const auto& ret = opt_.retention;
+  Json cache_json = nullptr;  // kept answers (docs/api.md#answer-cache); null: none kept
+  if (cache_) {
+    const AnswerCache::Stats st = cache_->stats();
+    cache_json = Json{{"max_bytes", opt_.cache_bytes}, {"bytes", st.bytes},
+                      {"entries", st.entries},         {"hits", st.hits},
+                      {"misses", st.misses},           {"waited", st.waited},
+                      {"evicted", st.evicted}};
+  }
   return JsonResponse(Json{
       {"api", "v1"},
       {"now", Iso(req.now)},
@@ -944,8 +957,24 @@ Response Api::AnswerMeta(const Request& req) {
         {"1d", ret.r1d_days}}},
       {"rollups_from", avail_j},
       {"research_scanners", {{"list", opt_.research_list}, {"entries", opt_.research_entries}}},
-      {"unique_counts", kUniqueNote}});
+      {"unique_counts", kUniqueNote},
+      {"answer_cache", cache_json}});
 }
+
+namespace {
+
+// Whether the path's parts (after /api/v1/) are `p`, "*" matching any one part.
+bool PathIs(const std::vector<std::string>& parts, std::initializer_list<const char*> p) {
+  if (parts.size() != p.size()) return false;
+  size_t i = 0;
+  for (const char* s : p) {
+    if (*s != '*' && parts[i] != s) return false;
+    ++i;
+  }
+  return true;
+}
+
+}  // namespace
 
 Response Api::Get(const std::string& path, const Params& params) {
   // Text that is not UTF-8 is refused before anything reads it (an answer is JSON, and JSON
@@ -970,19 +999,38 @@ Response Api::Get(const std::string& path, const Params& params) {
       at = slash + 1;
     }
   }
-  auto is = [&](std::initializer_list<const char*> p) {
-    if (parts.size() != p.size()) return false;
-    size_t i = 0;
-    for (const char* s : p) {
-      if (*s != '*' && parts[i] != s) return false;
-      ++i;
-    }
-    return true;
-  };
+  auto is = [&](std::initializer_list<const char*> p) { return PathIs(parts, p); };
   Status err;
   auto lease = Acquire(&err);
   if (!lease) return ErrorResponse(503, "store unavailable: " + err.ToString());
   const Request req{parts, params, now, avail, *lease->q, *lease->store};
+  // Answers read from rollups only are kept (answer_cache.h); the port page and the source
+  // page read events too, sensors and meta say how things are now.
+  const bool from_rollups = is({"ports", "top"}) || is({"countries", "top"}) ||
+                            is({"asns", "top"}) || is({"ports", "series"}) ||
+                            is({"countries", "series"}) || is({"traffic", "series"}) ||
+                            is({"traffic", "top"});
+  if (cache_ && from_rollups) {
+    auto gen = lease->store->RollupGeneration();
+    if (gen.ok() && gen->has_value()) {
+      // Every byte that shapes the answer: the path, each parameter, and the 5-minute mark the
+      // default window ends at (with the retention cut-offs, which move by the day).
+      std::string key;
+      AnswerCache::AddToKey(&key, path);
+      for (const auto& [k, v] : params) {
+        AnswerCache::AddToKey(&key, k);
+        AnswerCache::AddToKey(&key, v);
+      }
+      AnswerCache::AddToKey(&key, std::to_string(rollup::BucketStart(now / 1000000, 300)));
+      return cache_->Get(key, **gen, [&] { return Dispatch(req); });
+    }
+  }
+  return Dispatch(req);
+}
+
+Response Api::Dispatch(const Request& req) {
+  const std::vector<std::string>& parts = req.parts;
+  auto is = [&](std::initializer_list<const char*> p) { return PathIs(parts, p); };
   if (is({"ports", "top"}) || is({"countries", "top"}) || is({"asns", "top"}))
     return AnswerTop(req);
   if (is({"ports", "series"}) || is({"countries", "series"}) || is({"traffic", "series"}))
@@ -992,6 +1040,8 @@ Response Api::Get(const std::string& path, const Params& params) {
   if (is({"sources", "*"})) return AnswerSource(req);
   if (is({"sensors"})) return AnswerSensors(req);
   if (is({"meta"})) return AnswerMeta(req);
+  std::string path = "/api/v1";
+  for (const std::string& p : parts) path += "/" + p;
   return ErrorResponse(404, "no such endpoint: " + path + " (see docs/api.md)");
 }
 

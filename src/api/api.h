@@ -39,12 +39,18 @@ struct Options {
   storage::Retention retention;
   std::string research_list;  // shown in /meta: where the research-scanner list came from
   size_t research_entries = 0;
+  // Answers kept while the rollups are unchanged (answer_cache.h, docs/api.md#answer-cache);
+  // 0: none kept.
+  size_t cache_bytes = 64u << 20;
 };
+
+class AnswerCache;
 
 // One request at a time per store; Api itself is stateless apart from the pool.
 class Api {
  public:
   Api(Options o, StoreFactory factory, std::function<int64_t()> now_us);
+  ~Api();
   Response Get(const std::string& path, const Params& params);
 
  private:
@@ -59,11 +65,14 @@ class Api {
   Response AnswerSource(const Request& req);      // sources/{address}
   Response AnswerSensors(const Request& req);     // sensors
   Response AnswerMeta(const Request& req);        // meta
+  // The endpoint the request names (404 when none).
+  Response Dispatch(const Request& req);
   void Release(std::unique_ptr<storage::ReadStore> s);
 
   Options opt_;
   StoreFactory factory_;
   std::function<int64_t()> now_us_;
+  std::unique_ptr<AnswerCache> cache_;  // null: answers are not kept
   Mutex mu_;
   std::vector<std::unique_ptr<storage::ReadStore>> idle_ ABSL_GUARDED_BY(mu_);
 };

@@ -73,6 +73,9 @@ Result<Options> LoadConfig(const std::string& path) {
   v = static_cast<uint64_t>(cc.api.threads);
   ISDAS_RETURN_IF_ERROR(c->GetUint("api.threads", 1, 256, &v));
   cc.api.threads = static_cast<int>(v);
+  v = cc.api.cache_bytes >> 20;
+  ISDAS_RETURN_IF_ERROR(c->GetUint("api.cache_mb", 0, 1 << 20, &v));
+  cc.api.cache_bytes = static_cast<size_t>(v) << 20;
   struct {
     const char* key;
     int* days;

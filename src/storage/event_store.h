@@ -170,6 +170,12 @@ class ReadStore {
     (void)q;
     return std::optional<PortTotals>();
   }
+  // A token that changes whenever any rollup row changes (written, expired, rebuilt): an
+  // answer read from rollups at one token is current while the token is the same. nullopt
+  // when the engine keeps none (ClickHouse: the API caches no answer).
+  virtual Result<std::optional<std::string>> RollupGeneration() {
+    return std::optional<std::string>();
+  }
   // Where the data is, for the logs: a file's path, or a server's version and address.
   virtual std::string Describe() const = 0;
 };

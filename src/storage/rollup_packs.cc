@@ -263,7 +263,8 @@ Status PackReader::Read(std::string_view pack, int64_t id, rollup::Family f, int
 }
 
 std::string PacksSchema() {
-  std::string sql;
+  // meta holds the rollup generation every write moves (kBumpRollupGeneration).
+  std::string sql = "CREATE TABLE IF NOT EXISTS meta(key TEXT PRIMARY KEY, value TEXT NOT NULL);";
   for (rollup::Resolution r : rollup::kResolutions) {
     sql += "CREATE TABLE IF NOT EXISTS " + PacksTable(r) +
            "(id INTEGER PRIMARY KEY, family INTEGER NOT NULL, bucket INTEGER NOT NULL, "
@@ -322,7 +323,7 @@ bool PackIdRange(rollup::Resolution r, int64_t family_lo, int64_t family_hi, int
 }
 
 PackWriter::~PackWriter() {
-  for (sqlite3_stmt* st : {state_, get_, insert_, update_, add_delta_, drop_deltas_}) {
+  for (sqlite3_stmt* st : {state_, get_, insert_, update_, add_delta_, drop_deltas_, bump_}) {
     sqlite3_finalize(st);
   }
 }
@@ -345,7 +346,8 @@ Status PackWriter::Prepare(sqlite3* db, rollup::Resolution r) {
                    " WHERE id = ?1)",
                &state_) ||
       !prepare("INSERT INTO " + d + "(id, rows, data) VALUES(?, ?, ?)", &add_delta_) ||
-      !prepare("DELETE FROM " + d + " WHERE id = ?", &drop_deltas_)) {
+      !prepare("DELETE FROM " + d + " WHERE id = ?", &drop_deltas_) ||
+      !prepare(kBumpRollupGeneration, &bump_)) {
     return Error("prepare");
   }
   if (sqlite3_prepare_v2(db, ("SELECT data FROM " + t + " WHERE id = ?").c_str(), -1, &get_,
@@ -389,6 +391,7 @@ Status PackWriter::Write(const StoredRows& rows, size_t begin, size_t end, uint6
   if (!std::is_sorted(order.begin(), order.end(), less)) {
     std::stable_sort(order.begin(), order.end(), less);
   }
+  if (!order.empty()) ISDAS_RETURN_IF_ERROR(Step(bump_, "move the rollup generation of"));
   for (size_t i = 0; i < order.size();) {
     const rollup::RowKey& k = all[order[i]].key;
     const int64_t part = PartOf(k.family, k.key);

@@ -74,6 +74,13 @@ Status DecodePack(std::string_view data, rollup::Family f, int64_t bucket, int64
 Status MergePackRows(std::span<const PackRow> a, std::span<const PackRow> b,
                      std::vector<PackRow>* out, std::deque<std::string>* scratch, size_t* used);
 
+// Moves meta.rollup_generation on, in the transaction that changes rollups (a write of rows,
+// retention, recovery): a reader that saw the same generation before knows no rollup changed
+// since (the query API's answer cache, docs/api.md#answer-cache).
+inline constexpr const char* kBumpRollupGeneration =
+    "INSERT INTO meta(key, value) VALUES('rollup_generation', '1') ON CONFLICT(key) DO UPDATE "
+    "SET value = CAST(value AS INTEGER) + 1";
+
 // Delta packs a pack may have before a write merges them into it: a read decodes at most
 // kMaxDeltas + 1 blobs a pack, and a pack is rewritten at most every kMaxDeltas + 1 writes.
 inline constexpr int kMaxDeltas = 3;
@@ -140,6 +147,7 @@ class PackWriter {
   sqlite3_stmt* update_ = nullptr;
   sqlite3_stmt* add_delta_ = nullptr;
   sqlite3_stmt* drop_deltas_ = nullptr;
+  sqlite3_stmt* bump_ = nullptr;  // kBumpRollupGeneration
   PackReader reader_;
   // Reused between writes.
   std::vector<uint32_t> order_;  // the rows kept at this resolution, in the packs' order
@@ -152,7 +160,7 @@ class PackWriter {
 std::string PacksTable(rollup::Resolution r);
 // Its deltas table: "rollup_5m_deltas" (id, rows, data; indexed by id).
 std::string DeltasTable(rollup::Resolution r);
-// SQL creating the packs and deltas tables (and the deltas' index), if missing.
+// SQL creating the packs and deltas tables (and the deltas' index), and meta, if missing.
 std::string PacksSchema();
 
 // The rowid of a pack: its family, bucket number (bucket / width, offset to stay positive)

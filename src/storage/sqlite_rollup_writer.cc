@@ -498,7 +498,8 @@ Status SqliteRollupWriter::Recover() {
       for (const std::string& sql :
            {"DELETE FROM " + DeltasTable(r) + " WHERE " + PacksInBuckets(r, b, INT64_MAX),
             "DELETE FROM " + PacksTable(r) + " WHERE " + PacksInBuckets(r, b, INT64_MAX),
-            ForResolution("DELETE FROM port_totals_{r} WHERE bucket >= ", r) + std::to_string(b)}) {
+            ForResolution("DELETE FROM port_totals_{r} WHERE bucket >= ", r) + std::to_string(b),
+            std::string(kBumpRollupGeneration)}) {
         s = Exec(sql.c_str());
         if (!s.ok()) return fail(s);
       }

@@ -652,6 +652,9 @@ Result<ExpireReport> SqliteStore::Expire(const Retention& ret, int64_t now_us) {
                                keys + " FROM port_totals_{r} WHERE bucket < " +
                                std::to_string(before) + " LIMIT 5000) RETURNING 1";
     ISDAS_RETURN_IF_ERROR(DeleteCounting(ForResolution(totals.c_str(), r), &blobs));
+    if (blobs || rep.rollup_rows[static_cast<int>(r)]) {
+      ISDAS_RETURN_IF_ERROR(Exec(kBumpRollupGeneration));
+    }
   }
   return rep;
 }
@@ -715,6 +718,12 @@ Status SqliteStore::SelectEach(const std::string& sql, const RowFn& fn) {
   }
   if (rc != SQLITE_DONE) return Error("query");
   return Status::Ok();
+}
+
+Result<std::optional<std::string>> SqliteStore::RollupGeneration() {
+  auto r = Select("SELECT value FROM meta WHERE key = 'rollup_generation'");
+  if (!r.ok()) return r.status();
+  return std::optional<std::string>(r->empty() ? "0" : r.value()[0][0]);
 }
 
 Result<std::vector<std::pair<std::string, std::string>>> SqliteStore::ColumnOrigins(

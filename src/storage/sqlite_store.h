@@ -68,6 +68,8 @@ class SqliteStore final : public IngestStore, public ImportStore {
   // From port_totals_<res> (sqlite_port_totals.cc): the heads first, whole blobs only where
   // they could change the ranking (docs/rollups.md#top-ports).
   Result<std::optional<PortTotals>> TopPortTotals(const PortTotalsQuery& q) override;
+  // meta.rollup_generation (kBumpRollupGeneration), "0" before the first rollup write.
+  Result<std::optional<std::string>> RollupGeneration() override;
   std::string Describe() const override { return path_; }
 
   const std::string& path() const { return path_; }

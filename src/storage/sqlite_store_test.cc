@@ -366,10 +366,18 @@ TEST(SqliteStore, DeltaPacksGoWithTheirPacks) {
     EXPECT_TRUE(r.ok()) << r.status().ToString();
     return r.ok() && !r->empty() && !(*r)[0][0].empty() ? std::stoll((*r)[0][0]) : int64_t{0};
   };
+  auto generation = [](SqliteStore* st) {
+    auto g = st->RollupGeneration();
+    EXPECT_TRUE(g.ok() && g->has_value());
+    return g.ok() && g->has_value() ? **g : std::string("?");
+  };
   {
     auto s = SqliteStore::Open(dir);
     ASSERT_TRUE(s.ok());
-    // Six commits, each an hour later, on day 0 and then day 1; five events each.
+    EXPECT_EQ(generation(s->get()), "0");
+    std::string gen = "0";
+    // Six commits, each an hour later, on day 0 and then day 1; five events each. Every write
+    // of rollups moves the generation the API's answer cache keys on.
     for (int c = 0; c < 6; ++c) {
       SensorBatch b{"tokyo-1", 1, static_cast<uint64_t>(c + 1), 1, {}, {}, "v", {}};
       const int64_t t = (c < 3 ? d0 + 3600 : d0 + 86400 + 3600) + (c % 3) * 3600;
@@ -380,6 +388,8 @@ TEST(SqliteStore, DeltaPacksGoWithTheirPacks) {
       std::vector<SensorBatch*> bs{&b};
       ASSERT_TRUE((*s)->CommitBatches(bs, 1).ok());
       ASSERT_TRUE((*s)->FlushRollups(true).ok());
+      EXPECT_NE(generation(s->get()), gen);
+      gen = generation(s->get());
     }
     SqliteStore* st = s->get();
     const std::string day0 =
@@ -395,6 +405,10 @@ TEST(SqliteStore, DeltaPacksGoWithTheirPacks) {
     auto rep = st->Expire(ret, (d0 + 2 * 86400 + 1) * 1000000);
     ASSERT_TRUE(rep.ok()) << rep.status().ToString();
     EXPECT_EQ(static_cast<int64_t>(rep->rollup_rows[2]), stored);
+    EXPECT_NE(generation(st), gen);  // rows went: answers read before are not current
+    gen = generation(st);
+    ASSERT_TRUE(st->Expire(ret, (d0 + 2 * 86400 + 1) * 1000000).ok());
+    EXPECT_EQ(generation(st), gen);  // nothing more went
     EXPECT_EQ(sum(st,
                   "SELECT count(*) FROM rollup_1d_deltas WHERE id NOT IN (SELECT id FROM "
                   "rollup_1d_packs)"),

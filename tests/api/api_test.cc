@@ -9,7 +9,9 @@
 #include <unistd.h>
 
 #include <nlohmann/json.hpp>
+#include <thread>
 
+#include "api/answer_cache.h"
 #include "common/time_format.h"
 #include "storage/sqlite_store.h"
 
@@ -369,6 +371,90 @@ TEST_F(ApiTest, SensorsMetaAndBreakdowns) {
   j = GetJson("/api/v1/traffic/top?by=proto&" + kDay);
   EXPECT_EQ(j["rows"][0]["proto"], "tcp");
   EXPECT_EQ(j["rows"][1]["proto"], "udp");
+}
+
+TEST_F(ApiTest, AnswersAreKeptWhileTheRollupsAreUnchanged) {
+  const std::string q = "/api/v1/ports/top?from=2026-11-27&to=2026-11-28";
+  auto cache = [&] { return GetJson("/api/v1/meta")["answer_cache"]; };
+  const Json first = GetJson(q);
+  EXPECT_EQ(cache()["misses"], 1);
+  EXPECT_EQ(GetJson(q), first);
+  EXPECT_EQ(cache()["hits"], 1);
+  EXPECT_EQ(cache()["entries"], 1);
+  // A bad question is answered, never kept: asked twice, computed twice.
+  ExpectBad(q + "&limit=0", "limit");
+  ExpectBad(q + "&limit=0", "limit");
+  EXPECT_EQ(cache()["entries"], 1);
+  EXPECT_EQ(cache()["hits"], 1);
+  EXPECT_EQ(cache()["misses"], 3);
+  // More traffic for port 23: the rollups change, and so does the answer.
+  {
+    auto s = storage::SqliteStore::Open(dir_, true);
+    ASSERT_TRUE(s.ok()) << s.status().ToString();
+    storage::SensorBatch c;
+    c.sensor_id = "tokyo-1";
+    c.epoch = 1;
+    c.seq = 2;
+    for (int i = 0; i < 4; ++i) {
+      c.events.push_back(Ev(kT0 + 5 * 3600 + i, 6, "192.0.2.9", 23));
+      c.sources.push_back(Si("JP", 64500));
+    }
+    std::vector<storage::SensorBatch*> batches{&c};
+    ASSERT_TRUE((*s)->CommitBatches(batches, kNowUs - 1000000).ok());
+    ASSERT_TRUE((*s)->FlushRollups(true).ok());
+  }
+  const Json after = GetJson(q);
+  ASSERT_EQ(after["rows"][0]["port"], 23);
+  EXPECT_EQ(after["rows"][0]["packets"], first["rows"][0]["packets"].get<int>() + 4);
+  EXPECT_EQ(cache()["misses"], 4);
+  EXPECT_EQ(GetJson(q), after);
+  EXPECT_EQ(cache()["hits"], 2);
+}
+
+TEST_F(ApiTest, ManyAskingTheSameQuestionAtOnceComputeItOnce) {
+  const std::string q = "/api/v1/countries/top?from=2026-11-27&to=2026-11-28&limit=5";
+  std::vector<std::thread> askers;
+  std::vector<std::string> bodies(8);
+  for (size_t i = 0; i < bodies.size(); ++i) {
+    askers.emplace_back([&, i] {
+      httplib::Client c("127.0.0.1", server_->port());
+      auto r = c.Get(q.c_str());
+      if (r && r->status == 200) bodies[i] = r->body;
+    });
+  }
+  for (auto& t : askers) t.join();
+  for (const auto& b : bodies) EXPECT_EQ(b, bodies[0]);
+  EXPECT_FALSE(bodies[0].empty());
+  const Json c = GetJson("/api/v1/meta")["answer_cache"];
+  EXPECT_EQ(c["misses"], 1);  // the others waited for it, or found it kept
+  EXPECT_EQ(c["hits"].get<int>() + 1, 8);
+}
+
+TEST(AnswerCache, KeysNeverCollideAndMemoryIsBounded) {
+  std::string a, b;
+  AnswerCache::AddToKey(&a, "ab");
+  AnswerCache::AddToKey(&a, "c");
+  AnswerCache::AddToKey(&b, "a");
+  AnswerCache::AddToKey(&b, "bc");
+  EXPECT_NE(a, b);
+  AnswerCache cache(64 << 10);
+  int computed = 0;
+  for (int i = 0; i < 200; ++i) {  // 200 different questions of 2 KiB answers each
+    Response r = cache.Get("q" + std::to_string(i), "7", [&] {
+      ++computed;
+      return Response{200, "text/plain", std::string(2048, 'x')};
+    });
+    EXPECT_EQ(r.body.size(), 2048u);
+  }
+  EXPECT_EQ(computed, 200);
+  const AnswerCache::Stats st = cache.stats();
+  EXPECT_LE(st.bytes, size_t{64} << 10);
+  EXPECT_GT(st.evicted, 150u);
+  // The newest are kept, at their generation only.
+  cache.Get("q199", "7", [&] { return ++computed, Response{}; });
+  EXPECT_EQ(computed, 200);
+  cache.Get("q199", "8", [&] { return ++computed, Response{}; });
+  EXPECT_EQ(computed, 201);
 }
 
 }  // namespace
