@@ -93,11 +93,13 @@ sort rss.$$ | uniq
 declare -A heavy=(
   [top1000_ports_year]="ports/top?from=2025-11-27&to=2026-11-27&limit=1000"
   [top100_asns_30_days]="asns/top?from=2026-10-28&to=2026-11-27&limit=100"
+  [top100_asns_year]="asns/top?from=2025-11-27&to=2026-11-27&limit=100"
   [top100_countries_year]="countries/top?from=2025-11-27&to=2026-11-27&limit=100"
   [top10_ports_year]="ports/top?from=2025-11-27&to=2026-11-27&limit=10"
 )
 printf '\n| question | computed once, s | cached: requests | p50 ms | p99 ms | req/s |\n|---|---:|---:|---:|---:|---:|\n'
-for name in top10_ports_year top1000_ports_year top100_countries_year top100_asns_30_days; do
+for name in top10_ports_year top1000_ports_year top100_countries_year top100_asns_30_days \
+  top100_asns_year; do
   start_api "$PWD/build/release/apps/isdas/isdas" 0
   once=$(curl -s -o /dev/null -w '%{time_total}' "http://127.0.0.1:$port/api/v1/${heavy[$name]}")
   stop_api this

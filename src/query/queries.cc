@@ -251,7 +251,8 @@ Result<TopResult> Queries::Top(const TopQuery& q) {
   std::unordered_map<std::string, Acc> m;
   // The shown groups' rows. Grouped by key, the list replaces the key range (the groups lie in
   // it): given both, SQLite seeks by the range and filters by the list — every key of the
-  // family in each bucket read (BENCHMARKS.md, 0.6 s for 30 days) instead of one seek per key.
+  // family in each bucket read (BENCHMARKS.md, 0.6 s for 30 days). The list alone reaches the
+  // rollup tables whole, and each pack holding some of its keys is read once (rollup_packs.cc).
   const std::string shown = q.by == GroupBy::kKey ? family + " AND key IN (" + in + ")"
                                                   : cond + " AND " + g + " IN (" + in + ")";
   ISDAS_RETURN_IF_ERROR(store_->SelectEach(

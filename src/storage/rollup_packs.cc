@@ -3,6 +3,8 @@
 #include <sqlite3.h>
 
 #include <algorithm>
+#include <atomic>
+#include <cmath>
 #include <limits>
 #include <memory>
 #include <new>
@@ -503,6 +505,12 @@ constexpr const char* kDeclare =
 constexpr int kChoosing = 3;  // the first three columns
 constexpr const char* kChoosingName[kChoosing] = {"family", "key", "bucket"};
 constexpr int kLower = 1, kUpper = 2, kEqual = 4;
+// An IN list on key or bucket taken all at once (sqlite3_vtab_in): the packs it needs are read
+// once each, not once for every value of the list (a pack holds up to 1,024 AS numbers: a list
+// of 100 of them read it 100 times).
+constexpr int kKeyList = 1 << 9, kBucketList = 1 << 10;
+
+std::atomic<uint64_t> g_packs_decoded{0};
 
 struct Table {
   sqlite3_vtab base{};
@@ -521,6 +529,14 @@ struct Cursor {
   int family = 0;
   int64_t bucket = 0, pack_id = 0;
   int64_t key_lo = 0, key_hi = std::numeric_limits<int64_t>::max();
+  std::vector<int64_t> keys;  // a key IN list, sorted (empty: none; key_lo/hi bound it)
+  // The packs to read, as ranges of the statement's parameters, in id order; `range` is the one
+  // `packs` is bound to.
+  struct Range {
+    int64_t binds[8];
+  };
+  std::vector<Range> ranges;
+  size_t range = 0;
   size_t i = 0;
   bool eof = true;
 };
@@ -574,6 +590,8 @@ int BestIndex(sqlite3_vtab*, sqlite3_index_info* info) {
     if (use[col][2] >= 0) {
       idx |= kEqual << bits;
       info->aConstraintUsage[use[col][2]].argvIndex = ++arg;
+      if (col == 1 && sqlite3_vtab_in(info, use[col][2], 1)) idx |= kKeyList;
+      if (col == 2 && sqlite3_vtab_in(info, use[col][2], 1)) idx |= kBucketList;
       rows /= col == 0 ? 7 : col == 1 ? 1e3 : 1e4;
       how += std::string(how.empty() ? "" : " ") + kChoosingName[col] + "=";
       continue;
@@ -607,8 +625,43 @@ int Fail(Cursor* c, int rc, const std::string& message) {
 }
 
 bool InRange(const Cursor* c, const PackRow& r) {
-  return r.key <= static_cast<uint64_t>(c->key_hi) &&
-         (c->key_lo <= 0 || r.key >= static_cast<uint64_t>(c->key_lo));
+  if (r.key > static_cast<uint64_t>(c->key_hi) ||
+      (c->key_lo > 0 && r.key < static_cast<uint64_t>(c->key_lo))) {
+    return false;
+  }
+  return c->keys.empty() ||
+         std::binary_search(c->keys.begin(), c->keys.end(), static_cast<int64_t>(r.key));
+}
+
+// The integers an IN list's values can equal (SQLite checks each row against the list again).
+// Errors: SQLite's code.
+int InListValues(sqlite3_value* list, std::vector<int64_t>* out) {
+  out->clear();
+  sqlite3_value* v = nullptr;
+  int rc;
+  for (rc = sqlite3_vtab_in_first(list, &v); rc == SQLITE_OK && v;
+       rc = sqlite3_vtab_in_next(list, &v)) {
+    const int type = sqlite3_value_numeric_type(v);
+    if (type == SQLITE_INTEGER) {
+      out->push_back(sqlite3_value_int64(v));
+    } else if (type == SQLITE_FLOAT) {
+      const double d = sqlite3_value_double(v);
+      if (d >= -9.2e18 && d <= 9.2e18) {
+        out->push_back(static_cast<int64_t>(std::floor(d)));
+        out->push_back(static_cast<int64_t>(std::ceil(d)));
+      }
+    }
+  }
+  if (rc != SQLITE_OK && rc != SQLITE_DONE) return rc;
+  std::sort(out->begin(), out->end());
+  out->erase(std::unique(out->begin(), out->end()), out->end());
+  return SQLITE_OK;
+}
+
+// Binds `packs` to the cursor's current range.
+void BindRange(Cursor* c) {
+  sqlite3_reset(c->packs);
+  for (int i = 0; i < 8; ++i) sqlite3_bind_int64(c->packs, i + 1, c->ranges[c->range].binds[i]);
 }
 
 // Moves to the next row within the key bounds, opening packs as needed.
@@ -624,10 +677,17 @@ int Advance(Cursor* c) {
     }
     const int rc = sqlite3_step(c->packs);
     if (rc == SQLITE_DONE) {
+      if (++c->range < c->ranges.size()) {
+        c->rows.clear();
+        c->i = 0;
+        BindRange(c);
+        continue;
+      }
       c->eof = true;
       return SQLITE_OK;
     }
     if (rc != SQLITE_ROW) return Fail(c, rc, sqlite3_errmsg(t->db));
+    g_packs_decoded.fetch_add(1, std::memory_order_relaxed);
     c->pack_id = sqlite3_column_int64(c->packs, 0);
     c->family = sqlite3_column_int(c->packs, 1);
     c->bucket = sqlite3_column_int64(c->packs, 2);
@@ -660,22 +720,38 @@ int Filter(sqlite3_vtab_cursor* v, int idx, const char*, int argc, sqlite3_value
   auto* c = reinterpret_cast<Cursor*>(v);
   auto* t = reinterpret_cast<Table*>(v->pVtab);
   int64_t lo[3], hi[3];
+  std::vector<int64_t> buckets;  // a bucket IN list (empty: none)
+  c->keys.clear();
+  c->ranges.clear();
+  c->range = 0;
+  c->rows.clear();
+  c->i = 0;
   int a = 0;
   for (int col = 0; col < kChoosing; ++col) {
     lo[col] = std::numeric_limits<int64_t>::min();
     hi[col] = std::numeric_limits<int64_t>::max();
     const int bits = idx >> (3 * col);
-    if ((bits & kEqual) && a < argc) {
+    const bool list = (col == 1 && (idx & kKeyList)) || (col == 2 && (idx & kBucketList));
+    if ((bits & kEqual) && a < argc && list) {
+      std::vector<int64_t>& values = col == 1 ? c->keys : buckets;
+      if (int rc = InListValues(argv[a++], &values); rc != SQLITE_OK) {
+        return Fail(c, rc, "an IN list of rollup_" + std::string(rollup::Name(t->res)));
+      }
+      if (values.empty()) {  // IN () or nothing an integer could equal
+        c->eof = true;
+        return SQLITE_OK;
+      }
+      lo[col] = values.front();
+      hi[col] = values.back();
+    } else if ((bits & kEqual) && a < argc) {
       lo[col] = IntegerBound(argv[a], true);
       hi[col] = IntegerBound(argv[a++], false);
     }
-    if ((bits & kLower) && a < argc) lo[col] = IntegerBound(argv[a++], true);
-    if ((bits & kUpper) && a < argc) hi[col] = IntegerBound(argv[a++], false);
+    if ((bits & kLower) && a < argc) lo[col] = std::max(lo[col], IntegerBound(argv[a++], true));
+    if ((bits & kUpper) && a < argc) hi[col] = std::min(hi[col], IntegerBound(argv[a++], false));
   }
   c->key_lo = lo[1];
   c->key_hi = hi[1];
-  c->rows.clear();
-  c->i = 0;
   // Parts are known from the key bounds only within one family (each has its own width).
   int64_t part_lo = std::numeric_limits<int64_t>::min(),
           part_hi = std::numeric_limits<int64_t>::max();
@@ -688,20 +764,46 @@ int Filter(sqlite3_vtab_cursor* v, int idx, const char*, int argc, sqlite3_value
     part_lo = lo[1] <= 0 ? 0 : PartOf(f, static_cast<uint64_t>(lo[1]));
     part_hi = PartOf(f, static_cast<uint64_t>(hi[1]));
   }
-  // The family and the bucket fixed, as a window's list of buckets asks, the packs are one
+  // The parts a key list needs (within one family), else the bounds' parts.
+  std::vector<std::pair<int64_t, int64_t>> parts;
+  if (!c->keys.empty() && lo[0] == hi[0] && lo[0] >= 0 && lo[0] < rollup::kFamilies) {
+    const auto f = static_cast<rollup::Family>(lo[0]);
+    for (int64_t k : c->keys) {
+      if (k < 0 || k < lo[1] || k > hi[1]) continue;
+      const int64_t p = PartOf(f, static_cast<uint64_t>(k));
+      if (parts.empty() || parts.back().first != p) parts.emplace_back(p, p);
+    }
+  } else {
+    parts.emplace_back(part_lo, part_hi);
+  }
+  std::vector<std::pair<int64_t, int64_t>> bucket_ranges;
+  if (buckets.empty()) {
+    bucket_ranges.emplace_back(lo[2], hi[2]);
+  } else {
+    for (int64_t b : buckets) {
+      if (b >= lo[2] && b <= hi[2]) bucket_ranges.emplace_back(b, b);
+    }
+  }
+  // With the family and the bucket fixed, as a window's list of buckets asks, each range is a
   // range of ids (one seek); otherwise the range's rows are checked by their columns.
-  int64_t id_lo, id_hi;
-  if (!PackIdRange(t->res, lo[0], hi[0], lo[2], hi[2], part_lo, part_hi, &id_lo, &id_hi)) {
+  for (const auto& [b_lo, b_hi] : bucket_ranges) {
+    for (const auto& [p_lo, p_hi] : parts) {
+      int64_t id_lo, id_hi;
+      if (!PackIdRange(t->res, lo[0], hi[0], b_lo, b_hi, p_lo, p_hi, &id_lo, &id_hi)) continue;
+      c->ranges.push_back({{id_lo, id_hi, lo[0], hi[0], b_lo, b_hi, p_lo, p_hi}});
+    }
+  }
+  if (c->ranges.empty()) {
     c->eof = true;
     return SQLITE_OK;
   }
+  std::sort(c->ranges.begin(), c->ranges.end(),
+            [](const Cursor::Range& x, const Cursor::Range& y) { return x.binds[0] < y.binds[0]; });
   if (!c->packs && sqlite3_prepare_v2(t->db, PackSelectSql(t->res).c_str(), -1, &c->packs,
                                       nullptr) != SQLITE_OK) {
     return Fail(c, SQLITE_ERROR, sqlite3_errmsg(t->db));
   }
-  sqlite3_reset(c->packs);
-  const int64_t binds[8] = {id_lo, id_hi, lo[0], hi[0], lo[2], hi[2], part_lo, part_hi};
-  for (int i = 0; i < 8; ++i) sqlite3_bind_int64(c->packs, i + 1, binds[i]);
+  BindRange(c);
   return Advance(c);
 }
 
@@ -775,6 +877,8 @@ const sqlite3_module kModule =
     ReadOnlyModule<Cursor>(Connect, BestIndex, Disconnect, Close, Filter, Next, Eof, Column, Rowid);
 
 }  // namespace
+
+uint64_t PacksDecodedByReads() { return g_packs_decoded.load(std::memory_order_relaxed); }
 
 std::string PackSelectSql(rollup::Resolution r) {
   return "SELECT id, family, bucket, part, data FROM " + PacksTable(r) +

@@ -160,6 +160,10 @@ class PackWriter {
 std::string PacksTable(rollup::Resolution r);
 // Its deltas table: "rollup_5m_deltas" (id, rows, data; indexed by id).
 std::string DeltasTable(rollup::Resolution r);
+// Packs the rollup tables' cursors have decoded in this process (tests check that an IN list
+// reads each pack it needs once).
+uint64_t PacksDecodedByReads();
+
 // SQL creating the packs and deltas tables (and the deltas' index), and meta, if missing.
 std::string PacksSchema();
 

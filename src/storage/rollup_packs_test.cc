@@ -294,9 +294,38 @@ TEST(RollupPacks, ConditionsChooseExactlyTheRowsAsOnAPlainTable) {
   EXPECT_EQ(ask("family >= 2 AND key < 40000"),
             count([](int f, uint64_t k, int64_t) { return f >= 2 && k < 40000; }));
   EXPECT_EQ(ask("bucket = '-86400'"), count([](int, uint64_t, int64_t b) { return b == -86400; }));
+  // IN lists are taken whole (sqlite3_vtab_in): values of every type, with ranges beside them.
+  EXPECT_EQ(ask("family = 3 AND key IN (SELECT key FROM rollup_1d WHERE family = 3 LIMIT 40) "
+                "AND key > 0"),
+            ask("family = 3 AND key > 0 AND key IN (SELECT key FROM rollup_1d WHERE family = 3 "
+                "LIMIT 40)"));
+  EXPECT_EQ(ask("family = 1 AND key IN ('1000', 1000.0, 'abc', 23.5, -4, 1999)"),
+            count([](int f, uint64_t k, int64_t) { return f == 1 && (k == 1000 || k == 1999); }));
+  EXPECT_EQ(ask("family IN (1, 3) AND key IN (3, 255, 70000)"),
+            count([](int f, uint64_t k, int64_t) {
+              return (f == 1 || f == 3) && (k == 3 || k == 255 || k == 70000);
+            }));
+  EXPECT_EQ(ask("family = 1 AND key IN (3, 255, 256, 1999) AND key > 255 AND bucket IN "
+                "(86400, -86400, 86400) AND bucket < 86400"),
+            count([](int f, uint64_t k, int64_t b) {
+              return f == 1 && (k == 256 || k == 1999) && b == -86400;
+            }));
+  EXPECT_EQ(ask("family = 1 AND key IN (-1, 'x')"), "0");
   EXPECT_EQ(ask("key < 0"), "0");
   EXPECT_EQ(ask("family = 1 AND key > 5 AND key < 5"), "0");
   EXPECT_EQ(ask("family = 9"), "0");
+  // A list of 100 AS numbers over 6 days reads each (day, part) pack once: they were read once
+  // for every number of the list before (600 reads, each a pack of up to 1,024 ASes).
+  std::string ases;
+  for (int a = 0; a < 100; ++a) ases += (a ? "," : "") + std::to_string(a * 7);
+  const std::string packs_needed =
+      d.Query("SELECT count(*) FROM rollup_1d_packs WHERE family = 3 AND part = 0");
+  const uint64_t decoded = PacksDecodedByReads();
+  EXPECT_EQ(ask("family = 3 AND key IN (" + ases +
+                ") AND bucket IN (-86400, 0, 86400, 172800, "
+                "259200, 345600)"),
+            count([](int f, uint64_t k, int64_t) { return f == 3 && k < 700 && k % 7 == 0; }));
+  EXPECT_EQ(std::to_string(PacksDecodedByReads() - decoded), packs_needed);
   // Read-only: the rows change only through the packs.
   EXPECT_NE(sqlite3_exec(d.db, "DELETE FROM rollup_1d", nullptr, nullptr, nullptr), SQLITE_OK);
   // A damaged pack fails the query that reads it, naming it; others still read.

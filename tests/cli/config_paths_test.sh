@@ -19,7 +19,7 @@ cat >sensor.toml <<EOS
 [sensor]
 id = "tokyo-1"
 replay = ["capture.pcap"]
-replay_wait_s = 0
+replay_wait_s = 3
 $(lab_sensor_collector tokyo-1 "https://127.0.0.1:9")
 EOS
 cd "$tmp/elsewhere"
@@ -27,7 +27,8 @@ set +e
 "$isdas" sensor --config ../etc/sensor.toml >out 2>err
 rc=$?
 set -e
-# Nothing listens on port 9: the replay is spooled and not shipped (exit 3).
+# Nothing listens on port 9: the replay is spooled and not shipped (exit 3 after 3 s, by
+# which time the first delivery has failed and said so).
 [ "$rc" = 3 ] || fail "sensor exit $rc: $(cat err)"
 [ -d "$tmp/etc/spool" ] || fail "no spool beside the config file"
 [ ! -e "$tmp/elsewhere/spool" ] || fail "a spool in the working directory"
