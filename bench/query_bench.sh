@@ -110,8 +110,10 @@ for name in top10_ports_year top1000_ports_year top100_countries_year top100_asn
   curl -s "http://127.0.0.1:$port/api/v1/meta" | python3 -c '
 import json, sys
 c = json.load(sys.stdin)["answer_cache"]
-assert c["misses"] == 1, c  # computed once; every other answer was the kept one' ||
-    echo "FAIL: $name was computed more than once with the cache on"
+# Computed once, every other answer the kept one (twice if the run crossed a 5-minute mark,
+# which is part of the key).
+assert c["misses"] <= 2 and c["hits"] > 100 * c["misses"], c' ||
+    echo "FAIL: $name was computed again and again with the cache on"
   stop_api this
 done
 
