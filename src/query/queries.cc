@@ -1,7 +1,6 @@
 #include "query/queries.h"
 
 #include <algorithm>
-#include <charconv>
 #include <cstdlib>
 #include <optional>
 #include <unordered_map>
@@ -9,17 +8,8 @@
 namespace isdas::query {
 namespace {
 
-// A number cell (0 for anything else, as strtoull would).
-uint64_t U64(std::string_view s) {
-  uint64_t v = 0;
-  std::from_chars(s.data(), s.data() + s.size(), v);
-  return v;
-}
-int64_t I64(std::string_view s) {
-  int64_t v = 0;
-  std::from_chars(s.data(), s.data() + s.size(), v);
-  return v;
-}
+using storage::CellI64;
+using storage::CellU64;
 
 Result<std::string> FromHex(std::string_view hex);
 
@@ -210,9 +200,9 @@ Result<TopResult> Queries::Top(const TopQuery& q) {
         if (!name.ok()) return name.status();
         k.row.sensor = name.value();
       } else {
-        k.row.group = U64(r[0]);
+        k.row.group = CellU64(r[0]);
       }
-      k.row.packets = U64(r[1]);
+      k.row.packets = CellU64(r[1]);
       k.group = r[0];
       ranked.push_back(std::move(k));
     }
@@ -262,8 +252,8 @@ Result<TopResult> Queries::Top(const TopQuery& q) {
           " FROM (" + Union(d, q.segments, cols, shown) + ")",
       [&](std::span<const std::string_view> r) {
         Acc& acc = m[std::string(r[0])];
-        acc.first = std::min(acc.first, I64(r[1]));
-        acc.last = std::max(acc.last, I64(r[2]));
+        acc.first = std::min(acc.first, CellI64(r[1]));
+        acc.last = std::max(acc.last, CellI64(r[2]));
         if (!q.distinct) return Status::Ok();
         Status merged = MergeCounter(d, r[3], &acc.s);
         return merged.ok() ? MergeCounter(d, r[4], &acc.t) : merged;
@@ -301,9 +291,9 @@ Result<std::vector<SeriesPoint>> Queries::Series(const SeriesQuery& q) {
                 CounterColumn(store_->dialect(), "dsts"),
             cond),
       [&](std::span<const std::string_view> r) {
-        const int64_t b = rollup::BucketStart(I64(r[1]) + q.tz_s, q.step_s) - q.tz_s;
-        Acc& a = m[{U64(r[0]), b}];
-        a.packets += U64(r[2]);
+        const int64_t b = rollup::BucketStart(CellI64(r[1]) + q.tz_s, q.step_s) - q.tz_s;
+        Acc& a = m[{CellU64(r[0]), b}];
+        a.packets += CellU64(r[2]);
         Status merged = MergeCounter(store_->dialect(), r[3], &a.s);
         return merged.ok() ? MergeCounter(store_->dialect(), r[4], &a.t) : merged;
       }));
@@ -333,17 +323,17 @@ Result<SourceReport> Queries::Source(const SourceQuery& q) {
                             std::to_string(q.to_us) + Where(q.filter, true);
   auto total = store_->Select("SELECT count(*), min(ts), max(ts)" + where);
   if (!total.ok()) return total.status();
-  if (total->empty() || U64(total.value()[0][0]) == 0) return rep;
-  rep.packets = U64(total.value()[0][0]);
-  rep.first_us = I64(total.value()[0][1]);
-  rep.last_us = I64(total.value()[0][2]);
+  if (total->empty() || CellU64(total.value()[0][0]) == 0) return rep;
+  rep.packets = CellU64(total.value()[0][0]);
+  rep.first_us = CellI64(total.value()[0][1]);
+  rep.last_us = CellI64(total.value()[0][2]);
   auto origin = store_->Select("SELECT src_country, src_asn, max(src_research), max(ts) AS m" +
                                where + " GROUP BY src_country, src_asn ORDER BY m DESC LIMIT 1");
   if (!origin.ok()) return origin.status();
   if (!origin->empty()) {
     rep.country = origin.value()[0][0];
     rep.country.erase(std::find(rep.country.begin(), rep.country.end(), '\0'), rep.country.end());
-    rep.asn = static_cast<uint32_t>(U64(origin.value()[0][1]));
+    rep.asn = static_cast<uint32_t>(CellU64(origin.value()[0][1]));
     rep.research = origin.value()[0][2] == "1";
   }
   // Packets without ports (ICMP, other protocols, non-first fragments) as -1: "no port".
@@ -356,7 +346,8 @@ Result<SourceReport> Queries::Source(const SourceQuery& q) {
       rep.more_ports = true;
       break;
     }
-    rep.ports.push_back({static_cast<int>(I64(r[0])), static_cast<int>(I64(r[1])), U64(r[2])});
+    rep.ports.push_back(
+        {static_cast<int>(CellI64(r[0])), static_cast<int>(CellI64(r[1])), CellU64(r[2])});
   }
   auto sensors = store_->Select("SELECT sensor, count(*) AS n" + where +
                                 " GROUP BY sensor ORDER BY n DESC, sensor");
@@ -364,13 +355,14 @@ Result<SourceReport> Queries::Source(const SourceQuery& q) {
   for (const auto& r : sensors.value()) {
     auto name = SensorName(r[0]);
     if (!name.ok()) return name.status();
-    rep.sensors.emplace_back(name.value(), U64(r[1]));
+    rep.sensors.emplace_back(name.value(), CellU64(r[1]));
   }
   auto labels = store_->Select("SELECT kind, tool, count(*) AS n" + where +
                                " GROUP BY kind, tool ORDER BY n DESC, kind, tool");
   if (!labels.ok()) return labels.status();
   for (const auto& r : labels.value()) {
-    rep.labels.push_back({static_cast<int>(I64(r[0])), static_cast<int>(I64(r[1])), U64(r[2])});
+    rep.labels.push_back(
+        {static_cast<int>(CellI64(r[0])), static_cast<int>(CellI64(r[1])), CellU64(r[2])});
   }
   return rep;
 }
@@ -387,11 +379,11 @@ Result<std::vector<TopRow>> Queries::PortAsns(int port, int64_t from_us, int64_t
   std::vector<TopRow> out;
   for (const auto& r : rows.value()) {
     TopRow t;
-    t.group = U64(r[0]);
-    t.packets = U64(r[1]);
-    t.sources = U64(r[2]);
-    t.first_us = I64(r[3]);
-    t.last_us = I64(r[4]);
+    t.group = CellU64(r[0]);
+    t.packets = CellU64(r[1]);
+    t.sources = CellU64(r[2]);
+    t.first_us = CellI64(r[3]);
+    t.last_us = CellI64(r[4]);
     out.push_back(t);
   }
   return out;
@@ -407,7 +399,7 @@ Result<std::map<uint32_t, std::string>> Queries::AsNames(const std::vector<uint3
       "as_names WHERE asn IN (" +
       list + ") GROUP BY asn)");
   if (!rows.ok()) return rows.status();
-  for (const auto& r : rows.value()) out[static_cast<uint32_t>(U64(r[0]))] = r[1];
+  for (const auto& r : rows.value()) out[static_cast<uint32_t>(CellU64(r[0]))] = r[1];
   return out;
 }
 

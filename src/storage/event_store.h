@@ -8,6 +8,7 @@
 // (clickhouse/clickhouse_store.h) the first two. Not thread-safe: a store object is used by one
 // thread at a time; each user opens its own.
 
+#include <charconv>
 #include <cstdint>
 #include <functional>
 #include <memory>
@@ -91,6 +92,17 @@ struct ExpireReport {
 using Rows = std::vector<std::vector<std::string>>;
 // One row's cells as SelectEach hands them out: valid only during the call.
 using RowFn = std::function<Status(std::span<const std::string_view>)>;
+// A number cell as a value (0 for anything else, as strtoull/strtoll would give).
+inline uint64_t CellU64(std::string_view s) {
+  uint64_t v = 0;
+  std::from_chars(s.data(), s.data() + s.size(), v);
+  return v;
+}
+inline int64_t CellI64(std::string_view s) {
+  int64_t v = 0;
+  std::from_chars(s.data(), s.data() + s.size(), v);
+  return v;
+}
 
 // What differs between the engines' SQL for the read side (src/query builds the rest).
 struct SqlDialect {

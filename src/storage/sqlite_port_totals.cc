@@ -1,7 +1,6 @@
 // Top ports from SQLite's port totals (storage/port_totals.h; docs/rollups.md#top-ports).
 
 #include <algorithm>
-#include <charconv>
 #include <optional>
 #include <string>
 #include <utility>
@@ -11,17 +10,6 @@
 #include "storage/sqlite_store.h"
 
 namespace isdas::storage {
-namespace {
-
-// A number cell (0 for anything else).
-uint64_t U64(std::string_view s) {
-  uint64_t v = 0;
-  std::from_chars(s.data(), s.data() + s.size(), v);
-  return v;
-}
-
-}  // namespace
-
 // Top ports without reading every blob whole (a threshold algorithm, Fagin et al. 2003): each
 // blob lists its ports by count, highest first, so its first `head` pairs are its top ports and
 // the next pair's count bounds every port it does not list. Summing the heads gives each port a
@@ -89,7 +77,7 @@ Result<std::optional<PortTotals>> SqliteStore::TopPortTotals(const PortTotalsQue
           b.bound = n;
         }
       });
-      if (U64(r[7]) <= head) continue;  // the head is the whole blob
+      if (CellU64(r[7]) <= head) continue;  // the head is the whole blob
       b.key = table(s) + " WHERE bucket = " + std::string(r[0]) + " AND sensor = " + r[1] +
               " AND proto = " + r[2] + " AND kind = " + r[3] + " AND tool = " + r[4] +
               " AND research = " + r[5];
