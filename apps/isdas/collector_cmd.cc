@@ -192,12 +192,16 @@ int CmdSql(const std::vector<std::string>& args) {
       const Show how = c < show.size() ? show[c] : Show::kAsIs;
       if (how == Show::kAddress && (row[c].size() == 4 || row[c].size() == 16)) {
         const auto* b = reinterpret_cast<const uint8_t*>(row[c].data());
-        out +=
-            row[c].size() == 4
-                ? model::IpAddr::V4(uint32_t{b[0]} << 24 | b[1] << 16 | b[2] << 8 | b[3]).ToString()
-                : model::IpAddr::V6(b).ToString();
-      } else if (how == Show::kSensor && sensor_names.count(row[c])) {
-        out += sensor_names.find(row[c])->second;
+        model::IpAddr a;
+        if (row[c].size() == 4) {
+          a.SetV4(b);
+        } else {
+          a.SetV6(b);
+        }
+        a.AppendTo(&out);
+      } else if (auto name = sensor_names.find(row[c]);
+                 how == Show::kSensor && name != sensor_names.end()) {
+        out += name->second;
       } else {
         out += row[c];
       }

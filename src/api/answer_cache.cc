@@ -64,7 +64,6 @@ Response AnswerCache::Get(const std::string& key, const std::string& gen,
       ++stats_.evicted;
     }
   }
-  stats_.entries = map_.size();
   done_.SignalAll();
   return r;
 }
@@ -72,8 +71,7 @@ Response AnswerCache::Get(const std::string& key, const std::string& gen,
 AnswerCache::Stats AnswerCache::stats() const {
   MutexLock lock(&mu_);
   Stats s = stats_;
-  s.entries = 0;
-  for (const auto& [k, e] : map_) s.entries += e.answer ? 1 : 0;
+  s.entries = lru_.size();  // the answers kept (those being computed are not in it)
   return s;
 }
 

@@ -39,7 +39,7 @@ class AnswerCache {
     uint64_t misses = 0;   // computed
     uint64_t waited = 0;   // asked while another request computed the same answer
     uint64_t evicted = 0;  // pushed out by newer answers (the byte bound)
-    size_t entries = 0;
+    size_t entries = 0;    // answers kept (filled in by stats())
     size_t bytes = 0;
   };
   Stats stats() const ABSL_LOCKS_EXCLUDED(mu_);

@@ -961,20 +961,41 @@ Response Api::AnswerMeta(const Request& req) {
       {"answer_cache", cache_json}});
 }
 
-namespace {
+// The endpoints (docs/api.md), first match wins: a path of one or two parts ("*" matches any
+// one part), its answer, and whether that is read from rollups only — such answers are kept
+// (answer_cache.h); the port page and the source page read events too, and sensors and meta
+// say how things are now.
+struct Api::Route {
+  const char* path[2];  // the second null for a one-part path
+  Response (Api::*answer)(const Request&);
+  bool from_rollups;
+};
 
-// Whether the path's parts (after /api/v1/) are `p`, "*" matching any one part.
-bool PathIs(const std::vector<std::string>& parts, std::initializer_list<const char*> p) {
-  if (parts.size() != p.size()) return false;
-  size_t i = 0;
-  for (const char* s : p) {
-    if (*s != '*' && parts[i] != s) return false;
-    ++i;
+const Api::Route* Api::FindRoute(const std::vector<std::string>& parts) {
+  static const Route kRoutes[] = {
+      {{"ports", "top"}, &Api::AnswerTop, true},
+      {{"countries", "top"}, &Api::AnswerTop, true},
+      {{"asns", "top"}, &Api::AnswerTop, true},
+      {{"ports", "series"}, &Api::AnswerSeries, true},
+      {{"countries", "series"}, &Api::AnswerSeries, true},
+      {{"traffic", "series"}, &Api::AnswerSeries, true},
+      {{"traffic", "top"}, &Api::AnswerTrafficTop, true},
+      {{"ports", "*"}, &Api::AnswerPort, false},
+      {{"sources", "*"}, &Api::AnswerSource, false},
+      {{"sensors", nullptr}, &Api::AnswerSensors, false},
+      {{"meta", nullptr}, &Api::AnswerMeta, false},
+  };
+  for (const Route& r : kRoutes) {
+    const size_t n = r.path[1] ? 2 : 1;
+    if (parts.size() != n) continue;
+    bool match = true;
+    for (size_t i = 0; i < n; ++i) {
+      match = match && (std::string_view(r.path[i]) == "*" || parts[i] == r.path[i]);
+    }
+    if (match) return &r;
   }
-  return true;
+  return nullptr;
 }
-
-}  // namespace
 
 Response Api::Get(const std::string& path, const Params& params) {
   // Text that is not UTF-8 is refused before anything reads it (an answer is JSON, and JSON
@@ -999,18 +1020,14 @@ Response Api::Get(const std::string& path, const Params& params) {
       at = slash + 1;
     }
   }
-  auto is = [&](std::initializer_list<const char*> p) { return PathIs(parts, p); };
+  const Route* route = FindRoute(parts);
+  if (!route) return ErrorResponse(404, "no such endpoint: " + path + " (see docs/api.md)");
   Status err;
   auto lease = Acquire(&err);
   if (!lease) return ErrorResponse(503, "store unavailable: " + err.ToString());
   const Request req{parts, params, now, avail, *lease->q, *lease->store};
-  // Answers read from rollups only are kept (answer_cache.h); the port page and the source
-  // page read events too, sensors and meta say how things are now.
-  const bool from_rollups = is({"ports", "top"}) || is({"countries", "top"}) ||
-                            is({"asns", "top"}) || is({"ports", "series"}) ||
-                            is({"countries", "series"}) || is({"traffic", "series"}) ||
-                            is({"traffic", "top"});
-  if (cache_ && from_rollups) {
+  auto answer = [&] { return (this->*route->answer)(req); };
+  if (cache_ && route->from_rollups) {
     auto gen = lease->store->RollupGeneration();
     if (gen.ok() && gen->has_value()) {
       // Every byte that shapes the answer: the path, each parameter, and the 5-minute mark the
@@ -1022,27 +1039,10 @@ Response Api::Get(const std::string& path, const Params& params) {
         AnswerCache::AddToKey(&key, v);
       }
       AnswerCache::AddToKey(&key, std::to_string(rollup::BucketStart(now / 1000000, 300)));
-      return cache_->Get(key, **gen, [&] { return Dispatch(req); });
+      return cache_->Get(key, **gen, answer);
     }
   }
-  return Dispatch(req);
-}
-
-Response Api::Dispatch(const Request& req) {
-  const std::vector<std::string>& parts = req.parts;
-  auto is = [&](std::initializer_list<const char*> p) { return PathIs(parts, p); };
-  if (is({"ports", "top"}) || is({"countries", "top"}) || is({"asns", "top"}))
-    return AnswerTop(req);
-  if (is({"ports", "series"}) || is({"countries", "series"}) || is({"traffic", "series"}))
-    return AnswerSeries(req);
-  if (is({"traffic", "top"})) return AnswerTrafficTop(req);
-  if (is({"ports", "*"})) return AnswerPort(req);
-  if (is({"sources", "*"})) return AnswerSource(req);
-  if (is({"sensors"})) return AnswerSensors(req);
-  if (is({"meta"})) return AnswerMeta(req);
-  std::string path = "/api/v1";
-  for (const std::string& p : parts) path += "/" + p;
-  return ErrorResponse(404, "no such endpoint: " + path + " (see docs/api.md)");
+  return answer();
 }
 
 }  // namespace isdas::api

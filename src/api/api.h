@@ -65,8 +65,9 @@ class Api {
   Response AnswerSource(const Request& req);      // sources/{address}
   Response AnswerSensors(const Request& req);     // sensors
   Response AnswerMeta(const Request& req);        // meta
-  // The endpoint the request names (404 when none).
-  Response Dispatch(const Request& req);
+  // The endpoint a path names (after /api/v1/, split at '/'); null when none.
+  struct Route;
+  static const Route* FindRoute(const std::vector<std::string>& parts);
   void Release(std::unique_ptr<storage::ReadStore> s);
 
   Options opt_;

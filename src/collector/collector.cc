@@ -101,9 +101,7 @@ Result<std::unique_ptr<Collector>> Collector::Start(Options options, Clock clock
     if (!g.ok()) return Prefixed("geo.dir", g.status());
     c->geo_ = std::move(g.value());
   }
-  if (!o.ingest.on_refusal) {
-    o.ingest.on_refusal = [tell = c->say_](const std::string& m) { tell(m); };
-  }
+  if (!o.ingest.on_refusal) o.ingest.on_refusal = c->say_;
   auto server =
       ingest::IngestServer::Create(o.ingest, c->store_.get(), c->geo_.get(), c->scanners_.get());
   if (!server.ok()) return server.status();

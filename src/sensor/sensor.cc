@@ -45,8 +45,7 @@ Result<std::unique_ptr<Sensor>> Sensor::Open(Options options, Say say, Say warn)
   }
   Say warn_fn = s->warn_;
   o.ship.on_problem = [warn_fn](const std::string& what) { warn_fn(what); };
-  Say say_fn = s->say_;
-  o.ship.on_state = [say_fn](const std::string& what) { say_fn(what); };
+  o.ship.on_state = s->say_;
   auto sh = ship::Shipper::Create(o.ship, s->spool_.get());
   if (!sh.ok()) return sh.status();
   s->shipper_ = std::move(sh.value());
