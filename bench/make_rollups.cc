@@ -158,7 +158,15 @@ int main(int argc, char** argv) {
   emit(0, now_day - 86400, now_day + 86400, 300);
   for (auto* st : tot) sqlite3_finalize(st);
   sqlite3_exec(db, "ANALYZE", nullptr, nullptr, nullptr);
+  // The coarse buckets are made from the daily rows when the store is next opened, as after
+  // the migration to schema version 9: every day, as for an import's store (no collector mark).
+  sqlite3_exec(db, "INSERT OR REPLACE INTO meta VALUES('coarse_from_daily', '1')", nullptr, nullptr,
+               nullptr);
   sqlite3_close_v2(db);  // closed once the pack writers finalize their statements
+  {
+    auto s = storage::SqliteStore::Open(dir);
+    if (!s.ok()) return std::fprintf(stderr, "%s\n", s.status().ToString().c_str()), 1;
+  }
   std::printf("days %d events %llu rows %llu\n", days, static_cast<unsigned long long>(events),
               static_cast<unsigned long long>(rows));
   return 0;

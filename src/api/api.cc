@@ -1007,7 +1007,6 @@ Response Api::Get(const std::string& path, const Params& params) {
     if (!ValidUtf8(v)) return ErrorResponse(400, "parameter '" + k + "': not valid UTF-8 text");
   }
   const int64_t now = now_us_();
-  const query::Availability avail = query::Availability::Of(opt_.retention, now);
   std::vector<std::string> parts;
   {
     const std::string prefix = "/api/v1/";
@@ -1025,6 +1024,8 @@ Response Api::Get(const std::string& path, const Params& params) {
   Status err;
   auto lease = Acquire(&err);
   if (!lease) return ErrorResponse(503, "store unavailable: " + err.ToString());
+  const query::Availability avail =
+      query::Availability::Of(opt_.retention, now, lease->store->CoarseThrough());
   const Request req{parts, params, now, avail, *lease->q, *lease->store};
   auto answer = [&] { return (this->*route->answer)(req); };
   if (cache_ && route->from_rollups) {

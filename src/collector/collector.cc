@@ -141,10 +141,18 @@ void Collector::RunRetention() {
   auto rep = retention_store_->Expire(opt_.api.retention, clock_());
   if (!rep.ok()) {
     say_("retention: " + rep.status().message());
-  } else if (rep->events + rep->rollup_rows[0] + rep->rollup_rows[1] + rep->rollup_rows[2]) {
-    say_("retention removed " + std::to_string(rep->events) + " events, " +
-         std::to_string(rep->rollup_rows[0]) + "/" + std::to_string(rep->rollup_rows[1]) + "/" +
-         std::to_string(rep->rollup_rows[2]) + " rollup rows (5m/1h/1d)");
+  } else {
+    uint64_t coarse = 0, any = rep->events;
+    for (rollup::Resolution r : rollup::kAllResolutions) {
+      any += rep->rollup_rows[static_cast<int>(r)];
+      if (rollup::IsCoarse(r)) coarse += rep->rollup_rows[static_cast<int>(r)];
+    }
+    if (any) {
+      say_("retention removed " + std::to_string(rep->events) + " events, " +
+           std::to_string(rep->rollup_rows[0]) + "/" + std::to_string(rep->rollup_rows[1]) + "/" +
+           std::to_string(rep->rollup_rows[2]) + "/" + std::to_string(coarse) +
+           " rollup rows (5m/1h/1d/coarser)");
+    }
   }
 }
 

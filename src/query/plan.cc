@@ -1,6 +1,7 @@
 #include "query/plan.h"
 
 #include <algorithm>
+#include <iterator>
 
 namespace isdas::query {
 namespace {
@@ -27,7 +28,31 @@ void Hours(std::vector<Segment>* out, int64_t a, int64_t b) {
   Add(out, Resolution::k5m, h1, b);
 }
 
-std::vector<Segment> Decompose(int64_t from, int64_t to) {
+// [a, b), both on day boundaries, as whole coarse buckets of rollup::kCoarse[level] and
+// coarser ones below it where available, the rest in days.
+void Days(std::vector<Segment>* out, int64_t a, int64_t b, const Availability& av, int level) {
+  if (level < 0) {
+    Add(out, Resolution::k1d, a, b);
+    return;
+  }
+  const Resolution r = rollup::kCoarse[level];
+  const int64_t w = rollup::Seconds(r), avail = av.from_s[static_cast<int>(r)];
+  if (avail == INT64_MAX || av.coarse_to_s == INT64_MIN) {
+    Days(out, a, b, av, level - 1);
+    return;
+  }
+  const int64_t c0 = Ceil(avail == INT64_MIN ? a : std::max(a, avail), w);
+  const int64_t c1 = Floor(std::min(b, av.coarse_to_s), w);
+  if (c0 >= c1) {
+    Days(out, a, b, av, level - 1);
+    return;
+  }
+  Days(out, a, c0, av, level - 1);
+  Add(out, r, c0, c1);
+  Days(out, c1, b, av, level - 1);
+}
+
+std::vector<Segment> Decompose(int64_t from, int64_t to, const Availability& av) {
   std::vector<Segment> out;
   const int64_t d0 = Ceil(from, 86400), d1 = Floor(to, 86400);
   if (d0 >= d1) {
@@ -35,19 +60,28 @@ std::vector<Segment> Decompose(int64_t from, int64_t to) {
     return out;
   }
   Hours(&out, from, d0);
-  Add(&out, Resolution::k1d, d0, d1);
+  Days(&out, d0, d1, av, static_cast<int>(std::size(rollup::kCoarse)) - 1);
   Hours(&out, d1, to);
   return out;
 }
 
 }  // namespace
 
-Availability Availability::Of(const storage::Retention& r, int64_t now_us) {
+Availability Availability::Of(const storage::Retention& r, int64_t now_us, int64_t coarse_through) {
   Availability a;
-  for (Resolution res : rollup::kResolutions) {
+  const bool coarse = coarse_through != INT64_MIN;
+  a.coarse_to_s = coarse_through;
+  for (Resolution res : rollup::kAllResolutions) {
     const int i = static_cast<int>(res);
     const int64_t cut = storage::RetentionCutoff(r.days(i), now_us);
-    a.from_s[i] = cut == INT64_MIN ? INT64_MIN : BucketStart(cut, rollup::Seconds(res));
+    if (rollup::IsCoarse(res)) {
+      // The first bucket that starts at or after the cut-off (storage::Expire).
+      a.from_s[i] = !coarse            ? INT64_MAX
+                    : cut == INT64_MIN ? INT64_MIN
+                                       : Ceil(cut, rollup::Seconds(res));
+    } else {
+      a.from_s[i] = cut == INT64_MIN ? INT64_MIN : BucketStart(cut, rollup::Seconds(res));
+    }
   }
   return a;
 }
@@ -60,12 +94,12 @@ TopPlan PlanTop(int64_t from_s, int64_t to_s, const Availability& a, Resolution 
   for (int round = 0; round < 3; ++round) {
     from = std::max(from, a.from_s[2] == INT64_MIN ? from : Ceil(a.from_s[2], 86400));
     if (from >= to) break;
-    p.segments = Decompose(from, to);
+    p.segments = Decompose(from, to, a);
     bool widened = false;
     const int64_t f0 = from, t0 = to;
     for (const Segment& s : p.segments) {
       const int i = static_cast<int>(s.res);
-      if (s.res == Resolution::k1d || s.from_s >= a.from_s[i]) continue;
+      if (s.res >= Resolution::k1d || s.from_s >= a.from_s[i]) continue;
       const int64_t w =
           rollup::Seconds(s.res == Resolution::k5m ? Resolution::k1h : Resolution::k1d);
       if (s.from_s == f0) from = Floor(from, w);

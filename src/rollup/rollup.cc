@@ -19,6 +19,12 @@ int64_t Seconds(Resolution r) {
       return 3600;
     case Resolution::k1d:
       return 86400;
+    case Resolution::k8d:
+      return 8 * 86400;
+    case Resolution::k64d:
+      return 64 * 86400;
+    case Resolution::k512d:
+      return 512 * 86400;
   }
   return 300;
 }
@@ -31,6 +37,12 @@ std::string_view Name(Resolution r) {
       return "1h";
     case Resolution::k1d:
       return "1d";
+    case Resolution::k8d:
+      return "8d";
+    case Resolution::k64d:
+      return "64d";
+    case Resolution::k512d:
+      return "512d";
   }
   return "?";
 }

@@ -24,10 +24,20 @@
 
 namespace isdas::rollup {
 
-enum class Resolution : uint8_t { k5m = 0, k1h = 1, k1d = 2 };
+// 5 minutes, an hour, a day: every engine keeps these. The coarse ones — 8, 64 and 512 days
+// from 1970-01-01 — only engines that merge a bucket's rows as they are written (SQLite): made
+// from closed days, they let a long window be read as tens of buckets instead of hundreds of
+// days (docs/rollups.md#coarse-buckets).
+enum class Resolution : uint8_t { k5m = 0, k1h = 1, k1d = 2, k8d = 3, k64d = 4, k512d = 5 };
 inline constexpr Resolution kResolutions[] = {Resolution::k5m, Resolution::k1h, Resolution::k1d};
-int64_t Seconds(Resolution r);        // 300, 3600, 86400
-std::string_view Name(Resolution r);  // "5m", "1h", "1d"
+inline constexpr Resolution kCoarse[] = {Resolution::k8d, Resolution::k64d, Resolution::k512d};
+inline constexpr Resolution kAllResolutions[] = {Resolution::k5m,  Resolution::k1h,
+                                                 Resolution::k1d,  Resolution::k8d,
+                                                 Resolution::k64d, Resolution::k512d};
+inline constexpr int kResolutionCount = 6;
+inline constexpr bool IsCoarse(Resolution r) { return r >= Resolution::k8d; }
+int64_t Seconds(Resolution r);        // 300, 3600, 86400, 691200, 5529600, 44236800
+std::string_view Name(Resolution r);  // "5m", "1h", "1d", "8d", "64d", "512d"
 // Start of the bucket holding `t` (seconds since 1970, UTC; floor, also before 1970).
 int64_t BucketStart(int64_t t, int64_t width);
 

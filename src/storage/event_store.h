@@ -22,6 +22,7 @@
 #include "common/status.h"
 #include "model/event.h"
 #include "model/source_info.h"
+#include "rollup/rollup.h"
 
 namespace isdas::storage {
 
@@ -77,7 +78,7 @@ struct Retention {
   int r5m_days = 30;                // 5-minute rollups
   int r1h_days = 730;               // hourly rollups
   int r1d_days = 0;                 // daily rollups
-  int days(int resolution) const {  // 0 5m, 1 1h, 2 1d
+  int days(int resolution) const {  // 0 5m, 1 1h, 2 1d; the coarse ones as the daily
     return resolution == 0 ? r5m_days : resolution == 1 ? r1h_days : r1d_days;
   }
 };
@@ -85,7 +86,7 @@ struct Retention {
 // What one retention pass removed.
 struct ExpireReport {
   uint64_t events = 0;
-  uint64_t rollup_rows[3] = {0, 0, 0};  // by resolution: 5m, 1h, 1d
+  uint64_t rollup_rows[rollup::kResolutionCount] = {};  // by resolution (rollup::Resolution)
 };
 
 // Cells of a SELECT's result as text (NULL and empty alike ""), row by row.
@@ -188,6 +189,11 @@ class ReadStore {
   virtual Result<std::optional<std::string>> RollupGeneration() {
     return std::optional<std::string>();
   }
+  // The coarse buckets (rollup::kCoarse, docs/rollups.md#coarse-buckets) hold every day before
+  // this (seconds; INT64_MAX: every day): plans read whole ones of those that end by then
+  // instead of their days. INT64_MIN when the engine keeps none (ClickHouse) or it cannot be
+  // read (then the days are read).
+  virtual int64_t CoarseThrough() { return INT64_MIN; }
   // Where the data is, for the logs: a file's path, or a server's version and address.
   virtual std::string Describe() const = 0;
 };

@@ -40,6 +40,11 @@ class StoredRows {
   void Add(const RowKey& key, uint64_t packets, int64_t first_us, int64_t last_us,
            std::string_view sources, std::string_view destinations);
   void SortByKey();  // rollup::operator<: the order of rows in the packs
+  // Files every row under bucket `b` (one day's rows, each key once, re-bucketed into the
+  // coarse bucket holding the day: the keys stay distinct and in order).
+  void SetBucket(int64_t b) {
+    for (Row& r : rows_) r.key.bucket = b;
+  }
   const std::vector<Row>& rows() const { return rows_; }
   std::string_view sources(const Row& r) const {
     return {bytes_.data() + r.sources_at, r.sources_len};

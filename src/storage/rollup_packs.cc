@@ -267,7 +267,7 @@ Status PackReader::Read(std::string_view pack, int64_t id, rollup::Family f, int
 std::string PacksSchema() {
   // meta holds the rollup generation every write moves (kBumpRollupGeneration).
   std::string sql = "CREATE TABLE IF NOT EXISTS meta(key TEXT PRIMARY KEY, value TEXT NOT NULL);";
-  for (rollup::Resolution r : rollup::kResolutions) {
+  for (rollup::Resolution r : rollup::kAllResolutions) {
     sql += "CREATE TABLE IF NOT EXISTS " + PacksTable(r) +
            "(id INTEGER PRIMARY KEY, family INTEGER NOT NULL, bucket INTEGER NOT NULL, "
            "part INTEGER NOT NULL, rows INTEGER NOT NULL, data BLOB NOT NULL);";
@@ -887,7 +887,7 @@ std::string PackSelectSql(rollup::Resolution r) {
 }
 
 bool RegisterRollupTables(sqlite3* db) {
-  for (const rollup::Resolution& r : rollup::kResolutions) {
+  for (const rollup::Resolution& r : rollup::kAllResolutions) {
     const std::string name = "rollup_" + std::string(rollup::Name(r));
     if (sqlite3_create_module_v2(db, name.c_str(), &kModule, const_cast<rollup::Resolution*>(&r),
                                  nullptr) != SQLITE_OK) {

@@ -5,6 +5,8 @@
 
 #include <algorithm>
 #include <cstdlib>
+#include <iterator>
+#include <map>
 
 #include "storage/port_totals.h"
 #include "storage/sqlite_util.h"
@@ -30,10 +32,11 @@ Status SqliteRollupWriter::Prepare(sqlite3* db, const std::string& path, EventSc
   db_ = db;
   path_ = path;
   scan_ = std::move(scan);
-  for (rollup::Resolution r : rollup::kResolutions) {
+  for (rollup::Resolution r : rollup::kAllResolutions) {
     ISDAS_RETURN_IF_ERROR(packs_[static_cast<int>(r)].Prepare(db_, r));
   }
-  return Status::Ok();
+  ISDAS_RETURN_IF_ERROR(day_reader_.Prepare(db_, rollup::Resolution::k1d));
+  return LoadCoarseThrough();
 }
 
 Status SqliteRollupWriter::Error(const char* what) {
@@ -62,6 +65,8 @@ Result<Rows> SqliteRollupWriter::Select(const std::string& sql) {
 
 Status SqliteRollupWriter::WriteAggregated(rollup::Aggregator* agg) {
   if (agg->empty()) return Status::Ok();
+  // As the transaction sees it: a collector on the same store may have moved it since.
+  ISDAS_RETURN_IF_ERROR(LoadCoarseThrough());
   // 5-minute rows, then hourly ones made from them, then daily ones made from the hourly.
   std::vector<rollup::Row> rows = agg->Take();
   for (rollup::Resolution r : rollup::kResolutions) {
@@ -134,8 +139,125 @@ Status SqliteRollupWriter::Write(rollup::Resolution r, const StoredRows& rows, s
   if (s.ok()) s = AddPortTotals(r, totals);
   times_.rows[static_cast<int>(r)] += written;
   times_.write_seconds[static_cast<int>(r)] += SteadySeconds() - start;
-  return s;
+  if (!s.ok() || r != rollup::Resolution::k1d) return s;
+  // Days already folded into the coarse buckets get these rows there too (late events, imports
+  // of past days), a day at a time: one day's rows hold each key once.
+  std::map<int64_t, StoredRows> days;
+  for (size_t i = begin; i < end; ++i) {
+    const StoredRows::Row& row = rows.rows()[i];
+    if (row.key.bucket >= coarse_through_) continue;
+    days[row.key.bucket].Add(row.key, row.packets, row.first_us, row.last_us, rows.sources(row),
+                             rows.destinations(row));
+  }
+  for (auto& [day, day_rows] : days) ISDAS_RETURN_IF_ERROR(WriteCoarse(day_rows, day));
+  return Status::Ok();
 }
+
+Status SqliteRollupWriter::LoadCoarseThrough() {
+  auto v = Select("SELECT value FROM meta WHERE key = 'rollup_coarse_through'");
+  if (!v.ok()) return v.status();
+  coarse_through_ = v->empty() ? INT64_MAX : std::strtoll(v.value()[0][0].c_str(), nullptr, 10);
+  return Status::Ok();
+}
+
+Status SqliteRollupWriter::StoreCoarseThrough(int64_t day) {
+  coarse_through_ = day;
+  return Exec(
+      ("INSERT OR REPLACE INTO meta VALUES('rollup_coarse_through', " + std::to_string(day) + ")")
+          .c_str());
+}
+
+Status SqliteRollupWriter::WriteCoarse(StoredRows& rows, int64_t day, const int64_t* level_from) {
+  for (size_t i = 0; i < std::size(rollup::kCoarse); ++i) {
+    const rollup::Resolution r = rollup::kCoarse[i];
+    if (level_from && day < level_from[i]) continue;
+    rows.SetBucket(rollup::BucketStart(day, rollup::Seconds(r)));
+    ISDAS_RETURN_IF_ERROR(Write(r, rows));
+  }
+  return Status::Ok();
+}
+
+Status SqliteRollupWriter::FoldDays(int64_t from, int64_t to, const int64_t* level_from) {
+  if (from >= to) return StoreCoarseThrough(to);
+  // The days with rows: each has a pack of the total family (every event counts in it).
+  int64_t lo, hi;
+  std::vector<int64_t> days;
+  if (PackIdRange(rollup::Resolution::k1d, 0, 0, from, to - 1, 0, 0, &lo, &hi)) {
+    auto found =
+        Select("SELECT bucket FROM " + PacksTable(rollup::Resolution::k1d) + " WHERE id BETWEEN " +
+               std::to_string(lo) + " AND " + std::to_string(hi) + " ORDER BY id");
+    if (!found.ok()) return found.status();
+    for (const auto& r : found.value()) days.push_back(std::strtoll(r[0].c_str(), nullptr, 10));
+  }
+  Stmt st;
+  if (sqlite3_prepare_v2(db_,
+                         ("SELECT id, part, data FROM " + PacksTable(rollup::Resolution::k1d) +
+                          " WHERE id BETWEEN ? AND ? ORDER BY id")
+                             .c_str(),
+                         -1, &st.s, nullptr) != SQLITE_OK) {
+    return Error("prepare");
+  }
+  std::vector<PackRow> pack;
+  for (const int64_t day : days) {
+    StoredRows rows;
+    for (int f = 0; f < rollup::kFamilies; ++f) {
+      if (!PackIdRange(rollup::Resolution::k1d, f, f, day, day, 0, INT64_MAX, &lo, &hi)) continue;
+      sqlite3_bind_int64(st.s, 1, lo);
+      sqlite3_bind_int64(st.s, 2, hi);
+      int rc;
+      while ((rc = sqlite3_step(st.s)) == SQLITE_ROW) {
+        const auto* p = static_cast<const char*>(sqlite3_column_blob(st.s, 2));
+        const std::string_view data(p ? p : "", static_cast<size_t>(sqlite3_column_bytes(st.s, 2)));
+        Status read =
+            day_reader_.Read(data, sqlite3_column_int64(st.s, 0), static_cast<rollup::Family>(f),
+                             day, sqlite3_column_int64(st.s, 1), &pack);
+        if (!read.ok()) {
+          sqlite3_reset(st.s);
+          return read;
+        }
+        for (const PackRow& pr : pack) {
+          rollup::RowKey k;
+          k.family = static_cast<rollup::Family>(f);
+          k.bucket = day;
+          k.key = pr.key;
+          k.sensor = pr.sensor;
+          k.proto = pr.proto;
+          k.kind = pr.kind;
+          k.tool = pr.tool;
+          k.research = pr.research;
+          rows.Add(k, pr.packets, pr.first_us, pr.last_us, pr.sources, pr.destinations);
+        }
+      }
+      sqlite3_reset(st.s);
+      if (rc != SQLITE_DONE) return Error("read daily rollups in");
+    }
+    ISDAS_RETURN_IF_ERROR(WriteCoarse(rows, day, level_from));
+  }
+  return StoreCoarseThrough(to);
+}
+
+Status SqliteRollupWriter::RebuildCoarseFrom(int64_t from, int64_t through) {
+  int64_t first = through;  // the first day to fold again
+  int64_t level_from[std::size(rollup::kCoarse)];
+  for (size_t i = 0; i < std::size(rollup::kCoarse); ++i) {
+    const rollup::Resolution r = rollup::kCoarse[i];
+    const int64_t b = from == INT64_MIN ? INT64_MIN : rollup::BucketStart(from, rollup::Seconds(r));
+    level_from[i] = b;
+    first = std::min(first, b);
+    for (const std::string& sql :
+         {"DELETE FROM " + DeltasTable(r) + " WHERE " + PacksInBuckets(r, b, INT64_MAX),
+          "DELETE FROM " + PacksTable(r) + " WHERE " + PacksInBuckets(r, b, INT64_MAX),
+          ForResolution("DELETE FROM port_totals_{r} WHERE bucket >= ", r) + std::to_string(b),
+          std::string(kBumpRollupGeneration)}) {
+      ISDAS_RETURN_IF_ERROR(Exec(sql.c_str()));
+    }
+  }
+  // Each level takes back the days of its deleted buckets only: a day before a level's first
+  // deleted bucket is still in that level.
+  return FoldDays(first, through, level_from);
+}
+
+Status SqliteRollupWriter::RebuildCoarse() { return RebuildCoarseFrom(INT64_MIN, coarse_through_); }
 
 Status SqliteRollupWriter::AddPortTotals(rollup::Resolution r, PortAdds& add) {
   if (add.empty()) return Status::Ok();
@@ -428,8 +550,13 @@ Status SqliteRollupWriter::WritePending(size_t budget) {
     mark = fold_marks_.front().second;
     fold_marks_.pop_front();
   }
-  if (mark != INT64_MIN) ISDAS_RETURN_IF_ERROR(WriteClosedMark(mark));
-  return Status::Ok();
+  if (mark == INT64_MIN) return Status::Ok();
+  // Days the mark has closed, their rows all written, go into the coarse buckets with it.
+  const int64_t day = rollup::BucketStart(mark, 86400);
+  if (coarse_through_ != INT64_MAX && day > coarse_through_) {
+    ISDAS_RETURN_IF_ERROR(FoldDays(coarse_through_, day));
+  }
+  return WriteClosedMark(mark);
 }
 
 void SqliteRollupWriter::RecycleOut(int half, RollupBuffer::Out&& out) {
@@ -485,6 +612,16 @@ Status SqliteRollupWriter::Recover() {
     if (!s.ok()) return fail(s);
   } else {
     closed5_ = std::strtoll(mark.value()[0][0].c_str(), nullptr, 10);
+  }
+  {
+    // The coarse buckets hold closed days only (LoadCoarseThrough); days imported before a
+    // collector first ran on the store are in them whole, and the open one is counted again
+    // below: take it out.
+    const int64_t open_day =
+        closed5_ == INT64_MIN ? INT64_MIN : rollup::BucketStart(closed5_, 86400);
+    s = LoadCoarseThrough();
+    if (s.ok() && coarse_through_ > open_day) s = RebuildCoarseFrom(open_day, open_day);
+    if (!s.ok()) return fail(s);
   }
   {
     // Rows of open buckets may hold partial writes: delete them and count those buckets again

@@ -44,8 +44,8 @@ struct CommitTimes {
   // Rollup rows written (merged into their packs), and the seconds that took, by resolution
   // (5m, 1h, 1d): every write — batches, FlushRollups, imports, recovery — not only
   // CommitBatches'.
-  uint64_t rows[3] = {0, 0, 0};
-  double write_seconds[3] = {0, 0, 0};
+  uint64_t rows[rollup::kResolutionCount] = {};
+  double write_seconds[rollup::kResolutionCount] = {};
   // Folding closed buckets' rows into coarser ones, serializing those written (the fold
   // threads' time, summed; taking the tables out takes next to none), and the writer waiting
   // for the folds.
@@ -103,6 +103,11 @@ class SqliteRollupWriter {
   Status FlushAll();
   // Waits until the folds queued so far have finished; their rows go with the next commit.
   void WaitForFolds() { JoinFold(true); }
+
+  // The coarse buckets (rollup::kCoarse; docs/rollups.md#coarse-buckets) made again from the
+  // daily rows of the days folded into them (meta.rollup_coarse_through), in the caller's
+  // transaction: the migration to schema version 9 and after a rebuild of the daily rows.
+  Status RebuildCoarse();
 
   CommitTimes& times() { return times_; }
   const double* counting_half_seconds() const { return buffer_.half_seconds(); }
@@ -164,10 +169,31 @@ class SqliteRollupWriter {
   // events of the buckets still open, their partly written rows deleted (its own transaction).
   Status Recover();
 
+  // Coarse buckets. Days before coarse_through_ are in them: a write of daily rows of such a
+  // day is also written into each coarse bucket holding it. Later days are folded in whole by
+  // FoldDays once they close (the collector's closed mark passes their end), so a coarse
+  // bucket never holds part of an open day, and recovery, which rebuilds open days, leaves
+  // the coarse buckets alone. INT64_MAX (no mark: a store only imports write, whose days are
+  // complete when written): every day.
+  Status LoadCoarseThrough();
+  Status StoreCoarseThrough(int64_t day);
+  // Writes one day's rows (bucket = the day, as stored daily) into each coarse bucket holding
+  // it; `rows` is re-bucketed.
+  // `level_from` (one per rollup::kCoarse, or null): a level takes the day only from there on.
+  Status WriteCoarse(StoredRows& rows, int64_t day, const int64_t* level_from = nullptr);
+  // Folds the days in [from, to) that have daily rows into the coarse buckets, reading those
+  // rows back (PackReader), and moves coarse_through_ to `to`.
+  Status FoldDays(int64_t from, int64_t to, const int64_t* level_from = nullptr);
+  // Deletes the coarse buckets holding days at or after `from` (INT64_MIN: all), folds the days
+  // of theirs before `through` again, and sets coarse_through_ to `through`.
+  Status RebuildCoarseFrom(int64_t from, int64_t through);
+
   sqlite3* db_ = nullptr;
   std::string path_;
   EventScan scan_;
-  PackWriter packs_[3];         // rollup rows, by resolution
+  PackWriter packs_[rollup::kResolutionCount];  // rollup rows, by resolution
+  PackReader day_reader_;                       // daily packs read back to fold days
+  int64_t coarse_through_ = INT64_MAX;
   RollupBuffer buffer_;         // committed sensor batches' rows of open buckets
   RollupBuffer late_;           // this commit's events of closed buckets
   RollupBuffer::Taken closed_;  // TakeClosed's, queued by Count

@@ -18,7 +18,7 @@
 namespace isdas::storage {
 namespace {
 
-constexpr int kSchemaVersion = 8;
+constexpr int kSchemaVersion = 9;
 constexpr size_t kImportBlockEvents = 16384;  // old events are moved into blocks of this
 
 // Column meanings: docs/storage-sqlite.md. Addresses are 4- or 16-byte BLOBs in network
@@ -125,6 +125,7 @@ const SqliteStore::Migration SqliteStore::kMigrations[] = {
     {5, 6, "rollup rows in packs", &SqliteStore::RollupsToPacks},
     {6, 7, "the packs' deltas tables", &SqliteStore::AddPackDeltas},
     {7, 8, "the GeoIP data version of each import", &SqliteStore::AddImportGeoVersion},
+    {8, 9, "coarse rollup buckets (8, 64 and 512 days)", &SqliteStore::AddCoarseRollups},
 };
 
 Status SqliteStore::Migrate(int from, int to) {
@@ -324,13 +325,34 @@ Status SqliteStore::AddImportGeoVersion() {
   return Exec("ALTER TABLE imports ADD COLUMN geo_version TEXT NOT NULL DEFAULT ''");
 }
 
+// Version 9 added the coarse buckets (docs/rollups.md#coarse-buckets): their tables now; their
+// rows are made from the daily ones once the writer is ready (BuildCoarseIfAsked). A
+// collector's store folds only its closed days (the days before its closed mark's); an
+// import's, every day.
+Status SqliteStore::AddCoarseRollups() {
+  ISDAS_RETURN_IF_ERROR(Exec(PacksSchema().c_str()));
+  for (rollup::Resolution r : rollup::kCoarse) {
+    ISDAS_RETURN_IF_ERROR(Exec(ForResolution(kRollupSchema, r).c_str()));
+  }
+  auto mark = Select("SELECT value FROM meta WHERE key = 'rollup_closed_5m'");
+  if (!mark.ok()) return mark.status();
+  if (!mark->empty()) {
+    const int64_t through =
+        rollup::BucketStart(std::strtoll(mark.value()[0][0].c_str(), nullptr, 10), 86400);
+    ISDAS_RETURN_IF_ERROR(Exec(("INSERT OR REPLACE INTO meta VALUES('rollup_coarse_through', " +
+                                std::to_string(through) + ")")
+                                   .c_str()));
+  }
+  return Exec("INSERT OR REPLACE INTO meta VALUES('coarse_from_daily', '1')");
+}
+
 // Version 7 added the packs' deltas tables: made, nothing to move.
 Status SqliteStore::AddPackDeltas() { return Exec(PacksSchema().c_str()); }
 
 Status SqliteStore::CreateSchema() {
   ISDAS_RETURN_IF_ERROR(Exec(kSchema));
   ISDAS_RETURN_IF_ERROR(Exec(PacksSchema().c_str()));
-  for (rollup::Resolution r : rollup::kResolutions) {
+  for (rollup::Resolution r : rollup::kAllResolutions) {
     ISDAS_RETURN_IF_ERROR(Exec(ForResolution(kRollupSchema, r).c_str()));
   }
   return Status::Ok();
@@ -353,6 +375,22 @@ Status SqliteStore::RebuildRollupsIfAsked() {
     (void)aggregator_.Take();
     (void)Exec("ROLLBACK");
   }
+  return s;
+}
+
+Status SqliteStore::BuildCoarseIfAsked() {
+  auto asked = Select("SELECT 1 FROM meta WHERE key = 'coarse_from_daily'");
+  if (!asked.ok()) return asked.status();
+  if (asked->empty()) return Status::Ok();
+  std::fprintf(stderr,
+               "isdas: %s: making the coarse rollup buckets from the daily ones (schema version "
+               "9); this reads every daily rollup row once\n",
+               path_.c_str());
+  ISDAS_RETURN_IF_ERROR(Exec("BEGIN IMMEDIATE"));
+  Status s = rollups_.RebuildCoarse();
+  if (s.ok()) s = Exec("DELETE FROM meta WHERE key = 'coarse_from_daily'");
+  if (s.ok()) s = Exec("COMMIT");
+  if (!s.ok()) (void)Exec("ROLLBACK");
   return s;
 }
 
@@ -454,6 +492,7 @@ Result<std::unique_ptr<SqliteStore>> SqliteStore::Open(const std::string& data_d
         return self->ScanEvents(from_us, fn);
       }));
   ISDAS_RETURN_IF_ERROR(s->RebuildRollupsIfAsked());
+  ISDAS_RETURN_IF_ERROR(s->BuildCoarseIfAsked());
   return s;
 }
 

@@ -631,11 +631,13 @@ Result<ExpireReport> SqliteStore::Expire(const Retention& ret, int64_t now_us) {
                        &rep.events));
     ISDAS_RETURN_IF_ERROR(CutBlocks(raw * 1000000, &rep.events));
   }
-  for (rollup::Resolution r : rollup::kResolutions) {
+  for (rollup::Resolution r : rollup::kAllResolutions) {
     const int64_t cut = RetentionCutoff(ret.days(static_cast<int>(r)), now_us);
     if (cut == INT64_MIN) continue;
-    // Whole buckets only: those that end at or before the cut-off.
-    const int64_t before = cut - rollup::Seconds(r) + 1;
+    // Whole buckets only: those that end at or before the cut-off; and a coarse bucket once its
+    // first day is past it (its days after the cut are read from the daily rows instead, which
+    // are kept: query::Availability).
+    const int64_t before = rollup::IsCoarse(r) ? cut : cut - rollup::Seconds(r) + 1;
     // Delta packs, then packs, 64 at a time, each DELETE returning the rows it removed (stored
     // rows: a key in a pack and its deltas counts once in each).
     const std::string in = PacksInBuckets(r, INT64_MIN, before - 1);
@@ -718,6 +720,12 @@ Status SqliteStore::SelectEach(const std::string& sql, const RowFn& fn) {
   }
   if (rc != SQLITE_DONE) return Error("query");
   return Status::Ok();
+}
+
+int64_t SqliteStore::CoarseThrough() {
+  auto r = Select("SELECT value FROM meta WHERE key = 'rollup_coarse_through'");
+  if (!r.ok()) return INT64_MIN;
+  return r->empty() ? INT64_MAX : std::strtoll(r.value()[0][0].c_str(), nullptr, 10);
 }
 
 Result<std::optional<std::string>> SqliteStore::RollupGeneration() {

@@ -70,6 +70,8 @@ class SqliteStore final : public IngestStore, public ImportStore {
   Result<std::optional<PortTotals>> TopPortTotals(const PortTotalsQuery& q) override;
   // meta.rollup_generation (kBumpRollupGeneration), "0" before the first rollup write.
   Result<std::optional<std::string>> RollupGeneration() override;
+  // meta.rollup_coarse_through (SqliteRollupWriter), INT64_MAX when there is none.
+  int64_t CoarseThrough() override;
   std::string Describe() const override { return path_; }
 
   const std::string& path() const { return path_; }
@@ -127,11 +129,15 @@ class SqliteStore final : public IngestStore, public ImportStore {
   Status RollupsToPacks();        // 4 or 5 -> 6
   Status AddPackDeltas();         // 6 -> 7
   Status AddImportGeoVersion();   // 7 -> 8
+  Status AddCoarseRollups();      // 8 -> 9: their rows are then made from the daily ones (below)
   // Today's schema objects that are missing (a new store gets them all).
   Status CreateSchema();
   // Recomputes every rollup from the stored events, when a migration from before rollups
   // asked for it (meta.rollups_from_events).
   Status RebuildRollupsIfAsked();
+  // Makes the coarse buckets from the daily rows, when the migration to version 9 asked for it
+  // (meta.coarse_from_daily).
+  Status BuildCoarseIfAsked();
   // Stores events as blocks (event_blocks.h); sensor < 0: under each event's own sensor id.
   Status InsertEvents(std::span<const model::Event> events, std::span<const SourceInfo> sources,
                       int64_t sensor, int64_t import_id);

@@ -225,7 +225,7 @@ TEST(SqliteStore, EachMigrationStepDoesItsPart) {
   auto has_table = [&ask](const std::string& name) {
     return ask("SELECT count(*) FROM sqlite_master WHERE name = '" + name + "'") == "1";
   };
-  EXPECT_EQ(SqliteStore::UpgradeTo(dir, 9).kind(), ErrorKind::kInvalidArgument);
+  EXPECT_EQ(SqliteStore::UpgradeTo(dir, 10).kind(), ErrorKind::kInvalidArgument);
   EXPECT_EQ(ask("PRAGMA user_version"), "1");  // refused before any step ran
 
   ASSERT_TRUE(SqliteStore::UpgradeTo(dir, 2).ok());
@@ -257,6 +257,12 @@ TEST(SqliteStore, EachMigrationStepDoesItsPart) {
   EXPECT_EQ(ask("SELECT count(*) FROM pragma_table_info('imports') WHERE name = 'geo_version'"),
             "1");
 
+  ASSERT_TRUE(SqliteStore::UpgradeTo(dir, 9).ok());
+  EXPECT_EQ(ask("PRAGMA user_version"), "9");
+  EXPECT_TRUE(has_table("rollup_512d_packs"));
+  EXPECT_TRUE(has_table("port_totals_8d"));
+  EXPECT_EQ(ask("SELECT value FROM meta WHERE key = 'coarse_from_daily'"), "1");
+
   auto s = SqliteStore::Open(dir);
   ASSERT_TRUE(s.ok()) << s.status().ToString();
   EXPECT_EQ((*s)->CountEvents().value(), 1u);
@@ -264,6 +270,16 @@ TEST(SqliteStore, EachMigrationStepDoesItsPart) {
   ASSERT_TRUE(r.ok()) << r.status().ToString();
   EXPECT_EQ(r.value(), (Rows{{"23", "1"}}));
   auto asked = (*s)->Select("SELECT count(*) FROM meta WHERE key = 'rollups_from_events'");
+  ASSERT_TRUE(asked.ok());
+  EXPECT_EQ(asked.value()[0][0], "0");
+  // The coarse buckets were made from the daily rows, once.
+  for (const char* res : {"8d", "64d", "512d"}) {
+    auto c = (*s)->Select(std::string("SELECT key, sum(packets) FROM rollup_") + res +
+                          " WHERE family = 1 GROUP BY key");
+    ASSERT_TRUE(c.ok()) << c.status().ToString();
+    EXPECT_EQ(c.value(), (Rows{{"23", "1"}})) << res;
+  }
+  asked = (*s)->Select("SELECT count(*) FROM meta WHERE key = 'coarse_from_daily'");
   ASSERT_TRUE(asked.ok());
   EXPECT_EQ(asked.value()[0][0], "0");
 }
@@ -342,7 +358,7 @@ TEST(SqliteStore, OlderRollupTablesAreMovedIntoPacks) {
     EXPECT_EQ(packed.value()[0][0], std::to_string(before[0].size()));
     auto v = (*s)->Select("PRAGMA user_version");
     ASSERT_TRUE(v.ok());
-    EXPECT_EQ(v.value()[0][0], "8");
+    EXPECT_EQ(v.value()[0][0], "9");
     // New rows merge into the moved ones.
     SensorBatch again{"tokyo-1", 1, 2, 1, {Ev(7 * 1000000, 0)}, {SourceInfo{{'J', 'P'}, 4730}},
                       "v",       {}};

@@ -40,7 +40,7 @@ struct Stored {
   int sensor;  // index into kSensors
 };
 
-std::vector<Stored> Generate(uint32_t seed, int n) {
+std::vector<Stored> Generate(uint32_t seed, int n, int64_t day0 = kDay0, int days = kDays) {
   std::mt19937_64 rng(seed);
   auto pick = [&](uint64_t k) { return static_cast<int>(rng() % k); };
   const uint16_t hot[] = {23, 22, 80, 445, 3389, 8080, 5060, 53, 123};
@@ -48,11 +48,11 @@ std::vector<Stored> Generate(uint32_t seed, int n) {
   for (int i = 0; i < n; ++i) {
     Stored s;
     model::Event& e = s.e;
-    int64_t t = kDay0 * 1000000 + static_cast<int64_t>(rng() % (uint64_t{kDays} * 86400000000));
+    int64_t t = day0 * 1000000 + static_cast<int64_t>(rng() % (uint64_t(days) * 86400000000));
     if (pick(10) < 3) {  // on or beside a boundary
       const int64_t w = (pick(3) == 0 ? 300 : pick(2) == 0 ? 3600 : 86400) * int64_t{1000000};
       t = rollup::BucketStart(t, w) + (pick(3) - 1);
-      if (t < kDay0 * 1000000) t = kDay0 * 1000000;
+      if (t < day0 * 1000000) t = day0 * 1000000;
     }
     e.ts_us = t;
     const int r = pick(10);
@@ -333,7 +333,8 @@ class Rollups : public ::testing::TestWithParam<Engine> {
 const int64_t kNowUs = (kDay0 + (kDays + 1) * 86400) * 1000000;  // a day after the data ends
 
 TEST_P(Rollups, TopKeysOfEveryFamilyMatchBruteForce) {
-  const auto avail = query::Availability::Of(Retention{0, 0, 0, 0}, kNowUs);  // keep all
+  const auto avail =
+      query::Availability::Of(Retention{0, 0, 0, 0}, kNowUs, store_->CoarseThrough());  // keep all
   const int64_t all_from = kDay0, all_to = kDay0 + kDays * 86400;
   // Windows: everything; a day plus ragged edges; within one hour; one 5-minute bucket; a
   // request not on 5-minute boundaries (widened to them).
@@ -365,7 +366,8 @@ TEST_P(Rollups, TimeOrderedBatchesMatchBruteForce) {
   // Both kinds of batch happened (about a fifth lie in one bucket).
   EXPECT_GT(one_bucket_batches_, batches_ / 10);
   EXPECT_LT(one_bucket_batches_, batches_);
-  const auto avail = query::Availability::Of(Retention{0, 0, 0, 0}, kNowUs);
+  const auto avail =
+      query::Availability::Of(Retention{0, 0, 0, 0}, kNowUs, store_->CoarseThrough());
   for (auto [from, to] : {std::pair{kDay0, kDay0 + kDays * 86400},
                           {kDay0 + 86400 - 3 * 3600 - 600, kDay0 + 2 * 86400 + 3600 + 300},
                           {kDay0 + 7200 + 900, kDay0 + 7200 + 2700}}) {
@@ -376,7 +378,8 @@ TEST_P(Rollups, TimeOrderedBatchesMatchBruteForce) {
 }
 
 TEST_P(Rollups, FiltersAndPagesMatchBruteForce) {
-  const auto avail = query::Availability::Of(Retention{0, 0, 0, 0}, kNowUs);
+  const auto avail =
+      query::Availability::Of(Retention{0, 0, 0, 0}, kNowUs, store_->CoarseThrough());
   const int64_t from = kDay0 + 5 * 3600 + 300, to = kDay0 + 2 * 86400 + 600;
   Filter tcp;
   tcp.proto = model::kProtoTcp;
@@ -405,7 +408,8 @@ TEST_P(Rollups, FiltersAndPagesMatchBruteForce) {
 }
 
 TEST_P(Rollups, GroupingByFilterDimensionsMatchesBruteForce) {
-  const auto avail = query::Availability::Of(Retention{0, 0, 0, 0}, kNowUs);
+  const auto avail =
+      query::Availability::Of(Retention{0, 0, 0, 0}, kNowUs, store_->CoarseThrough());
   const query::TopPlan plan = query::PlanTop(kDay0 + 600, kDay0 + 86400 + 1800, avail);
   query::Queries qs(store_.get());
   for (GroupBy by : {GroupBy::kSensor, GroupBy::kKind, GroupBy::kTool, GroupBy::kProto}) {
@@ -434,7 +438,8 @@ TEST_P(Rollups, GroupingByFilterDimensionsMatchesBruteForce) {
 }
 
 TEST_P(Rollups, SeriesInSeveralTimeZonesMatchBruteForce) {
-  const auto avail = query::Availability::Of(Retention{0, 0, 0, 0}, kNowUs);
+  const auto avail =
+      query::Availability::Of(Retention{0, 0, 0, 0}, kNowUs, store_->CoarseThrough());
   const int64_t from = kDay0, to = kDay0 + kDays * 86400;
   CheckSeries(Family::kPort, {23, 445, 9999}, from, to, 86400, 0, Filter{}, avail);  // UTC days
   CheckSeries(Family::kPort, {23, 80}, from, to, 86400, 9 * 3600, Filter{}, avail);  // JST days
@@ -538,7 +543,7 @@ TEST_P(Rollups, RetentionCutsWholeBucketsAndPlansStayExact) {
   }
   EXPECT_EQ(store_->CountEvents().value(), events_.size() - older);
 
-  const auto avail = query::Availability::Of(ret, kNowUs);
+  const auto avail = query::Availability::Of(ret, kNowUs, store_->CoarseThrough());
   EXPECT_EQ(avail.from_s[0], kDay0 + 86400);
   // A window starting inside expired 5-minute data is widened to the hour, and is exact.
   const query::TopPlan p = query::PlanTop(kDay0 + 600, kDay0 + 2 * 86400 + 2100, avail);
@@ -609,7 +614,7 @@ TEST(SqliteRollups, TopPortsFromBlobHeadsMatchBruteForce) {
     }
     ASSERT_TRUE((*st)->FlushRollups(true).ok());
   }
-  const auto avail = query::Availability::Of(Retention{0, 0, 0, 0}, kNowUs);
+  const auto avail = query::Availability::Of(Retention{0, 0, 0, 0}, kNowUs, INT64_MAX);
   int heads_only = 0, some_wholes = 0, summed_all = 0;
   auto check = [&](query::Queries& qs, int64_t from, int64_t to, size_t head, size_t limit,
                    size_t offset) {
@@ -744,7 +749,7 @@ TEST(SqliteRollups, ReadsSeekByBucketAndByTheKeysTheyName) {
   std::vector<std::string> asked;
   (*st)->set_select_trace([&](const std::string& sql) { asked.push_back(sql); });
   query::Queries qs(st->get());
-  const auto avail = query::Availability::Of(Retention{0, 0, 0, 0}, kNowUs);
+  const auto avail = query::Availability::Of(Retention{0, 0, 0, 0}, kNowUs, INT64_MAX);
   // A window with 5-minute and hourly edges, so every resolution is read.
   const query::TopPlan plan = query::PlanTop(kDay0 + 86400 - 5400, kDay0 + 2 * 86400 + 7500, avail);
   ASSERT_EQ(plan.segments.size(), 5u);
@@ -1031,7 +1036,8 @@ TEST_P(RollupTies, SensorsWithEqualPacketsAreListedByName) {
   q.family = Family::kTotal;
   q.by = query::GroupBy::kSensor;
   q.segments =
-      query::PlanTop(kDay0, kDay0 + 86400, query::Availability::Of(Retention{0, 0, 0, 0}, kNowUs))
+      query::PlanTop(kDay0, kDay0 + 86400,
+                     query::Availability::Of(Retention{0, 0, 0, 0}, kNowUs, store->CoarseThrough()))
           .segments;
   q.limit = 2;
   auto got = qs.Top(q);
@@ -1085,7 +1091,7 @@ TEST_P(SqliteRollupsCrash, OpenBucketsSurviveACrashExactly) {
   auto st = SqliteStore::Open(dir, false);
   ASSERT_TRUE(st.ok());
   query::Queries qs(st->get());
-  const auto avail = query::Availability::Of(Retention{0, 0, 0, 0}, kNowUs);
+  const auto avail = query::Availability::Of(Retention{0, 0, 0, 0}, kNowUs, INT64_MAX);
   for (int64_t from : {kDay0, kDay0 + 86400 + 3600}) {
     const query::TopPlan plan = query::PlanTop(from, kDay0 + kDays * 86400, avail);
     query::TopQuery q;
@@ -1139,6 +1145,164 @@ INSTANTIATE_TEST_SUITE_P(RowsPerCommit, SqliteRollupsCrash, ::testing::Values(0,
                          });
 
 INSTANTIATE_TEST_SUITE_P(Engines, Rollups, kAllEngines,
+                         [](const auto& p) { return std::string(p.param.name); });
+
+// Three years of sparse traffic (docs/rollups.md#coarse-buckets): windows of months to ten
+// years, which SQLite reads from whole 8-, 64- and 512-day buckets where it can, equal brute
+// force — as on ClickHouse, which reads the days. The events are stored in generation order,
+// so most arrive after their days closed and were folded (written into the coarse buckets
+// directly), and in time order, so days close and fold one after another.
+constexpr int64_t kLongDay0 = kDay0 - 1100 * 86400;  // 2023-11-22
+constexpr int kLongDays = 1104;
+const int64_t kLongNowUs = (kLongDay0 + (kLongDays + 1) * 86400) * 1000000;
+
+class LongRollups : public Rollups {
+ protected:
+  void SetUp() override {}
+  void Store(bool time_order) {
+    store_ = GetParam().make();
+    ASSERT_TRUE(store_);
+    events_ = Generate(20261208, 8000, kLongDay0, kLongDays);
+    if (time_order) {
+      std::sort(events_.begin(), events_.end(),
+                [](const Stored& a, const Stored& b) { return a.e.ts_us < b.e.ts_us; });
+    }
+    StoreEvents(time_order ? 50 : 400);
+  }
+  void CheckLongWindows() {
+    const bool sqlite = std::string(GetParam().name) == "sqlite";
+    const auto avail =
+        query::Availability::Of(Retention{0, 0, 0, 0}, kLongNowUs, store_->CoarseThrough());
+    const int64_t end = kLongDay0 + kLongDays * 86400;
+    std::map<rollup::Resolution, int> used;
+    Filter tcp;
+    tcp.proto = model::kProtoTcp;
+    tcp.exclude_research = true;
+    for (auto [from, to] : {std::pair{kLongDay0, end},
+                            {end - 365 * 86400, end},
+                            {end - 3650 * 86400, end + 86400},
+                            {kLongDay0 + 37 * 86400 + 5 * 3600 + 1500, end - 100 * 86400 - 2100},
+                            {kLongDay0 + 200 * 86400, kLongDay0 + 300 * 86400}}) {
+      SCOPED_TRACE(std::to_string(from) + " " + std::to_string(to));
+      for (const query::Segment& seg : query::PlanTop(from, to, avail).segments) used[seg.res]++;
+      for (Family f : {Family::kTotal, Family::kPort, Family::kCountry, Family::kAsn,
+                       Family::kPortCountry, Family::kPortFlags}) {
+        CheckTop(f, from, to, Filter{}, 10, 0, avail);
+      }
+      CheckTop(Family::kPort, from, to, tcp, 20, 3, avail);
+      const rollup::KeyRange r23 = rollup::PortPairs(Family::kPortCountry, 23);
+      CheckTop(Family::kPortCountry, from, to, Filter{}, 5, 0, avail, r23.lo, r23.hi);
+    }
+    for (rollup::Resolution r : rollup::kCoarse) {
+      if (sqlite) {
+        EXPECT_GT(used[r], 0) << rollup::Name(r) << " buckets were never read";
+      } else {
+        EXPECT_EQ(used[r], 0) << rollup::Name(r) << " buckets planned on an engine without them";
+      }
+    }
+  }
+};
+
+TEST_P(LongRollups, LateEventsOfFoldedDaysMatchBruteForce) {
+  Store(false);
+  CheckLongWindows();
+}
+
+TEST_P(LongRollups, DaysFoldedAsTheyCloseMatchBruteForce) {
+  Store(true);
+  CheckLongWindows();
+  if (std::string(GetParam().name) != "sqlite") return;
+  // The days are in the coarse buckets up to the collector's closed mark's day; the open one
+  // is not (it is read from the daily rows until it closes).
+  const int64_t through = store_->CoarseThrough();
+  int64_t last = INT64_MIN;
+  for (const Stored& e : events_) last = std::max(last, e.e.ts_us / 1000000);
+  EXPECT_EQ(through, rollup::BucketStart(last - 120, 86400));
+}
+
+// Retention of the daily rows deletes each coarse bucket whose first day is past the cut-off;
+// the days after the cut-off in it are read from the daily rows, so answers stay exact.
+TEST_P(LongRollups, RetentionDropsCoarseBucketsWholeAndPlansStayExact) {
+  Store(false);
+  Retention ret{0, 0, 0, 400};
+  auto rep = store_->Expire(ret, kLongNowUs);
+  ASSERT_TRUE(rep.ok()) << rep.status().ToString();
+  const bool sqlite = std::string(GetParam().name) == "sqlite";
+  if (sqlite) {
+    for (rollup::Resolution r : rollup::kCoarse) {
+      EXPECT_GT(rep->rollup_rows[static_cast<int>(r)], 0u) << rollup::Name(r);
+    }
+  }
+  for (int i = 0; i < 300 && !sqlite; ++i) {  // ClickHouse deletes in the background
+    auto left = store_->Select("SELECT count() FROM rollups WHERE res = 2 AND bucket < " +
+                               std::to_string(kLongNowUs / 1000000 - 401 * 86400));
+    if (left.ok() && left.value()[0][0] == "0") break;
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  }
+  const auto avail = query::Availability::Of(ret, kLongNowUs, store_->CoarseThrough());
+  const int64_t end = kLongDay0 + kLongDays * 86400;
+  for (auto [from, to] : {std::pair{kLongDay0, end}, {end - 390 * 86400, end - 3 * 86400}}) {
+    const query::TopPlan plan = query::PlanTop(from, to, avail);
+    EXPECT_GE(plan.from_s, avail.from_s[static_cast<int>(rollup::Resolution::k1d)]);
+    for (const query::Segment& seg : plan.segments) {
+      EXPECT_GE(seg.from_s, avail.from_s[static_cast<int>(seg.res)]) << rollup::Name(seg.res);
+    }
+    for (Family f : {Family::kPort, Family::kCountry, Family::kPortCountry}) {
+      CheckTop(f, from, to, Filter{}, 10, 0, avail);
+    }
+  }
+  if (sqlite) {
+    auto again = store_->Expire(ret, kLongNowUs);
+    ASSERT_TRUE(again.ok());
+    for (rollup::Resolution r : rollup::kAllResolutions) {
+      EXPECT_EQ(again->rollup_rows[static_cast<int>(r)], 0u) << rollup::Name(r);
+    }
+  }
+}
+
+// A store that imports wrote (every day in the coarse buckets at once: its days are complete)
+// and a collector then started on: the collector counts the last imported day again as its
+// open day, so that day leaves the coarse buckets until it closes — else it would be in them
+// twice.
+TEST_P(LongRollups, ImportedDaysThenACollectorMatchBruteForce) {
+  if (std::string(GetParam().name) != "sqlite") GTEST_SKIP() << "imports are SQLite's";
+  store_ = GetParam().make();
+  ASSERT_TRUE(store_);
+  std::vector<Stored> all = Generate(7, 6000, kLongDay0, kLongDays);
+  std::sort(all.begin(), all.end(),
+            [](const Stored& a, const Stored& b) { return a.e.ts_us < b.e.ts_us; });
+  // The import ends in the middle of a day.
+  const int64_t split = (kLongDay0 + 700 * 86400 + 10 * 3600) * int64_t{1000000};
+  auto* sq = dynamic_cast<SqliteStore*>(store_.get());
+  ASSERT_NE(sq, nullptr);
+  ASSERT_TRUE(sq->BeginImport().ok());
+  std::vector<model::Event> ev;
+  std::vector<SourceInfo> src;
+  std::vector<Stored> later;
+  for (Stored s : all) {
+    if (s.e.ts_us < split) {
+      s.sensor = 0;  // imports are "local"; no test here filters by sensor
+      ev.push_back(s.e);
+      src.push_back(s.si);
+    } else {
+      later.push_back(s);
+    }
+  }
+  ASSERT_TRUE(sq->Append(ev, src).ok());
+  ImportSummary sum;
+  sum.path = "old.pcap";
+  sum.sha256 = "0123";
+  sum.format = "pcap";
+  ASSERT_TRUE(sq->Commit(sum).ok());
+  EXPECT_EQ(store_->CoarseThrough(), INT64_MAX);  // no collector yet: every day is folded
+  events_ = later;
+  StoreEvents(50);
+  events_ = all;
+  EXPECT_LT(store_->CoarseThrough(), INT64_MAX);
+  CheckLongWindows();
+}
+
+INSTANTIATE_TEST_SUITE_P(Engines, LongRollups, kAllEngines,
                          [](const auto& p) { return std::string(p.param.name); });
 
 }  // namespace
