@@ -5,6 +5,8 @@
 # CONNECTIONS connections and reports latency percentiles. Also the API process's peak RSS.
 # Usage: bench/query_bench.sh [DAYS] [DURATION] [CONNECTIONS]   (defaults 365, 20, 4)
 # The store is kept in $ISDAS_BENCH_DIR (default /tmp/isdas-query-bench-DAYS) for reruns.
+# EVENTS_PER_DAY=N generates N events' worth a day instead (sparse data: e.g. 3650 days at
+# 20000; the store is then /tmp/isdas-query-bench-DAYS-N).
 # With ISDAS_OTHER=/path/to/another/isdas, every question is also asked of that binary's
 # `isdas api` over the same store, alternating, so two builds are compared in one run; answers
 # are computed for every request there (the answer cache off). A second table asks the heavy
@@ -17,13 +19,15 @@ conns=${3:-4}
 scripts/setup.sh bench
 cmake --preset release >/dev/null
 cmake --build --preset release --target make_rollups isdas >/dev/null
-dir=${ISDAS_BENCH_DIR:-/tmp/isdas-query-bench-$days}
+per_day=${EVENTS_PER_DAY:-2740000}
+dir=${ISDAS_BENCH_DIR:-/tmp/isdas-query-bench-$days${EVENTS_PER_DAY:+-$EVENTS_PER_DAY}}
 if [ ! -f "$dir/isdas.sqlite" ]; then
-  echo "== generating $days days of rollups in $dir"
-  /usr/bin/time -f "generated in %e s" build/release/bench/make_rollups "$dir" "$days"
+  echo "== generating $days days of rollups at $per_day events a day in $dir"
+  /usr/bin/time -f "generated in %e s" build/release/bench/make_rollups "$dir" "$days" "$per_day"
 fi
 echo "store: $(du -sh "$dir/isdas.sqlite" | cut -f1), $(sqlite3 "$dir/isdas.sqlite" \
-  "SELECT (SELECT sum(rows) FROM rollup_1d_packs) + (SELECT sum(rows) FROM rollup_1h_packs) + (SELECT sum(rows) FROM rollup_5m_packs)") rollup rows"
+  "SELECT (SELECT sum(rows) FROM rollup_1d_packs) + (SELECT sum(rows) FROM rollup_1h_packs) + (SELECT sum(rows) FROM rollup_5m_packs)") rollup rows, $(sqlite3 "$dir/isdas.sqlite" \
+  "SELECT (SELECT sum(rows) FROM rollup_8d_packs) + (SELECT sum(rows) FROM rollup_64d_packs) + (SELECT sum(rows) FROM rollup_512d_packs)") in coarse buckets"
 port=18089
 start_api() {  # start_api BINARY [CACHE_MB]
   # Answers are computed for every request (the cache off) unless CACHE_MB is given: the
@@ -96,10 +100,12 @@ declare -A heavy=(
   [top100_asns_year]="asns/top?from=2025-11-27&to=2026-11-27&limit=100"
   [top100_countries_year]="countries/top?from=2025-11-27&to=2026-11-27&limit=100"
   [top10_ports_year]="ports/top?from=2025-11-27&to=2026-11-27&limit=10"
+  [top1000_ports_ten_years]="ports/top?from=2016-11-27&to=2026-11-27&limit=1000"
+  [top100_asns_ten_years]="asns/top?from=2016-11-27&to=2026-11-27&limit=100"
 )
 printf '\n| question | computed once, s | cached: requests | p50 ms | p99 ms | req/s |\n|---|---:|---:|---:|---:|---:|\n'
 for name in top10_ports_year top1000_ports_year top100_countries_year top100_asns_30_days \
-  top100_asns_year; do
+  top100_asns_year top1000_ports_ten_years top100_asns_ten_years; do
   start_api "$PWD/build/release/apps/isdas/isdas" 0
   once=$(curl -s -o /dev/null -w '%{time_total}' "http://127.0.0.1:$port/api/v1/${heavy[$name]}")
   stop_api this
