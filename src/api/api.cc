@@ -283,7 +283,31 @@ struct Common {
 };
 
 const std::set<std::string> kCommon = {
-    "from", "to", "proto", "sensor", "kind", "tool", "exclude_research", "format"};
+    "from", "to", "proto", "sensor", "kind", "tool", "exclude_research", "spoof", "format"};
+
+// The spoof-suspicion reasons by name (model::AppendSpoofReasons) and their bits.
+constexpr std::pair<const char*, int> kSpoofReasons[] = {
+    {"src_eq_dst", model::kSpoofSrcEqualsDst},
+    {"src_net_or_bcast", model::kSpoofSrcNetworkOrBroadcast},
+    {"high_ttl_no_options", model::kSpoofHighTtlNoOptions},
+    {"port_zero", model::kSpoofPortZero}};
+
+// A spoof filter value: none, any, or one reason; -2 for anything else.
+int SpoofFilter(const std::string& v) {
+  if (v == "none") return 0;
+  if (v == "any") return query::kSpoofSuspected;
+  for (const auto& [name, bit] : kSpoofReasons) {
+    if (v == name) return bit;
+  }
+  return -2;
+}
+
+// A row's spoof bits as the API names them: reasons joined by '+', or "none".
+std::string SpoofName(uint64_t bits) {
+  std::string out;
+  model::AppendSpoofReasons(static_cast<uint8_t>(bits), &out);
+  return out.empty() ? "none" : out;
+}
 
 std::set<std::string> With(std::initializer_list<const char*> extra) {
   std::set<std::string> s = kCommon;
@@ -340,6 +364,14 @@ Common ParseCommon(Args& a, int64_t now_us, int64_t default_span_s) {
       a.Fail("exclude_research", "use true or false");
     }
     c.filters["exclude_research"] = c.filter.exclude_research;
+  }
+  if (a.Has("spoof")) {
+    c.filter.spoof = SpoofFilter(a.Str("spoof"));
+    if (c.filter.spoof < -1) {
+      a.Fail("spoof",
+             "use none, any, src_eq_dst, src_net_or_bcast, high_ttl_no_options or port_zero");
+    }
+    c.filters["spoof"] = a.Str("spoof");
   }
   const std::string fmt = a.Str("format", "json");
   if (fmt != "json" && fmt != "csv") a.Fail("format", "use json or csv");
@@ -640,6 +672,9 @@ Json BreakdownJson(const std::vector<query::TopRow>& rows_in, query::GroupBy by)
       case query::GroupBy::kTool:
         j["tool"] = ToolNameOf(static_cast<int>(row.group));
         break;
+      case query::GroupBy::kSpoof:
+        j["spoof"] = SpoofName(row.group);
+        break;
       case query::GroupBy::kKey:
         j["key"] = row.group;
         break;
@@ -740,8 +775,10 @@ Response Api::AnswerTrafficTop(const Request& req) {
     g = query::GroupBy::kProto;
   } else if (by == "tool") {
     g = query::GroupBy::kTool;
+  } else if (by == "spoof") {
+    g = query::GroupBy::kSpoof;
   } else if (by != "kind") {
-    a.Fail("by", "use sensor, proto, kind or tool");
+    a.Fail("by", "use sensor, proto, kind, tool or spoof");
   }
   const size_t limit = static_cast<size_t>(a.Int("limit", 100, 1, kMaxLimit));
   if (!a.ok()) return BadRequest(a);

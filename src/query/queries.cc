@@ -64,6 +64,8 @@ const char* GroupColumn(GroupBy g) {
       return "kind";
     case GroupBy::kTool:
       return "tool";
+    case GroupBy::kSpoof:
+      return "spoof";
   }
   return "key";
 }
@@ -100,6 +102,14 @@ std::string Queries::Where(const Filter& f, bool events) {
   if (f.kind >= 0) w += " AND kind = " + std::to_string(f.kind);
   if (f.tool >= 0) w += " AND tool = " + std::to_string(f.tool);
   if (f.exclude_research) w += events ? " AND src_research = 0" : " AND research = 0";
+  // (Events and rollups both have the column; no bit operators, as above.)
+  if (f.spoof == 0) {
+    w += " AND spoof = 0";
+  } else if (f.spoof == kSpoofSuspected) {
+    w += " AND spoof > 0";
+  } else if (f.spoof > 0) {
+    w += " AND spoof % " + std::to_string(2 * f.spoof) + " >= " + std::to_string(f.spoof);
+  }
   if (!f.sensors.empty()) {
     std::string names;
     bool local = false;
@@ -143,9 +153,10 @@ Result<TopResult> Queries::Top(const TopQuery& q) {
   std::vector<std::string> groups;  // the rows' groups as Select returns them, in rank order
   std::optional<storage::PortTotals> totals;
   if (q.family == rollup::Family::kPort && q.by == GroupBy::kKey && q.key_lo == 0 &&
-      q.key_hi >= 65535) {
+      q.key_hi >= 65535 && q.filter.spoof < 0) {
     // Engines that keep every port's packets per bucket and filter combination answer this
-    // from those (SQLite's port totals).
+    // from those (SQLite's port totals, kept over every spoof value: a spoof filter groups the
+    // rows instead).
     storage::PortTotalsQuery pq;
     for (const Segment& s : q.segments) {
       pq.ranges.push_back({static_cast<int>(s.res), s.from_s, s.to_s});

@@ -27,7 +27,11 @@ struct Filter {
   int tool = -1;
   std::vector<std::string> sensors;  // names ("local" = file imports); empty: all
   bool exclude_research = false;
+  // Spoof suspicion (model::kSpoof* bits): -1 any; 0 none suspected; one reason bit: events
+  // with that reason (among others); kSpoofSuspected: with any reason.
+  int spoof = -1;
 };
+inline constexpr int kSpoofSuspected = 0x100;
 
 struct Segment {
   rollup::Resolution res;
@@ -35,7 +39,7 @@ struct Segment {
   int64_t to_s;
 };
 
-enum class GroupBy : uint8_t { kKey, kSensor, kProto, kKind, kTool };
+enum class GroupBy : uint8_t { kKey, kSensor, kProto, kKind, kTool, kSpoof };
 
 struct TopQuery {
   rollup::Family family = rollup::Family::kPort;

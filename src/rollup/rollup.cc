@@ -86,8 +86,8 @@ size_t RowKeyHash::operator()(const RowKey& k) const {
   uint64_t h = static_cast<uint64_t>(k.bucket) * 0x9e3779b97f4a7c15ULL;
   h ^= k.key + 0x632be59bd9b4e019ULL + (h << 6) + (h >> 2);
   const uint64_t dims = uint64_t{k.sensor} << 32 | uint64_t{static_cast<uint8_t>(k.family)} << 24 |
-                        uint64_t{k.proto} << 16 | uint64_t{k.kind} << 10 | uint64_t{k.tool} << 2 |
-                        k.research;
+                        uint64_t{k.proto} << 16 | uint64_t{k.kind} << 10 | uint64_t{k.tool} << 6 |
+                        uint64_t{k.spoof} << 1 | k.research;
   h ^= dims * 0xbf58476d1ce4e5b9ULL;
   // Mixed to the low bits (BucketRows indexes its slots by them; a pair's key holds the port
   // above the country, which alone would have clustered every port of a country together).
@@ -96,8 +96,9 @@ size_t RowKeyHash::operator()(const RowKey& k) const {
 }
 
 bool operator<(const RowKey& a, const RowKey& b) {
-  return std::tie(a.family, a.bucket, a.key, a.sensor, a.proto, a.kind, a.tool, a.research) <
-         std::tie(b.family, b.bucket, b.key, b.sensor, b.proto, b.kind, b.tool, b.research);
+  return std::tie(a.family, a.bucket, a.key, a.sensor, a.proto, a.kind, a.tool, a.research,
+                  a.spoof) < std::tie(b.family, b.bucket, b.key, b.sensor, b.proto, b.kind, b.tool,
+                                      b.research, b.spoof);
 }
 
 void RowValue::Merge(const RowValue& o) {
@@ -117,6 +118,7 @@ int Aggregator::KeysOf(const model::Event& e, const model::SourceInfo* s, uint32
   k.kind = static_cast<uint8_t>(e.labels.kind);
   k.tool = static_cast<uint8_t>(e.labels.tool);
   k.research = s ? s->research : 0;
+  k.spoof = e.labels.spoof;
   int n = 0;
   auto key = [&](Family f, uint64_t v) {
     if (!(families_ & Bit(f))) return;
@@ -155,7 +157,7 @@ BucketRows::BucketRows(size_t expect) {
 uint32_t BucketRows::FindOrAdd(const RowKey& key, size_t hash) {
   if ((rows_.size() + 1) * 2 > slots_.size()) Grow();  // room for one more, at most half full
   const uint64_t dims = Dims(key);
-  const uint8_t used = static_cast<uint8_t>(1 + key.research);
+  const uint8_t used = Used(key);
   for (size_t i = hash & mask_;; i = (i + 1) & mask_) {
     Slot& s = slots_[i];
     if (s.used == 0) {

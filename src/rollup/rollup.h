@@ -95,6 +95,7 @@ struct RowKey {
   uint8_t kind = 0;
   uint8_t tool = 0;
   uint8_t research = 0;  // 1: source is a known research scanner
+  uint8_t spoof = 0;     // spoof-suspicion reason bits (model::kSpoof*; 0: none)
   bool operator==(const RowKey&) const = default;
 };
 
@@ -149,8 +150,11 @@ class BucketRows {
     uint64_t dims;  // sensor, family, proto, kind, tool
     uint32_t row;
     uint32_t hash;  // its low bits, to grow without rehashing the keys
-    uint8_t used;   // 0: empty; else 1 + research
+    uint8_t used;   // 0: empty; else 1 + research + 2 * spoof (Used)
   };
+  static uint8_t Used(const RowKey& k) {
+    return static_cast<uint8_t>(1 + k.research + 2 * k.spoof);
+  }
   static uint64_t Dims(const RowKey& k) {
     return uint64_t{k.sensor} << 32 | uint64_t{static_cast<uint8_t>(k.family)} << 24 |
            uint64_t{k.proto} << 16 | uint64_t{k.kind} << 8 | k.tool;

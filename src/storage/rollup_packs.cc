@@ -72,7 +72,7 @@ bool ReadBytes(ByteReader* rd, std::string_view* v) {
 }
 
 auto Tie(const PackRow& r) {
-  return std::tie(r.key, r.sensor, r.proto, r.kind, r.tool, r.research);
+  return std::tie(r.key, r.sensor, r.proto, r.kind, r.tool, r.research, r.spoof);
 }
 
 // Merges serialized counter `b` into `a`, the result kept in `scratch`.
@@ -119,7 +119,7 @@ void EncodePack(int64_t bucket, std::span<const PackRow> rows, std::string* out)
     prev = r.key;
     PutVarint(out, r.sensor);
     const char dims[4] = {static_cast<char>(r.proto), static_cast<char>(r.kind),
-                          static_cast<char>(r.tool), static_cast<char>(r.research)};
+                          static_cast<char>(r.tool), static_cast<char>(r.research | r.spoof << 1)};
     out->append(dims, 4);
     PutVarint(out, r.packets);
     PutVarint(out, ZigZag(Minus(r.first_us, base)));
@@ -160,12 +160,16 @@ Status DecodePack(std::string_view data, rollup::Family f, int64_t bucket, int64
   for (uint32_t i = 0; i < count; ++i) {
     PackRow r;
     uint64_t delta, sensor, first, span;
+    uint8_t flags;  // bit 0 the research flag, bits 1-4 the spoof bits (before: 0 or 1)
     if (!ReadVarint(&rd, &delta) || !ReadVarint(&rd, &sensor) || !rd.ReadU8(&r.proto) ||
-        !rd.ReadU8(&r.kind) || !rd.ReadU8(&r.tool) || !rd.ReadU8(&r.research) ||
+        !rd.ReadU8(&r.kind) || !rd.ReadU8(&r.tool) || !rd.ReadU8(&flags) ||
         !ReadVarint(&rd, &r.packets) || !ReadVarint(&rd, &first) || !ReadVarint(&rd, &span) ||
         !ReadBytes(&rd, &r.sources) || !ReadBytes(&rd, &r.destinations)) {
       return bad("row " + std::to_string(i) + " cut short");
     }
+    if (flags >> 5) return bad("row " + std::to_string(i) + ": unknown flag bits");
+    r.research = flags & 1;
+    r.spoof = flags >> 1;
     r.key = prev + delta;
     if (r.key < prev || static_cast<int64_t>(r.key >> shift) != part) {
       return bad("row " + std::to_string(i) + ": key outside the part");
@@ -406,8 +410,8 @@ Status PackWriter::Write(const StoredRows& rows, size_t begin, size_t end, uint6
         break;
       }
       group_.push_back(PackRow{r.key.key, r.key.sensor, r.key.proto, r.key.kind, r.key.tool,
-                               r.key.research, r.packets, r.first_us, r.last_us, rows.sources(r),
-                               rows.destinations(r)});
+                               r.key.research, r.key.spoof, r.packets, r.first_us, r.last_us,
+                               rows.sources(r), rows.destinations(r)});
     }
     ISDAS_RETURN_IF_ERROR(WritePart(k.family, k.bucket, part, group_));
     *written += j - i;
@@ -499,7 +503,7 @@ namespace {
 constexpr const char* kDeclare =
     "CREATE TABLE x(family INTEGER, key INTEGER, bucket INTEGER, sensor INTEGER, proto INTEGER, "
     "kind INTEGER, tool INTEGER, research INTEGER, packets INTEGER, first_us INTEGER, "
-    "last_us INTEGER, srcs BLOB, dsts BLOB)";
+    "last_us INTEGER, srcs BLOB, dsts BLOB, spoof INTEGER)";
 // The columns that choose packs, and the idxNum bits of each (3 bits a column, in this order):
 // which bounds xFilter receives.
 constexpr int kChoosing = 3;  // the first three columns
@@ -859,6 +863,9 @@ int Column(sqlite3_vtab_cursor* v, sqlite3_context* ctx, int col) {
     case 12:
       sqlite3_result_blob(ctx, r.destinations.data(), static_cast<int>(r.destinations.size()),
                           SQLITE_TRANSIENT);
+      break;
+    case 13:
+      sqlite3_result_int(ctx, r.spoof);
       break;
     default:
       sqlite3_result_null(ctx);

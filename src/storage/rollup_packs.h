@@ -50,7 +50,7 @@ inline int64_t PartOf(rollup::Family f, uint64_t key) {
 struct PackRow {
   uint64_t key = 0;
   uint32_t sensor = 0;
-  uint8_t proto = 0, kind = 0, tool = 0, research = 0;
+  uint8_t proto = 0, kind = 0, tool = 0, research = 0, spoof = 0;
   uint64_t packets = 0;
   int64_t first_us = 0, last_us = 0;
   std::string_view sources, destinations;

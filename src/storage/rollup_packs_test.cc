@@ -24,9 +24,9 @@ std::string Counter(std::initializer_list<uint64_t> hashes) {
 struct Sample {
   std::string a = Counter({1, 2}), b = Counter({3});
   std::vector<PackRow> rows{
-      {2, 1, 6, 1, 0, 0, 5, 1000, 2000, a, b},
-      {2, 2, 6, 1, 0, 0, 1, 1500, 1500, b, b},
-      {15, 1, 17, 0, 0, 1, 9, -7, INT64_MAX, a, a},
+      {2, 1, 6, 1, 0, 0, 0, 5, 1000, 2000, a, b},
+      {2, 2, 6, 1, 0, 0, 9, 1, 1500, 1500, b, b},  // spoof bits 0x09
+      {15, 1, 17, 0, 0, 1, 15, 9, -7, INT64_MAX, a, a},
   };
   std::string Encoded(int64_t bucket = 300) const {
     std::string out;
@@ -81,6 +81,12 @@ TEST(RollupPacks, DamagedPacksAreRefusedSayingWhereAndWhat) {
   header.append(10, '\xff');  // a varint of more than 64 bits
   header.append(20, '\0');
   ExpectCorrupt(header, "row 0 cut short");
+  // Row 0's flags byte (after the header, key, sensor, proto, kind and tool): bit 0 the
+  // research flag, bits 1-4 the spoof bits; a higher bit is no flag isdas knows.
+  std::string flags = good;
+  ASSERT_EQ(flags[10], 0);
+  flags[10] = 0x20;
+  ExpectCorrupt(flags, "row 0: unknown flag bits");
 }
 
 TEST(RollupPacks, RowsRoundTripExactly) {
@@ -96,6 +102,8 @@ TEST(RollupPacks, RowsRoundTripExactly) {
     ASSERT_EQ(back.size(), rows.size());
     for (size_t i = 0; i < rows.size(); ++i) {
       EXPECT_TRUE(SameRow(back[i], rows[i]));
+      EXPECT_EQ(back[i].research, rows[i].research);
+      EXPECT_EQ(back[i].spoof, rows[i].spoof);
       EXPECT_EQ(back[i].packets, rows[i].packets);
       EXPECT_EQ(back[i].first_us, rows[i].first_us);
       EXPECT_EQ(back[i].last_us, rows[i].last_us);

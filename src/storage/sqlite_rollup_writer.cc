@@ -129,6 +129,7 @@ Status SqliteRollupWriter::Write(rollup::Resolution r, const StoredRows& rows, s
     if (k.family != rollup::Family::kPort || r < rollup::Finest(k.family)) continue;
     rollup::RowKey dims = k;
     dims.key = 0;
+    dims.spoof = 0;  // the port totals are kept over every spoof value (no filter on it)
     totals[dims].emplace_back(static_cast<uint16_t>(k.key), row.packets);
   }
   uint64_t written = 0;
@@ -225,6 +226,7 @@ Status SqliteRollupWriter::FoldDays(int64_t from, int64_t to, const int64_t* lev
           k.kind = pr.kind;
           k.tool = pr.tool;
           k.research = pr.research;
+          k.spoof = pr.spoof;
           rows.Add(k, pr.packets, pr.first_us, pr.last_us, pr.sources, pr.destinations);
         }
       }

@@ -52,7 +52,8 @@ storage::SourceInfo Si(const char* cc, uint32_t asn, bool research = false) {
 //            port 445 ×2 (203.0.113.5 CN AS64501) at 02:00,
 //            port 80 ×3 (198.51.100.7 US AS398324, research scanner) at 03:00
 //   osaka-2: port 23 ×4 (192.0.2.1 ×1, 192.0.2.3 ×3, JP AS64500) at 09:30 (= 18:30 JST),
-//            UDP 53 ×2 (203.0.113.5 CN AS64501) at 15:10 (= 00:10 JST next day)
+//            UDP 53 ×2 (203.0.113.5 CN AS64501) at 15:10 (= 00:10 JST next day), suspected
+//            of a spoofed source (src_net_or_bcast)
 class ApiTest : public ::testing::Test {
  protected:
   void SetUp() override {
@@ -81,8 +82,11 @@ class ApiTest : public ::testing::Test {
     add(b, Ev(kT0 + 9 * 3600 + 1800, 6, "192.0.2.1", 23), Si("JP", 64500));
     for (int i = 0; i < 3; ++i)
       add(b, Ev(kT0 + 9 * 3600 + 1800 + i, 6, "192.0.2.3", 23), Si("JP", 64500));
-    for (int i = 0; i < 2; ++i)
-      add(b, Ev(kT0 + 15 * 3600 + 600, 17, "203.0.113.5", 53), Si("CN", 64501));
+    for (int i = 0; i < 2; ++i) {
+      model::Event e = Ev(kT0 + 15 * 3600 + 600, 17, "203.0.113.5", 53);
+      e.labels.spoof = model::kSpoofSrcNetworkOrBroadcast;
+      add(b, e, Si("CN", 64501));
+    }
     std::vector<storage::SensorBatch*> batches{&a, &b};
     ASSERT_TRUE((*s)->CommitBatches(batches, kNowUs - 1000000).ok());
     ASSERT_TRUE((*s)->FlushRollups(true).ok());
@@ -371,6 +375,43 @@ TEST_F(ApiTest, SensorsMetaAndBreakdowns) {
   j = GetJson("/api/v1/traffic/top?by=proto&" + kDay);
   EXPECT_EQ(j["rows"][0]["proto"], "tcp");
   EXPECT_EQ(j["rows"][1]["proto"], "udp");
+}
+
+// Spoof suspicion as a filter on every endpoint, and as a breakdown (issue #16.6).
+TEST_F(ApiTest, SpoofSuspicionFiltersAndBreaksDown) {
+  Json j = GetJson("/api/v1/traffic/top?by=spoof&" + kDay);
+  ASSERT_EQ(j["rows"].size(), 2u) << j.dump();
+  EXPECT_EQ(j["rows"][0]["spoof"], "none");
+  EXPECT_EQ(j["rows"][0]["packets"], 14);
+  EXPECT_EQ(j["rows"][1]["spoof"], "src_net_or_bcast");
+  EXPECT_EQ(j["rows"][1]["packets"], 2);
+  EXPECT_EQ(j["rows"][1]["sources"], 1);
+  for (const char* v : {"any", "src_net_or_bcast"}) {
+    j = GetJson(std::string("/api/v1/ports/top?spoof=") + v + "&" + kDay);
+    ASSERT_EQ(j["rows"].size(), 1u) << v << " " << j.dump();
+    EXPECT_EQ(j["rows"][0]["port"], 53) << v;
+    EXPECT_EQ(j["filters"]["spoof"], v);
+  }
+  j = GetJson("/api/v1/ports/top?spoof=none&" + kDay);
+  ASSERT_EQ(j["rows"].size(), 3u) << j.dump();
+  EXPECT_EQ(j["rows"][0]["port"], 23);
+  EXPECT_EQ(j["rows"][0]["packets"], 9);
+  for (const auto& r : j["rows"]) EXPECT_NE(r["port"], 53);
+  j = GetJson("/api/v1/ports/top?spoof=port_zero&" + kDay);
+  EXPECT_EQ(j["rows"].size(), 0u) << j.dump();
+  j = GetJson("/api/v1/countries/top?spoof=any&" + kDay);
+  ASSERT_EQ(j["rows"].size(), 1u) << j.dump();
+  EXPECT_EQ(j["rows"][0]["country"], "CN");
+  // Events too: the source page of the suspected source.
+  j = GetJson("/api/v1/sources/203.0.113.5?spoof=none&" + kDay);
+  EXPECT_EQ(j["packets"], 2);  // its two TCP 445 packets, not the UDP ones
+  std::string csv;
+  ASSERT_EQ(Get("/api/v1/traffic/top?by=spoof&format=csv&" + kDay, &csv), 200);
+  EXPECT_EQ(csv.substr(0, csv.find("\r\n")), "spoof,packets,sources,destinations");  // RFC 4180
+  EXPECT_NE(csv.find("\r\nsrc_net_or_bcast,2,1,1\r\n"), std::string::npos) << csv;
+  ExpectBad("/api/v1/ports/top?spoof=yes", "spoof");
+  ExpectBad("/api/v1/ports/top?spoof=", "spoof");
+  ExpectBad("/api/v1/traffic/top?by=spoofs", "by");
 }
 
 TEST_F(ApiTest, AnswersAreKeptWhileTheRollupsAreUnchanged) {

@@ -120,6 +120,36 @@ TEST_P(Conformance, ManyBatchesKeepEveryEvent) {
   EXPECT_EQ(s->CountEvents().value(), 10000u);
 }
 
+// A database made before the rollups had their spoof column (2026-12-08) gains it when isdas
+// opens it, and the rows written then carry their spoof bits.
+TEST(ClickhouseStore, TablesMadeBeforeGainTheirNewColumns) {
+  auto s = MakeClickhouse();
+  ASSERT_TRUE(s);
+  clickhouse::Endpoint e;
+  std::ifstream(std::string(ISDAS_CLICKHOUSE_DIR) + "/http_port") >> e.port;
+  e.database = g_last_database;
+  clickhouse::Client c(e);
+  ASSERT_TRUE(c.Query("ALTER TABLE rollups DROP COLUMN spoof").ok());  // as made before
+  auto cols = [&c] {
+    auto r = c.Query(
+        "SELECT count() FROM system.columns WHERE database = currentDatabase() "
+        "AND table = 'rollups' AND name = 'spoof'");
+    return r.ok() ? *r : r.status().ToString();
+  };
+  ASSERT_EQ(cols(), "0\n");
+  auto reopened = ClickhouseStore::Open(e);
+  ASSERT_TRUE(reopened.ok()) << reopened.status().ToString();
+  EXPECT_EQ(cols(), "1\n");
+  ASSERT_TRUE(ClickhouseStore::Open(e).ok());  // and again: nothing left to add
+  SensorBatch b = Batch("tokyo-1", 1, 1, 10);
+  for (auto& ev : b.events) ev.labels.spoof = model::kSpoofPortZero;
+  std::vector<SensorBatch*> one{&b};
+  ASSERT_TRUE((*reopened)->CommitBatches(one, 1).ok());
+  auto r = c.Query("SELECT sum(packets) FROM rollups WHERE res = 0 AND family = 0 AND spoof = 8");
+  ASSERT_TRUE(r.ok()) << r.status().ToString();
+  EXPECT_EQ(*r, "10\n");
+}
+
 // A crash between the event insert and the batch mark leaves the events without the mark:
 // the retry must find them and not insert them again. (ClickHouse only: SQLite has one
 // transaction for both.)

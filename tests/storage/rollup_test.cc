@@ -83,6 +83,8 @@ std::vector<Stored> Generate(uint32_t seed, int n, int64_t day0 = kDay0, int day
     if (e.proto == model::kProtoTcp) e.tcp_flags = pick(5) == 0 ? 0x12 : 0x02;
     e.labels.kind = static_cast<model::TrafficKind>(pick(3));
     e.labels.tool = static_cast<model::Tool>(pick(5));
+    // Spoof suspicion on about one event in eight, one or two reasons.
+    if (pick(8) == 0) e.labels.spoof = static_cast<uint8_t>(1 << pick(4) | (pick(3) == 0 ? 4 : 0));
     const char* cc = kCountries[src % 6];
     s.si.country[0] = cc[0];
     s.si.country[1] = cc[1];
@@ -99,6 +101,11 @@ bool Matches(const Stored& s, const Filter& f) {
   if (f.kind >= 0 && static_cast<int>(s.e.labels.kind) != f.kind) return false;
   if (f.tool >= 0 && static_cast<int>(s.e.labels.tool) != f.tool) return false;
   if (f.exclude_research && s.si.research) return false;
+  if (f.spoof == 0 && s.e.labels.spoof != 0) return false;
+  if (f.spoof == query::kSpoofSuspected && s.e.labels.spoof == 0) return false;
+  if (f.spoof > 0 && f.spoof != query::kSpoofSuspected && !(s.e.labels.spoof & f.spoof)) {
+    return false;
+  }
   if (!f.sensors.empty() &&
       std::find(f.sensors.begin(), f.sensors.end(), kSensors[s.sensor]) == f.sensors.end())
     return false;
@@ -392,7 +399,14 @@ TEST_P(Rollups, FiltersAndPagesMatchBruteForce) {
   Filter two;
   two.sensors = {"s-a", "s-c"};
   two.proto = model::kProtoUdp;
-  for (const Filter& f : {tcp, scans_b, no_research, two}) {
+  // Spoof suspicion: none, any, and one reason (bit 4 is on about half the suspected events,
+  // alone or with another).
+  Filter clean, suspected, high_ttl;
+  clean.spoof = 0;
+  suspected.spoof = query::kSpoofSuspected;
+  high_ttl.spoof = model::kSpoofHighTtlNoOptions;
+  high_ttl.proto = model::kProtoTcp;
+  for (const Filter& f : {tcp, scans_b, no_research, two, clean, suspected, high_ttl}) {
     CheckTop(Family::kPort, from, to, f, 10, 0, avail);
     CheckTop(Family::kCountry, from, to, f, 5, 0, avail);
   }
@@ -412,7 +426,8 @@ TEST_P(Rollups, GroupingByFilterDimensionsMatchesBruteForce) {
       query::Availability::Of(Retention{0, 0, 0, 0}, kNowUs, store_->CoarseThrough());
   const query::TopPlan plan = query::PlanTop(kDay0 + 600, kDay0 + 86400 + 1800, avail);
   query::Queries qs(store_.get());
-  for (GroupBy by : {GroupBy::kSensor, GroupBy::kKind, GroupBy::kTool, GroupBy::kProto}) {
+  for (GroupBy by :
+       {GroupBy::kSensor, GroupBy::kKind, GroupBy::kTool, GroupBy::kProto, GroupBy::kSpoof}) {
     query::TopQuery q;
     q.family = Family::kTotal;
     q.segments = plan.segments;
@@ -424,10 +439,11 @@ TEST_P(Rollups, GroupingByFilterDimensionsMatchesBruteForce) {
     for (const Stored& s : events_) {
       const int64_t t = rollup::BucketStart(s.e.ts_us, 1000000) / 1000000;
       if (t < plan.from_s || t >= plan.to_s) continue;
-      truth[by == GroupBy::kSensor ? kSensors[s.sensor]
-            : by == GroupBy::kKind ? std::to_string(static_cast<int>(s.e.labels.kind))
-            : by == GroupBy::kTool ? std::to_string(static_cast<int>(s.e.labels.tool))
-                                   : std::to_string(s.e.proto)]++;
+      truth[by == GroupBy::kSensor  ? kSensors[s.sensor]
+            : by == GroupBy::kKind  ? std::to_string(static_cast<int>(s.e.labels.kind))
+            : by == GroupBy::kTool  ? std::to_string(static_cast<int>(s.e.labels.tool))
+            : by == GroupBy::kSpoof ? std::to_string(static_cast<int>(s.e.labels.spoof))
+                                    : std::to_string(s.e.proto)]++;
     }
     ASSERT_EQ(got->rows.size(), truth.size());
     for (const query::TopRow& r : got->rows) {

@@ -37,7 +37,7 @@ constexpr const char* kTables[] = {
   res UInt8, family UInt8, key UInt64, bucket Int64, day Date, sensor String,
   proto UInt8, kind UInt8, tool UInt8, research UInt8,
   packets UInt64, first_us Int64, last_us Int64, srcs String, dsts String,
-  batch_epoch UInt64, batch_seq UInt64
+  batch_epoch UInt64, batch_seq UInt64, spoof UInt8
 ) ENGINE = MergeTree() PARTITION BY (res, toYYYYMM(day)) ORDER BY (res, family, key, bucket))sql",
     R"sql(CREATE TABLE IF NOT EXISTS {heartbeats} (
   sensor String, time_us Int64, name String, value UInt64
@@ -48,6 +48,30 @@ ENGINE = MergeTree() PARTITION BY tuple() ORDER BY asn)sql",
 
 constexpr const char* kTableNames[] = {"events",  "batches",    "intents",
                                        "rollups", "heartbeats", "as_names"};
+
+// Columns added since a table was first made, each at its end (so RowBinary's order holds):
+// a database made before is brought up to date at open.
+struct AddedColumn {
+  const char *table, *column, *type;
+};
+constexpr AddedColumn kAddedColumns[] = {
+    {"rollups", "spoof", "UInt8"},  // 2026-12-08
+};
+// Adds the missing ones to the tables named with `suffix` (Debian's ClickHouse has no
+// ADD COLUMN IF NOT EXISTS: the catalogue is asked first).
+Status AddColumns(clickhouse::Client& c, const std::string& suffix) {
+  for (const AddedColumn& a : kAddedColumns) {
+    const std::string table = a.table + suffix;
+    auto has = c.Query(
+        "SELECT count() FROM system.columns WHERE database = currentDatabase() AND table = '" +
+        table + "' AND name = '" + a.column + "'");
+    if (!has.ok()) return has.status();
+    if (std::strtoull(has->c_str(), nullptr, 10) != 0) continue;
+    ISDAS_RETURN_IF_ERROR(
+        c.Query("ALTER TABLE " + table + " ADD COLUMN " + a.column + " " + a.type).status());
+  }
+  return Status::Ok();
+}
 
 // kTables[i] with its table name, plus `suffix` ("_local" on the shards of a cluster); the
 // events' number fields (model/event_fields.h) as UInt8/16/32 columns in their order.
@@ -92,6 +116,7 @@ Result<std::unique_ptr<ClickhouseStore>> ClickhouseStore::Open(const clickhouse:
     for (size_t i = 0; i < std::size(kTables); ++i) {
       ISDAS_RETURN_IF_ERROR(s->client_.Query(TableDdl(i, "")).status());
     }
+    ISDAS_RETURN_IF_ERROR(AddColumns(s->client_, ""));
     return s;
   }
   // Scale-out: the same local tables on every shard, and on the entry server a Distributed
@@ -111,6 +136,7 @@ Result<std::unique_ptr<ClickhouseStore>> ClickhouseStore::Open(const clickhouse:
     for (size_t i = 0; i < std::size(kTables); ++i) {
       ISDAS_RETURN_IF_ERROR(sd.Query(TableDdl(i, "_local")).status());
     }
+    ISDAS_RETURN_IF_ERROR(AddColumns(sd, "_local"));
   }
   for (const char* t : kTableNames) {
     ISDAS_RETURN_IF_ERROR(s->client_
@@ -119,6 +145,7 @@ Result<std::unique_ptr<ClickhouseStore>> ClickhouseStore::Open(const clickhouse:
                                      e.database + ", " + t + "_local, rand())")
                               .status());
   }
+  ISDAS_RETURN_IF_ERROR(AddColumns(s->client_, ""));
   // An INSERT returns only once every shard has its rows.
   s->client_.AddSetting("insert_distributed_sync", "1");
   return s;
@@ -221,6 +248,7 @@ size_t AppendRollupRows(const SensorBatch& b, clickhouse::RowBinary* rows,
     rows->String(dsts);
     rows->U64(b.epoch);
     rows->U64(b.seq);
+    rows->U8(k.spoof);
     ++n;
   };
   // A batch is seconds of traffic: its 5-minute rows are nearly always in one bucket, and then
