@@ -821,6 +821,7 @@ Response Api::AnswerPort(const Request& req) {
   pq.to_s = c.to_s;
   pq.filter = c.filter;
   pq.avail = req.avail;
+  pq.events_from_s = storage::RetentionCutoff(opt_.retention.raw_days, req.now);
   auto page = query::BuildPortPage(req.q, pq);
   if (!page.ok()) return Fail(page.status());
   const query::PortPage& pg = page.value();
@@ -855,6 +856,7 @@ Response Api::AnswerPort(const Request& req) {
            {"protocols", BreakdownJson(pg.protocols, query::GroupBy::kProto)},
            {"lists_window", Window(pg.lists.from_s, pg.lists.to_s, c)},
            {"countries", countries},
+           {"asns_window", Window(pg.asns_from_s, c.to_s, c)},
            {"asns", asns},
            {"kinds", BreakdownJson(pg.kinds, query::GroupBy::kKind)},
            {"tools", BreakdownJson(pg.tools, query::GroupBy::kTool)},
@@ -1015,7 +1017,7 @@ const Api::Route* Api::FindRoute(const std::vector<std::string>& parts) {
       {{"countries", "series"}, &Api::AnswerSeries, true},
       {{"traffic", "series"}, &Api::AnswerSeries, true},
       {{"traffic", "top"}, &Api::AnswerTrafficTop, true},
-      {{"ports", "*"}, &Api::AnswerPort, true},
+      {{"ports", "*"}, &Api::AnswerPort, false},
       {{"sources", "*"}, &Api::AnswerSource, false},
       {{"sensors", nullptr}, &Api::AnswerSensors, false},
       {{"meta", nullptr}, &Api::AnswerMeta, false},

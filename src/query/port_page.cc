@@ -66,7 +66,11 @@ Result<PortPage> BuildPortPage(Queries& q, const PortPageQuery& pq) {
   auto flags = list(Family::kPortFlags, 20);
   if (!flags.ok()) return flags.status();
   page.tcp_flags = std::move(flags.value());
-  auto pa = list(Family::kPortAsn, 10);
+  // Its ASes from the events: the window, cut to the events kept.
+  const int64_t asn_from =
+      pq.events_from_s == INT64_MIN ? pq.from_s : std::max(pq.from_s, pq.events_from_s);
+  page.asns_from_s = std::min(asn_from, pq.to_s);
+  auto pa = q.PortAsns(pq.port, asn_from * 1000000, pq.to_s * 1000000, pq.filter, 10);
   if (!pa.ok()) return pa.status();
   std::vector<uint32_t> numbers;
   for (const TopRow& row : pa.value()) numbers.push_back(static_cast<uint32_t>(row.group));

@@ -3,7 +3,8 @@
 // The page of one destination port (GET /api/v1/ports/{port}; docs/api.md), composed here so
 // the API, and next the dashboard's port page, only format it: the port's totals over the
 // window and its first sighting ever, its breakdowns by protocol, traffic kind, tool and
-// sensor, and its lists by source country, source AS and TCP flags (kept daily: whole days).
+// sensor, and its lists by source country and TCP flags (kept daily: whole days) and by source
+// AS (from the events, over the part of the window whose events are kept).
 
 #include <cstdint>
 #include <optional>
@@ -22,6 +23,8 @@ struct PortPageQuery {
   int64_t to_s = 0;
   Filter filter;
   Availability avail;
+  // Events are kept from here on (storage::RetentionCutoff of the events' days; INT64_MIN: all).
+  int64_t events_from_s = INT64_MIN;
 };
 
 struct PortPage {
@@ -38,6 +41,7 @@ struct PortPage {
   };
   std::vector<Named> countries;   // top 10
   std::vector<TopRow> tcp_flags;  // top 20; `group` is the flags byte
+  int64_t asns_from_s = 0;        // the AS list covers [asns_from_s, the window's end)
   struct As {
     uint32_t asn = 0;
     std::string name;  // "" when unknown

@@ -378,6 +378,28 @@ Result<SourceReport> Queries::Source(const SourceQuery& q) {
   return rep;
 }
 
+Result<std::vector<TopRow>> Queries::PortAsns(int port, int64_t from_us, int64_t to_us,
+                                              const Filter& f, size_t limit) {
+  auto rows = store_->Select(
+      "SELECT src_asn, count(*) AS n, count(DISTINCT src), min(ts), max(ts) FROM events "
+      "WHERE dport = " +
+      std::to_string(port) + " AND " + kHasPorts + " AND ts >= " + std::to_string(from_us) +
+      " AND ts < " + std::to_string(to_us) + Where(f, true) +
+      " GROUP BY src_asn ORDER BY n DESC, src_asn LIMIT " + std::to_string(limit));
+  if (!rows.ok()) return rows.status();
+  std::vector<TopRow> out;
+  for (const auto& r : rows.value()) {
+    TopRow t;
+    t.group = CellU64(r[0]);
+    t.packets = CellU64(r[1]);
+    t.sources = CellU64(r[2]);
+    t.first_us = CellI64(r[3]);
+    t.last_us = CellI64(r[4]);
+    out.push_back(t);
+  }
+  return out;
+}
+
 Result<std::map<uint32_t, std::string>> Queries::AsNames(const std::vector<uint32_t>& asns) {
   std::map<uint32_t, std::string> out;
   if (asns.empty()) return out;

@@ -135,6 +135,9 @@ class Queries {
   Result<TopResult> Top(const TopQuery& q);
   Result<std::vector<SeriesPoint>> Series(const SeriesQuery& q);
   Result<SourceReport> Source(const SourceQuery& q);
+  // The source ASes of one TCP/UDP port from the events (exact counts; `group` is the AS).
+  Result<std::vector<TopRow>> PortAsns(int port, int64_t from_us, int64_t to_us, const Filter& f,
+                                       size_t limit);
   // AS names for the numbers given (those known).
   Result<std::map<uint32_t, std::string>> AsNames(const std::vector<uint32_t>& asns);
   // Every geo data version batches were enriched with, newest first.

@@ -127,15 +127,14 @@ TEST(Aggregator, PacketsWithoutPortsAreNotPortZero) {
       EXPECT_EQ(r.key.key, 0u);
       port0 += r.value.packets;
     }
-    if (r.key.family == Family::kPortCountry || r.key.family == Family::kPortAsn ||
-        r.key.family == Family::kPortFlags) {
+    if (r.key.family == Family::kPortCountry || r.key.family == Family::kPortFlags) {
       pairs += r.value.packets;
     }
   }
   EXPECT_EQ(total, 3u);
   EXPECT_EQ(udp_total, 1u);  // the fragment, under its protocol
   EXPECT_EQ(port0, 1u);      // the SYN alone
-  EXPECT_EQ(pairs, 3u);      // the SYN's port × country, port × AS and port × flags rows
+  EXPECT_EQ(pairs, 2u);      // the SYN's port × country and port × flags rows
 }
 
 }  // namespace

@@ -140,7 +140,6 @@ int Aggregator::KeysOf(const model::Event& e, const model::SourceInfo* s, uint32
     // count them in 5-minute ones (then every key is a 5-minute one).
     if (!daily_by_5m_) k.bucket = BucketStart(k.bucket, 86400);
     key(Family::kPortCountry, PortCountryKey(e.dport, cc));
-    key(Family::kPortAsn, PortAsnKey(e.dport, s ? s->asn : 0));
     if (e.proto == model::kProtoTcp) key(Family::kPortFlags, PortFlagsKey(e.dport, e.tcp_flags));
   }
   if (daily_by_5m_) *n5 = n;

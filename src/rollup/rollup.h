@@ -48,8 +48,8 @@ enum class Family : uint8_t {
   kCountry = 2,      // key = CountryKey(source country)
   kAsn = 3,          // key = source AS number (0 unknown)
   kPortCountry = 4,  // key = port << 16 | CountryKey
-  kPortAsn = 5,      // key = port << 32 | AS number (daily, as the other pairs; not written
-                     // from 2026-11-27 to 2026-12-08, when a port's ASes came from its events)
+  kPortAsn = 5,      // retired, never written: port × AS pairs are nearly one row per event;
+                     // a port's ASes come from its events (query::Queries::PortAsns)
   kPortFlags = 6,    // key = port << 8 | TCP flags (TCP only)
 };
 inline constexpr int kFamilies = 7;
@@ -71,13 +71,9 @@ inline constexpr bool CountsDestinations(Family f) { return Finest(f) != Resolut
 uint64_t CountryKey(const char* cc2);
 std::string CountryFromKey(uint64_t key);
 
-// The pair families' keys: a port's country, AS or TCP flags, and the range of one port's
-// pairs.
+// The pair families' keys: a port's country or TCP flags, and the range of one port's pairs.
 inline constexpr uint64_t PortCountryKey(uint16_t port, uint64_t country_key) {
   return uint64_t{port} << 16 | country_key;
-}
-inline constexpr uint64_t PortAsnKey(uint16_t port, uint32_t asn) {
-  return uint64_t{port} << 32 | asn;
 }
 inline constexpr uint64_t PortFlagsKey(uint16_t port, uint8_t flags) {
   return uint64_t{port} << 8 | flags;
@@ -87,7 +83,6 @@ struct KeyRange {
 };
 inline constexpr KeyRange PortPairs(Family f, uint16_t port) {
   return f == Family::kPortCountry ? KeyRange{PortCountryKey(port, 0), PortCountryKey(port, 0xffff)}
-         : f == Family::kPortAsn   ? KeyRange{PortAsnKey(port, 0), PortAsnKey(port, 0xffffffff)}
                                    : KeyRange{PortFlagsKey(port, 0), PortFlagsKey(port, 0xff)};
 }
 
@@ -226,7 +221,7 @@ class Aggregator {
  private:
   // The rows an event counts in (at most kMaxKeys); returns how many. The first *n5 are
   // 5-minute rows, the rest daily ones.
-  static constexpr int kMaxKeys = 7;
+  static constexpr int kMaxKeys = 6;
   int KeysOf(const model::Event& e, const model::SourceInfo* s, uint32_t sensor, RowKey* keys,
              int* n5) const;
   // Counts events (event(i), source(i) or null, sensor(i)) in stages a few events apart, each

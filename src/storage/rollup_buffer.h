@@ -144,11 +144,10 @@ class RollupBuffer {
   // Total, country, AS, port / port × country, port × flags: about half the work each
   // (BENCHMARKS.md). The pairs are counted in 5-minute tables and folded into the day's: a
   // table over the whole day, mostly rows seen once, made every count a miss in memory.
-  Aggregator fine_[2] = {
-      Aggregator(Bit(Family::kTotal) | Bit(Family::kCountry) | Bit(Family::kAsn) |
-                 Bit(Family::kPort)),
-      Aggregator(Bit(Family::kPortCountry) | Bit(Family::kPortAsn) | Bit(Family::kPortFlags),
-                 /*daily_by_5m=*/true)};
+  Aggregator fine_[2] = {Aggregator(Bit(Family::kTotal) | Bit(Family::kCountry) |
+                                    Bit(Family::kAsn) | Bit(Family::kPort)),
+                         Aggregator(Bit(Family::kPortCountry) | Bit(Family::kPortFlags),
+                                    /*daily_by_5m=*/true)};
   // Hourly and daily rows of the 5-minute families, the day's port pairs (counted in 5-minute
   // tables, which stay small enough for the caches, and folded here).
   RowTables hours_, days_, pairs_;

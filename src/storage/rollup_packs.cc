@@ -97,7 +97,7 @@ int PartShift(rollup::Family f) {
     case rollup::Family::kPortCountry:
       return 16;  // port << 16 | country: one port's countries
     case rollup::Family::kPortAsn:
-      return 32;  // port << 32 | AS: one port's
+      return 32;  // retired (port << 32 | AS)
     case rollup::Family::kPortFlags:
       return 8;  // port << 8 | flags: one port's
   }

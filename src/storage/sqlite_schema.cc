@@ -18,7 +18,7 @@
 namespace isdas::storage {
 namespace {
 
-constexpr int kSchemaVersion = 10;
+constexpr int kSchemaVersion = 9;
 constexpr size_t kImportBlockEvents = 16384;  // old events are moved into blocks of this
 
 // Column meanings: docs/storage-sqlite.md. Addresses are 4- or 16-byte BLOBs in network
@@ -126,7 +126,6 @@ const SqliteStore::Migration SqliteStore::kMigrations[] = {
     {6, 7, "the packs' deltas tables", &SqliteStore::AddPackDeltas},
     {7, 8, "the GeoIP data version of each import", &SqliteStore::AddImportGeoVersion},
     {8, 9, "coarse rollup buckets (8, 64 and 512 days)", &SqliteStore::AddCoarseRollups},
-    {9, 10, "port x AS pairs counted from the stored events", &SqliteStore::AskPortAsnPairs},
 };
 
 Status SqliteStore::Migrate(int from, int to) {
@@ -347,13 +346,6 @@ Status SqliteStore::AddCoarseRollups() {
   return Exec("INSERT OR REPLACE INTO meta VALUES('coarse_from_daily', '1')");
 }
 
-// Version 10 rolls up port × AS pairs again (from 2026-11-27 a port's ASes were counted from
-// its events): the closed days' pairs are counted from the events kept, once the writer is
-// ready (CountPortAsnIfAsked).
-Status SqliteStore::AskPortAsnPairs() {
-  return Exec("INSERT OR REPLACE INTO meta VALUES('port_asn_from_events', '1')");
-}
-
 // Version 7 added the packs' deltas tables: made, nothing to move.
 Status SqliteStore::AddPackDeltas() { return Exec(PacksSchema().c_str()); }
 
@@ -377,10 +369,7 @@ Status SqliteStore::RebuildRollupsIfAsked() {
                                                             : Status::Ok();
   });
   if (s.ok()) s = rollups_.WriteAggregated(&aggregator_);
-  // (Every family, port × AS pairs included: a later step's count of those is not needed.)
-  if (s.ok()) {
-    s = Exec("DELETE FROM meta WHERE key IN ('rollups_from_events', 'port_asn_from_events')");
-  }
+  if (s.ok()) s = Exec("DELETE FROM meta WHERE key = 'rollups_from_events'");
   if (s.ok()) s = Exec("COMMIT");
   if (!s.ok()) {
     (void)aggregator_.Take();
@@ -400,68 +389,6 @@ Status SqliteStore::BuildCoarseIfAsked() {
   ISDAS_RETURN_IF_ERROR(Exec("BEGIN IMMEDIATE"));
   Status s = rollups_.RebuildCoarse();
   if (s.ok()) s = Exec("DELETE FROM meta WHERE key = 'coarse_from_daily'");
-  if (s.ok()) s = Exec("COMMIT");
-  if (!s.ok()) (void)Exec("ROLLBACK");
-  return s;
-}
-
-Status SqliteStore::CountPortAsnIfAsked() {
-  auto asked = Select("SELECT 1 FROM meta WHERE key = 'port_asn_from_events'");
-  if (!asked.ok()) return asked.status();
-  if (asked->empty()) return Status::Ok();
-  // The days a collector has closed (its open day is counted again from the events, all
-  // families, at its next start), or every day of a store without one.
-  auto mark = Select("SELECT value FROM meta WHERE key = 'rollup_closed_5m'");
-  if (!mark.ok()) return mark.status();
-  const int64_t before_us =
-      mark->empty()
-          ? INT64_MAX
-          : rollup::BucketStart(std::strtoll(mark.value()[0][0].c_str(), nullptr, 10), 86400) *
-                1000000;
-  std::fprintf(stderr,
-               "isdas: %s: counting port x AS pairs from the stored events (schema version 10); "
-               "this reads every event once\n",
-               path_.c_str());
-  ISDAS_RETURN_IF_ERROR(Exec("BEGIN IMMEDIATE"));
-  // Stores from before 2026-11-27 kept pairs: those of the days the events cover are counted
-  // again (the rest, older than the events kept, stay).
-  Status s;
-  auto first = Select("SELECT MIN(ts_min) FROM event_blocks");
-  if (!first.ok()) s = first.status();
-  if (s.ok() && !first->empty() && !first.value()[0][0].empty()) {
-    const int64_t from_day = rollup::BucketStart(
-        rollup::BucketStart(std::strtoll(first.value()[0][0].c_str(), nullptr, 10), 1000000) /
-            1000000,
-        86400);
-    const int64_t to_day =
-        before_us == INT64_MAX ? INT64_MAX : rollup::BucketStart(before_us / 1000000, 86400) - 1;
-    int64_t lo, hi;
-    const auto f = static_cast<int64_t>(rollup::Family::kPortAsn);
-    if (PackIdRange(rollup::Resolution::k1d, f, f, from_day, to_day, 0, INT64_MAX, &lo, &hi)) {
-      const std::string range =
-          " WHERE id BETWEEN " + std::to_string(lo) + " AND " + std::to_string(hi);
-      s = Exec(("DELETE FROM " + DeltasTable(rollup::Resolution::k1d) + range).c_str());
-      if (s.ok()) s = Exec(("DELETE FROM " + PacksTable(rollup::Resolution::k1d) + range).c_str());
-    }
-  }
-  rollup::Aggregator pairs(rollup::Bit(rollup::Family::kPortAsn));
-  std::vector<model::Event> ev;
-  std::vector<SourceInfo> src;
-  if (s.ok())
-    s = ScanEvents(INT64_MIN, [&](auto events, auto sources, uint32_t sensor) {
-      ev.clear();
-      src.clear();
-      for (size_t i = 0; i < events.size(); ++i) {
-        if (events[i].ts_us >= before_us) continue;
-        ev.push_back(events[i]);
-        if (!sources.empty()) src.push_back(sources[i]);
-      }
-      pairs.Add(ev, src, sensor);
-      return pairs.size() > rollups_.max_pending_rows() ? rollups_.WriteAggregated(&pairs)
-                                                        : Status::Ok();
-    });
-  if (s.ok()) s = rollups_.WriteAggregated(&pairs);
-  if (s.ok()) s = Exec("DELETE FROM meta WHERE key = 'port_asn_from_events'");
   if (s.ok()) s = Exec("COMMIT");
   if (!s.ok()) (void)Exec("ROLLBACK");
   return s;
@@ -565,8 +492,6 @@ Result<std::unique_ptr<SqliteStore>> SqliteStore::Open(const std::string& data_d
         return self->ScanEvents(from_us, fn);
       }));
   ISDAS_RETURN_IF_ERROR(s->RebuildRollupsIfAsked());
-  // (The pairs before the coarse buckets: those are made from the daily rows, pairs included.)
-  ISDAS_RETURN_IF_ERROR(s->CountPortAsnIfAsked());
   ISDAS_RETURN_IF_ERROR(s->BuildCoarseIfAsked());
   return s;
 }

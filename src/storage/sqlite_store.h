@@ -130,7 +130,6 @@ class SqliteStore final : public IngestStore, public ImportStore {
   Status AddPackDeltas();         // 6 -> 7
   Status AddImportGeoVersion();   // 7 -> 8
   Status AddCoarseRollups();      // 8 -> 9: their rows are then made from the daily ones (below)
-  Status AskPortAsnPairs();       // 9 -> 10: the pairs are then counted from the events (below)
   // Today's schema objects that are missing (a new store gets them all).
   Status CreateSchema();
   // Recomputes every rollup from the stored events, when a migration from before rollups
@@ -139,9 +138,6 @@ class SqliteStore final : public IngestStore, public ImportStore {
   // Makes the coarse buckets from the daily rows, when the migration to version 9 asked for it
   // (meta.coarse_from_daily).
   Status BuildCoarseIfAsked();
-  // Counts the port × AS pairs of the closed days from the stored events, when the migration
-  // to version 10 asked for it (meta.port_asn_from_events).
-  Status CountPortAsnIfAsked();
   // Stores events as blocks (event_blocks.h); sensor < 0: under each event's own sensor id.
   Status InsertEvents(std::span<const model::Event> events, std::span<const SourceInfo> sources,
                       int64_t sensor, int64_t import_id);

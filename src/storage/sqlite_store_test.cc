@@ -225,7 +225,7 @@ TEST(SqliteStore, EachMigrationStepDoesItsPart) {
   auto has_table = [&ask](const std::string& name) {
     return ask("SELECT count(*) FROM sqlite_master WHERE name = '" + name + "'") == "1";
   };
-  EXPECT_EQ(SqliteStore::UpgradeTo(dir, 11).kind(), ErrorKind::kInvalidArgument);
+  EXPECT_EQ(SqliteStore::UpgradeTo(dir, 10).kind(), ErrorKind::kInvalidArgument);
   EXPECT_EQ(ask("PRAGMA user_version"), "1");  // refused before any step ran
 
   ASSERT_TRUE(SqliteStore::UpgradeTo(dir, 2).ok());
@@ -263,10 +263,6 @@ TEST(SqliteStore, EachMigrationStepDoesItsPart) {
   EXPECT_TRUE(has_table("port_totals_8d"));
   EXPECT_EQ(ask("SELECT value FROM meta WHERE key = 'coarse_from_daily'"), "1");
 
-  ASSERT_TRUE(SqliteStore::UpgradeTo(dir, 10).ok());
-  EXPECT_EQ(ask("PRAGMA user_version"), "10");
-  EXPECT_EQ(ask("SELECT value FROM meta WHERE key = 'port_asn_from_events'"), "1");
-
   auto s = SqliteStore::Open(dir);
   ASSERT_TRUE(s.ok()) << s.status().ToString();
   EXPECT_EQ((*s)->CountEvents().value(), 1u);
@@ -286,74 +282,11 @@ TEST(SqliteStore, EachMigrationStepDoesItsPart) {
   asked = (*s)->Select("SELECT count(*) FROM meta WHERE key = 'coarse_from_daily'");
   ASSERT_TRUE(asked.ok());
   EXPECT_EQ(asked.value()[0][0], "0");
-  // Port 23 × AS 0 once: made with every rollup from the events (version 3's ask), not counted
-  // a second time for version 10's.
-  r = (*s)->Select("SELECT key, sum(packets) FROM rollup_1d WHERE family = 5 GROUP BY key");
-  ASSERT_TRUE(r.ok()) << r.status().ToString();
-  EXPECT_EQ(r.value(), (Rows{{std::to_string(uint64_t{23} << 32), "1"}}));
-  asked = (*s)->Select("SELECT count(*) FROM meta WHERE key = 'port_asn_from_events'");
-  ASSERT_TRUE(asked.ok());
-  EXPECT_EQ(asked.value()[0][0], "0");
 }
 
 // Versions 3 and 4 kept rollup rows in tables keyed (family, key, bucket, …), version 5 in
 // tables keyed (family, bucket, key, …); version 6 keeps them in packs. A store of each older
 // layout (made here by copying a new store's rows into such tables) opens with every row intact,
-// A collector's store of schema version 9 had no port × AS rows: opened by this isdas, the
-// closed days' pairs are counted from its events, the open day's with the collector's
-// recovery, and every pair equals what a store that always had them holds — none twice.
-TEST(SqliteStore, PortAsnPairsAreCountedFromTheEventsOfOlderStores) {
-  const std::string dir = TempDir();
-  auto pairs = [](SqliteStore* st) {
-    auto r = st->Select(
-        "SELECT bucket, key, sum(packets) FROM rollup_1d WHERE family = 5 GROUP BY bucket, key "
-        "ORDER BY bucket, key");
-    EXPECT_TRUE(r.ok()) << r.status().ToString();
-    return r.ok() ? r.value() : Rows{};
-  };
-  auto coarse = [](SqliteStore* st) {
-    auto r = st->Select("SELECT key, sum(packets) FROM rollup_8d WHERE family = 5 GROUP BY key");
-    EXPECT_TRUE(r.ok()) << r.status().ToString();
-    return r.ok() ? r.value() : Rows{};
-  };
-  Rows before, before_coarse;
-  {
-    auto s = SqliteStore::Open(dir, true);
-    ASSERT_TRUE(s.ok());
-    SensorBatch b{"tokyo-1", 1, 1, 1, {}, {}, "v", {}};
-    for (int i = 0; i < 60; ++i) {  // over three days: two closed, one open
-      b.events.push_back(Ev((int64_t{i} * 4000 + 7) * 1000000, static_cast<uint16_t>(22 + i % 3)));
-      b.sources.push_back(SourceInfo{{'J', 'P'}, static_cast<uint32_t>(64500 + i % 4)});
-    }
-    std::vector<SensorBatch*> bs{&b};
-    ASSERT_TRUE((*s)->CommitBatches(bs, 1).ok());
-    ASSERT_TRUE((*s)->FlushRollups(true).ok());
-    before = pairs(s->get());
-    before_coarse = coarse(s->get());
-  }
-  ASSERT_GT(before.size(), 10u);
-  ASSERT_FALSE(before_coarse.empty());
-  // As version 9 left it: no pair of family 5 anywhere.
-  sqlite3* db;
-  ASSERT_EQ(sqlite3_open((dir + "/isdas.sqlite").c_str(), &db), SQLITE_OK);
-  for (const char* r : {"5m", "1h", "1d", "8d", "64d", "512d"}) {
-    for (const char* t : {"packs", "deltas"}) {
-      const std::string sql = std::string("DELETE FROM rollup_") + r + "_" + t +
-                              " WHERE id >= 5 << 58 AND id < 6 << 58";
-      ASSERT_EQ(sqlite3_exec(db, sql.c_str(), nullptr, nullptr, nullptr), SQLITE_OK)
-          << sqlite3_errmsg(db);
-    }
-  }
-  ASSERT_EQ(sqlite3_exec(db, "PRAGMA user_version=9", nullptr, nullptr, nullptr), SQLITE_OK);
-  sqlite3_close(db);
-  auto s = SqliteStore::Open(dir, true);
-  ASSERT_TRUE(s.ok()) << s.status().ToString();
-  EXPECT_LT(pairs(s->get()).size(), before.size());  // the open day waits for the collector
-  ASSERT_TRUE((*s)->FlushRollups(true).ok());        // which counts it at its start
-  EXPECT_EQ(pairs(s->get()), before);
-  EXPECT_EQ(coarse(s->get()), before_coarse);
-}
-
 // in packs, no old table left, and takes new rows.
 TEST(SqliteStore, OlderRollupTablesAreMovedIntoPacks) {
   const char* tables[] = {"rollup_5m", "rollup_1h", "rollup_1d"};
@@ -427,7 +360,7 @@ TEST(SqliteStore, OlderRollupTablesAreMovedIntoPacks) {
     EXPECT_EQ(packed.value()[0][0], std::to_string(before[0].size()));
     auto v = (*s)->Select("PRAGMA user_version");
     ASSERT_TRUE(v.ok());
-    EXPECT_EQ(v.value()[0][0], "10");
+    EXPECT_EQ(v.value()[0][0], "9");
     // New rows merge into the moved ones.
     SensorBatch again{"tokyo-1", 1, 2, 1, {Ev(7 * 1000000, 0)}, {SourceInfo{{'J', 'P'}, 4730}},
                       "v",       {}};

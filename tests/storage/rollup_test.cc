@@ -17,7 +17,6 @@
 #include <thread>
 
 #include "query/plan.h"
-#include "query/port_page.h"
 #include "query/queries.h"
 #include "storage/port_totals.h"
 #include "storage/rollup_packs.h"
@@ -133,9 +132,9 @@ bool KeyOf(const Stored& s, Family f, uint64_t* key) {
     case Family::kPortCountry:
       *key = uint64_t{s.e.dport} * 65536 + cc;
       return ports;
-    case Family::kPortAsn:
-      *key = uint64_t{s.e.dport} << 32 | s.si.asn;
-      return ports;
+    case Family::kPortAsn:  // retired: never written
+      *key = 0;
+      return false;
     case Family::kPortFlags:
       *key = uint64_t{s.e.dport} * 256 + s.e.tcp_flags;
       return s.e.proto == model::kProtoTcp;
@@ -284,8 +283,8 @@ class Rollups : public ::testing::TestWithParam<Engine> {
       EXPECT_EQ(row.last_us, t->last) << at;
       ExpectDistinct(row.sources, t->srcs.size(), at + " sources");
       // The port pairs count no destinations (docs/rollups.md).
-      ExpectDistinct(row.destinations, rollup::CountsDestinations(fam) ? t->dsts.size() : 0,
-                     at + " destinations");
+      const bool pair = fam == Family::kPortCountry || fam == Family::kPortFlags;
+      ExpectDistinct(row.destinations, pair ? 0 : t->dsts.size(), at + " destinations");
     }
   }
 
@@ -511,44 +510,29 @@ TEST_P(Rollups, SourceAddressMatchesBruteForce) {
   }
 }
 
-// A port's ASes from the port × AS rows (daily, as its countries), and as its page lists them.
-TEST_P(Rollups, PortAsnsFromRollupsMatchBruteForce) {
-  const auto avail =
-      query::Availability::Of(Retention{0, 0, 0, 0}, kNowUs, store_->CoarseThrough());
+TEST_P(Rollups, PortAsnsFromEventsMatchBruteForce) {
+  query::Queries qs(store_.get());
   Filter f;
   f.exclude_research = true;
-  const rollup::KeyRange r23 = rollup::PortPairs(Family::kPortAsn, 23);
-  for (auto [from, to] :
-       {std::pair{kDay0, kDay0 + kDays * 86400}, {kDay0 + 3600, kDay0 + 2 * 86400 - 600}}) {
-    CheckTop(Family::kPortAsn, from, to, f, 5, 0, avail, r23.lo, r23.hi);
-    CheckTop(Family::kPortAsn, from, to, Filter{}, 20, 0, avail, r23.lo, r23.hi);
-    query::Queries qs(store_.get());
-    query::PortPageQuery pq;
-    pq.port = 23;
-    pq.from_s = from;
-    pq.to_s = to;
-    pq.filter = f;
-    pq.avail = avail;
-    auto page = query::BuildPortPage(qs, pq);
-    ASSERT_TRUE(page.ok()) << page.status().ToString();
-    std::map<uint32_t, Truth> truth;
-    for (const Stored& s : events_) {
-      const int64_t t = s.e.ts_us / 1000000;
-      if (s.e.dport != 23 || !model::HasPorts(s.e) || s.si.research) continue;
-      if (t < page->lists.from_s || t >= page->lists.to_s) continue;
-      truth[s.si.asn].Add(s);
-    }
-    std::vector<std::pair<uint64_t, uint32_t>> ranked;
-    for (auto& [asn, t] : truth) ranked.emplace_back(t.packets, asn);
-    std::sort(ranked.begin(), ranked.end(), [](auto& a, auto& b) {
-      return a.first != b.first ? a.first > b.first : a.second < b.second;
-    });
-    ASSERT_EQ(page->asns.size(), std::min<size_t>(10, ranked.size()));
-    for (size_t i = 0; i < page->asns.size(); ++i) {
-      EXPECT_EQ(page->asns[i].asn, ranked[i].second);
-      EXPECT_EQ(page->asns[i].packets, ranked[i].first);
-      ExpectDistinct(page->asns[i].sources, truth[ranked[i].second].srcs.size(), "sources");
-    }
+  const int64_t from = (kDay0 + 3600) * 1000000, to = (kDay0 + 2 * 86400) * 1000000;
+  auto got = qs.PortAsns(23, from, to, f, 5);
+  ASSERT_TRUE(got.ok()) << got.status().ToString();
+  std::map<uint32_t, Truth> truth;
+  for (const Stored& s : events_) {
+    if (s.e.dport != 23 || !model::HasPorts(s.e) || s.si.research) continue;
+    if (s.e.ts_us < from || s.e.ts_us >= to) continue;
+    truth[s.si.asn].Add(s);
+  }
+  std::vector<std::pair<uint64_t, uint32_t>> ranked;
+  for (auto& [asn, t] : truth) ranked.emplace_back(t.packets, asn);
+  std::sort(ranked.begin(), ranked.end(), [](auto& a, auto& b) {
+    return a.first != b.first ? a.first > b.first : a.second < b.second;
+  });
+  ASSERT_EQ(got->size(), std::min<size_t>(5, ranked.size()));
+  for (size_t i = 0; i < got->size(); ++i) {
+    EXPECT_EQ(got->at(i).group, ranked[i].second);
+    EXPECT_EQ(got->at(i).packets, ranked[i].first);
+    EXPECT_EQ(got->at(i).sources, truth[ranked[i].second].srcs.size());
   }
 }
 
@@ -1218,7 +1202,7 @@ class LongRollups : public Rollups {
       SCOPED_TRACE(std::to_string(from) + " " + std::to_string(to));
       for (const query::Segment& seg : query::PlanTop(from, to, avail).segments) used[seg.res]++;
       for (Family f : {Family::kTotal, Family::kPort, Family::kCountry, Family::kAsn,
-                       Family::kPortCountry, Family::kPortAsn, Family::kPortFlags}) {
+                       Family::kPortCountry, Family::kPortFlags}) {
         CheckTop(f, from, to, Filter{}, 10, 0, avail);
       }
       CheckTop(Family::kPort, from, to, tcp, 20, 3, avail);
