@@ -74,7 +74,7 @@ int main(int argc, char** argv) {
     sqlite3_prepare_v2(db,
                        ("INSERT OR REPLACE INTO port_totals_" +
                         std::string(rollup::Name(static_cast<rollup::Resolution>(r))) +
-                        " VALUES(?, 0, 6, 1, ?, 0, ?, ?)")
+                        " VALUES(?, 0, 6, 1, ?, 0, 0, ?, ?)")
                            .c_str(),
                        -1, &tot[r], nullptr);
     Status p = ins[r].Prepare(db, static_cast<rollup::Resolution>(r));

@@ -153,10 +153,9 @@ Result<TopResult> Queries::Top(const TopQuery& q) {
   std::vector<std::string> groups;  // the rows' groups as Select returns them, in rank order
   std::optional<storage::PortTotals> totals;
   if (q.family == rollup::Family::kPort && q.by == GroupBy::kKey && q.key_lo == 0 &&
-      q.key_hi >= 65535 && q.filter.spoof < 0) {
+      q.key_hi >= 65535) {
     // Engines that keep every port's packets per bucket and filter combination answer this
-    // from those (SQLite's port totals, kept over every spoof value: a spoof filter groups the
-    // rows instead).
+    // from those (SQLite's port totals).
     storage::PortTotalsQuery pq;
     for (const Segment& s : q.segments) {
       pq.ranges.push_back({static_cast<int>(s.res), s.from_s, s.to_s});

@@ -59,15 +59,16 @@ Result<std::optional<PortTotals>> SqliteStore::TopPortTotals(const PortTotalsQue
   uint64_t bounds = 0;
   bool ordered = true;
   for (const PortTotalsQuery::Range& s : q.ranges) {
-    auto rows = Select("SELECT bucket, sensor, proto, kind, tool, research, substr(head, 1, " +
-                       std::to_string(6 * (head + 1)) + "), length(counts) / 6 FROM " + from(s));
+    auto rows =
+        Select("SELECT bucket, sensor, proto, kind, tool, research, spoof, substr(head, 1, " +
+               std::to_string(6 * (head + 1)) + "), length(counts) / 6 FROM " + from(s));
     if (!rows.ok()) return rows.status();
     for (const auto& r : rows.value()) {
       ++how->heads;
       Partial b{"", {}, 0};
       uint32_t prev = UINT32_MAX;
       size_t i = 0;
-      ForEachPortCount(r[6].data(), r[6].size(), [&](uint16_t port, uint32_t n) {
+      ForEachPortCount(r[7].data(), r[7].size(), [&](uint16_t port, uint32_t n) {
         ordered = ordered && n <= prev;
         prev = n;
         if (i++ < head) {
@@ -77,10 +78,10 @@ Result<std::optional<PortTotals>> SqliteStore::TopPortTotals(const PortTotalsQue
           b.bound = n;
         }
       });
-      if (CellU64(r[7]) <= head) continue;  // the head is the whole blob
+      if (CellU64(r[8]) <= head) continue;  // the head is the whole blob
       b.key = table(s) + " WHERE bucket = " + std::string(r[0]) + " AND sensor = " + r[1] +
               " AND proto = " + r[2] + " AND kind = " + r[3] + " AND tool = " + r[4] +
-              " AND research = " + r[5];
+              " AND research = " + r[5] + " AND spoof = " + r[6];
       bounds += b.bound;
       for (uint16_t p : b.listed) listed_bounds[p] += b.bound;
       partial.push_back(std::move(b));

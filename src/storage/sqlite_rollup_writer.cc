@@ -129,7 +129,6 @@ Status SqliteRollupWriter::Write(rollup::Resolution r, const StoredRows& rows, s
     if (k.family != rollup::Family::kPort || r < rollup::Finest(k.family)) continue;
     rollup::RowKey dims = k;
     dims.key = 0;
-    dims.spoof = 0;  // the port totals are kept over every spoof value (no filter on it)
     totals[dims].emplace_back(static_cast<uint16_t>(k.key), row.packets);
   }
   uint64_t written = 0;
@@ -267,13 +266,14 @@ Status SqliteRollupWriter::AddPortTotals(rollup::Resolution r, PortAdds& add) {
   if (sqlite3_prepare_v2(
           db_,
           ForResolution("SELECT counts FROM port_totals_{r} WHERE bucket = ? AND sensor = ? AND "
-                        "proto = ? AND kind = ? AND tool = ? AND research = ?",
+                        "proto = ? AND kind = ? AND tool = ? AND research = ? AND spoof = ?",
                         r)
               .c_str(),
           -1, &get.s, nullptr) != SQLITE_OK ||
       sqlite3_prepare_v2(
           db_,
-          ForResolution("INSERT OR REPLACE INTO port_totals_{r} VALUES(?, ?, ?, ?, ?, ?, ?, ?)", r)
+          ForResolution("INSERT OR REPLACE INTO port_totals_{r} VALUES(?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                        r)
               .c_str(),
           -1, &put.s, nullptr) != SQLITE_OK) {
     return Error("prepare");
@@ -283,9 +283,9 @@ Status SqliteRollupWriter::AddPortTotals(rollup::Resolution r, PortAdds& add) {
   std::sort(order.begin(), order.end(),
             [](const auto& a, const auto& b) { return a.first < b.first; });
   for (const auto& [dims, ports] : order) {
-    const int64_t d[6] = {dims.bucket, dims.sensor, dims.proto,
-                          dims.kind,   dims.tool,   dims.research};
-    for (int i = 0; i < 6; ++i) {
+    const int64_t d[7] = {dims.bucket, dims.sensor,   dims.proto, dims.kind,
+                          dims.tool,   dims.research, dims.spoof};
+    for (int i = 0; i < 7; ++i) {
       sqlite3_bind_int64(get.s, i + 1, d[i]);
       sqlite3_bind_int64(put.s, i + 1, d[i]);
     }
@@ -307,8 +307,8 @@ Status SqliteRollupWriter::AddPortTotals(rollup::Resolution r, PortAdds& add) {
     }
     const std::string blob = EncodePortCounts(std::move(merged));
     const std::string_view head = PortTotalsHead(blob);
-    sqlite3_bind_blob(put.s, 7, head.data(), static_cast<int>(head.size()), SQLITE_STATIC);
-    sqlite3_bind_blob(put.s, 8, blob.data(), static_cast<int>(blob.size()), SQLITE_STATIC);
+    sqlite3_bind_blob(put.s, 8, head.data(), static_cast<int>(head.size()), SQLITE_STATIC);
+    sqlite3_bind_blob(put.s, 9, blob.data(), static_cast<int>(blob.size()), SQLITE_STATIC);
     const int rc = sqlite3_step(put.s);
     sqlite3_reset(put.s);
     if (rc != SQLITE_DONE) return Error("update port totals in");

@@ -18,7 +18,7 @@
 namespace isdas::storage {
 namespace {
 
-constexpr int kSchemaVersion = 9;
+constexpr int kSchemaVersion = 10;
 constexpr size_t kImportBlockEvents = 16384;  // old events are moved into blocks of this
 
 // Column meanings: docs/storage-sqlite.md. Addresses are 4- or 16-byte BLOBs in network
@@ -90,9 +90,10 @@ CREATE TABLE IF NOT EXISTS port_totals_{r}(
   kind INTEGER NOT NULL,
   tool INTEGER NOT NULL,
   research INTEGER NOT NULL,
+  spoof INTEGER NOT NULL,
   head BLOB NOT NULL,
   counts BLOB NOT NULL,
-  PRIMARY KEY(bucket, sensor, proto, kind, tool, research)) WITHOUT ROWID;
+  PRIMARY KEY(bucket, sensor, proto, kind, tool, research, spoof)) WITHOUT ROWID;
 )sql";
 
 // The store's schema version (PRAGMA user_version; 0 for a new file). A file that is not a
@@ -126,6 +127,7 @@ const SqliteStore::Migration SqliteStore::kMigrations[] = {
     {6, 7, "the packs' deltas tables", &SqliteStore::AddPackDeltas},
     {7, 8, "the GeoIP data version of each import", &SqliteStore::AddImportGeoVersion},
     {8, 9, "coarse rollup buckets (8, 64 and 512 days)", &SqliteStore::AddCoarseRollups},
+    {9, 10, "the spoof bits in the port totals' key", &SqliteStore::SpoofInPortTotals},
 };
 
 Status SqliteStore::Migrate(int from, int to) {
@@ -344,6 +346,26 @@ Status SqliteStore::AddCoarseRollups() {
                                    .c_str()));
   }
   return Exec("INSERT OR REPLACE INTO meta VALUES('coarse_from_daily', '1')");
+}
+
+// Version 10 keys the port totals by the spoof bits too (the rollup rows carry them since
+// 2026-12-08): each table is made again with the column, its blobs moved as not suspected (the
+// rows of a store written before carry no spoof bits either: they read as 0).
+Status SqliteStore::SpoofInPortTotals() {
+  for (rollup::Resolution r : rollup::kAllResolutions) {
+    const std::string t = "port_totals_" + std::string(rollup::Name(r));
+    auto exists = Select("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = '" + t + "'");
+    if (!exists.ok()) return exists.status();
+    if (exists->empty()) continue;  // made with today's schema when the store opens
+    ISDAS_RETURN_IF_ERROR(Exec(("ALTER TABLE " + t + " RENAME TO old_" + t).c_str()));
+    ISDAS_RETURN_IF_ERROR(Exec(ForResolution(kRollupSchema, r).c_str()));
+    ISDAS_RETURN_IF_ERROR(
+        Exec(("INSERT INTO " + t +
+              " SELECT bucket, sensor, proto, kind, tool, research, 0, head, counts FROM old_" + t +
+              "; DROP TABLE old_" + t)
+                 .c_str()));
+  }
+  return Status::Ok();
 }
 
 // Version 7 added the packs' deltas tables: made, nothing to move.

@@ -649,7 +649,7 @@ Result<ExpireReport> SqliteStore::Expire(const Retention& ret, int64_t now_us) {
       ISDAS_RETURN_IF_ERROR(DeleteCounting(sql, &rep.rollup_rows[static_cast<int>(r)]));
     }
     uint64_t blobs = 0;  // port-total blobs, 5,000 at a time
-    const std::string keys = "bucket, sensor, proto, kind, tool, research";
+    const std::string keys = "bucket, sensor, proto, kind, tool, research, spoof";
     const std::string totals = "DELETE FROM port_totals_{r} WHERE (" + keys + ") IN (SELECT " +
                                keys + " FROM port_totals_{r} WHERE bucket < " +
                                std::to_string(before) + " LIMIT 5000) RETURNING 1";

@@ -130,6 +130,7 @@ class SqliteStore final : public IngestStore, public ImportStore {
   Status AddPackDeltas();         // 6 -> 7
   Status AddImportGeoVersion();   // 7 -> 8
   Status AddCoarseRollups();      // 8 -> 9: their rows are then made from the daily ones (below)
+  Status SpoofInPortTotals();     // 9 -> 10
   // Today's schema objects that are missing (a new store gets them all).
   Status CreateSchema();
   // Recomputes every rollup from the stored events, when a migration from before rollups

@@ -225,7 +225,7 @@ TEST(SqliteStore, EachMigrationStepDoesItsPart) {
   auto has_table = [&ask](const std::string& name) {
     return ask("SELECT count(*) FROM sqlite_master WHERE name = '" + name + "'") == "1";
   };
-  EXPECT_EQ(SqliteStore::UpgradeTo(dir, 10).kind(), ErrorKind::kInvalidArgument);
+  EXPECT_EQ(SqliteStore::UpgradeTo(dir, 11).kind(), ErrorKind::kInvalidArgument);
   EXPECT_EQ(ask("PRAGMA user_version"), "1");  // refused before any step ran
 
   ASSERT_TRUE(SqliteStore::UpgradeTo(dir, 2).ok());
@@ -262,6 +262,33 @@ TEST(SqliteStore, EachMigrationStepDoesItsPart) {
   EXPECT_TRUE(has_table("rollup_512d_packs"));
   EXPECT_TRUE(has_table("port_totals_8d"));
   EXPECT_EQ(ask("SELECT value FROM meta WHERE key = 'coarse_from_daily'"), "1");
+
+  // A port-totals table as version 9 kept it (no spoof column), with one blob.
+  {
+    sqlite3* d;
+    ASSERT_EQ(sqlite3_open(path.c_str(), &d), SQLITE_OK);
+    ASSERT_EQ(sqlite3_exec(d,
+                           "CREATE TABLE port_totals_1d(bucket INTEGER NOT NULL, sensor INTEGER "
+                           "NOT NULL, proto INTEGER NOT NULL, kind INTEGER NOT NULL, tool INTEGER "
+                           "NOT NULL, research INTEGER NOT NULL, head BLOB NOT NULL, counts BLOB "
+                           "NOT NULL, PRIMARY KEY(bucket, sensor, proto, kind, tool, research)) "
+                           "WITHOUT ROWID; INSERT INTO port_totals_1d VALUES(86400, 1, 6, 1, 0, 0, "
+                           "x'170001000000', x'170001000000')",
+                           nullptr, nullptr, nullptr),
+              SQLITE_OK)
+        << sqlite3_errmsg(d);
+    sqlite3_close(d);
+  }
+  ASSERT_TRUE(SqliteStore::UpgradeTo(dir, 10).ok());
+  EXPECT_EQ(ask("PRAGMA user_version"), "10");
+  for (const char* t : {"port_totals_1d", "port_totals_512d"}) {
+    EXPECT_EQ(
+        ask(std::string("SELECT pk FROM pragma_table_info('") + t + "') WHERE name = 'spoof'"), "7")
+        << t;
+  }
+  EXPECT_EQ(ask("SELECT bucket || '/' || spoof || '/' || hex(counts) FROM port_totals_1d"),
+            "86400/0/170001000000");
+  EXPECT_FALSE(has_table("old_port_totals_1d"));
 
   auto s = SqliteStore::Open(dir);
   ASSERT_TRUE(s.ok()) << s.status().ToString();
@@ -360,7 +387,7 @@ TEST(SqliteStore, OlderRollupTablesAreMovedIntoPacks) {
     EXPECT_EQ(packed.value()[0][0], std::to_string(before[0].size()));
     auto v = (*s)->Select("PRAGMA user_version");
     ASSERT_TRUE(v.ok());
-    EXPECT_EQ(v.value()[0][0], "9");
+    EXPECT_EQ(v.value()[0][0], "10");
     // New rows merge into the moved ones.
     SensorBatch again{"tokyo-1", 1, 2, 1, {Ev(7 * 1000000, 0)}, {SourceInfo{{'J', 'P'}, 4730}},
                       "v",       {}};
