@@ -1061,10 +1061,13 @@ Response Api::Get(const std::string& path, const Params& params) {
   Status err;
   auto lease = Acquire(&err);
   if (!lease) return ErrorResponse(503, "store unavailable: " + err.ToString());
-  const query::Availability avail =
-      query::Availability::Of(opt_.retention, now, lease->store->CoarseThrough());
-  const Request req{parts, params, now, avail, *lease->q, *lease->store};
-  auto answer = [&] { return (this->*route->answer)(req); };
+  // What the store keeps is read only when an answer is made (not for a kept one).
+  auto answer = [&] {
+    const query::Availability avail =
+        query::Availability::Of(opt_.retention, now, lease->store->CoarseThrough());
+    const Request req{parts, params, now, avail, *lease->q, *lease->store};
+    return (this->*route->answer)(req);
+  };
   if (cache_ && route->from_rollups) {
     auto gen = lease->store->RollupGeneration();
     if (gen.ok() && gen->has_value()) {

@@ -245,13 +245,7 @@ Status SqliteRollupWriter::RebuildCoarseFrom(int64_t from, int64_t through) {
     const int64_t b = from == INT64_MIN ? INT64_MIN : rollup::BucketStart(from, rollup::Seconds(r));
     level_from[i] = b;
     first = std::min(first, b);
-    for (const std::string& sql :
-         {"DELETE FROM " + DeltasTable(r) + " WHERE " + PacksInBuckets(r, b, INT64_MAX),
-          "DELETE FROM " + PacksTable(r) + " WHERE " + PacksInBuckets(r, b, INT64_MAX),
-          ForResolution("DELETE FROM port_totals_{r} WHERE bucket >= ", r) + std::to_string(b),
-          std::string(kBumpRollupGeneration)}) {
-      ISDAS_RETURN_IF_ERROR(Exec(sql.c_str()));
-    }
+    ISDAS_RETURN_IF_ERROR(DeleteBucketsFrom(r, b));
   }
   // Each level takes back the days of its deleted buckets only: a day before a level's first
   // deleted bucket is still in that level.
@@ -259,6 +253,17 @@ Status SqliteRollupWriter::RebuildCoarseFrom(int64_t from, int64_t through) {
 }
 
 Status SqliteRollupWriter::RebuildCoarse() { return RebuildCoarseFrom(INT64_MIN, coarse_through_); }
+
+Status SqliteRollupWriter::DeleteBucketsFrom(rollup::Resolution r, int64_t b) {
+  for (const std::string& sql :
+       {"DELETE FROM " + DeltasTable(r) + " WHERE " + PacksInBuckets(r, b, INT64_MAX),
+        "DELETE FROM " + PacksTable(r) + " WHERE " + PacksInBuckets(r, b, INT64_MAX),
+        ForResolution("DELETE FROM port_totals_{r} WHERE bucket >= ", r) + std::to_string(b),
+        std::string(kBumpRollupGeneration)}) {
+    ISDAS_RETURN_IF_ERROR(Exec(sql.c_str()));
+  }
+  return Status::Ok();
+}
 
 Status SqliteRollupWriter::AddPortTotals(rollup::Resolution r, PortAdds& add) {
   if (add.empty()) return Status::Ok();
@@ -633,15 +638,8 @@ Status SqliteRollupWriter::Recover() {
     const int64_t from[3] = {closed5_, none ? INT64_MIN : rollup::BucketStart(closed5_, 3600),
                              none ? INT64_MIN : rollup::BucketStart(closed5_, 86400)};
     for (rollup::Resolution r : rollup::kResolutions) {
-      const int64_t b = from[static_cast<int>(r)];
-      for (const std::string& sql :
-           {"DELETE FROM " + DeltasTable(r) + " WHERE " + PacksInBuckets(r, b, INT64_MAX),
-            "DELETE FROM " + PacksTable(r) + " WHERE " + PacksInBuckets(r, b, INT64_MAX),
-            ForResolution("DELETE FROM port_totals_{r} WHERE bucket >= ", r) + std::to_string(b),
-            std::string(kBumpRollupGeneration)}) {
-        s = Exec(sql.c_str());
-        if (!s.ok()) return fail(s);
-      }
+      s = DeleteBucketsFrom(r, from[static_cast<int>(r)]);
+      if (!s.ok()) return fail(s);
     }
     s = scan_(none ? INT64_MIN : from[2] * 1000000,
               [&](auto ev, auto src, uint32_t sensor) -> Status {

@@ -187,6 +187,8 @@ class SqliteRollupWriter {
   // Deletes the coarse buckets holding days at or after `from` (INT64_MIN: all), folds the days
   // of theirs before `through` again, and sets coarse_through_ to `through`.
   Status RebuildCoarseFrom(int64_t from, int64_t through);
+  // Deletes resolution r's buckets from `b` on (INT64_MIN: all): packs, deltas, port totals.
+  Status DeleteBucketsFrom(rollup::Resolution r, int64_t b);
 
   sqlite3* db_ = nullptr;
   std::string path_;

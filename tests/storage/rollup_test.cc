@@ -1276,6 +1276,36 @@ TEST_P(LongRollups, RetentionDropsCoarseBucketsWholeAndPlansStayExact) {
   }
 }
 
+// Retention deletes a coarse bucket once it starts before the daily rows' cut-off (Expire),
+// while the day holding the cut-off stays whole in the daily rows: when that day starts a coarse
+// bucket, the plan must read the day, not the deleted bucket.
+TEST(Plans, CoarseBucketsThatStartBeforeTheCutAreNeverRead) {
+  const int64_t day = 20784 * int64_t{86400};  // 2026-11-27, the start of an 8-day bucket
+  ASSERT_EQ(day % rollup::Seconds(rollup::Resolution::k8d), 0);
+  const int64_t cut = day + 3600;
+  const int64_t now_us = (cut + 10 * 86400) * 1000000;
+  const auto avail = query::Availability::Of(Retention{0, 0, 0, 10}, now_us, INT64_MAX);
+  EXPECT_EQ(avail.from_s[static_cast<int>(rollup::Resolution::k1d)], day);
+  EXPECT_EQ(avail.from_s[static_cast<int>(rollup::Resolution::k8d)], day + 8 * 86400);
+  const query::TopPlan plan = query::PlanTop(day - 30 * 86400, day + 40 * 86400, avail);
+  EXPECT_EQ(plan.from_s, day);
+  int coarse = 0;
+  for (const query::Segment& seg : plan.segments) {
+    if (!rollup::IsCoarse(seg.res)) continue;
+    ++coarse;
+    EXPECT_GE(seg.from_s, cut) << rollup::Name(seg.res);
+  }
+  EXPECT_GT(coarse, 0);  // the later 8-day buckets are read
+  // And none are read past what is folded into them.
+  const auto folded = query::Availability::Of(Retention{0, 0, 0, 10}, now_us, day + 20 * 86400);
+  for (const query::Segment& seg :
+       query::PlanTop(day - 30 * 86400, day + 40 * 86400, folded).segments) {
+    if (rollup::IsCoarse(seg.res)) {
+      EXPECT_LE(seg.to_s, day + 20 * 86400);
+    }
+  }
+}
+
 // A store that imports wrote (every day in the coarse buckets at once: its days are complete)
 // and a collector then started on: the collector counts the last imported day again as its
 // open day, so that day leaves the coarse buckets until it closes — else it would be in them
